@@ -1,0 +1,83 @@
+"""PostgreSQL access: one database per service, created when missing; plain versioned SQL migrations."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import asyncpg
+
+HARBOUR_MIGRATIONS = Path(__file__).parent / "migrations"
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def database_url(server_url: str, database: str) -> str:
+    """The URL of ``database`` on the server named by ``server_url`` (whose own path is ignored)."""
+    base, _, _ = server_url.rstrip("/").rpartition("/")
+    if "://" not in base:  # the URL had no database part at all
+        base = server_url.rstrip("/")
+    return f"{base}/{database}"
+
+
+async def ensure_database(server_url: str, database: str) -> None:
+    conn = await asyncpg.connect(database_url(server_url, "postgres"))
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
+        if not exists:
+            try:
+                await conn.execute(f'CREATE DATABASE "{database}"')
+            except asyncpg.DuplicateDatabaseError:
+                pass  # another service process created it between our check and our create
+    finally:
+        await conn.close()
+
+
+async def drop_database(server_url: str, database: str) -> None:
+    conn = await asyncpg.connect(database_url(server_url, "postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size)
+    assert pool is not None
+    return pool
+
+
+def _migration_files(scope: str, directory: Path) -> list[tuple[str, Path]]:
+    files = []
+    for path in sorted(directory.glob("*.sql")):
+        if not _MIGRATION_NAME.match(path.name):
+            raise ValueError(f"migration {path} must be named NNNN_name.sql")
+        files.append((f"{scope}/{path.stem}", path))
+    return files
+
+
+async def migrate(pool: asyncpg.Pool, directories: dict[str, Path]) -> list[str]:
+    """Apply every migration not yet recorded, in order, each in its own transaction. Returns those applied.
+
+    ``directories`` maps a scope ("harbour", "intake", ...) to a folder of ``NNNN_name.sql`` files.
+    """
+    applied: list[str] = []
+    async with pool.acquire() as conn:
+        # Two processes of one service may start together; the lock makes the second wait, then skip.
+        await conn.execute("SELECT pg_advisory_lock(hashtext('harbour.migrations'))")
+        try:
+            await conn.execute(
+                """CREATE TABLE IF NOT EXISTS schema_migrations (
+                       id text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"""
+            )
+            done = {row["id"] for row in await conn.fetch("SELECT id FROM schema_migrations")}
+            for scope, directory in directories.items():
+                for migration_id, path in _migration_files(scope, directory):
+                    if migration_id in done:
+                        continue
+                    async with conn.transaction():
+                        await conn.execute(path.read_text())
+                        await conn.execute("INSERT INTO schema_migrations (id) VALUES ($1)", migration_id)
+                    applied.append(migration_id)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(hashtext('harbour.migrations'))")
+    return applied

@@ -1,0 +1,58 @@
+"""Configuration, from the environment with the ``HARBOUR_`` prefix (pydantic-settings)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class HarbourSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HARBOUR_", extra="ignore")
+
+    # PostgreSQL: a server URL without database name (each service gets its own database on it),
+    # or empty to use the machine's server on 127.0.0.1:5432 or else an embedded one under var/.
+    database_url: str | None = None
+    database_prefix: str = Field("harbour_", description="prefix of every service's database name")
+    # Kafka: a bootstrap list, or empty to start the embedded Tansu broker on 127.0.0.1:9092.
+    kafka_bootstrap: str | None = None
+    # The embedded broker has no idempotent producer; production turns idempotence on.
+    kafka_idempotence: bool = False
+    kafka_acks: str = "all"
+    kafka_partitions: int = 4
+    kafka_replication_factor: int = 1
+    var_dir: Path = REPO_ROOT / "var"
+    jurisdiction: str = "BE"
+    # Base64 of 32 bytes wrapping every per-person key; generated under var/ for development.
+    master_key: str | None = None
+    master_key_version: int = 1
+    jwt_issuer: str = "harbour-dev-issuer"
+    jwt_audience: str = "harbour"
+    # PEM files of the public keys that tokens may be signed with; default: the development key under var/.
+    jwt_public_keys: list[Path] = Field(default_factory=list)
+    consumer_max_attempts: int = 3
+    relay_batch_size: int = 500
+    relay_poll_seconds: float = 1.0
+    timer_poll_seconds: float = 1.0
+    reminder_days: list[int] = Field(default_factory=lambda: [14, 3])
+    # Which sources say a B-card may follow the prosecutor's requisitions alone: off by default (DOMAIN §2).
+    b_card_on_requisitions: bool = False
+    plan_review_months: int = 3
+    service_version: str = "0.1.0"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.var_dir / "keys"
+
+    @property
+    def traces_dir(self) -> Path:
+        return self.var_dir / "traces"
+
+
+@lru_cache
+def get_settings() -> HarbourSettings:
+    return HarbourSettings()

@@ -1,0 +1,207 @@
+"""The event store on asyncpg: append with optimistic concurrency, read a stream, follow all events in order."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from harbour.clock import Clock, SystemClock
+from harbour.errors import ConcurrencyError
+from harbour.events import DomainEvent
+from harbour.store.envelope import Actor, CommandContext, NewEvent, RecordedEvent
+
+NOTIFY_CHANNEL = "harbour_events"
+
+_COLUMNS = """global_position, tx_id, event_id, stream_id, stream_type, stream_version, event_type,
+    schema_version, payload::text AS payload, case_id, jurisdiction, occurred_at, recorded_at, actor_org,
+    actor_role, actor_user, correlation_id, causation_id, traceparent"""
+
+
+class StreamOrderRetry(Exception):
+    """The caller's transaction wrote before appending and the stream moved on meanwhile: retry it whole."""
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    """A place in the store's global order: the appending transaction's id, then the row's position."""
+
+    tx_id: int = 0
+    global_position: int = 0
+
+
+Position.ZERO = Position()  # type: ignore[attr-defined]
+
+Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+
+
+def _record(row: asyncpg.Record) -> RecordedEvent:
+    return RecordedEvent(
+        event_id=row["event_id"],
+        stream_id=row["stream_id"],
+        stream_type=row["stream_type"],
+        stream_version=row["stream_version"],
+        global_position=row["global_position"],
+        tx_id=row["tx_id"],
+        event_type=row["event_type"],
+        schema_version=row["schema_version"],
+        payload=json.loads(row["payload"]),
+        case_id=row["case_id"],
+        jurisdiction=row["jurisdiction"],
+        occurred_at=row["occurred_at"],
+        recorded_at=row["recorded_at"],
+        actor=Actor(row["actor_org"], row["actor_role"], row["actor_user"]),
+        correlation_id=row["correlation_id"],
+        causation_id=row["causation_id"],
+        traceparent=row["traceparent"],
+    )
+
+
+class EventStore:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        clock: Clock | None = None,
+        jurisdiction: str = "BE",
+        on_append: Callable[[Sequence[RecordedEvent]], None] | None = None,
+    ) -> None:
+        self.pool = pool
+        self.clock = clock or SystemClock()
+        self.jurisdiction = jurisdiction
+        self._on_append = on_append
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Any]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield conn
+
+    async def append(
+        self,
+        *,
+        stream_id: str,
+        stream_type: str,
+        case_id: str,
+        expected_version: int | None,
+        events: Sequence[NewEvent | DomainEvent],
+        context: CommandContext,
+        conn: Any | None = None,
+    ) -> list[RecordedEvent]:
+        """Append ``events`` to a stream at ``expected_version`` (None: any). Atomic: all or none.
+
+        Raises ConcurrencyError when the stream is not at the expected version (HTTP 409 for callers).
+        """
+        if not events:
+            return []
+        wrapped = [e if isinstance(e, NewEvent) else NewEvent(e) for e in events]
+        occurred = self.clock.now()
+        payloads = [json.dumps(w.event.model_dump(mode="json"), separators=(",", ":")) for w in wrapped]
+        args = (
+            stream_id, stream_type, [w.case_id or case_id for w in wrapped], expected_version, self.jurisdiction,
+            [w.event_id for w in wrapped],
+            [w.event.event_type for w in wrapped],
+            [w.event.schema_version for w in wrapped],
+            payloads,
+            [occurred] * len(wrapped),
+            context.actor.org, context.actor.role, context.actor.user,
+            context.correlation_id, context.causation_id, context.traceparent,
+        )  # fmt: skip
+        sql = "SELECT * FROM harbour_append($1,$2,$3,$4,$5,$6,$7,$8,$9::text[]::jsonb[],$10,$11,$12,$13,$14,$15,$16)"
+        try:
+            if conn is None:
+                async with self.pool.acquire() as own:
+                    rows = await own.fetch(sql, *args)
+            else:
+                rows = await conn.fetch(sql, *args)
+        except asyncpg.PostgresError as error:
+            if getattr(error, "sqlstate", None) == "HB409":
+                actual = int(getattr(error, "detail", "0") or 0)
+                raise ConcurrencyError(stream_id, expected_version or 0, actual) from None
+            if getattr(error, "sqlstate", None) == "HB40R":
+                raise StreamOrderRetry(str(error)) from None
+            raise
+        recorded = [
+            RecordedEvent(
+                event_id=row["o_event_id"],
+                stream_id=stream_id,
+                stream_type=stream_type,
+                stream_version=row["o_stream_version"],
+                global_position=row["o_global_position"],
+                tx_id=row["o_tx_id"],
+                event_type=w.event.event_type,
+                schema_version=w.event.schema_version,
+                payload=json.loads(payload),
+                case_id=w.case_id or case_id,
+                jurisdiction=self.jurisdiction,
+                occurred_at=occurred,
+                recorded_at=row["o_recorded_at"],
+                actor=context.actor,
+                correlation_id=context.correlation_id,
+                causation_id=context.causation_id,
+                traceparent=context.traceparent,
+            )
+            for row, w, payload in zip(rows, wrapped, payloads, strict=True)
+        ]
+        if self._on_append is not None:
+            self._on_append(recorded)
+        return recorded
+
+    async def read_stream(self, stream_id: str, *, conn: Any | None = None) -> list[RecordedEvent]:
+        sql = f"SELECT {_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY stream_version"
+        if conn is not None:
+            return [_record(r) for r in await conn.fetch(sql, stream_id)]
+        async with self.pool.acquire() as own:
+            return [_record(r) for r in await own.fetch(sql, stream_id)]
+
+    async def read_case(self, case_id: str, *, conn: Any | None = None) -> list[RecordedEvent]:
+        sql = f"SELECT {_COLUMNS} FROM events WHERE case_id = $1 ORDER BY tx_id, global_position"
+        if conn is not None:
+            return [_record(r) for r in await conn.fetch(sql, case_id)]
+        async with self.pool.acquire() as own:
+            return [_record(r) for r in await own.fetch(sql, case_id)]
+
+    async def read_all(self, after: Position, limit: int = 500, *, conn: Any | None = None) -> list[RecordedEvent]:
+        """Events after ``after`` in commit-safe order, never skipping one that commits later.
+
+        Only rows of transactions older than every transaction still in progress are returned
+        (``pg_snapshot_xmin``): an in-flight append can therefore never land behind the reader.
+        """
+        sql = f"""SELECT {_COLUMNS} FROM events
+                   WHERE (tx_id, global_position) > ($1, $2)
+                     AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+                   ORDER BY tx_id, global_position LIMIT $3"""
+        if conn is not None:
+            rows = await conn.fetch(sql, after.tx_id, after.global_position, limit)
+        else:
+            async with self.pool.acquire() as own:
+                rows = await own.fetch(sql, after.tx_id, after.global_position, limit)
+        return [_record(r) for r in rows]
+
+    async def position_of(self, global_position: int) -> Position:
+        """The order position just before the event at ``global_position`` (for replays from a position)."""
+        async with self.pool.acquire() as conn:
+            tx = await conn.fetchval(
+                "SELECT tx_id FROM events WHERE global_position >= $1 ORDER BY global_position LIMIT 1",
+                global_position,
+            )
+        if tx is None:
+            return await self.head()
+        return Position(tx, global_position - 1)
+
+    async def head(self) -> Position:
+        """The last readable position (what a follower that is up to date has seen)."""
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                """SELECT tx_id, global_position FROM events
+                    WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+                    ORDER BY tx_id DESC, global_position DESC LIMIT 1"""
+            )
+        return Position(row["tx_id"], row["global_position"]) if row else Position()
+
+    async def count(self) -> int:
+        async with self.pool.acquire() as conn:
+            return int(await conn.fetchval("SELECT count(*) FROM events"))
