@@ -1,0 +1,321 @@
+"""Published contracts of the intake service (topic ``intake.events.v1``, keyed by case id; a referral's id
+before admission).
+
+No event carries clear personal data. The person is named by a pseudonymous ``person_id``; everything that
+describes the person (identity fields, the referrer's free-text circumstances) is a :class:`harbour.pii.Sealed`
+value under the person's own key, so erasing that key makes it unreadable in every stored copy at once.
+Everything other services or statistics must understand is a closed code list below, never free text.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, ClassVar, Self, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from harbour.events import DomainEvent
+from harbour.pii import Sealed
+
+
+class ExploitationType(StrEnum):
+    """Belgian Penal Code Art. 433quinquies, plus the forms added by Directive (EU) 2024/1712."""
+
+    SEXUAL_EXPLOITATION = "sexual-exploitation"
+    LABOUR_EXPLOITATION = "labour-exploitation"
+    FORCED_BEGGING = "forced-begging"
+    FORCED_CRIMINALITY = "forced-criminality"
+    ORGAN_REMOVAL = "organ-removal"
+    FORCED_MARRIAGE = "forced-marriage"  # 2024/1712
+    ILLEGAL_ADOPTION = "illegal-adoption"  # 2024/1712
+    EXPLOITATION_OF_SURROGACY = "exploitation-of-surrogacy"  # 2024/1712
+
+
+class Region(StrEnum):
+    FLANDERS = "flanders"
+    BRUSSELS_CAPITAL = "brussels-capital"
+    WALLONIA = "wallonia"
+
+
+class Centre(StrEnum):
+    """The three recognised specialised centres, the only bodies that may request victim status."""
+
+    PAYOKE = "centre-payoke"  # Antwerp, Flanders
+    PAG_ASA = "centre-pag-asa"  # Brussels
+    SURYA = "centre-surya"  # Liège, Wallonia
+
+
+class RedirectTarget(StrEnum):
+    """Where a referral can be sent on: another recognised centre, or (for a minor) a specialised youth centre,
+    which is outside the platform, so it is a destination and not a Centre."""
+
+    PAYOKE = Centre.PAYOKE.value
+    PAG_ASA = Centre.PAG_ASA.value
+    SURYA = Centre.SURYA.value
+    YOUTH_CENTRE = "youth-centre"
+
+
+class SignalCategory(StrEnum):
+    RECRUITMENT = "recruitment"
+    MOVEMENT_AND_CONTROL = "movement-and-control"
+    WORK_AND_LIVING_CONDITIONS = "work-and-living-conditions"
+    VIOLENCE_AND_THREATS = "violence-and-threats"
+    EXPLOITATION_TYPE = "exploitation-type"
+    MINOR = "minor"
+
+
+class Recommendation(StrEnum):
+    """What screening suggests to the centre. Never a finding of victimhood: that is the magistrate's."""
+
+    TAKE_IN = "take-in"  # two or more signals together (Payoke's rule)
+    GATHER_MORE_INFORMATION = "gather-more-information"
+
+
+class Urgency(StrEnum):
+    IMMEDIATE_DANGER = "immediate-danger"
+    NEEDS_SHELTER_TONIGHT = "needs-shelter-tonight"
+
+
+class DeclineReason(StrEnum):
+    INSUFFICIENT_SIGNALS = "insufficient-signals"
+    PERSON_DECLINES_GUIDANCE = "person-declines-guidance"  # guidance is a condition of the status
+    PERSON_UNREACHABLE = "person-unreachable"
+    DUPLICATE_REFERRAL = "duplicate-referral"
+    OUTSIDE_MANDATE = "outside-mandate"  # e.g. another kind of support is needed
+
+
+class RedirectReason(StrEnum):
+    REGION = "region"
+    CAPACITY = "capacity"
+    SAFETY = "safety"  # the person must be away from the region where the exploiters are
+    MINOR_TO_YOUTH_CENTRE = "minor-to-youth-centre"
+
+
+class ConsentScope(StrEnum):
+    GUIDANCE = "guidance"
+    DATA_SHARING_JUSTICE = "data-sharing-justice"  # police and reference magistrate
+    CONTACT_BY_PHONE = "contact-by-phone"
+
+
+class MinorFlagReason(StrEnum):
+    DECLARED_AGE = "declared-age"
+    IDENTITY_DOCUMENT = "identity-document"
+    AGE_ASSESSMENT = "age-assessment"
+    REFERRER_REPORT = "referrer-report"
+    CASEWORKER_ASSESSMENT = "caseworker-assessment"
+
+
+class ErasureReason(StrEnum):
+    PERSON_REQUEST = "person-request"  # GDPR Art. 17
+    RETENTION_ENDED = "retention-ended"
+
+
+_C = TypeVar("_C", bound=str)
+
+
+def _sorted_unique(values: tuple[_C, ...]) -> tuple[_C, ...]:
+    # Sets travel as sorted lists so that equal facts always serialise to equal JSON.
+    return tuple(sorted(set(values)))
+
+
+ExploitationTypes = Annotated[tuple[ExploitationType, ...], AfterValidator(_sorted_unique)]
+UrgencyFlags = Annotated[tuple[Urgency, ...], AfterValidator(_sorted_unique)]
+SignalIds = Annotated[tuple[str, ...], AfterValidator(_sorted_unique)]
+
+# A referrer's own file number (e.g. a police report number). Restricted to the characters such numbers use,
+# so that the field cannot become a free-text channel for a name.
+FileNumber = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9./\- ]{1,64}$")]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class ScreeningSummary(BaseModel):
+    """Signals counted per category against one catalogue version, and what that suggests."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    catalogue_version: str
+    counts: dict[SignalCategory, int]
+    signal_count: int = Field(ge=0)
+    recommendation: Recommendation
+
+
+class ReferralSubmitted(DomainEvent):
+    event_type: ClassVar[str] = "ReferralSubmitted"
+    schema_version: ClassVar[int] = 1
+
+    referral_id: Id
+    referring_organisation_id: Id
+    referrer_file_number: FileNumber | None = None
+    region: Region
+    target_centre: Centre
+    exploitation_types: ExploitationTypes = ()
+    signal_ids: SignalIds = ()
+    screening: ScreeningSummary  # of the referrer's own checklist, so the referrer sees it at once
+    urgency: UrgencyFlags = ()
+    circumstances: Sealed | None = None  # free text about a person: sealed under that person's key
+    submitted_on: date
+
+
+class ReferralScreened(DomainEvent):
+    event_type: ClassVar[str] = "ReferralScreened"
+    schema_version: ClassVar[int] = 1
+
+    referral_id: Id
+    centre: Centre
+    signal_ids: SignalIds  # the referrer's signals plus those the centre added
+    screening: ScreeningSummary
+    screened_on: date
+
+
+class ReferralAccepted(DomainEvent):
+    event_type: ClassVar[str] = "ReferralAccepted"
+    schema_version: ClassVar[int] = 1
+
+    referral_id: Id
+    centre: Centre
+    accepted_on: date
+
+
+class ReferralDeclined(DomainEvent):
+    event_type: ClassVar[str] = "ReferralDeclined"
+    schema_version: ClassVar[int] = 1
+
+    referral_id: Id
+    centre: Centre
+    reason: DeclineReason
+    declined_on: date
+
+
+class ReferralRedirected(DomainEvent):
+    event_type: ClassVar[str] = "ReferralRedirected"
+    schema_version: ClassVar[int] = 1
+
+    referral_id: Id
+    from_centre: Centre
+    to_centre: RedirectTarget
+    reason: RedirectReason
+    redirected_on: date
+
+
+class IntakeInterviewHeld(DomainEvent):
+    event_type: ClassVar[str] = "IntakeInterviewHeld"
+    schema_version: ClassVar[int] = 1
+
+    referral_id: Id
+    centre: Centre
+    held_on: date
+
+
+class ConsentGiven(DomainEvent):
+    event_type: ClassVar[str] = "ConsentGiven"
+    schema_version: ClassVar[int] = 1
+
+    referral_id: Id
+    case_id: Id | None = None  # set once the case is open
+    scope: ConsentScope
+    given_on: date
+
+
+class ConsentWithdrawn(DomainEvent):
+    event_type: ClassVar[str] = "ConsentWithdrawn"
+    schema_version: ClassVar[int] = 1
+
+    referral_id: Id
+    case_id: Id | None = None
+    scope: ConsentScope
+    withdrawn_on: date
+
+
+class IdentityCaptured(DomainEvent):
+    """The person's identifying data as far as known; every field optional, every value sealed."""
+
+    event_type: ClassVar[str] = "IdentityCaptured"
+    schema_version: ClassVar[int] = 1
+
+    referral_id: Id
+    case_id: Id | None = None
+    person_id: Id
+    names: Sealed | None = None
+    aliases: Sealed | None = None
+    date_of_birth: Sealed | None = None
+    nationality: Sealed | None = None
+    languages: Sealed | None = None
+    phone: Sealed | None = None
+    identity_document_numbers: Sealed | None = None
+    photo_reference: Sealed | None = None
+    captured_on: date
+
+
+# The identity fields, in one place for the domain's checks and for the PII layer's (un)sealing.
+IDENTITY_FIELDS: tuple[str, ...] = (
+    "names",
+    "aliases",
+    "date_of_birth",
+    "nationality",
+    "languages",
+    "phone",
+    "identity_document_numbers",
+    "photo_reference",
+)
+
+
+class MinorFlagged(DomainEvent):
+    event_type: ClassVar[str] = "MinorFlagged"
+    schema_version: ClassVar[int] = 1
+
+    referral_id: Id
+    case_id: Id | None = None
+    reason: MinorFlagReason
+    flagged_on: date
+
+
+class GuardianshipReferralRequested(DomainEvent):
+    """Asks for the minor's referral to the Guardianship Service (FPS Justice). No personal data: the
+    service reaches the centre by case id."""
+
+    event_type: ClassVar[str] = "GuardianshipReferralRequested"
+    schema_version: ClassVar[int] = 1
+
+    referral_id: Id
+    case_id: Id | None = None  # None while the minor is not admitted (e.g. redirected to a youth centre)
+    reason: MinorFlagReason
+    requested_on: date
+
+
+class CaseOpened(DomainEvent):
+    """Admission: the case that legal, tracks and housing follow from here on."""
+
+    event_type: ClassVar[str] = "CaseOpened"
+    schema_version: ClassVar[int] = 1
+
+    case_id: Id
+    referral_id: Id
+    centre: Centre
+    person_id: Id
+    minor: bool  # 3 months of reflection instead of 45 days, and a guardian
+    eu_citizen: bool  # EU citizens may receive no residence document
+    exploitation_types: ExploitationTypes = ()
+    urgency: UrgencyFlags = ()
+    needs_shelter_tonight: bool  # spelled out because housing reacts to it alone
+    referring_organisation_id: Id
+    referrer_file_number: FileNumber | None = None
+    region: Region
+    opened_on: date
+
+    @model_validator(mode="after")
+    def _shelter_flag_matches_urgency(self) -> Self:
+        if self.needs_shelter_tonight != (Urgency.NEEDS_SHELTER_TONIGHT in self.urgency):
+            raise ValueError("needs_shelter_tonight must match the urgency flags")
+        return self
+
+
+class PersonErased(DomainEvent):
+    """The person's key was destroyed: every sealed value of theirs now reads as erased."""
+
+    event_type: ClassVar[str] = "PersonErased"
+    schema_version: ClassVar[int] = 1
+
+    person_id: Id
+    reason: ErasureReason
+    erased_on: date
