@@ -1,0 +1,37 @@
+# Harbour: `make run` and `make test` work on a fresh machine with only Python 3.11 and make.
+# Everything else (the virtualenv, PostgreSQL if the machine has none, the Kafka broker) is installed or
+# started by the project itself; see harbour/infra.py.
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# Touched after a successful install: the venv is rebuilt only when it is missing or pyproject.toml changed.
+STAMP := $(VENV)/.installed
+
+.PHONY: venv infra run test bench down
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || test -n "$(PYTHON)" || { echo "error: Python 3.11+ (python3.11 or python3) is needed" >&2; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+infra: venv
+	$(BIN)/harbour infra up
+
+run: venv
+	$(BIN)/harbour up
+
+test: venv infra
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+bench: venv infra
+	$(BIN)/python -m bench.append
+	$(BIN)/python -m bench.relay
+
+# Stops only what `harbour infra up` started (pid files under var/run); no-op without a venv.
+down:
+	@if test -x $(BIN)/harbour; then $(BIN)/harbour infra down; fi

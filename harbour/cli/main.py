@@ -1,0 +1,16 @@
+"""Entry point of the ``harbour`` command (``harbour = "harbour.cli.main:app"`` in pyproject.toml).
+
+Each import below loads one command module, which registers its commands on ``app`` when imported.
+Adding a command module is adding one line here.
+"""
+
+from __future__ import annotations
+
+from harbour.cli import app
+from harbour.cli import infra as _infra  # noqa: F401  harbour infra up|down|status
+from harbour.cli import tokens as _tokens  # noqa: F401  harbour token
+
+__all__ = ["app"]
+
+if __name__ == "__main__":
+    app()

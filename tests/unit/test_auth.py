@@ -1,0 +1,223 @@
+"""Access tokens: asymmetric signatures, issuer and audience checked, organisations and roles classified."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import stat
+from datetime import timedelta
+from pathlib import Path
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from fastapi import FastAPI
+from starlette.requests import Request
+
+from harbour.auth import (
+    Caller,
+    OrgKind,
+    Role,
+    TokenVerifier,
+    authenticated,
+    ensure_dev_keys,
+    issue_token,
+    org_kind,
+    require,
+)
+from harbour.errors import Forbidden, Unauthorized
+from harbour.settings import HarbourSettings
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> HarbourSettings:
+    return HarbourSettings(var_dir=tmp_path, jwt_public_keys=[])
+
+
+def _request(app: FastAPI, authorization: str | None) -> Request:
+    headers = [(b"authorization", authorization.encode())] if authorization is not None else []
+    return Request({"type": "http", "method": "GET", "path": "/", "headers": headers, "app": app})
+
+
+def test_a_token_round_trips_to_the_caller_it_was_issued_for(settings: HarbourSettings) -> None:
+    token = issue_token("centre-payoke", "caseworker", "u-17", settings=settings)
+    caller = TokenVerifier(settings).verify(token)
+    assert caller == Caller(org="centre-payoke", role=Role.CASEWORKER, user="u-17")
+    assert caller.kind == OrgKind.CENTRE
+
+
+def test_tokens_are_signed_with_an_asymmetric_algorithm(settings: HarbourSettings) -> None:
+    token = issue_token("police-federal", "officer", "u-1", settings=settings)
+    assert jwt.get_unverified_header(token)["alg"] == "EdDSA"
+
+
+def test_the_dev_private_key_is_readable_by_its_owner_only_and_generated_once(settings: HarbourSettings) -> None:
+    private, public = ensure_dev_keys(settings)
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    first = public.read_bytes()
+    assert ensure_dev_keys(settings) == (private, public)
+    assert public.read_bytes() == first
+
+
+def test_a_token_for_another_audience_is_unauthorized(settings: HarbourSettings, tmp_path: Path) -> None:
+    token = issue_token("centre-payoke", "caseworker", "u", settings=settings)
+    other = settings.model_copy(update={"jwt_audience": "someone-else"})
+    with pytest.raises(Unauthorized, match="audience"):
+        TokenVerifier(other).verify(token)
+
+
+def test_a_token_from_another_issuer_is_unauthorized(settings: HarbourSettings) -> None:
+    foreign = settings.model_copy(update={"jwt_issuer": "https://elsewhere.example"})
+    token = issue_token("centre-payoke", "caseworker", "u", settings=foreign)
+    with pytest.raises(Unauthorized, match="issuer"):
+        TokenVerifier(settings).verify(token)
+
+
+def test_an_expired_token_is_unauthorized(settings: HarbourSettings) -> None:
+    # Issued an hour ago with a minute to live: well past the verifier's leeway.
+    private, _ = ensure_dev_keys(settings)
+    key = serialization.load_pem_private_key(private.read_bytes(), password=None)
+    token = jwt.encode(
+        {"iss": settings.jwt_issuer, "aud": settings.jwt_audience, "sub": "u", "org": "ops", "role": "operator",
+         "iat": 1_000_000_000, "exp": 1_000_000_060},
+        key,  # type: ignore[arg-type]
+        algorithm="EdDSA",
+    )  # fmt: skip
+    with pytest.raises(Unauthorized, match="expired"):
+        TokenVerifier(settings).verify(token)
+
+
+@pytest.mark.parametrize("garbage", ["", "not-a-token", "a.b.c", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."])
+def test_garbage_is_unauthorized(settings: HarbourSettings, garbage: str) -> None:
+    with pytest.raises(Unauthorized):
+        TokenVerifier(settings).verify(garbage)
+
+
+def test_a_token_signed_with_another_key_is_unauthorized(settings: HarbourSettings) -> None:
+    stranger = ed25519.Ed25519PrivateKey.generate()
+    token = jwt.encode(
+        {"iss": settings.jwt_issuer, "aud": settings.jwt_audience, "sub": "u", "org": "ops", "role": "operator",
+         "iat": 2_000_000_000, "exp": 4_000_000_000},
+        stranger,
+        algorithm="EdDSA",
+    )  # fmt: skip
+    with pytest.raises(Unauthorized):
+        TokenVerifier(settings).verify(token)
+
+
+def test_a_token_signed_with_the_public_key_as_an_hmac_secret_is_unauthorized(settings: HarbourSettings) -> None:
+    _, public = ensure_dev_keys(settings)
+
+    # The classic algorithm-confusion attack: HS256 with the (public) verification key as the secret.
+    # PyJWT refuses to make such a token, so it is assembled by hand.
+    def b64(data: bytes) -> bytes:
+        return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+    claims = {"iss": settings.jwt_issuer, "aud": settings.jwt_audience, "sub": "u", "org": "ops",
+              "role": "operator", "iat": 2_000_000_000, "exp": 4_000_000_000}  # fmt: skip
+    signing_input = b64(b'{"alg":"HS256","typ":"JWT"}') + b"." + b64(json.dumps(claims).encode())
+    signature = hmac.new(public.read_bytes(), signing_input, hashlib.sha256).digest()
+    token = (signing_input + b"." + b64(signature)).decode()
+    with pytest.raises(Unauthorized):
+        TokenVerifier(settings).verify(token)
+
+
+def test_configured_public_keys_replace_the_dev_key(settings: HarbourSettings, tmp_path: Path) -> None:
+    token = issue_token("centre-payoke", "caseworker", "u", settings=settings)
+    other_key = ed25519.Ed25519PrivateKey.generate().public_key()
+    pem = tmp_path / "other.pub.pem"
+    pem.write_bytes(other_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    with pytest.raises(Unauthorized):
+        TokenVerifier(settings.model_copy(update={"jwt_public_keys": [pem]})).verify(token)
+
+
+@pytest.mark.parametrize("org", ["centre-unknown", "police", "prosecution-atlantis", "bank-x", "NGO-X", ""])
+def test_issue_token_rejects_unknown_organisations(settings: HarbourSettings, org: str) -> None:
+    with pytest.raises(ValueError, match="organisation"):
+        issue_token(org, "caseworker", "u", settings=settings)
+
+
+def test_issue_token_rejects_unknown_roles(settings: HarbourSettings) -> None:
+    with pytest.raises(ValueError, match="role"):
+        issue_token("centre-payoke", "janitor", "u", settings=settings)
+
+
+def test_issue_token_respects_the_requested_lifetime(settings: HarbourSettings) -> None:
+    token = issue_token("ops", "operator", "u", settings=settings, ttl=timedelta(minutes=5))
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 300
+
+
+@pytest.mark.parametrize(
+    ("org", "kind"),
+    [
+        ("centre-payoke", OrgKind.CENTRE),
+        ("centre-pag-asa", OrgKind.CENTRE),
+        ("centre-surya", OrgKind.CENTRE),
+        ("police-federal", OrgKind.POLICE),
+        ("police-zone-antwerp", OrgKind.POLICE),
+        ("inspection-social", OrgKind.INSPECTORATE),
+        ("inspection-labour", OrgKind.INSPECTORATE),
+        ("prosecution-antwerp", OrgKind.PROSECUTION),
+        ("labour-auditorate-liege", OrgKind.PROSECUTION),
+        ("immigration-office", OrgKind.IMMIGRATION_OFFICE),
+        ("guardianship-service", OrgKind.GUARDIANSHIP_SERVICE),
+        ("ngo-sos-esclaves", OrgKind.FIRST_LINE),
+        ("hospital-saint-pierre", OrgKind.FIRST_LINE),
+        ("social-service-cpas-ghent", OrgKind.FIRST_LINE),
+        ("myria", OrgKind.MYRIA),
+        ("ops", OrgKind.OPS),
+    ],
+)
+def test_organisations_are_classified_by_kind(org: str, kind: OrgKind) -> None:
+    assert org_kind(org) == kind
+
+
+async def test_authenticated_reads_the_bearer_token_with_the_app_verifier(settings: HarbourSettings) -> None:
+    app = FastAPI()
+    app.state.verifier = TokenVerifier(settings)
+    token = issue_token("prosecution-antwerp", "magistrate", "m-1", settings=settings)
+    caller = await authenticated(_request(app, f"Bearer {token}"))
+    assert caller.org == "prosecution-antwerp"
+    assert caller.kind == OrgKind.PROSECUTION
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer", "Basic dXNlcjpwYXNz", "Bearer nonsense"])
+async def test_authenticated_refuses_a_missing_or_bad_authorization(
+    settings: HarbourSettings, authorization: str | None
+) -> None:
+    app = FastAPI()
+    app.state.verifier = TokenVerifier(settings)
+    with pytest.raises(Unauthorized):
+        await authenticated(_request(app, authorization))
+
+
+async def test_require_forbids_a_caller_of_the_wrong_kind() -> None:
+    only_centres = require(kinds={"centre"})
+    with pytest.raises(Forbidden):
+        await only_centres(Caller(org="police-federal", role=Role.OFFICER, user="p"))
+
+
+async def test_require_forbids_a_caller_with_the_wrong_role() -> None:
+    only_managers = require(kinds={"centre"}, roles={"manager"})
+    with pytest.raises(Forbidden):
+        await only_managers(Caller(org="centre-payoke", role=Role.CASEWORKER, user="c"))
+
+
+async def test_require_forbids_another_organisation() -> None:
+    only_payoke = require(orgs={"centre-payoke"})
+    with pytest.raises(Forbidden):
+        await only_payoke(Caller(org="centre-surya", role=Role.CASEWORKER, user="c"))
+
+
+async def test_require_admits_a_matching_caller() -> None:
+    caller = Caller(org="centre-payoke", role=Role.MANAGER, user="c")
+    assert await require(kinds={"centre"}, roles={"manager"})(caller) == caller
+
+
+def test_require_rejects_a_misspelt_kind_when_the_route_is_declared() -> None:
+    with pytest.raises(ValueError):
+        require(kinds={"centres"})
