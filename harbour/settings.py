@@ -35,6 +35,10 @@ class HarbourSettings(BaseSettings):
     # PEM files of the public keys that tokens may be signed with; default: the development key under var/.
     jwt_public_keys: list[Path] = Field(default_factory=list)
     consumer_max_attempts: int = 3
+    # Short group timeouts: the embedded broker forms a group in about rebalance timeout + 1 s.
+    consumer_session_timeout_ms: int = 10000
+    consumer_heartbeat_ms: int = 1000
+    consumer_rebalance_timeout_ms: int = 2000
     relay_batch_size: int = 500
     relay_poll_seconds: float = 1.0
     timer_poll_seconds: float = 1.0

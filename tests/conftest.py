@@ -5,19 +5,38 @@ A missing dependency fails the run; it does not skip.
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
 
 from harbour.db import HARBOUR_MIGRATIONS, create_pool, database_url, drop_database, ensure_database, migrate
+from harbour.infra import BrokerProcess, free_port, resolve_postgres
+from harbour.settings import REPO_ROOT, HarbourSettings
 
 
 @pytest.fixture(scope="session")
 def pg_server_url() -> str:
-    return os.environ.get("HARBOUR_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    """The real PostgreSQL: configured, the machine's, or an embedded one (never a mock, never a skip)."""
+    return resolve_postgres(HarbourSettings())
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[BrokerProcess]:
+    """A private Tansu broker for the test session, on a free port, so tests may stop and restart it."""
+    process = BrokerProcess(port=free_port(), log_dir=REPO_ROOT / "var" / "log", log_name="tansu-tests.log")
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def running_broker(broker: BrokerProcess) -> BrokerProcess:
+    """The session broker, started again if an earlier test left it stopped."""
+    if not broker.is_running:
+        broker.start()
+    return broker
 
 
 @pytest.fixture

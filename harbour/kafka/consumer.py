@@ -1,0 +1,206 @@
+"""Consumers: FastStream subscribers whose effects are applied exactly once through an inbox.
+
+Offsets are committed only after the handler's transaction committed (AckPolicy.NACK_ON_ERROR, never
+FastStream's default ack-first). The inbox row (consumer, event id) is written in that same transaction,
+so a redelivered message has no second effect. A message that is malformed, or whose handler keeps
+failing, goes to ``<topic>.dlq`` with the reason in its headers, and the partition keeps flowing. An outage
+of PostgreSQL is not the message's fault: the message is not acknowledged and comes back later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+from aiokafka.errors import KafkaError
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.middlewares import AckPolicy
+from pydantic import ValidationError
+
+from harbour import telemetry
+from harbour.errors import ConcurrencyError
+from harbour.store import Actor, CommandContext, RecordedEvent
+from harbour.store.eventstore import StreamOrderRetry
+
+if TYPE_CHECKING:
+    from harbour.service import ServiceRuntime
+
+log = logging.getLogger("harbour.consumer")
+
+# Errors that say "the infrastructure is away", not "this message is bad": never dead-lettered.
+TRANSIENT = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, asyncpg.TooManyConnectionsError,
+             asyncpg.CannotConnectNowError)  # fmt: skip
+# Errors a plain retry of the same transaction resolves (another writer got there first).
+RETRYABLE = (ConcurrencyError, StreamOrderRetry, asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
+
+
+@dataclass
+class HandlerContext:
+    """What a handler gets: the open transaction, the runtime, and the context of the events it writes."""
+
+    conn: Any
+    runtime: ServiceRuntime
+    command: CommandContext
+    message: RecordedEvent
+
+    @property
+    def repository(self):
+        return self.runtime.repository
+
+    @property
+    def clock(self):
+        return self.runtime.clock
+
+
+Handler = Callable[[HandlerContext, RecordedEvent], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    topic: str
+    consumer: str  # consumer group and inbox name, e.g. "legal.residence-procedure"
+    handle: Handler
+    event_types: frozenset[str] | None = None  # others are acknowledged and ignored
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class PoisonMessage(Exception):
+    """The message cannot be understood: no retry can help."""
+
+
+def _headers(message: KafkaMessage) -> dict[str, str]:
+    raw = message.raw_message
+    return {k: v.decode(errors="replace") for k, v in (raw.headers or [])}
+
+
+def describe(error: BaseException) -> str:
+    """A reason for the dead-letter headers that never quotes the message's values (they may be personal)."""
+    if isinstance(error, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['type']}" for e in error.errors())[:500]
+    if isinstance(error, PoisonMessage) and isinstance(error.__cause__, ValidationError):
+        return describe(error.__cause__)
+    return str(error)[:500]
+
+
+class InboxConsumer:
+    """Runs one subscription: decode, dedupe, handle in one transaction, retry, dead-letter."""
+
+    def __init__(self, runtime: ServiceRuntime, subscription: Subscription) -> None:
+        self.runtime = runtime
+        self.subscription = subscription
+        self.max_attempts = runtime.settings.consumer_max_attempts
+        self.handled = 0
+        self.dead_lettered = 0
+
+    def register(self, broker: KafkaBroker, *, group_timeouts: dict[str, int]) -> None:
+        sub = self.subscription
+
+        @broker.subscriber(
+            sub.topic,
+            group_id=sub.consumer,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            title=f"{sub.consumer}:{sub.topic}",
+            description=sub.description or sub.handle.__doc__,
+            **group_timeouts,
+        )
+        async def on_message(message: KafkaMessage) -> None:
+            # The raw bytes, not FastStream's decoding: validation is ours, so a bad message is dead-lettered
+            # by us (with a reason that quotes no value) instead of failing inside the framework.
+            await self.consume(message.body, message)
+
+    async def consume(self, body: bytes, message: KafkaMessage) -> None:
+        raw = message.raw_message
+        try:
+            event = self._decode(_headers(message), body)
+        except PoisonMessage as error:
+            await self.dead_letter(body, message, error.__cause__ or error)
+            return
+        if self.subscription.event_types is not None and event.event_type not in self.subscription.event_types:
+            return
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self._apply_once(event, raw.topic, raw.partition, raw.offset)
+                telemetry.CONSUMED.labels(self.runtime.name, self.subscription.consumer, "handled").inc()
+                return
+            except TRANSIENT:
+                # Not acknowledged: FastStream seeks back and the message is delivered again later.
+                telemetry.CONSUMED.labels(self.runtime.name, self.subscription.consumer, "transient").inc()
+                await asyncio.sleep(1.0)
+                raise
+            except RETRYABLE:
+                if attempt < self.max_attempts + 5:
+                    await asyncio.sleep(0.01 * attempt)
+                    continue
+                await self.dead_letter(body, message, RuntimeError("kept conflicting with other writers"))
+                return
+            except Exception as error:
+                if attempt < self.max_attempts:
+                    await asyncio.sleep(0.05 * attempt)
+                    continue
+                await self.dead_letter(body, message, error)
+                return
+
+    def _decode(self, headers: dict[str, str], body: bytes) -> RecordedEvent:
+        try:
+            event = RecordedEvent.from_kafka(headers, body)
+            event.event  # noqa: B018 - validates the payload against its contract (after upcasting)
+        except (KeyError, ValueError, ValidationError, LookupError, TypeError) as error:
+            raise PoisonMessage(f"{type(error).__name__}") from error
+        return event
+
+    async def _apply_once(self, event: RecordedEvent, topic: str, partition: int, offset: int) -> None:
+        name = self.subscription.consumer
+        async with self.runtime.store.transaction() as conn:
+            if await conn.fetchval("SELECT 1 FROM inbox WHERE consumer = $1 AND event_id = $2", name, event.event_id):
+                return  # already applied: a redelivery
+            command = CommandContext(
+                actor=Actor.system(name),
+                correlation_id=event.correlation_id or event.event_id,
+                causation_id=event.event_id,
+                traceparent=telemetry.current_traceparent(),
+            )
+            await self.subscription.handle(HandlerContext(conn, self.runtime, command, event), event)
+            # Written last, after the effects: a handler's append then takes its stream lock before this
+            # transaction holds an id (see harbour_append). A concurrent duplicate fails here and rolls back.
+            await conn.execute(
+                'INSERT INTO inbox (consumer, event_id, topic, partition, "offset") VALUES ($1, $2, $3, $4, $5)',
+                name, event.event_id, topic, partition, offset,
+            )  # fmt: skip
+        self.handled += 1
+
+    async def dead_letter(self, body: bytes, message: KafkaMessage, error: BaseException) -> None:
+        raw = message.raw_message
+        headers = _headers(message)
+        headers.update(
+            {
+                "dlq.original_topic": raw.topic,
+                "dlq.original_partition": str(raw.partition),
+                "dlq.original_offset": str(raw.offset),
+                "dlq.consumer": self.subscription.consumer,
+                "dlq.error_type": type(error).__name__,
+                # The message of an exception may quote the payload; keep it short and typed.
+                "dlq.error_message": describe(error),
+            }
+        )
+        dlq = f"{raw.topic}.dlq"
+        for attempt in range(1, 100):
+            try:
+                await self.runtime.broker.publish(body, topic=dlq, key=raw.key, headers=headers)
+                break
+            except KafkaError:
+                await asyncio.sleep(min(0.2 * attempt, 5.0))
+        else:  # pragma: no cover - the broker never came back: do not acknowledge, let it redeliver
+            raise RuntimeError("dead-letter topic unreachable")
+        self.dead_lettered += 1
+        telemetry.DEAD_LETTERS.labels(self.runtime.name, raw.topic).inc()
+        log.warning("dead-lettered %s offset %s for %s: %s", raw.topic, raw.offset, self.subscription.consumer,
+                    type(error).__name__)  # fmt: skip

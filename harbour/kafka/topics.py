@@ -1,0 +1,93 @@
+"""The topic table: every topic Harbour uses, created explicitly (never auto-created by the broker)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    key: str
+    retention_ms: int | None = None  # None: the broker's default (production keeps domain topics long)
+    compacted: bool = False
+    description: str = ""
+
+    @property
+    def dlq(self) -> TopicSpec:
+        return TopicSpec(f"{self.name}.dlq", 1, self.key, None, False, f"dead letters of {self.name}")
+
+
+DOMAIN_TOPICS: tuple[TopicSpec, ...] = tuple(
+    TopicSpec(f"{service}.events.v1", 4, "case id", description=f"{service} domain events, platform services only")
+    for service in ("intake", "legal", "tracks", "housing")
+)
+
+_extra_topics: list[TopicSpec] = []
+
+
+def register_topics(specs: Iterable[TopicSpec]) -> None:
+    """Later parts (audience milestones, test services) add their topics here, so one table lists them all."""
+    for spec in specs:
+        if spec.name not in {t.name for t in _extra_topics}:
+            _extra_topics.append(spec)
+
+
+def topic_table(include_dlq: bool = True) -> list[TopicSpec]:
+    topics = [*DOMAIN_TOPICS, *_extra_topics]
+    if include_dlq:
+        topics += [t.dlq for t in topics if not t.name.endswith(".dlq")]
+    return topics
+
+
+async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], *, replication_factor: int = 1) -> list[str]:
+    """Create the topics that are missing; returns their names. Safe to call again after a broker restart."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [s for s in specs if s.name not in existing]
+        if not missing:
+            return []
+        configs = {}
+        new = []
+        for spec in missing:
+            config: dict[str, str] = {}
+            if spec.retention_ms is not None:
+                config["retention.ms"] = str(spec.retention_ms)
+            if spec.compacted:
+                config["cleanup.policy"] = "compact"
+            configs[spec.name] = config
+            new.append(NewTopic(spec.name, spec.partitions, replication_factor, topic_configs=config or None))
+        try:
+            await admin.create_topics(new)
+        except TopicAlreadyExistsError:
+            pass  # another process created them first
+        # Metadata of a fresh topic reaches the producer a moment later; wait until it is listed.
+        for _ in range(50):
+            if {s.name for s in missing} <= set(await admin.list_topics()):
+                break
+            await asyncio.sleep(0.1)
+        return [s.name for s in missing]
+    finally:
+        await admin.close()
+
+
+async def broker_reachable(bootstrap: str, timeout: float = 3.0) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), timeout)
+        await admin.close()
+        return True
+    except (KafkaError, OSError, TimeoutError):
+        try:
+            await admin.close()
+        except Exception:
+            pass
+        return False

@@ -1,0 +1,286 @@
+"""A service's wiring: its definition (what it owns) and its runtime (what runs while it is up).
+
+Every service is one process: the HTTP API, its outbox relay, its consumers and its timers. The relay and
+the timers run as one leader per service across replicas (PostgreSQL advisory locks); the API and the
+consumers scale out (consumer groups).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from faststream.kafka import KafkaBroker
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.specification import AsyncAPI, get_asyncapi_html
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from harbour import telemetry
+from harbour.auth import Caller, TokenVerifier
+from harbour.clock import Clock, SystemClock
+from harbour.db import HARBOUR_MIGRATIONS, create_pool, database_url, ensure_database, migrate
+from harbour.events import DomainEvent
+from harbour.http.problems import install_problem_handlers
+from harbour.kafka.consumer import HandlerContext, InboxConsumer, Subscription
+from harbour.kafka.relay import OutboxRelay, Route
+from harbour.kafka.topics import TopicSpec, topic_table
+from harbour.pii import PersonalDataVault
+from harbour.projection import Projection
+from harbour.repository import Repository
+from harbour.settings import HarbourSettings, get_settings
+from harbour.store import Actor, CommandContext, EventStore
+from harbour.timers import Timer, TimerRunner
+
+log = logging.getLogger("harbour.service")
+
+TimerHandler = Callable[[HandlerContext, Timer], Awaitable[None]]
+
+
+@dataclass
+class ServiceDefinition:
+    name: str
+    title: str
+    description: str
+    port: int
+    domain_topic: str | None
+    migrations: Path | None = None
+    routers: Sequence[APIRouter] = ()
+    projections: Sequence[Projection] = ()
+    subscriptions: Sequence[Subscription] = ()
+    timer_handlers: Mapping[str, TimerHandler] = field(default_factory=dict)
+    routes: Sequence[Route] = ()  # extra messages per stored event (audience milestones)
+    topics: Sequence[TopicSpec] = ()  # topics this service publishes besides its domain topic
+    published_events: Sequence[type[DomainEvent]] = ()  # for the AsyncAPI document
+
+    def database(self, settings: HarbourSettings) -> str:
+        return f"{settings.database_prefix}{self.name}"
+
+
+@dataclass
+class Endpoints:
+    database_url: str  # the service's own database
+    bootstrap: str
+
+
+def default_endpoints(definition: ServiceDefinition, settings: HarbourSettings) -> Endpoints:
+    server = settings.database_url or "postgresql://postgres@127.0.0.1:5432/postgres"
+    return Endpoints(database_url(server, definition.database(settings)), settings.kafka_bootstrap or "127.0.0.1:9092")
+
+
+class ServiceRuntime:
+    """Everything a running service holds. ``app.state.runtime`` in the API; ``ctx.runtime`` in handlers."""
+
+    def __init__(
+        self,
+        definition: ServiceDefinition,
+        endpoints: Endpoints,
+        *,
+        settings: HarbourSettings | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.definition = definition
+        self.name = definition.name
+        self.endpoints = endpoints
+        self.settings = settings or get_settings()
+        self.clock = clock or SystemClock()
+        self.vault = PersonalDataVault.from_settings(self.settings)
+        self.pool: asyncpg.Pool
+        self.store: EventStore
+        self.repository: Repository
+        self.relay: OutboxRelay
+        self.timers: TimerRunner
+        self.consumers: list[InboxConsumer] = []
+        self.broker = self._make_broker()
+        self._started = False
+
+    # -- Kafka --------------------------------------------------------------------------------------------
+    def _make_broker(self) -> KafkaBroker:
+        provider = telemetry.tracer_provider(self.name, self.settings)
+        acks: Any = self.settings.kafka_acks if self.settings.kafka_acks == "all" else int(self.settings.kafka_acks)
+        broker = KafkaBroker(
+            self.endpoints.bootstrap,
+            acks=acks,
+            enable_idempotence=self.settings.kafka_idempotence,
+            middlewares=(KafkaTelemetryMiddleware(tracer_provider=provider),),
+            logger=logging.getLogger(f"harbour.{self.name}.kafka"),
+        )
+        timeouts = {
+            "session_timeout_ms": self.settings.consumer_session_timeout_ms,
+            "heartbeat_interval_ms": self.settings.consumer_heartbeat_ms,
+            "rebalance_timeout_ms": self.settings.consumer_rebalance_timeout_ms,
+        }
+        for subscription in self.definition.subscriptions:
+            consumer = InboxConsumer(self, subscription)
+            consumer.register(broker, group_timeouts=timeouts)
+            self.consumers.append(consumer)
+        # Described, not used to publish: the relay publishes, from the store (the AsyncAPI document is a contract).
+        if self.definition.domain_topic:
+            for event_cls in self.definition.published_events:
+                broker.publisher(
+                    self.definition.domain_topic,
+                    title=f"{self.definition.domain_topic}:{event_cls.event_type}",
+                    description=(event_cls.__doc__ or "").strip(),
+                    schema=event_cls,
+                )
+        return broker
+
+    def topics(self) -> list[TopicSpec]:
+        own = [t for t in topic_table() if t.name == self.definition.domain_topic]
+        extra = list(self.definition.topics)
+        consumed = {s.topic for s in self.definition.subscriptions}
+        dlqs = [t.dlq for t in topic_table(include_dlq=False) if t.name in consumed or t in own]
+        return own + extra + [t.dlq for t in extra] + dlqs
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+    async def start(self, *, background: bool = True) -> None:
+        server_url = self.endpoints.database_url.rpartition("/")[0] + "/postgres"
+        await ensure_database(server_url, self.endpoints.database_url.rpartition("/")[2])
+        self.pool = await create_pool(self.endpoints.database_url, min_size=2, max_size=20)
+        dirs = {"harbour": HARBOUR_MIGRATIONS}
+        if self.definition.migrations is not None:
+            dirs[self.name] = self.definition.migrations
+        await migrate(self.pool, dirs)
+        self.store = EventStore(self.pool, clock=self.clock, jurisdiction=self.settings.jurisdiction,
+                                on_append=self._count_appends)  # fmt: skip
+        self.repository = Repository(self.store, self.definition.projections)
+        self.relay = OutboxRelay(
+            service=self.name, store=self.store, dsn=self.endpoints.database_url, bootstrap=self.endpoints.bootstrap,
+            settings=self.settings, domain_topic=self.definition.domain_topic, topics=self.topics(),
+            routes=self.definition.routes,
+        )  # fmt: skip
+        self.timers = TimerRunner(self.pool, self.clock, self._timer_handlers(), self.settings.timer_poll_seconds,
+                                  lock_name=f"harbour.timers.{self.name}")  # fmt: skip
+        if background:
+            self.relay.start()
+            await self.timers.start()
+            if self.consumers:
+                await self._start_broker()
+        self._started = True
+
+    async def _start_broker(self) -> None:
+        from harbour.kafka.topics import ensure_topics
+
+        await ensure_topics(self.endpoints.bootstrap, self.topics(),
+                            replication_factor=self.settings.kafka_replication_factor)  # fmt: skip
+        await self.broker.start()
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        with contextlib.suppress(Exception):
+            await self.broker.stop()
+        await self.relay.stop()
+        with contextlib.suppress(Exception):
+            await self.timers.stop()
+        await self.pool.close()
+        telemetry.shutdown_providers()
+        self._started = False
+
+    def _count_appends(self, events: Sequence[Any]) -> None:
+        for event in events:
+            telemetry.APPENDS.labels(self.name, event.event_type).inc()
+
+    def _timer_handlers(self) -> dict[str, Callable[[Any, Timer], Awaitable[None]]]:
+        def adapt(handler: TimerHandler) -> Callable[[Any, Timer], Awaitable[None]]:
+            async def fire(conn: Any, timer: Timer) -> None:
+                command = CommandContext(actor=Actor.system(f"{self.name}.timers"),
+                                         traceparent=telemetry.current_traceparent())  # fmt: skip
+                await handler(HandlerContext(conn, self, command, None), timer)
+                telemetry.TIMERS_FIRED.labels(self.name, timer.kind).inc()
+
+            return fire
+
+        return {kind: adapt(h) for kind, h in self.definition.timer_handlers.items()}
+
+    # -- helpers for the API -----------------------------------------------------------------------------
+    def command_context(self, caller: Caller) -> CommandContext:
+        return CommandContext(actor=Actor(caller.org, str(caller.role), caller.user),
+                              traceparent=telemetry.current_traceparent())  # fmt: skip
+
+    def asyncapi(self) -> AsyncAPI:
+        return AsyncAPI(self.broker, title=f"Harbour {self.definition.title}", version=self.settings.service_version,
+                        description=self.definition.description, schema_version="3.0.0")  # fmt: skip
+
+
+def runtime(request: Request) -> ServiceRuntime:
+    """FastAPI dependency: the running service."""
+    return request.app.state.runtime
+
+
+RuntimeDep = Depends(runtime)
+
+
+def create_app(
+    definition: ServiceDefinition,
+    *,
+    settings: HarbourSettings | None = None,
+    clock: Clock | None = None,
+    endpoints: Endpoints | None = None,
+    background: bool = True,
+) -> FastAPI:
+    settings = settings or get_settings()
+    service_runtime = ServiceRuntime(definition, endpoints or default_endpoints(definition, settings),
+                                     settings=settings, clock=clock)  # fmt: skip
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await service_runtime.start(background=background)
+        try:
+            yield
+        finally:
+            await service_runtime.stop()
+
+    app = FastAPI(title=f"Harbour {definition.title}", description=definition.description,
+                  version=settings.service_version, lifespan=lifespan)  # fmt: skip
+    app.state.runtime = service_runtime
+    app.state.verifier = TokenVerifier(settings)
+    install_problem_handlers(app)
+    for router in definition.routers:
+        app.include_router(router)
+    _add_platform_routes(app, service_runtime)
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(app, tracer_provider=telemetry.tracer_provider(definition.name, settings),
+                                       excluded_urls="health,metrics")  # fmt: skip
+    return app
+
+
+def _add_platform_routes(app: FastAPI, rt: ServiceRuntime) -> None:
+    @app.get("/health", tags=["platform"], include_in_schema=False)
+    async def health() -> JSONResponse:
+        try:
+            async with rt.pool.acquire() as conn:
+                await conn.fetchval("SELECT 1")
+        except Exception:
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok", "relay_leader": rt.relay.is_leader})
+
+    @app.get("/metrics", tags=["platform"], include_in_schema=False)
+    async def metrics() -> PlainTextResponse:
+        with contextlib.suppress(Exception):
+            async with rt.pool.acquire() as conn:
+                telemetry.TIMERS_DUE.labels(rt.name).set(await rt.timers.due_count(conn))
+        return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/asyncapi.json", tags=["platform"], include_in_schema=False)
+    async def asyncapi_json() -> JSONResponse:
+        return JSONResponse(rt.asyncapi().to_jsonable())
+
+    @app.get("/asyncapi", tags=["platform"], include_in_schema=False)
+    async def asyncapi_docs() -> HTMLResponse:
+        return HTMLResponse(get_asyncapi_html(rt.asyncapi().to_specification()))
+
+
+async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout: float = 20.0, interval: float = 0.05) -> None:
+    """Poll ``predicate`` until it holds (tests and the demo; never a fixed sleep)."""
+    async with asyncio.timeout(timeout):
+        while not await predicate():
+            await asyncio.sleep(interval)

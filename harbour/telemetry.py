@@ -1,0 +1,111 @@
+"""Traces (OpenTelemetry) and metrics (Prometheus) for a service.
+
+Traces go to OTLP when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, else as OTLP-JSON lines under ``var/traces/``.
+Span attributes carry ids, types and counts only: never a value that could identify a person.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from prometheus_client import Counter, Gauge
+
+from harbour.settings import HarbourSettings
+
+log = logging.getLogger("harbour.telemetry")
+
+# Processors every provider also gets: tests add an in-memory exporter here to read the spans they make.
+EXTRA_SPAN_PROCESSORS: list[SpanProcessor] = []
+_providers: dict[str, TracerProvider] = {}
+_asyncpg_instrumented = False
+
+APPENDS = Counter("harbour_events_appended_total", "Events appended to the store", ["service", "event_type"])
+RELAYED = Counter("harbour_events_relayed_total", "Messages the relay published", ["service", "topic"])
+RELAY_LAG = Gauge("harbour_relay_lag_events", "Store head position minus the relay checkpoint", ["service"])
+CONSUMED = Counter("harbour_messages_consumed_total", "Messages handled", ["service", "consumer", "outcome"])
+CONSUMER_LAG = Gauge("harbour_consumer_lag_messages", "Messages behind the partition end", ["service", "consumer"])
+DEAD_LETTERS = Counter("harbour_dead_letters_total", "Messages sent to a dead-letter topic", ["service", "topic"])
+TIMERS_DUE = Gauge("harbour_timers_due", "Timers due and not yet fired", ["service"])
+TIMERS_FIRED = Counter("harbour_timers_fired_total", "Timers fired", ["service", "kind"])
+
+
+def tracer_provider(service: str, settings: HarbourSettings) -> TracerProvider:
+    """The service's tracer provider (one per service name in a process)."""
+    existing = _providers.get(service)
+    if existing is not None:
+        return existing
+    resource = Resource.create(
+        {
+            "service.name": service,
+            "service.version": settings.service_version,
+            "deployment.environment": os.environ.get("HARBOUR_ENVIRONMENT", "development"),
+        }
+    )
+    provider = TracerProvider(resource=resource)
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    else:
+        from opentelemetry.exporter.otlp.json.file import FileSpanExporter
+
+        directory = Path(settings.traces_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        provider.add_span_processor(BatchSpanProcessor(FileSpanExporter(directory / f"{service}.jsonl")))
+    for processor in EXTRA_SPAN_PROCESSORS:
+        provider.add_span_processor(processor)
+    _providers[service] = provider
+    _instrument_asyncpg(provider)
+    return provider
+
+
+def _instrument_asyncpg(provider: TracerProvider) -> None:
+    # asyncpg instrumentation patches the driver globally, so it is installed once per process.
+    global _asyncpg_instrumented
+    if _asyncpg_instrumented:
+        return
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+
+    # capture_parameters stays off: statement parameters may hold personal data.
+    AsyncPGInstrumentor(capture_parameters=False).instrument(tracer_provider=provider)
+    _asyncpg_instrumented = True
+
+
+def shutdown_providers() -> None:
+    for provider in _providers.values():
+        provider.force_flush()
+
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+
+def current_traceparent() -> str | None:
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier)
+    return carrier.get("traceparent")
+
+
+def context_from_traceparent(traceparent: str | None) -> Context | None:
+    if not traceparent:
+        return None
+    return _PROPAGATOR.extract({"traceparent": traceparent})
+
+
+def inject_headers(headers: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """Replace the traceparent header with the current span's, so consumers continue this trace."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    kept = [(k, v) for k, v in headers if k not in carrier]
+    return kept + [(k, v.encode()) for k, v in carrier.items()]
+
+
+def get_tracer(service: str, settings: HarbourSettings) -> trace.Tracer:
+    return tracer_provider(service, settings).get_tracer(f"harbour.{service}")
