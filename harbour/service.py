@@ -31,7 +31,7 @@ from harbour.events import DomainEvent
 from harbour.http.problems import install_problem_handlers
 from harbour.kafka.consumer import HandlerContext, InboxConsumer, Subscription
 from harbour.kafka.relay import OutboxRelay, Route
-from harbour.kafka.topics import TopicSpec, topic_table
+from harbour.kafka.topics import TopicKeeper, TopicSpec, topic_table
 from harbour.pii import PersonalDataVault
 from harbour.projection import Projection
 from harbour.repository import Repository
@@ -100,6 +100,7 @@ class ServiceRuntime:
         self.consumers: list[InboxConsumer] = []
         self.broker = self._make_broker()
         self._started = False
+        self._watch: asyncio.Task[None] | None = None
 
     # -- Kafka --------------------------------------------------------------------------------------------
     def _make_broker(self) -> KafkaBroker:
@@ -137,7 +138,10 @@ class ServiceRuntime:
         extra = list(self.definition.topics)
         consumed = {s.topic for s in self.definition.subscriptions}
         dlqs = [t.dlq for t in topic_table(include_dlq=False) if t.name in consumed or t in own]
-        return own + extra + [t.dlq for t in extra] + dlqs
+        # The consumed topics too: a consumer that subscribes before its upstream created the topic is
+        # assigned no (or too few) partitions until its next metadata refresh, minutes later.
+        upstream = [t for t in topic_table(include_dlq=False) if t.name in consumed and t not in own]
+        return own + extra + [t.dlq for t in extra] + upstream + dlqs
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     async def start(self, *, background: bool = True) -> None:
@@ -159,6 +163,7 @@ class ServiceRuntime:
         self.timers = TimerRunner(self.pool, self.clock, self._timer_handlers(), self.settings.timer_poll_seconds,
                                   lock_name=f"harbour.timers.{self.name}")  # fmt: skip
         if background:
+            self._watch = asyncio.create_task(self._keep_topics(), name=f"topics:{self.name}")
             self.relay.start()
             await self.timers.start()
             if self.consumers:
@@ -172,9 +177,25 @@ class ServiceRuntime:
                             replication_factor=self.settings.kafka_replication_factor)  # fmt: skip
         await self.broker.start()
 
+    async def _keep_topics(self) -> None:
+        """Recreate this service's topics when a broker comes back empty, for consumers too (not only the relay)."""
+        keeper = TopicKeeper(self.endpoints.bootstrap, self.topics(),
+                             replication_factor=self.settings.kafka_replication_factor)  # fmt: skip
+        try:
+            while True:
+                await asyncio.sleep(self.settings.topic_check_seconds)
+                with contextlib.suppress(Exception):
+                    await keeper.ensure()
+        finally:
+            await keeper.close()
+
     async def stop(self) -> None:
         if not self._started:
             return
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._watch
         with contextlib.suppress(Exception):
             await self.broker.stop()
         await self.relay.stop()
@@ -272,7 +293,7 @@ def _add_platform_routes(app: FastAPI, rt: ServiceRuntime) -> None:
 
     @app.get("/asyncapi.json", tags=["platform"], include_in_schema=False)
     async def asyncapi_json() -> JSONResponse:
-        return JSONResponse(rt.asyncapi().to_jsonable())
+        return JSONResponse(rt.asyncapi().to_specification().to_jsonable())
 
     @app.get("/asyncapi", tags=["platform"], include_in_schema=False)
     async def asyncapi_docs() -> HTMLResponse:

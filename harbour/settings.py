@@ -40,6 +40,7 @@ class HarbourSettings(BaseSettings):
     consumer_heartbeat_ms: int = 1000
     consumer_rebalance_timeout_ms: int = 2000
     relay_batch_size: int = 500
+    topic_check_seconds: float = 5.0
     relay_poll_seconds: float = 1.0
     timer_poll_seconds: float = 1.0
     reminder_days: list[int] = Field(default_factory=lambda: [14, 3])

@@ -7,6 +7,7 @@ Adding a command module is adding one line here.
 from __future__ import annotations
 
 from harbour.cli import app
+from harbour.cli import erase as _erase  # noqa: F401  harbour erase
 from harbour.cli import infra as _infra  # noqa: F401  harbour infra up|down|status
 from harbour.cli import tokens as _tokens  # noqa: F401  harbour token
 

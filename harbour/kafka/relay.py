@@ -22,7 +22,7 @@ from opentelemetry.trace import SpanKind
 
 from harbour import telemetry
 from harbour.kafka.producer import make_producer
-from harbour.kafka.topics import TopicSpec, ensure_topics
+from harbour.kafka.topics import TopicKeeper, TopicSpec
 from harbour.settings import HarbourSettings
 from harbour.store import EventStore, Position, RecordedEvent
 
@@ -69,6 +69,7 @@ class OutboxRelay:
         self.domain_topic = domain_topic
         self.topics = list(topics)
         self.routes = list(routes)
+        self.keeper = TopicKeeper(bootstrap, self.topics, replication_factor=settings.kafka_replication_factor)
         self.tracer = telemetry.get_tracer(service, settings)
         self._producer: AIOKafkaProducer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -90,6 +91,7 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         await self._close_producer()
+        await self.keeper.close()
 
     def wake(self) -> None:
         self._wake.set()
@@ -131,7 +133,7 @@ class OutboxRelay:
                 await conn.close()
 
     async def _ensure_topics(self) -> None:
-        await ensure_topics(self.bootstrap, self.topics, replication_factor=self.settings.kafka_replication_factor)
+        await self.keeper.ensure()
 
     async def _producer_ready(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -182,6 +184,10 @@ class OutboxRelay:
             telemetry.RELAY_LAG.labels(self.service).set(0)
             return 0
         producer = await self._producer_ready()
+        if await self.keeper.ensure():
+            # The broker came back empty: drop the producer's cached view of it before publishing.
+            await self._close_producer()
+            producer = await self._producer_ready()
         futures = []
         try:
             for event in batch:
@@ -204,6 +210,9 @@ class OutboxRelay:
             for topic, future in futures:
                 await future
                 telemetry.RELAYED.labels(self.service, topic).inc()
+            if await self.keeper.missing():
+                # Acknowledged by a broker that has since lost the topics: publish the batch again.
+                raise KafkaError("topics vanished while publishing (the broker restarted)")
         except KafkaError as error:
             # Nothing of this batch counts as published; a lost topic is recreated before the retry.
             trace.get_current_span().record_exception(error)

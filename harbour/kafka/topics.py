@@ -79,6 +79,53 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], *, replicati
         await admin.close()
 
 
+class TopicKeeper:
+    """Keeps the table's topics present: a memory broker that restarted comes back without any.
+
+    Checked before and after every relay batch and periodically by each service, because such a broker
+    still accepts produce requests for a topic it no longer has (from a producer with cached metadata) and
+    those messages would be lost without an error.
+    """
+
+    def __init__(self, bootstrap: str, specs: Iterable[TopicSpec], *, replication_factor: int = 1) -> None:
+        self.bootstrap = bootstrap
+        self.specs = list(specs)
+        self.replication_factor = replication_factor
+        self._admin: AIOKafkaAdminClient | None = None
+        self.recreated = 0
+
+    async def _client(self) -> AIOKafkaAdminClient:
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
+            await admin.start()
+            self._admin = admin
+        return self._admin
+
+    async def missing(self) -> list[str]:
+        try:
+            present = set(await (await self._client()).list_topics())
+        except Exception:
+            await self.close()
+            raise
+        return [s.name for s in self.specs if s.name not in present]
+
+    async def ensure(self) -> list[str]:
+        """Create whatever is missing; returns what was created (empty when all were there)."""
+        if not await self.missing():
+            return []
+        created = await ensure_topics(self.bootstrap, self.specs, replication_factor=self.replication_factor)
+        self.recreated += len(created)
+        return created
+
+    async def close(self) -> None:
+        if self._admin is not None:
+            admin, self._admin = self._admin, None
+            try:
+                await admin.close()
+            except Exception:  # a client of a dead broker may fail to close cleanly
+                pass
+
+
 async def broker_reachable(bootstrap: str, timeout: float = 3.0) -> bool:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
     try:
