@@ -398,15 +398,24 @@ class Person(Aggregate):
     def __init__(self, id: str) -> None:
         super().__init__(id)
         self.erased_on: date | None = None
+        self._case_key: str | None = None
 
     @property
     def erased(self) -> bool:
         return self.erased_on is not None
 
-    def erase(self, *, reason: ErasureReason, on: date) -> None:
-        """Record the erasure; destroying the person's key is the PII layer's part of the same command."""
+    @property
+    def case_key(self) -> str:
+        # The erasure travels on the partition of the person's case (after the events that carried their data).
+        return self._case_key or self.id
+
+    def erase(self, *, reason: ErasureReason, on: date, case_key: str | None = None) -> None:
+        """Record the erasure; destroying the person's key is the PII layer's part of the same command.
+
+        ``case_key`` is the person's case id (or referral id before admission), the Kafka key of the event."""
         if self.erased:
             raise RuleViolation("the person's data are already erased", field="person_id")
+        self._case_key = case_key
         self._record(PersonErased(person_id=self.id, reason=reason, erased_on=on))
 
     def apply(self, event: DomainEvent) -> None:

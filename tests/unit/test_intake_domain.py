@@ -536,6 +536,15 @@ def test_a_person_is_erased_once() -> None:
         person.erase(reason=ErasureReason.PERSON_REQUEST, on=D0)
 
 
+def test_an_erasure_travels_under_the_persons_case_and_under_the_person_without_one() -> None:
+    with_case = Person(PERSON)
+    with_case.erase(reason=ErasureReason.PERSON_REQUEST, on=D0, case_key="case-1")
+    assert with_case.case_key == "case-1"
+    without = Person(PERSON)
+    without.erase(reason=ErasureReason.PERSON_REQUEST, on=D0)
+    assert without.case_key == PERSON
+
+
 INTAKE_EVENTS = [
     cls
     for cls in vars(contracts).values()

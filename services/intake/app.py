@@ -1,0 +1,48 @@
+"""Wiring of the intake service (``harbour up`` runs it on port 8101)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from harbour.service import ServiceDefinition, create_app
+from schemas import intake as contracts
+from services.intake import api, handlers, projections
+
+PUBLISHED_EVENTS = (
+    contracts.ReferralSubmitted,
+    contracts.ReferralScreened,
+    contracts.ReferralAccepted,
+    contracts.ReferralDeclined,
+    contracts.ReferralRedirected,
+    contracts.IntakeInterviewHeld,
+    contracts.ConsentGiven,
+    contracts.ConsentWithdrawn,
+    contracts.IdentityCaptured,
+    contracts.MinorFlagged,
+    contracts.GuardianshipReferralRequested,
+    contracts.CaseOpened,
+    contracts.PersonErased,
+)
+
+DEFINITION = ServiceDefinition(
+    name="intake",
+    title="Intake",
+    description=(
+        "Referrals of possible victims by first-line services, signal screening, the centre's decision, "
+        "admission (which opens the case), the person's identity under a key per person, erasure and read audit."
+    ),
+    port=8101,
+    domain_topic="intake.events.v1",
+    migrations=Path(__file__).parent / "migrations",
+    routers=[api.router],
+    projections=projections.PROJECTIONS,
+    subscriptions=handlers.SUBSCRIPTIONS,
+    published_events=PUBLISHED_EVENTS,
+)
+
+
+def create() -> FastAPI:
+    """The intake app as a process runs it (settings from the environment)."""
+    return create_app(DEFINITION)

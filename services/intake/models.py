@@ -1,0 +1,209 @@
+"""Request and response bodies of the intake API. Requests forbid unknown fields (a typo is a 422, not ignored).
+
+Responses never echo personal data except the person read (``PersonView``), which is audited.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from schemas.intake import (
+    IDENTITY_FIELDS,
+    Centre,
+    ConsentScope,
+    DeclineReason,
+    ErasureReason,
+    ExploitationType,
+    FileNumber,
+    MinorFlagReason,
+    RedirectReason,
+    RedirectTarget,
+    Region,
+    ScreeningSummary,
+    Urgency,
+)
+
+Version = Annotated[int | None, Field(default=None, ge=0, description="the version you read; 409 when stale")]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    expected_version: Version = None
+
+
+# --- the person's identity --------------------------------------------------------------------------------
+
+
+class PersonDetails(BaseModel):
+    """What is known of the person; every field optional (a person may stay anonymous until they agree)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    names: Text | None = None
+    aliases: list[Text] | None = Field(None, max_length=20)
+    date_of_birth: date | None = None
+    nationality: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = Field(
+        None, description="ISO 3166-1 alpha-2"
+    )
+    languages: list[Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}$")]] | None = Field(
+        None, max_length=20, description="ISO 639 codes"
+    )
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ()./-]{6,24}$")] | None = None
+    identity_document_numbers: list[Text] | None = Field(None, max_length=10)
+    photo_reference: Text | None = None
+
+    def clear_values(self) -> dict[str, str]:
+        """The given fields as text, ready to seal one by one (lists as JSON)."""
+        dumped = self.model_dump(mode="json", include=set(IDENTITY_FIELDS), exclude_none=True)
+        return {name: json.dumps(value) if isinstance(value, list) else str(value) for name, value in dumped.items()}
+
+
+LIST_FIELDS = frozenset({"aliases", "languages", "identity_document_numbers"})
+
+
+def decode_value(field: str, text: str) -> str | list[str]:
+    return json.loads(text) if field in LIST_FIELDS else text
+
+
+class IdentityRequest(PersonDetails):
+    expected_version: Version = None
+
+
+# --- referral commands ------------------------------------------------------------------------------------
+
+
+class ReferralRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    target_centre: Centre
+    region: Region
+    referrer_file_number: FileNumber | None = Field(None, description="e.g. the police report number")
+    exploitation_types: list[ExploitationType] = Field(default_factory=list)
+    signal_ids: list[str] = Field(default_factory=list, description="ids from the screening catalogue")
+    urgency: list[Urgency] = Field(default_factory=list)
+    circumstances: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)] | None = (
+        Field(None, description="free text about the person: sealed under the person's key, never stored in clear")
+    )
+    person: PersonDetails | None = None
+
+
+class ScreeningRequest(Command):
+    added_signal_ids: list[str] = Field(default_factory=list)
+
+
+class DecisionRequest(Command):
+    decision: Literal["accept", "decline", "redirect"]
+    decline_reason: DeclineReason | None = None
+    redirect_to: RedirectTarget | None = None
+    redirect_reason: RedirectReason | None = None
+
+
+class InterviewRequest(Command):
+    held_on: date | None = Field(None, description="defaults to today; never in the future")
+
+
+class ConsentRequest(Command):
+    scope: ConsentScope
+
+
+class MinorRequest(Command):
+    reason: MinorFlagReason
+
+
+class AdmissionRequest(Command):
+    eu_citizen: bool
+    exploitation_types: list[ExploitationType] | None = Field(None, description="corrects the referrer's view")
+
+
+class ErasureRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: ErasureReason
+
+
+# --- views --------------------------------------------------------------------------------------------------
+
+
+class Decision(BaseModel):
+    decision: Literal["accepted", "declined", "redirected"]
+    decided_on: date
+    decline_reason: DeclineReason | None = None
+    redirected_to: RedirectTarget | None = None
+    redirect_reason: RedirectReason | None = None
+
+
+class ReferralStatusView(BaseModel):
+    """What the referring organisation sees: that its referral arrived, was decided, and taken up."""
+
+    referral_id: str
+    referring_organisation_id: str
+    referrer_file_number: str | None
+    target_centre: Centre
+    region: Region
+    status: str
+    submitted_on: date
+    referrer_screening: ScreeningSummary
+    decision: Decision | None
+    taken_up: bool  # the person was admitted (the case itself is the centre's)
+
+
+class ReferralView(ReferralStatusView):
+    """What the centre the referral is addressed to works from. No personal data: see ``/persons/{id}``."""
+
+    version: int
+    screened: bool
+    screening: ScreeningSummary
+    signal_ids: list[str]
+    exploitation_types: list[ExploitationType]
+    urgency: list[Urgency]
+    interviews: int
+    last_interview_on: date | None
+    consents: list[ConsentScope]
+    minor: bool
+    person_id: str | None
+    case_id: str | None
+    opened_on: date | None
+
+
+class CaseView(BaseModel):
+    case_id: str
+    referral_id: str
+    centre: Centre
+    person_id: str
+    opened_on: date
+    minor: bool
+    eu_citizen: bool
+    exploitation_types: list[ExploitationType]
+    urgency: list[Urgency]
+    region: Region
+    referring_organisation_id: str
+    consents: list[ConsentScope]
+    person_erased: bool
+
+
+class CasePage(BaseModel):
+    items: list[CaseView]
+    next_after: int | None = Field(description="pass as ?after= for the next page; null on the last page")
+
+
+class PersonView(BaseModel):
+    """A person's identity as far as known. Values of an erased person read as ``[erased]``."""
+
+    person_id: str
+    referral_id: str
+    case_id: str | None
+    erased: bool
+    identity: dict[str, Any]  # field -> value (lists for aliases, languages, document numbers)
+    circumstances: str | None
+
+
+class ErasureView(BaseModel):
+    person_id: str
+    erased_on: date
+    reason: ErasureReason

@@ -1,0 +1,114 @@
+"""Endpoints on a centre's cases and persons: the case list, the audited person read, erasure, and the read audit.
+
+A person's values are opened here, at read time, in the transaction that records the read: a response that
+reveals personal data is always a recorded read.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from harbour.audit import PersonalDataRead, read_purpose, reads_of, record_read
+from harbour.auth import Caller
+from harbour.errors import NotFound
+from harbour.pii import ERASED, Sealed
+from harbour.service import RuntimeDep, ServiceRuntime
+from services.intake.access import may, require_relation
+from services.intake.commands import erase_person, missing_person
+from services.intake.models import CasePage, CaseView, ErasureRequest, ErasureView, PersonView, decode_value
+from services.intake.queries import case_page, case_row, case_view, person_fields, person_row
+
+router = APIRouter(tags=["cases and persons"])
+
+
+@router.get("/cases", response_model=CasePage, summary="The calling centre's cases, oldest first")
+async def list_cases(
+    after: Annotated[int, Query(ge=0, description="next_after of the previous page")] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    caller: Caller = Depends(may("case.list")),
+    rt: ServiceRuntime = RuntimeDep,
+) -> CasePage:
+    async with rt.pool.acquire() as conn:
+        rows = await case_page(conn, caller.org, after, limit + 1)
+    # One row more than asked tells whether a next page exists without a count query.
+    page = rows[:limit]
+    return CasePage(items=[case_view(r) for r in page], next_after=page[-1]["position"] if len(rows) > limit else None)
+
+
+@router.get("/cases/{case_id}", response_model=CaseView, summary="One of the calling centre's cases")
+async def read_case(case_id: str, caller: Caller = Depends(may("case.read")), rt: ServiceRuntime = RuntimeDep
+                    ) -> CaseView:  # fmt: skip
+    async with rt.pool.acquire() as conn:
+        row = await case_row(conn, case_id)
+    missing = f"no case {case_id}"
+    if row is None:
+        raise NotFound(missing)
+    require_relation("case.read", caller, centre=row["centre"], missing=missing)
+    return case_view(row)
+
+
+async def _own_person(rt: ServiceRuntime, conn: object, caller: Caller, action: str, person_id: str) -> object:
+    row = await person_row(conn, person_id)
+    if row is None:
+        raise NotFound(missing_person(person_id))
+    require_relation(action, caller, centre=row["centre"], missing=missing_person(person_id))
+    return row
+
+
+@router.get("/persons/{person_id}", response_model=PersonView,
+            summary="Read a person's identity (audited; states its purpose)")  # fmt: skip
+async def read_person(
+    person_id: str,
+    purpose: str = Depends(read_purpose),
+    caller: Caller = Depends(may("person.read")),
+    rt: ServiceRuntime = RuntimeDep,
+) -> PersonView:
+    async with rt.store.transaction() as conn:
+        person = await _own_person(rt, conn, caller, "person.read", person_id)
+        rows = await person_fields(conn, person_id)
+        opened = await rt.vault.open_many(
+            conn, [(Sealed.model_validate_json(r["sealed"]), r["field"], r["event_id"]) for r in rows]
+        )
+        await record_read(conn, org=caller.org, role=str(caller.role), user=caller.user, person_id=person_id,
+                          what=",".join(r["field"] for r in rows) or "identity", purpose=purpose,
+                          at=rt.clock.now())  # fmt: skip
+    values = {r["field"]: (ERASED if text is None else decode_value(r["field"], text)) for r, text in zip(
+        rows, opened, strict=True)}  # fmt: skip
+    circumstances = values.pop("circumstances", None)
+    return PersonView(
+        person_id=person_id,
+        referral_id=person["referral_id"],
+        case_id=person["case_id"],
+        erased=person["erased_on"] is not None,
+        identity=values,
+        circumstances=circumstances if isinstance(circumstances, str) else None,
+    )
+
+
+@router.post("/persons/{person_id}/erasure", response_model=ErasureView,
+             summary="Erase the person's identifying data (destroys their key; the case's facts remain)")  # fmt: skip
+async def erase(
+    person_id: str, body: ErasureRequest, caller: Caller = Depends(may("person.erase")),
+    rt: ServiceRuntime = RuntimeDep,
+) -> ErasureView:  # fmt: skip
+    erased = await erase_person(
+        store=rt.store, repository=rt.repository, vault=rt.vault, clock=rt.clock,
+        context=rt.command_context(caller), person_id=person_id, reason=body.reason, centre=caller.org,
+    )  # fmt: skip
+    return ErasureView(person_id=erased.person_id, erased_on=erased.erased_on, reason=erased.reason)
+
+
+@router.get("/persons/{person_id}/reads", response_model=list[PersonalDataRead],
+            summary="Who read this person's data, when and why (for the centre's manager)")  # fmt: skip
+async def list_reads(
+    person_id: str,
+    after: Annotated[int | None, Query(ge=0)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    caller: Caller = Depends(may("person.reads")),
+    rt: ServiceRuntime = RuntimeDep,
+) -> list[PersonalDataRead]:
+    async with rt.pool.acquire() as conn:
+        await _own_person(rt, conn, caller, "person.reads", person_id)
+        return await reads_of(conn, person_id, limit=limit, after=after)

@@ -1,0 +1,235 @@
+"""Referral endpoints: submission (idempotent), the referrer's and the centre's reads, and the centre's commands
+from screening to admission. Who may call each one is ``services.intake.access.ACCESS``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Annotated
+from uuid import uuid4
+
+from fastapi import APIRouter, Depends, Header, Response
+
+from harbour.auth import Caller
+from harbour.clock import today
+from harbour.errors import NotFound, RuleViolation
+from harbour.service import RuntimeDep, ServiceRuntime
+from schemas.intake import Centre, ConsentScope, RedirectTarget
+from services.intake import idempotency
+from services.intake.access import may, require_relation
+from services.intake.commands import check_version, load_centre_referral, lock_stream, missing_referral
+from services.intake.domain import Referral
+from services.intake.models import (
+    AdmissionRequest,
+    CaseView,
+    ConsentRequest,
+    DecisionRequest,
+    IdentityRequest,
+    InterviewRequest,
+    MinorRequest,
+    PersonDetails,
+    ReferralRequest,
+    ReferralStatusView,
+    ReferralView,
+    ScreeningRequest,
+)
+from services.intake.queries import case_row, case_view, referral_row, referral_view, status_view
+
+router = APIRouter(prefix="/referrals", tags=["referrals"])
+
+
+def _check_birth_date(details: PersonDetails | None, on: date, field: str) -> None:
+    if details is not None and details.date_of_birth is not None and details.date_of_birth > on:
+        raise RuleViolation("a date of birth cannot be in the future", field=field)
+
+
+@router.post("", status_code=201, response_model=ReferralStatusView, summary="Refer a possible victim to a centre")
+async def submit_referral(
+    body: ReferralRequest,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(alias=idempotency.HEADER)] = None,
+    caller: Caller = Depends(may("referral.submit")),
+    rt: ServiceRuntime = RuntimeDep,
+) -> ReferralStatusView:
+    key = idempotency.checked_key(idempotency_key)
+    on = today(rt.clock)
+    _check_birth_date(body.person, on, "person.date_of_birth")
+    referral = Referral(str(uuid4()))
+    async with rt.store.transaction() as conn:
+        first = None
+        if key is not None:
+            first = await idempotency.claim(conn, caller.org, key, idempotency.fingerprint(body), referral.id)
+        if first is None:
+            await _submit(rt, conn, caller, referral, body, on)
+        row = await referral_row(conn, first or referral.id)
+    response.headers["Location"] = f"/referrals/{row['referral_id']}"
+    if first is not None:
+        response.headers["Idempotent-Replayed"] = "true"
+    return status_view(row)
+
+
+async def _submit(rt: ServiceRuntime, conn: object, caller: Caller, referral: Referral, body: ReferralRequest,
+                  on: date) -> None:  # fmt: skip
+    identity = body.person.clear_values() if body.person else {}
+    # The person gets a pseudonymous id (and a key) as soon as anything about them is written down.
+    person_id = str(uuid4()) if body.circumstances or identity else None
+    submitted_id = uuid4()
+    circumstances = None
+    if body.circumstances is not None:
+        circumstances = await rt.vault.seal(conn, person_id, "circumstances", body.circumstances, aad=submitted_id)
+    referral.submit(
+        referring_organisation_id=caller.org, region=body.region, target_centre=body.target_centre, on=on,
+        exploitation_types=body.exploitation_types, signal_ids=body.signal_ids, urgency=body.urgency,
+        referrer_file_number=body.referrer_file_number, circumstances=circumstances, event_id=submitted_id,
+    )  # fmt: skip
+    if identity:
+        captured_id = uuid4()
+        sealed = await rt.vault.seal_fields(conn, person_id, identity, aad=captured_id)
+        referral.capture_identity(person_id=person_id, on=on, event_id=captured_id, **sealed)  # type: ignore[arg-type]
+    await rt.repository.save(referral, rt.command_context(caller), conn=conn)
+
+
+@router.get("/{referral_id}", response_model=ReferralView | ReferralStatusView, summary="Read a referral")
+async def read_referral(
+    referral_id: str, caller: Caller = Depends(may("referral.read")), rt: ServiceRuntime = RuntimeDep
+) -> ReferralView | ReferralStatusView:
+    """The addressed centre gets the whole referral; the referring organisation its status and decision."""
+    async with rt.pool.acquire() as conn:
+        row = await referral_row(conn, referral_id)
+    if row is None:
+        raise NotFound(missing_referral(referral_id))
+    require_relation("referral.read", caller, centre=row["target_centre"], referrer=row["referring_org"],
+                     missing=missing_referral(referral_id))  # fmt: skip
+    return referral_view(row) if caller.org == row["target_centre"] else status_view(row)
+
+
+async def _act(rt: ServiceRuntime, caller: Caller, referral_id: str, expected: int | None,
+               command: Callable[[Referral, Centre, date], None]) -> ReferralView:  # fmt: skip
+    """Load the caller's referral, run one domain command, save (409 if the stream moved on), answer the view."""
+    referral = await load_centre_referral(rt.repository, referral_id, caller.org)
+    check_version(referral, expected)
+    command(referral, Centre(caller.org), today(rt.clock))
+    await rt.repository.save(referral, rt.command_context(caller))
+    async with rt.pool.acquire() as conn:
+        return referral_view(await referral_row(conn, referral_id))
+
+
+@router.post("/{referral_id}/screening", response_model=ReferralView, summary="Screen the referral's signals")
+async def screen_referral(
+    referral_id: str, body: ScreeningRequest, caller: Caller = Depends(may("referral.screen")),
+    rt: ServiceRuntime = RuntimeDep,
+) -> ReferralView:  # fmt: skip
+    """Counts signals per category and recommends an intake at two or more (advice; never a finding of
+    victimhood, which is the magistrate's)."""
+    added = body.added_signal_ids
+    return await _act(rt, caller, referral_id, body.expected_version,
+                      lambda r, c, on: r.screen(by_centre=c, on=on, added_signal_ids=added))  # fmt: skip
+
+
+@router.post("/{referral_id}/decision", response_model=ReferralView, summary="Accept, decline or redirect")
+async def decide_referral(
+    referral_id: str, body: DecisionRequest, caller: Caller = Depends(may("referral.decide")),
+    rt: ServiceRuntime = RuntimeDep,
+) -> ReferralView:  # fmt: skip
+    def decide(referral: Referral, centre: Centre, on: date) -> None:
+        if body.decision == "accept":
+            referral.accept(by_centre=centre, on=on)
+        elif body.decision == "decline":
+            if body.decline_reason is None:
+                raise RuleViolation("a decline names its reason", field="decline_reason")
+            referral.decline(by_centre=centre, reason=body.decline_reason, on=on)
+        else:
+            if body.redirect_to is None:
+                raise RuleViolation("a redirect names where to", field="redirect_to")
+            if body.redirect_reason is None:
+                raise RuleViolation("a redirect names its reason", field="redirect_reason")
+            referral.redirect(by_centre=centre, to_centre=RedirectTarget(body.redirect_to),
+                              reason=body.redirect_reason, on=on)  # fmt: skip
+
+    return await _act(rt, caller, referral_id, body.expected_version, decide)
+
+
+@router.post("/{referral_id}/interviews", response_model=ReferralView, summary="Record an intake interview")
+async def hold_interview(
+    referral_id: str, body: InterviewRequest, caller: Caller = Depends(may("referral.interview")),
+    rt: ServiceRuntime = RuntimeDep,
+) -> ReferralView:  # fmt: skip
+    def hold(referral: Referral, centre: Centre, on: date) -> None:
+        held_on = body.held_on or on
+        if held_on > on:
+            raise RuleViolation("an interview cannot be recorded before it is held", field="held_on")
+        referral.hold_intake_interview(by_centre=centre, on=held_on)
+
+    return await _act(rt, caller, referral_id, body.expected_version, hold)
+
+
+@router.post("/{referral_id}/consents", response_model=ReferralView, summary="Record the person's consent")
+async def give_consent(
+    referral_id: str, body: ConsentRequest, caller: Caller = Depends(may("referral.consent")),
+    rt: ServiceRuntime = RuntimeDep,
+) -> ReferralView:  # fmt: skip
+    return await _act(rt, caller, referral_id, body.expected_version,
+                      lambda r, c, on: r.give_consent(by_centre=c, scope=body.scope, on=on))  # fmt: skip
+
+
+@router.post("/{referral_id}/consents/{scope}/withdrawal", response_model=ReferralView,
+             summary="Record that the person withdrew a consent")  # fmt: skip
+async def withdraw_consent(
+    referral_id: str, scope: ConsentScope, caller: Caller = Depends(may("referral.consent")),
+    rt: ServiceRuntime = RuntimeDep,
+) -> ReferralView:  # fmt: skip
+    return await _act(rt, caller, referral_id, None,
+                      lambda r, c, on: r.withdraw_consent(by_centre=c, scope=scope, on=on))  # fmt: skip
+
+
+@router.post("/{referral_id}/minor", response_model=ReferralView,
+             summary="Flag the person as a minor (and refer them to the Guardianship Service)")  # fmt: skip
+async def flag_minor(
+    referral_id: str, body: MinorRequest, caller: Caller = Depends(may("referral.minor")),
+    rt: ServiceRuntime = RuntimeDep,
+) -> ReferralView:  # fmt: skip
+    return await _act(rt, caller, referral_id, body.expected_version,
+                      lambda r, c, on: r.flag_minor(by_centre=c, reason=body.reason, on=on))  # fmt: skip
+
+
+@router.post("/{referral_id}/identity", response_model=ReferralView,
+             summary="Capture the person's identity (sealed under the person's key)")  # fmt: skip
+async def capture_identity(
+    referral_id: str, body: IdentityRequest, caller: Caller = Depends(may("referral.identity")),
+    rt: ServiceRuntime = RuntimeDep,
+) -> ReferralView:  # fmt: skip
+    """The values are sealed with the person's own key and the event's id; they are never stored in clear,
+    and the answer does not echo them."""
+    on = today(rt.clock)
+    _check_birth_date(body, on, "date_of_birth")
+    values = body.clear_values()
+    if not values:
+        raise RuleViolation("at least one identity field is needed", field="identity")
+    async with rt.store.transaction() as conn:
+        # Locked before the person's key may be written (see lock_stream), then read under the lock.
+        await lock_stream(conn, f"{Referral.stream_type}-{referral_id}")
+        referral = await load_centre_referral(rt.repository, referral_id, caller.org, conn=conn)
+        check_version(referral, body.expected_version)
+        person_id = referral.person_id or str(uuid4())
+        event_id = uuid4()
+        sealed = await rt.vault.seal_fields(conn, person_id, values, aad=event_id)
+        referral.capture_identity(person_id=person_id, on=on, by_centre=Centre(caller.org), event_id=event_id,
+                                  **sealed)  # type: ignore[arg-type]  # fmt: skip
+        await rt.repository.save(referral, rt.command_context(caller), conn=conn)
+        return referral_view(await referral_row(conn, referral_id))
+
+
+@router.post("/{referral_id}/admission", status_code=201, response_model=CaseView,
+             summary="Admit the person: opens the case (CaseOpened)")  # fmt: skip
+async def admit(
+    referral_id: str, body: AdmissionRequest, response: Response, caller: Caller = Depends(may("referral.admit")),
+    rt: ServiceRuntime = RuntimeDep,
+) -> CaseView:  # fmt: skip
+    await _act(rt, caller, referral_id, body.expected_version,
+               lambda r, c, on: r.admit(by_centre=c, eu_citizen=body.eu_citizen, on=on,
+                                        exploitation_types=body.exploitation_types))  # fmt: skip
+    async with rt.pool.acquire() as conn:
+        referral = await referral_row(conn, referral_id)
+        case = await case_row(conn, referral["case_id"])
+    response.headers["Location"] = f"/cases/{case['case_id']}"
+    return case_view(case)
