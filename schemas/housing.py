@@ -3,7 +3,8 @@
 A shelter's address is secret: it lives only in the housing service's own table and appears in no event,
 so these contracts name a shelter (and a bed) by id only. The address of a person's independent housing
 is their personal data and travels only as a :class:`harbour.pii.Sealed` value. Centres are named by
-their slug (``payoke``, ``pag-asa``, ``surya``), the same values as ``schemas.tracks.Centre``.
+intake's organisation ids (``centre-payoke``, ``centre-pag-asa``, ``centre-surya``): the values of
+:class:`schemas.intake.Centre`, which are also the ``org`` of a centre's tokens.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from harbour.events import DomainEvent
 from harbour.pii import Sealed
+from schemas.intake import Centre
 
 
 class BedConstraint(StrEnum):
@@ -82,7 +84,7 @@ class ShelterRegistered(DomainEvent):
     event_type: ClassVar[str] = "ShelterRegistered"
 
     shelter_id: str
-    centre: str
+    centre: Centre
     name: str
     beds: tuple[BedSpec, ...]
 
@@ -108,7 +110,7 @@ class PlacementRequested(DomainEvent):
 
     request_id: str
     case_id: str
-    centre: str
+    centre: Centre
     needs: frozenset[BedConstraint]
     urgency: Urgency
     source: PlacementSource
@@ -122,8 +124,8 @@ class CrossCentrePlacementRequested(DomainEvent):
 
     request_id: str
     case_id: str
-    from_centre: str
-    host_centre: str
+    from_centre: Centre
+    host_centre: Centre
     needs: frozenset[BedConstraint]
     urgency: Urgency
     requested_at: datetime
@@ -134,7 +136,7 @@ class CrossCentrePlacementAccepted(DomainEvent):
 
     request_id: str
     case_id: str
-    host_centre: str
+    host_centre: Centre
     on: date
 
 
@@ -143,7 +145,7 @@ class CrossCentrePlacementDeclined(DomainEvent):
 
     request_id: str
     case_id: str
-    host_centre: str
+    host_centre: Centre
     reason: CrossCentreDeclineReason
     on: date
 

@@ -54,7 +54,9 @@ from schemas.housing import (
     Urgency,
     WaitlistServed,
     WithdrawalReason,
+    case_key_of,
 )
+from schemas.intake import Centre
 
 URGENCY_RANK: dict[Urgency, int] = {urgency: rank for rank, urgency in enumerate(Urgency)}
 BedKey = tuple[str, str]  # (shelter id, bed id): bed ids are unique within a shelter only
@@ -126,11 +128,13 @@ def next_to_serve(waiting: Iterable[OpenRequest], bed: Bed) -> OpenRequest | Non
 
 
 class ShelterNetwork(Aggregate):
-    """All shelters, beds, placements and the waiting list of one centre. ``id`` is the centre slug."""
+    """All shelters, beds, placements and the waiting list of one centre. ``id`` is the centre's id,
+    one of :class:`schemas.intake.Centre` (``centre-payoke``...), the ``org`` of that centre's tokens."""
 
     stream_type = "shelter-network"
 
     def __init__(self, id: str) -> None:
+        Centre(id)  # ValueError for anything but a recognised centre: a typo would open a phantom network
         super().__init__(id)
         self.shelters: dict[str, str] = {}  # shelter id -> name
         self.beds: dict[BedKey, Bed] = {}
@@ -142,6 +146,18 @@ class ShelterNetwork(Aggregate):
     @property
     def centre(self) -> str:
         return self.id
+
+    @property
+    def case_key(self) -> str:
+        # The stream spans many cases; its own key (used for shelter and bed events) is the stream id,
+        # which can never be mistaken for a case id.
+        return self.stream_id
+
+    def case_key_for(self, event: DomainEvent) -> str:
+        """Each event is stored and published under its own case (so ``read_case`` and the Kafka key of a
+        case's events agree across the network and the person's stream); shelter and bed events, which
+        concern no case, under the network."""
+        return case_key_of(event, default=self.stream_id)
 
     @property
     def waiting(self) -> list[OpenRequest]:

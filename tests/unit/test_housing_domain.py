@@ -46,22 +46,32 @@ from services.housing.domain import (
     waiting_order,
 )
 
-W, M, F, A = (BedConstraint.WOMEN_ONLY, BedConstraint.MEN_ONLY, BedConstraint.FAMILY_ROOM,
-              BedConstraint.ACCESSIBLE)
+W, M, F, A = (BedConstraint.WOMEN_ONLY, BedConstraint.MEN_ONLY, BedConstraint.FAMILY_ROOM, BedConstraint.ACCESSIBLE)
 T0 = datetime(2026, 1, 5, 21, 0, tzinfo=UTC)
 D0 = T0.date()
 
 
 def network(beds: dict[str, set[BedConstraint]] | None = None) -> ShelterNetwork:
-    net = ShelterNetwork("payoke")
+    net = ShelterNetwork("centre-payoke")
     net.register_shelter(shelter_id="s1", name="House 1", beds=beds if beds is not None else {"b1": {W}})
     return net
 
 
-def request(net: ShelterNetwork, n: int, needs: Iterable[BedConstraint] = frozenset({W}),
-            urgency: Urgency = Urgency.URGENT, at: datetime = T0) -> None:
-    net.request_placement(request_id=f"r{n}", case_id=f"c{n}", needs=needs, urgency=urgency,
-                          source=PlacementSource.CASEWORKER, requested_at=at)
+def request(
+    net: ShelterNetwork,
+    n: int,
+    needs: Iterable[BedConstraint] = frozenset({W}),
+    urgency: Urgency = Urgency.URGENT,
+    at: datetime = T0,
+) -> None:
+    net.request_placement(
+        request_id=f"r{n}",
+        case_id=f"c{n}",
+        needs=needs,
+        urgency=urgency,
+        source=PlacementSource.CASEWORKER,
+        requested_at=at,
+    )
 
 
 def new_events(net: ShelterNetwork) -> list:
@@ -193,8 +203,14 @@ def test_a_person_with_a_bed_or_an_open_request_cannot_request_another() -> None
     net = network()
     request(net, 1)
     with pytest.raises(RuleViolation) as err:
-        net.request_placement(request_id="r2", case_id="c1", needs={W}, urgency=Urgency.URGENT,
-                              source=PlacementSource.INTAKE, requested_at=T0)
+        net.request_placement(
+            request_id="r2",
+            case_id="c1",
+            needs={W},
+            urgency=Urgency.URGENT,
+            source=PlacementSource.INTAKE,
+            requested_at=T0,
+        )
     assert err.value.field == "case_id"
 
 
@@ -224,8 +240,9 @@ def test_the_waiting_list_is_ordered_by_urgency_then_time() -> None:
     def req(n: int, urgency: Urgency, minutes: int) -> OpenRequest:
         return OpenRequest(f"r{n}", f"c{n}", frozenset(), urgency, T0 + timedelta(minutes=minutes), n, "waiting")
 
-    ordered = waiting_order([req(1, Urgency.PLANNED, 0), req(2, Urgency.URGENT, 9), req(3, Urgency.URGENT, 1),
-                             req(4, Urgency.TONIGHT, 5)])
+    ordered = waiting_order(
+        [req(1, Urgency.PLANNED, 0), req(2, Urgency.URGENT, 9), req(3, Urgency.URGENT, 1), req(4, Urgency.TONIGHT, 5)]
+    )
     assert [r.case_id for r in ordered] == ["c4", "c3", "c2", "c1"]
 
 
@@ -245,8 +262,9 @@ def test_an_exit_frees_the_bed_at_once_for_the_first_waiting_request() -> None:
     new_events(net)
     net.record_exit(case_id="c1", reason=ExitReason.LEFT_WITHOUT_NOTICE, on=D0 + timedelta(days=1))
     exited, served, assigned = new_events(net)
-    assert exited == PlacementExited(case_id="c1", shelter_id="s1", bed_id="b1",
-                                     reason=ExitReason.LEFT_WITHOUT_NOTICE, on=D0 + timedelta(days=1))
+    assert exited == PlacementExited(
+        case_id="c1", shelter_id="s1", bed_id="b1", reason=ExitReason.LEFT_WITHOUT_NOTICE, on=D0 + timedelta(days=1)
+    )
     assert served.case_id == assigned.case_id == "c3"
     assert [r.case_id for r in net.waiting] == ["c2"]
 
@@ -287,13 +305,13 @@ def test_a_request_decided_on_a_stale_copy_would_overbook_so_the_stream_version_
     """Two requests decided concurrently on the same version both see the last bed free. Only the
     expected-version check of the store keeps the second out; once re-read, the retry waits."""
     history = new_events(network())
-    first, second = ShelterNetwork("payoke"), ShelterNetwork("payoke")
+    first, second = ShelterNetwork("centre-payoke"), ShelterNetwork("centre-payoke")
     first.replay(history)
     second.replay(history)
     request(first, 1)
     request(second, 2)
     assert first.version == second.version == 1  # both would append at expected version 1: one loses
-    retry = ShelterNetwork("payoke")
+    retry = ShelterNetwork("centre-payoke")
     retry.replay(history + first.pending())
     request(retry, 2)
     assert isinstance(retry.pending()[-1], PlacementWaitlisted)
@@ -303,8 +321,14 @@ def test_a_request_decided_on_a_stale_copy_would_overbook_so_the_stream_version_
 
 
 def cross(net: ShelterNetwork, n: int = 1) -> None:
-    net.request_cross_centre_placement(request_id=f"x{n}", case_id=f"c{n}", from_centre="pag-asa",
-                                       needs={W}, urgency=Urgency.URGENT, requested_at=T0)
+    net.request_cross_centre_placement(
+        request_id=f"x{n}",
+        case_id=f"c{n}",
+        from_centre="centre-pag-asa",
+        needs={W},
+        urgency=Urgency.URGENT,
+        requested_at=T0,
+    )
 
 
 def test_a_bed_in_another_centre_is_not_assigned_before_that_centre_accepts() -> None:
@@ -312,7 +336,7 @@ def test_a_bed_in_another_centre_is_not_assigned_before_that_centre_accepts() ->
     new_events(net)
     cross(net)
     [event] = new_events(net)
-    assert isinstance(event, CrossCentrePlacementRequested) and event.host_centre == "payoke"
+    assert isinstance(event, CrossCentrePlacementRequested) and event.host_centre == "centre-payoke"
     assert net.beds[("s1", "b1")].free
 
 
@@ -346,8 +370,14 @@ def test_a_declined_cross_centre_request_is_closed() -> None:
 
 def test_a_centre_cannot_address_a_cross_centre_request_to_itself() -> None:
     with pytest.raises(RuleViolation) as err:
-        network().request_cross_centre_placement(request_id="x1", case_id="c1", from_centre="payoke",
-                                                 needs={W}, urgency=Urgency.URGENT, requested_at=T0)
+        network().request_cross_centre_placement(
+            request_id="x1",
+            case_id="c1",
+            from_centre="centre-payoke",
+            needs={W},
+            urgency=Urgency.URGENT,
+            requested_at=T0,
+        )
     assert err.value.field == "from_centre"
 
 
@@ -366,7 +396,7 @@ def test_network_events_are_keyed_by_their_own_case_and_shelter_events_by_the_st
     net = network()
     request(net, 1)
     keys = [case_key_of(e, default=net.stream_id) for e in net.pending()]
-    assert keys == ["shelter-network-payoke", "c1", "c1"]
+    assert keys == ["shelter-network-centre-payoke", "c1", "c1"]
 
 
 def test_replaying_the_stream_rebuilds_the_same_beds_and_waiting_list() -> None:
@@ -374,7 +404,7 @@ def test_replaying_the_stream_rebuilds_the_same_beds_and_waiting_list() -> None:
     for n in range(1, 5):
         request(net, n, at=T0 + timedelta(minutes=n))
     net.record_exit(case_id="c2", reason=ExitReason.MOVED_ON, on=D0)
-    copy = ShelterNetwork("payoke")
+    copy = ShelterNetwork("centre-payoke")
     copy.replay(net.pending())
     assert copy.beds == net.beds and copy.waiting == net.waiting and copy.bed_of_case == net.bed_of_case
 
@@ -399,8 +429,10 @@ def test_a_person_moves_from_shelter_to_transitional_to_independent_housing_with
     placement.move(to=HousingKind.INDEPENDENT, on=D0 + timedelta(days=400), address=sealed(), event_id=event_id)
     moves = placement.pending()
     assert [(e.to, e.on) for e in moves] == [
-        (HousingKind.SHELTER, D0), (HousingKind.TRANSITIONAL, D0 + timedelta(days=90)),
-        (HousingKind.INDEPENDENT, D0 + timedelta(days=400))]
+        (HousingKind.SHELTER, D0),
+        (HousingKind.TRANSITIONAL, D0 + timedelta(days=90)),
+        (HousingKind.INDEPENDENT, D0 + timedelta(days=400)),
+    ]
     assert placement.pending_with_ids()[-1][0] == event_id  # the id the address was sealed with
     assert moves[-1].address == sealed()
 
@@ -450,8 +482,9 @@ def test_a_move_cannot_precede_the_previous_one() -> None:
 def test_housing_ends_with_a_reason_and_only_once() -> None:
     placement = in_shelter()
     placement.end(reason=ExitReason.RETURNED_TO_ORIGIN, on=D0)
-    assert placement.pending()[-1] == HousingEnded(case_id="c1", left=HousingKind.SHELTER,
-                                                   reason=ExitReason.RETURNED_TO_ORIGIN, on=D0)
+    assert placement.pending()[-1] == HousingEnded(
+        case_id="c1", left=HousingKind.SHELTER, reason=ExitReason.RETURNED_TO_ORIGIN, on=D0
+    )
     with pytest.raises(RuleViolation) as err:
         placement.end(reason=ExitReason.RETURNED_TO_ORIGIN, on=D0)
     assert err.value.field == "stage"
@@ -464,14 +497,18 @@ def test_moved_events_carry_no_clear_address() -> None:
 # -- property: capacity and order hold over any sequence --------------------------------------------------
 
 BEDS = {"b1": {W}, "b2": {W, A}, "b3": {M}, "b4": set(), "b5": {F}}
-NEEDS = st.sampled_from([frozenset(), frozenset({W}), frozenset({W, A}), frozenset({M}), frozenset({F}),
-                         frozenset({A})])
-OPS = st.lists(st.one_of(
-    st.tuples(st.just("request"), NEEDS, st.sampled_from(list(Urgency))),
-    st.tuples(st.just("exit"), st.integers(0, 9)),
-    st.tuples(st.just("out"), st.sampled_from(sorted(BEDS))),
-    st.tuples(st.just("back"), st.sampled_from(sorted(BEDS))),
-), max_size=60)
+NEEDS = st.sampled_from(
+    [frozenset(), frozenset({W}), frozenset({W, A}), frozenset({M}), frozenset({F}), frozenset({A})]
+)
+OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("request"), NEEDS, st.sampled_from(list(Urgency))),
+        st.tuples(st.just("exit"), st.integers(0, 9)),
+        st.tuples(st.just("out"), st.sampled_from(sorted(BEDS))),
+        st.tuples(st.just("back"), st.sampled_from(sorted(BEDS))),
+    ),
+    max_size=60,
+)
 
 
 def check_invariants(net: ShelterNetwork, served: list[OpenRequest], waiting_before: list[OpenRequest]) -> None:
@@ -520,6 +557,17 @@ def test_occupancy_never_exceeds_beds_in_service_and_the_waiting_list_is_served_
         net.mark_saved()
         check_invariants(net, served, waiting_before)
     # The state the decisions were taken on is exactly what the stream rebuilds.
-    copy = ShelterNetwork("payoke")
+    copy = ShelterNetwork("centre-payoke")
     copy.replay(history)
     assert (copy.beds, copy.waiting, copy.bed_of_case) == (net.beds, net.waiting, net.bed_of_case)
+
+
+def test_the_network_keys_each_event_by_its_own_case_and_shelter_events_by_the_network() -> None:
+    net = network()
+    request(net, 1)
+    assert [net.case_key_for(e) for e in net.pending()] == ["shelter-network-centre-payoke", "c1", "c1"]
+
+
+def test_a_network_exists_only_for_a_recognised_centre() -> None:
+    with pytest.raises(ValueError):
+        ShelterNetwork("payoke")

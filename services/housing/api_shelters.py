@@ -1,0 +1,129 @@
+"""Shelters: registering one with its secret address, reading that address, beds out of and back in service."""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import uuid4
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from harbour.audit import read_purpose, record_read
+from harbour.auth import Caller
+from harbour.errors import NotFound, RuleViolation
+from harbour.service import RuntimeDep, ServiceRuntime
+from schemas.housing import BedConstraint
+from services.housing.access import allowed, owned_shelter
+from services.housing.commands import Unit, retrying, today
+
+router = APIRouter(prefix="/housing/shelters", tags=["shelters"])
+
+BedId = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$")
+
+
+class BedIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    bed_id: str = BedId
+    constraints: frozenset[BedConstraint] = frozenset()
+
+
+class RegisterShelter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=80)
+    # SecretStr: the address never shows in a repr, a traceback's locals or a validation error.
+    address: SecretStr = Field(min_length=3, max_length=300)
+    beds: list[BedIn] = Field(min_length=1, max_length=200)
+
+
+class ShelterOut(BaseModel):
+    shelter_id: str
+    centre: str
+    name: str
+    beds: int
+
+
+class BedDate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    on: date | None = None
+
+
+class ShelterAddress(BaseModel):
+    shelter_id: str
+    address: str
+
+
+@router.post("", status_code=201, response_model=ShelterOut)
+async def register_shelter(
+    body: RegisterShelter, caller: Caller = allowed("register_shelter"), rt: ServiceRuntime = RuntimeDep
+) -> ShelterOut:
+    if len({b.bed_id for b in body.beds}) != len(body.beds):
+        raise RuleViolation("bed ids must be unique within a shelter", field="beds")
+    # Chosen here, not by the client: ids are unique across centres and say nothing about the place.
+    shelter_id = f"sh-{uuid4().hex[:12]}"
+
+    async def work(conn: object) -> None:
+        unit = Unit(rt.repository, conn, rt.command_context(caller))
+        network = await unit.network(caller.org)
+        network.register_shelter(shelter_id=shelter_id, name=body.name,
+                                 beds={b.bed_id: b.constraints for b in body.beds})  # fmt: skip
+        await unit.commit()
+        # The address goes to housing's own table only, in the same transaction as the registration.
+        await conn.execute(  # type: ignore[attr-defined]
+            "INSERT INTO shelter_addresses (shelter_id, centre, address) VALUES ($1, $2, $3)",
+            shelter_id, caller.org, body.address.get_secret_value(),
+        )  # fmt: skip
+
+    await retrying(rt.store.transaction, work)
+    return ShelterOut(shelter_id=shelter_id, centre=caller.org, name=body.name, beds=len(body.beds))
+
+
+@router.get("/{shelter_id}/address", response_model=ShelterAddress)
+async def shelter_address(
+    shelter_id: str,
+    caller: Caller = allowed("shelter_address"),
+    purpose: str = Depends(read_purpose),
+    rt: ServiceRuntime = RuntimeDep,
+) -> ShelterAddress:
+    async with rt.store.transaction() as conn:
+        await owned_shelter(conn, shelter_id, caller)
+        address = await conn.fetchval("SELECT address FROM shelter_addresses WHERE shelter_id = $1", shelter_id)
+        if address is None:
+            raise NotFound(f"no shelter {shelter_id}")
+        # Audited in the read's own transaction: an address that is served is an address whose read is recorded.
+        await record_read(conn, org=caller.org, role=str(caller.role), user=caller.user,
+                          person_id=f"shelter:{shelter_id}", what="shelter.address", purpose=purpose,
+                          at=rt.clock.now())  # fmt: skip
+    return ShelterAddress(shelter_id=shelter_id, address=address)
+
+
+async def _bed_command(rt: ServiceRuntime, caller: Caller, shelter_id: str, bed_id: str, on: date | None,
+                       in_service: bool) -> None:  # fmt: skip
+    day = on or today(rt.clock)
+
+    async def work(conn: object) -> None:
+        await owned_shelter(conn, shelter_id, caller)
+        unit = Unit(rt.repository, conn, rt.command_context(caller))
+        network = await unit.network(caller.org)
+        if in_service:
+            network.return_bed_to_service(shelter_id=shelter_id, bed_id=bed_id, on=day)  # may serve the list
+        else:
+            network.take_bed_out_of_service(shelter_id=shelter_id, bed_id=bed_id, on=day)
+        await unit.commit()
+
+    await retrying(rt.store.transaction, work)
+
+
+@router.post("/{shelter_id}/beds/{bed_id}/out-of-service", status_code=204)
+async def bed_out_of_service(
+    shelter_id: str, bed_id: str, body: BedDate,
+    caller: Caller = allowed("bed_out_of_service"), rt: ServiceRuntime = RuntimeDep,
+) -> None:  # fmt: skip
+    await _bed_command(rt, caller, shelter_id, bed_id, body.on, in_service=False)
+
+
+@router.post("/{shelter_id}/beds/{bed_id}/in-service", status_code=204)
+async def bed_back_in_service(
+    shelter_id: str, bed_id: str, body: BedDate,
+    caller: Caller = allowed("bed_back_in_service"), rt: ServiceRuntime = RuntimeDep,
+) -> None:  # fmt: skip
+    await _bed_command(rt, caller, shelter_id, bed_id, body.on, in_service=True)

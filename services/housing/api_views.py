@@ -1,0 +1,224 @@
+"""Queries: occupancy and free beds (now and over time), the waiting list, one person's housing history."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+
+from harbour.audit import read_purpose, record_read
+from harbour.auth import Caller
+from harbour.errors import NotFound, RuleViolation
+from harbour.pii import ERASED
+from harbour.service import RuntimeDep, ServiceRuntime
+from schemas.housing import HousingKind, PersonMoved
+from schemas.intake import Centre
+from services.housing.access import allowed, owned_case
+from services.housing.commands import today
+
+router = APIRouter(prefix="/housing", tags=["views"])
+MAX_HISTORY_DAYS = 366
+
+
+class Counts(BaseModel):
+    beds: int
+    in_service: int
+    occupied: int
+    free: int
+
+
+class ShelterOccupancy(Counts):
+    shelter_id: str
+    name: str
+
+
+class Occupancy(BaseModel):
+    centre: str
+    totals: Counts
+    shelters: list[ShelterOccupancy]
+
+
+class DayOccupancy(BaseModel):
+    day: date
+    totals: Counts
+    shelters: dict[str, Counts]
+
+
+class CentreFreeBeds(Counts):
+    centre: str
+
+
+class WaitingRequest(BaseModel):
+    request_id: str
+    case_id: str
+    from_centre: str
+    needs: list[str]
+    urgency: str
+    requested_at: str
+    position: int
+
+
+class WaitingList(BaseModel):
+    centre: str
+    waiting: list[WaitingRequest]
+    awaiting_acceptance: list[WaitingRequest]
+
+
+class HistoryEntry(BaseModel):
+    at: str  # when it was recorded
+    event_type: str
+    on: date | None = None
+    request_id: str | None = None
+    centre: str | None = None
+    shelter_id: str | None = None
+    bed_id: str | None = None
+    to: str | None = None
+    reason: str | None = None
+    position: int | None = None
+    has_address: bool = False  # the address itself only through the audited independent-address endpoint
+
+
+class CaseHistory(BaseModel):
+    case_id: str
+    entries: list[HistoryEntry]
+
+
+class IndependentAddress(BaseModel):
+    case_id: str
+    since: date
+    address: str
+
+
+def _counts(beds: int, in_service: int, occupied: int) -> Counts:
+    return Counts(beds=beds, in_service=in_service, occupied=occupied, free=in_service - occupied)
+
+
+@router.get("/occupancy", response_model=Occupancy)
+async def occupancy(caller: Caller = allowed("occupancy"), rt: ServiceRuntime = RuntimeDep) -> Occupancy:
+    async with rt.pool.acquire() as conn:
+        rows = await conn.fetch(
+            """SELECT s.shelter_id, s.name, count(*) AS beds, count(*) FILTER (WHERE b.in_service) AS in_service,
+                      count(*) FILTER (WHERE b.occupant IS NOT NULL) AS occupied
+                 FROM housing_shelters s JOIN housing_beds b USING (shelter_id)
+                WHERE s.centre = $1 GROUP BY s.shelter_id, s.name ORDER BY s.name, s.shelter_id""",
+            caller.org,
+        )  # fmt: skip
+    shelters = [ShelterOccupancy(shelter_id=r["shelter_id"], name=r["name"],
+                                 **_counts(r["beds"], r["in_service"], r["occupied"]).model_dump())
+                for r in rows]  # fmt: skip
+    totals = _counts(sum(s.beds for s in shelters), sum(s.in_service for s in shelters),
+                     sum(s.occupied for s in shelters))  # fmt: skip
+    return Occupancy(centre=caller.org, totals=totals, shelters=shelters)
+
+
+@router.get("/occupancy/history", response_model=list[DayOccupancy])
+async def occupancy_history(
+    since: date, until: date | None = None, caller: Caller = allowed("occupancy_history"),
+    rt: ServiceRuntime = RuntimeDep,
+) -> list[DayOccupancy]:  # fmt: skip
+    until = until or today(rt.clock)
+    if until < since:
+        raise RuleViolation("until precedes since", field="until")
+    if (until - since).days >= MAX_HISTORY_DAYS:
+        raise RuleViolation(f"at most {MAX_HISTORY_DAYS} days per query", field="since")
+    async with rt.pool.acquire() as conn:
+        # Rows on or before `until`; the latest one before `since` gives each shelter's state on day one.
+        rows = await conn.fetch(
+            """SELECT shelter_id, day, beds, in_service, occupied FROM housing_occupancy_daily
+                WHERE centre = $1 AND day <= $2 ORDER BY day""",
+            caller.org, until,
+        )  # fmt: skip
+    latest: dict[str, Counts] = {}
+    by_day: dict[date, list[Any]] = {}
+    for r in rows:
+        if r["day"] < since:  # older rows only set the state each shelter starts the period with
+            latest[r["shelter_id"]] = _counts(r["beds"], r["in_service"], r["occupied"])
+        else:
+            by_day.setdefault(r["day"], []).append(r)
+    days: list[DayOccupancy] = []
+    for offset in range((until - since).days + 1):
+        day = since + timedelta(days=offset)
+        for r in by_day.get(day, []):
+            latest[r["shelter_id"]] = _counts(r["beds"], r["in_service"], r["occupied"])
+        values = list(latest.values())
+        totals = _counts(sum(c.beds for c in values), sum(c.in_service for c in values),
+                         sum(c.occupied for c in values))  # fmt: skip
+        days.append(DayOccupancy(day=day, shelters=dict(latest), totals=totals))
+    return days
+
+
+@router.get("/free-beds", response_model=list[CentreFreeBeds])
+async def free_beds(caller: Caller = allowed("free_beds"), rt: ServiceRuntime = RuntimeDep) -> list[CentreFreeBeds]:
+    """Totals per centre, for choosing where to ask for a cross-centre placement: no shelter is named."""
+    async with rt.pool.acquire() as conn:
+        rows = await conn.fetch(
+            """SELECT centre, count(*) AS beds, count(*) FILTER (WHERE in_service) AS in_service,
+                      count(*) FILTER (WHERE occupant IS NOT NULL) AS occupied
+                 FROM housing_beds GROUP BY centre"""
+        )
+    by_centre = {r["centre"]: r for r in rows}
+    out = []
+    for centre in Centre:
+        r = by_centre.get(centre.value)
+        counts = _counts(r["beds"], r["in_service"], r["occupied"]) if r else _counts(0, 0, 0)
+        out.append(CentreFreeBeds(centre=centre.value, **counts.model_dump()))
+    return out
+
+
+def _waiting(rows: list[Any]) -> list[WaitingRequest]:
+    return [WaitingRequest(request_id=r["request_id"], case_id=r["case_id"], from_centre=r["from_centre"],
+                           needs=list(r["needs"]), urgency=r["urgency"], requested_at=r["requested_at"].isoformat(),
+                           position=n) for n, r in enumerate(rows, start=1)]  # fmt: skip
+
+
+@router.get("/waiting-list", response_model=WaitingList)
+async def waiting_list(caller: Caller = allowed("waiting_list"), rt: ServiceRuntime = RuntimeDep) -> WaitingList:
+    order = "ORDER BY urgency_rank, requested_at, seq"  # the aggregate's serving order
+    sql = f"SELECT * FROM housing_requests WHERE network = $1 AND status = $2 {order}"
+    async with rt.pool.acquire() as conn:
+        waiting = await conn.fetch(sql, caller.org, "waiting")
+        awaiting = await conn.fetch(sql, caller.org, "awaiting-acceptance")
+    return WaitingList(centre=caller.org, waiting=_waiting(waiting), awaiting_acceptance=_waiting(awaiting))
+
+
+_HISTORY_FIELDS = ("on", "request_id", "shelter_id", "bed_id", "to", "reason", "position")
+
+
+@router.get("/cases/{case_id}/history", response_model=CaseHistory)
+async def case_history(case_id: str, caller: Caller = allowed("case_history"),
+                       rt: ServiceRuntime = RuntimeDep) -> CaseHistory:  # fmt: skip
+    async with rt.pool.acquire() as conn:
+        await owned_case(conn, case_id, caller)
+        # Every housing event of the case, across the networks and the person's own stream: network events
+        # are stored under their own case (ShelterNetwork.case_key_for), so one indexed read finds them all.
+        recorded = await rt.store.read_case(case_id, conn=conn)
+    entries = []
+    for r in recorded:
+        payload = r.payload
+        centre = payload.get("centre") or payload.get("host_centre")
+        if centre is None and r.stream_type == "shelter-network":
+            centre = r.stream_id.removeprefix("shelter-network-")
+        entries.append(HistoryEntry(at=r.recorded_at.isoformat(), event_type=r.event_type, centre=centre,
+                                    has_address=payload.get("address") is not None,
+                                    **{k: payload.get(k) for k in _HISTORY_FIELDS}))  # fmt: skip
+    return CaseHistory(case_id=case_id, entries=entries)
+
+
+@router.get("/cases/{case_id}/independent-address", response_model=IndependentAddress)
+async def independent_address(
+    case_id: str, caller: Caller = allowed("independent_address"), purpose: str = Depends(read_purpose),
+    rt: ServiceRuntime = RuntimeDep,
+) -> IndependentAddress:  # fmt: skip
+    async with rt.store.transaction() as conn:
+        case = await owned_case(conn, case_id, caller)
+        stream = await rt.store.read_stream(f"placement-{case_id}", conn=conn)
+        last = stream[-1] if stream else None  # where the person lives now, not where they once lived
+        if last is None or not isinstance(last.event, PersonMoved) or last.event.to is not HousingKind.INDEPENDENT:
+            raise NotFound("the person does not live in independent housing followed by the centre")
+        assert last.event.address is not None
+        clear = await rt.vault.open(conn, last.event.address, "address", last.event_id)
+        await record_read(conn, org=caller.org, role=str(caller.role), user=caller.user, person_id=case.person_id,
+                          what="housing.independent-address", purpose=purpose, at=rt.clock.now())  # fmt: skip
+    return IndependentAddress(case_id=case_id, since=last.event.on, address=ERASED if clear is None else clear)

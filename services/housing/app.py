@@ -1,0 +1,64 @@
+"""Wiring of the housing service (port 8104, topic ``housing.events.v1``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from harbour.kafka.consumer import Subscription
+from harbour.service import ServiceDefinition, create_app
+from schemas import housing as contracts
+from services.housing import api, handlers, projections
+
+DEFINITION = ServiceDefinition(
+    name="housing",
+    title="Housing",
+    description="Shelters and their beds (addresses kept secret), placements, the waiting list, moves on.",
+    port=8104,
+    domain_topic="housing.events.v1",
+    migrations=Path(__file__).parent / "migrations",
+    routers=[api.router],
+    projections=projections.PROJECTIONS,
+    subscriptions=[
+        Subscription(
+            topic="intake.events.v1",
+            consumer="housing.case-opened",
+            handle=handlers.on_case_opened,
+            event_types=frozenset({"CaseOpened"}),
+        ),
+        Subscription(
+            topic="intake.events.v1",
+            consumer="housing.person-erased",
+            handle=handlers.on_person_erased,
+            event_types=frozenset({"PersonErased"}),
+        ),
+        Subscription(
+            topic="tracks.events.v1",
+            consumer="housing.transfer-accepted",
+            handle=handlers.on_transfer_accepted,
+            event_types=frozenset({"TransferAccepted"}),
+        ),
+    ],
+    published_events=[
+        contracts.ShelterRegistered,
+        contracts.BedTakenOutOfService,
+        contracts.BedReturnedToService,
+        contracts.PlacementRequested,
+        contracts.CrossCentrePlacementRequested,
+        contracts.CrossCentrePlacementAccepted,
+        contracts.CrossCentrePlacementDeclined,
+        contracts.BedAssigned,
+        contracts.PlacementWaitlisted,
+        contracts.WaitlistServed,
+        contracts.PlacementRequestWithdrawn,
+        contracts.PlacementExited,
+        contracts.PersonMoved,
+        contracts.HousingEnded,
+    ],
+)
+
+
+def create() -> FastAPI:
+    """The housing process (``harbour up`` runs it)."""
+    return create_app(DEFINITION)

@@ -1,0 +1,152 @@
+"""The access matrix of every housing endpoint, from the table in ``services.housing.access``.
+
+For each endpoint: no token is 401; a non-centre organisation is 403; at the owning centre each role is let
+through exactly when the table says so (403 otherwise); another centre is answered 404 for an object that
+is not its own, and sees none of the owner's shelters or cases in a listing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import pytest
+
+from services.housing.access import ACCESS
+from services.housing.app import DEFINITION
+from tests.support.harness import RunningService, running_service
+from tests.support.housing_env import PURPOSE, new_id, register_shelter, request_bed
+
+pytestmark = pytest.mark.integration
+OWNER, HOST, OTHER = "centre-payoke", "centre-pag-asa", "centre-surya"
+ROLES = ("caseworker", "housing", "manager", "analyst")
+LISTINGS = {"occupancy", "occupancy_history", "free_beds", "waiting_list", "register_shelter"}
+
+
+@dataclass
+class Env:
+    housing: RunningService
+    shelter: str
+    housed: str  # a payoke case in independent housing
+    sheltered: str  # a payoke case in a payoke shelter bed
+
+    async def case(self, centre: str = OWNER) -> str:
+        case_id = new_id("case")
+        async with self.housing.runtime.pool.acquire() as conn:
+            # housing's mirror of intake's CaseOpened (the real event is tested in test_housing_placements)
+            await conn.execute("INSERT INTO case_registry VALUES ($1, $2, $3, $4)", case_id, new_id("person"),
+                               centre, date(2026, 1, 5))  # fmt: skip
+        return case_id
+
+    async def cross_request(self) -> str:
+        case_id = await self.case()
+        r = await self.housing.client.post(
+            f"/housing/cases/{case_id}/cross-centre-requests",
+            json={"host_centre": HOST},
+            headers=self.housing.token(OWNER, "manager"),
+        )
+        assert r.status_code == 201, r.text
+        return r.json()["request_id"]
+
+
+@pytest.fixture(scope="module")
+async def env(pg_server_url, broker) -> AsyncIterator[Env]:
+    if not broker.is_running:
+        broker.start()
+    async with running_service(DEFINITION, pg_server_url=pg_server_url, bootstrap=broker.bootstrap,
+                               background=False) as housing:  # fmt: skip
+        shelter = await register_shelter(housing, OWNER, {f"b{n}": [] for n in range(1, 6)})
+        await register_shelter(housing, HOST, {"h1": [], "h2": [], "h3": [], "h4": []})
+        world = Env(housing, shelter, "", "")
+        world.housed, world.sheltered = await world.case(), await world.case()
+        for case_id in (world.housed, world.sheltered):
+            assert (await request_bed(housing, OWNER, case_id))["status"] == "assigned"
+        worker = housing.token(OWNER, "caseworker")
+        await housing.client.post(f"/housing/cases/{world.housed}/moves", json={"to": "independent",
+                                  "address": "Somewhere 1"}, headers=worker)  # fmt: skip
+        yield world
+
+
+Target = Callable[[Env], Awaitable[tuple[str, dict[str, Any] | None, dict[str, str]]]]
+
+
+async def _static(path: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Any:
+    return path, body, headers or {}
+
+
+TARGETS: dict[str, Target] = {
+    "register_shelter": lambda e: _static(
+        "/housing/shelters", {"name": "n", "address": "Hidden 2", "beds": [{"bed_id": "x"}]}
+    ),
+    "shelter_address": lambda e: _static(f"/housing/shelters/{e.shelter}/address", None, PURPOSE),
+    "bed_out_of_service": lambda e: _static(f"/housing/shelters/{e.shelter}/beds/b5/out-of-service", {}),
+    "bed_back_in_service": lambda e: _static(f"/housing/shelters/{e.shelter}/beds/b5/in-service", {}),
+    "request_placement": lambda e: _case_target(e, "/placement-requests", {}),
+    "request_cross_centre": lambda e: _case_target(e, "/cross-centre-requests", {"host_centre": HOST}),
+    "accept_cross_centre": lambda e: _request_target(e, "accept", {}),
+    "decline_cross_centre": lambda e: _request_target(e, "decline", {"reason": "no-capacity"}),
+    "withdraw_request": lambda e: _request_target(e, "withdraw", {"reason": "lost-contact"}),
+    "move": lambda e: _static(f"/housing/cases/{e.sheltered}/moves", {"to": "transitional"}),
+    "exit": lambda e: _static(f"/housing/cases/{e.sheltered}/exit", {"reason": "moved-on"}),
+    "occupancy": lambda e: _static("/housing/occupancy"),
+    "occupancy_history": lambda e: _static("/housing/occupancy/history?since=2026-01-01&until=2026-01-10"),
+    "free_beds": lambda e: _static("/housing/free-beds"),
+    "waiting_list": lambda e: _static("/housing/waiting-list"),
+    "case_history": lambda e: _static(f"/housing/cases/{e.sheltered}/history"),
+    "independent_address": lambda e: _static(f"/housing/cases/{e.housed}/independent-address", None, PURPOSE),
+}
+
+
+async def _case_target(e: Env, suffix: str, body: dict[str, Any]) -> Any:
+    return f"/housing/cases/{await e.case()}{suffix}", body, {}
+
+
+async def _request_target(e: Env, action: str, body: dict[str, Any]) -> Any:
+    return f"/housing/requests/{await e.cross_request()}/{action}", body, {}
+
+
+def owner_of(name: str) -> str:
+    return HOST if name in {"accept_cross_centre", "decline_cross_centre"} else OWNER
+
+
+def cells() -> list[Any]:
+    out = []
+    for name, rule in ACCESS.items():
+        out.append(pytest.param(name, None, 401, id=f"{name}-anonymous"))
+        out.append(pytest.param(name, ("police-federal", "officer"), 403, id=f"{name}-police"))
+        for role in ROLES:
+            expected = "ok" if role in rule.roles else 403
+            out.append(pytest.param(name, ("owner", role), expected, id=f"{name}-owner-{role}"))
+        other = "listing" if name in LISTINGS else 404
+        out.append(pytest.param(name, (OTHER, sorted(rule.roles)[0]), other, id=f"{name}-other-centre"))
+    return out
+
+
+def test_every_endpoint_of_the_api_is_in_the_access_table(env: Env):
+    paths = env.housing.app.openapi()["paths"]
+    routes = {(m.upper(), p) for p, ops in paths.items() if p.startswith("/housing") for m in ops}
+    assert routes == {(rule.method, rule.path) for rule in ACCESS.values()}
+    assert set(TARGETS) == set(ACCESS)
+
+
+@pytest.mark.parametrize(("name", "caller", "expected"), cells())
+async def test_the_access_matrix_holds_for_every_endpoint(env: Env, name: str, caller: Any, expected: Any):
+    path, body, extra = await TARGETS[name](env)
+    headers = dict(extra)
+    if caller is not None:
+        org, role = caller
+        headers.update(env.housing.token(owner_of(name) if org == "owner" else org, role))
+    method = ACCESS[name].method
+    response = await env.housing.client.request(method, path, json=body if method == "POST" else None,
+                                                headers=headers)  # fmt: skip
+    if expected == "ok":
+        # Through the gate: the command may still break a rule (422), never a 401/403/404.
+        assert response.status_code in (200, 201, 204, 422), response.text
+    elif expected == "listing":
+        assert response.status_code in (200, 201), response.text
+        assert env.shelter not in response.text and env.sheltered not in response.text
+    else:
+        assert response.status_code == expected, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
