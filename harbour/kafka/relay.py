@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -37,9 +38,10 @@ class OutgoingMessage:
     headers: list[tuple[str, bytes]] = field(default_factory=list)
 
 
-# The routing hook: given a stored event, the messages to publish besides the domain-topic copy
-# (audience milestones come this way, from the same store, so nothing is published that is not stored).
-Route = Callable[[RecordedEvent], Sequence[OutgoingMessage]]
+# The routing hook: given a connection to the service's own database and a stored event, the messages to
+# publish besides the domain-topic copy (audience milestones come this way, from the same store, so nothing
+# is published that is not stored). Raising makes the relay retry the batch later (nothing is skipped).
+Route = Callable[[Any, RecordedEvent], Awaitable[Sequence[OutgoingMessage]]]
 
 
 def domain_message(topic: str, event: RecordedEvent) -> OutgoingMessage:
@@ -170,10 +172,10 @@ class OutboxRelay:
                 self.name, position.tx_id, position.global_position,
             )  # fmt: skip
 
-    def messages_for(self, event: RecordedEvent) -> list[OutgoingMessage]:
+    async def messages_for(self, conn: Any, event: RecordedEvent) -> list[OutgoingMessage]:
         messages = [domain_message(self.domain_topic, event)] if self.domain_topic else []
         for route in self.routes:
-            messages.extend(route(event))
+            messages.extend(await route(conn, event))
         return messages
 
     async def relay_once(self) -> int:
@@ -189,10 +191,12 @@ class OutboxRelay:
             await self._close_producer()
             producer = await self._producer_ready()
         futures = []
+        async with self.store.pool.acquire() as conn:
+            routed = [(event, await self.messages_for(conn, event)) for event in batch]
         try:
-            for event in batch:
+            for event, messages in routed:
                 parent = telemetry.context_from_traceparent(event.traceparent)
-                for message in self.messages_for(event):
+                for message in messages:
                     # The publish span continues the trace of the request that stored the event.
                     with self.tracer.start_as_current_span(
                         f"{message.topic} publish", context=parent, kind=SpanKind.PRODUCER,
