@@ -47,7 +47,21 @@ class HarbourSettings(BaseSettings):
     # Which sources say a B-card may follow the prosecutor's requisitions alone: off by default (DOMAIN §2).
     b_card_on_requisitions: bool = False
     plan_review_months: int = 3
+    # Audience milestones (harbour.milestones). Local police zones that have an audience topic of their own
+    # (``milestones.<zone>.v1``); a referral from a zone not listed reaches no police topic and is counted.
+    police_zones: list[str] = Field(
+        default_factory=lambda: ["police-antwerp", "police-brussels-capital-ixelles", "police-liege"]
+    )
+    # Base64 of 32 bytes from which every audience's pseudonym key is derived (HKDF with the audience id);
+    # generated under var/keys/ for development. Rotating it changes every audience's case references.
+    pseudonym_key: str | None = None
+    # How long the milestone relay waits for the facts of a case (who its audiences are) to arrive from
+    # upstream before it publishes to the audiences it knows and counts the rest as unrouted.
+    milestone_fact_wait_seconds: float = 30.0
     service_version: str = "0.1.0"
+    # Added to every service's port by `harbour up` (HARBOUR_PORT_OFFSET): run a second copy, or a test, next to
+    # one that already holds 8101-8105.
+    port_offset: int = 0
 
     @property
     def keys_dir(self) -> Path:

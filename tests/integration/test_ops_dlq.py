@@ -1,0 +1,85 @@
+"""``harbour dlq list|replay``: a dead letter shows why it died, and is re-driven to its topic exactly once."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections import Counter
+
+import pytest
+
+from harbour import ops
+from harbour.kafka.consumer import HandlerContext, Subscription
+from harbour.kafka.topics import TopicSpec, register_topics
+from harbour.service import wait_until
+from harbour.store import Actor, CommandContext, RecordedEvent
+from tests.support.harness import running_service
+from tests.support.kafka import headers_of, read_topic
+from tests.support.pantry import ShelfStocked
+from tests.support.pantry_service import LARDER, PANTRY, count_stock
+
+pytestmark = pytest.mark.integration
+
+CTX = CommandContext(actor=Actor("centre-payoke", "caseworker", "t"))
+LARDER_CLOSED = {"now": True}
+
+
+async def count_when_open(ctx: HandlerContext, event: RecordedEvent) -> None:
+    """The larder's count, failing while the larder is closed (a handler that fails only for a while)."""
+    if LARDER_CLOSED["now"]:
+        raise RuntimeError("the larder is closed")
+    await count_stock(ctx, event)
+
+
+async def test_a_dead_letter_is_listed_with_its_reason_and_re_driven_once(pg_server_url, running_broker):
+    topic = TopicSpec(f"pantry-dlq-{uuid.uuid4().hex[:6]}.events.v1", 2, "case id")
+    register_topics([topic])
+    pantry_def = dataclasses.replace(PANTRY, domain_topic=topic.name, topics=[topic])
+    sub = Subscription(topic=topic.name, consumer="larder.count-when-open", handle=count_when_open,
+                       event_types=frozenset({ShelfStocked.event_type}))  # fmt: skip
+    larder_def = dataclasses.replace(LARDER, subscriptions=[sub])
+    LARDER_CLOSED["now"] = True
+    async with (
+        running_service(pantry_def, pg_server_url=pg_server_url, bootstrap=running_broker.bootstrap) as pantry,
+        running_service(larder_def, pg_server_url=pg_server_url, bootstrap=running_broker.bootstrap) as larder,
+    ):
+
+        async def tally() -> int:
+            async with larder.runtime.pool.acquire() as conn:
+                return await conn.fetchval("SELECT total FROM tallies WHERE shelf_id = 'closed'") or 0
+
+        [stored] = await pantry.runtime.store.append(
+            stream_id="shelf-closed", stream_type="shelf", case_id="case-closed", expected_version=None,
+            events=[ShelfStocked(shelf_id="closed", item="rice", count=2, unit="kg")], context=CTX,
+        )  # fmt: skip
+        dlq = f"{topic.name}.dlq"
+
+        async def one_letter() -> bool:
+            return len(await ops.list_dead_letters(running_broker.bootstrap, [dlq])) == 1
+
+        await wait_until(one_letter, timeout=40)
+        assert dlq in ops.dlq_topics(), "listed by default: the topic table names it"
+        [letter] = await ops.list_dead_letters(running_broker.bootstrap, [dlq])
+        assert (letter.topic, letter.original_topic, letter.consumer) == (dlq, topic.name, "larder.count-when-open")
+        assert (letter.error_type, letter.error_message) == ("RuntimeError", "the larder is closed")
+        assert (letter.event_type, letter.case_id) == ("test.ShelfStocked", "case-closed")
+        assert letter.original_offset == 0 and letter.original_partition is not None
+        assert not any("kg" in str(value) for value in dataclasses.astuple(letter)), "never the payload"
+
+        LARDER_CLOSED["now"] = False
+        first = await ops.replay_dead_letters(running_broker.bootstrap, dlq, pantry.settings)
+        assert [d.offset for d in first.redriven] == [0] and first.already == 0
+        await wait_until(lambda: _is(tally(), 2), timeout=40)
+
+        second = await ops.replay_dead_letters(running_broker.bootstrap, dlq, pantry.settings)
+        assert (second.redriven, second.already) == ([], 1)
+        records = await read_topic(running_broker.bootstrap, topic.name)
+        assert Counter(headers_of(r)["event_id"] for r in records) == {str(stored.event_id): 2}
+        redriven = headers_of(max(records, key=lambda r: r.offset))
+        assert not [k for k in redriven if k.startswith("dlq.")] and redriven["case_id"] == "case-closed"
+        assert await tally() == 2
+    LARDER_CLOSED["now"] = True
+
+
+async def _is(value_coro, expected: int) -> bool:
+    return await value_coro == expected
