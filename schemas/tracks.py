@@ -95,6 +95,8 @@ class GoalFlagReason(StrEnum):
 class TrackOpened(DomainEvent):
     event_type: ClassVar[str] = "TrackOpened"
     case_id: str
+    # intake's pseudonymous person id: the key every sealed value of this track is sealed (and erased) under
+    person_id: str
     centre: Centre
     caseworker_id: str
     phase: Phase
@@ -280,3 +282,30 @@ class HousingSecuredNoted(DomainEvent):
     event_type: ClassVar[str] = "HousingSecuredNoted"
     case_id: str
     noted_on: date
+
+
+# Every event the tracks service stores and publishes on tracks.events.v1 (its AsyncAPI document).
+TRACK_EVENTS: tuple[type[DomainEvent], ...] = (
+    TrackOpened,
+    CaseworkerAssigned,
+    PhaseChanged,
+    TrackClosed,
+    TrackReopened,
+    GoalSet,
+    GoalProgressed,
+    GoalAchieved,
+    GoalDropped,
+    GoalFlaggedForReview,
+    PlanReviewed,
+    PlanReviewReminderDue,
+    PlanReviewOverdue,
+    SessionRecorded,
+    TransferRequested,
+    TransferAccepted,
+    TransferDeclined,
+    TransferWithdrawn,
+    LegalStatusNoted,
+    ProceedingsConcludedNoted,
+    ResidenceSettledNoted,
+    HousingSecuredNoted,
+)

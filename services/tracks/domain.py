@@ -163,6 +163,7 @@ class Track(Aggregate):
 
     def __init__(self, id: str) -> None:
         super().__init__(id)
+        self.person_id: str | None = None
         self.phase: Phase | None = None
         self.caseworker_id: str | None = None
         self.opened_on: date | None = None
@@ -219,6 +220,11 @@ class Track(Aggregate):
         if self.opened_on is not None and on < self.opened_on:
             raise RuleViolation("the date is before the track was opened", field=field)
 
+    def _check_sealed(self, sealed: Sealed | None, field: str) -> None:
+        # A value sealed under another person's key would survive this person's erasure: refuse it.
+        if sealed is not None and sealed.person_id != self.person_id:
+            raise RuleViolation("the text is not sealed under this track's person", field=field)
+
     def _goal(self, goal_id: str, on: date) -> Goal:
         self._require_open_track()
         goal = self.goals.get(goal_id)
@@ -241,6 +247,7 @@ class Track(Aggregate):
         self,
         *,
         centre: str,
+        person_id: str,
         caseworker_id: str,
         opened_on: date,
         review_interval_months: int = DEFAULT_REVIEW_INTERVAL_MONTHS,
@@ -252,6 +259,7 @@ class Track(Aggregate):
         self._record(
             TrackOpened(
                 case_id=self.id,
+                person_id=_required(person_id, "person_id"),
                 centre=owner,
                 caseworker_id=_required(caseworker_id, "caseworker_id"),
                 phase=Phase.REFLECTION_PERIOD,
@@ -320,6 +328,7 @@ class Track(Aggregate):
         assert self.closed_on is not None
         if on < self.closed_on:
             raise RuleViolation("the date is before the track was closed", field="on")
+        self._check_sealed(reason, "reason")
         due = next_review_due(on, interval_months=review_interval_months)
         self._record(
             TrackReopened(case_id=self.id, reason=reason, reopened_on=on, next_review_due=due), event_id=event_id
@@ -343,6 +352,7 @@ class Track(Aggregate):
             raise RuleViolation(f"goal {goal_id!r} already exists", field="goal_id")
         if target_date < on:
             raise RuleViolation("the target date is before the goal is set", field="target_date")
+        self._check_sealed(own_words, "own_words")
         event = GoalSet(
             case_id=self.id,
             goal_id=goal_id,
@@ -365,6 +375,7 @@ class Track(Aggregate):
 
     def drop_goal(self, *, goal_id: str, reason: Sealed, on: date, event_id: UUID | None = None) -> None:
         self._goal(goal_id, on)
+        self._check_sealed(reason, "reason")
         self._record(GoalDropped(case_id=self.id, goal_id=goal_id, reason=reason, dropped_on=on), event_id=event_id)
 
     def review_plan(self, *, on: date, review_interval_months: int = DEFAULT_REVIEW_INTERVAL_MONTHS) -> None:
@@ -419,6 +430,7 @@ class Track(Aggregate):
             raise RuleViolation("a session cannot be recorded before it was held", field="held_on")
         if not 0 < duration_minutes <= MAX_SESSION_MINUTES:
             raise RuleViolation(f"duration must be 1 to {MAX_SESSION_MINUTES} minutes", field="duration_minutes")
+        self._check_sealed(notes, "notes")
         event = SessionRecorded(
             case_id=self.id,
             session_id=session_id,
@@ -549,6 +561,7 @@ class Track(Aggregate):
     def apply(self, event: DomainEvent) -> None:
         match event:
             case TrackOpened():
+                self.person_id = event.person_id
                 self.phase, self.caseworker_id, self.opened_on = event.phase, event.caseworker_id, event.opened_on
                 self.next_review_due = event.first_review_due
                 self.ownership.append(OwnershipPeriod(event.centre, self._position()))

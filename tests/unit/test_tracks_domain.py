@@ -50,7 +50,13 @@ def sealed(text: str = "x") -> Sealed:
 
 def opened(centre: str = "centre-payoke", review_interval_months: int = 3) -> Track:
     track = Track("case-1")
-    track.open(centre=centre, caseworker_id="cw-1", opened_on=OPENED, review_interval_months=review_interval_months)
+    track.open(
+        centre=centre,
+        person_id="person-1",
+        caseworker_id="cw-1",
+        opened_on=OPENED,
+        review_interval_months=review_interval_months,
+    )
     track.mark_saved()
     return track
 
@@ -82,7 +88,7 @@ def ready_to_close(track: Track) -> Track:
 
 def test_a_track_opens_at_the_admitting_centre_in_the_reflection_period() -> None:
     track = Track("case-1")
-    track.open(centre="centre-pag-asa", caseworker_id="cw-1", opened_on=OPENED)
+    track.open(centre="centre-pag-asa", person_id="person-1", caseworker_id="cw-1", opened_on=OPENED)
     event = last(track)
     assert isinstance(event, TrackOpened)
     assert (event.case_id, event.centre, event.phase) == ("case-1", Centre.PAG_ASA, Phase.REFLECTION_PERIOD)
@@ -93,15 +99,24 @@ def test_a_track_opens_at_the_admitting_centre_in_the_reflection_period() -> Non
 
 def test_a_track_cannot_be_opened_twice() -> None:
     track = opened()
-    breach("case_id", lambda: track.open(centre="centre-payoke", caseworker_id="cw-1", opened_on=OPENED))
+    breach(
+        "case_id",
+        lambda: track.open(centre="centre-payoke", person_id="person-1", caseworker_id="cw-1", opened_on=OPENED),
+    )
 
 
 def test_a_track_cannot_open_at_an_unrecognised_centre() -> None:
-    breach("centre", lambda: Track("c").open(centre="somewhere", caseworker_id="cw-1", opened_on=OPENED))
+    breach(
+        "centre",
+        lambda: Track("c").open(centre="somewhere", person_id="person-1", caseworker_id="cw-1", opened_on=OPENED),
+    )
 
 
 def test_a_track_cannot_open_without_a_caseworker() -> None:
-    breach("caseworker_id", lambda: Track("c").open(centre="centre-payoke", caseworker_id=" ", opened_on=OPENED))
+    breach(
+        "caseworker_id",
+        lambda: Track("c").open(centre="centre-payoke", person_id="person-1", caseworker_id=" ", opened_on=OPENED),
+    )
 
 
 def test_the_first_review_is_due_at_the_interval_after_opening() -> None:
@@ -435,7 +450,7 @@ def test_on_acceptance_ownership_moves_and_the_former_centre_reads_only_its_own_
 
 def test_ownership_history_is_the_same_when_the_stream_is_replayed() -> None:
     track = Track("case-1")
-    track.open(centre="centre-payoke", caseworker_id="cw-1", opened_on=OPENED)
+    track.open(centre="centre-payoke", person_id="person-1", caseworker_id="cw-1", opened_on=OPENED)
     track.request_transfer(by_centre="centre-payoke", to_centre="centre-surya", reason="person-relocated", on=TODAY)
     track.accept_transfer(by_centre="centre-surya", caseworker_id="cw-9", on=TODAY)
     stream = track.pending()
@@ -661,7 +676,7 @@ def test_facts_reported_after_closure_are_kept_without_flagging_the_frozen_plan(
 
 def test_replaying_the_stored_payloads_rebuilds_the_same_track() -> None:
     track = Track("case-1")
-    track.open(centre="centre-payoke", caseworker_id="cw-1", opened_on=OPENED)
+    track.open(centre="centre-payoke", person_id="person-1", caseworker_id="cw-1", opened_on=OPENED)
     with_goal(track).progress_goal(goal_id="g1", on=TODAY)
     track.request_transfer(by_centre="centre-payoke", to_centre="centre-surya", reason="person-relocated", on=TODAY)
     track.accept_transfer(by_centre="centre-surya", caseworker_id="cw-9", on=TODAY)
@@ -680,3 +695,37 @@ def test_a_completed_closure_survives_a_round_trip_through_the_event_registry() 
     event = TrackClosed(case_id="c", reason="completed", closed_on=TODAY)
     decoded = EVENT_TYPES.decode("TrackClosed", 1, event.model_dump(mode="json"))
     assert decoded == event
+
+
+def test_a_track_opens_for_the_person_intake_admitted() -> None:
+    track = opened()
+    assert track.person_id == "person-1"
+    breach(
+        "person_id",
+        lambda: Track("c").open(centre="centre-payoke", person_id=" ", caseworker_id="cw-1", opened_on=OPENED),
+    )
+
+
+@pytest.mark.parametrize("field", ["own_words", "notes", "reason"])
+def test_words_sealed_under_another_persons_key_are_refused_as_they_would_survive_this_persons_erasure(
+    field: str,
+) -> None:
+    track = with_goal(opened())
+    other = Sealed(person_id="person-2", key_version=1, nonce="bm9uY2U=", ciphertext="x")
+    commands: dict[str, Callable[[], object]] = {
+        "own_words": lambda: track.set_goal(
+            goal_id="g2", area="housing", target_date=TODAY, own_words=other, on=OPENED
+        ),
+        "notes": lambda: track.record_session(
+            session_id="s1",
+            held_on=OPENED,
+            area="housing",
+            kind="phone",
+            duration_minutes=5,
+            attended=True,
+            today=TODAY,
+            notes=other,
+        ),
+        "reason": lambda: track.drop_goal(goal_id="g1", reason=other, on=OPENED),
+    }
+    breach(field, commands[field])

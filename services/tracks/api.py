@@ -1,0 +1,283 @@
+"""HTTP commands on a track: caseworker, phase, plan, reviews, sessions, transfer, closure, reopening.
+
+Every command loads the track, checks the caller against ``access.ACCESS``, runs the domain command and saves
+in one transaction (with the review timers the new events imply). Free text about the person is sealed under
+the person's key with the id of the event that will carry it as associated data, before the domain sees it.
+The queries are in ``services/tracks/queries.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Annotated, Any, Literal
+from uuid import UUID, uuid4
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from harbour.auth import Caller
+from harbour.clock import today
+from harbour.errors import ConcurrencyError
+from harbour.pii import Sealed
+from harbour.service import RuntimeDep, ServiceRuntime
+from schemas.tracks import (
+    COMPLETED,
+    EarlyClosureReason,
+    Phase,
+    SessionKind,
+    SupportArea,
+    TransferDeclineReason,
+    TransferReason,
+)
+from schemas.tracks import Centre as CentreId
+from services.tracks.access import allowed, check_scope
+from services.tracks.deadlines import save_track
+from services.tracks.domain import MAX_SESSION_MINUTES, Track
+from services.tracks.handlers import UNASSIGNED
+from services.tracks.views import TrackView, TransferDeclinedView, track_view
+
+router = APIRouter(prefix="/tracks", tags=["tracks"])
+
+Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # The version the client last saw; a stale one is a 409 instead of a decision on an outdated track.
+    expected_version: int | None = Field(default=None, ge=0)
+
+
+class AssignCaseworker(Command):
+    caseworker_id: Id
+
+
+class ChangePhase(Command):
+    to: Phase  # the domain explains why only "guidance" can be entered this way
+
+
+class SetGoal(Command):
+    goal_id: Id | None = None  # chosen by the server when absent
+    area: SupportArea
+    target_date: date
+    own_words: Text  # the person's own words about the goal: sealed, never stored in clear
+
+
+class DropGoal(Command):
+    reason: Text  # sealed: why the person and the caseworker let the goal go
+
+
+class RecordSession(Command):
+    session_id: Id | None = None
+    held_on: date
+    area: SupportArea
+    kind: SessionKind
+    duration_minutes: int = Field(gt=0, le=MAX_SESSION_MINUTES)
+    attended: bool
+    notes: Text | None = None  # sealed
+
+
+class RequestTransfer(Command):
+    to_centre: CentreId
+    reason: TransferReason
+
+
+class AcceptTransfer(Command):
+    caseworker_id: Id = UNASSIGNED  # the receiving centre's caseworker, or assigned later by its manager
+
+
+class DeclineTransfer(Command):
+    reason: TransferDeclineReason
+
+
+class CloseTrack(Command):
+    reason: Literal["completed"] | EarlyClosureReason = COMPLETED
+
+
+class ReopenTrack(Command):
+    reason: Text  # sealed
+
+
+class Created(BaseModel):
+    id: str
+    track: TrackView
+
+
+Change = Callable[[Track, Any], Awaitable[None]]
+
+
+async def _run(rt: ServiceRuntime, caller: Caller, case_id: str, action: str, body: Command | None,
+               change: Change) -> TrackView:  # fmt: skip
+    async with rt.store.transaction() as conn:
+        track = await rt.repository.load_or_new(Track, case_id, conn=conn)
+        check_scope(track, caller, action)
+        expected = body.expected_version if body is not None else None
+        if expected is not None and expected != track.version:
+            raise ConcurrencyError(track.stream_id, expected, track.version)
+        await change(track, conn)
+        await save_track(rt.repository, track, rt.command_context(caller), conn)
+    return track_view(track)
+
+
+async def _seal(rt: ServiceRuntime, conn: Any, track: Track, field: str, text: str, event_id: UUID) -> Sealed:
+    assert track.person_id is not None
+    # An erased person raises PersonErasedError (422): nothing personal is recorded about them again.
+    return await rt.vault.seal(conn, track.person_id, field, text, aad=event_id)
+
+
+CaseId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+@router.put("/{case_id}/caseworker", response_model=TrackView)
+async def assign_caseworker(case_id: CaseId, body: AssignCaseworker,
+                            caller: Caller = Depends(allowed("assign_caseworker")),
+                            rt: ServiceRuntime = RuntimeDep) -> TrackView:  # fmt: skip
+    async def change(track: Track, conn: Any) -> None:
+        track.assign_caseworker(caseworker_id=body.caseworker_id, on=today(rt.clock))
+
+    return await _run(rt, caller, case_id, "assign_caseworker", body, change)
+
+
+@router.post("/{case_id}/phase", response_model=TrackView)
+async def change_phase(case_id: CaseId, body: ChangePhase, caller: Caller = Depends(allowed("change_phase")),
+                       rt: ServiceRuntime = RuntimeDep) -> TrackView:  # fmt: skip
+    async def change(track: Track, conn: Any) -> None:
+        track.change_phase(to=body.to, on=today(rt.clock))
+
+    return await _run(rt, caller, case_id, "change_phase", body, change)
+
+
+@router.post("/{case_id}/goals", response_model=Created, status_code=201)
+async def set_goal(case_id: CaseId, body: SetGoal, caller: Caller = Depends(allowed("set_goal")),
+                   rt: ServiceRuntime = RuntimeDep) -> Created:  # fmt: skip
+    goal_id = body.goal_id or uuid4().hex
+
+    async def change(track: Track, conn: Any) -> None:
+        event_id = uuid4()
+        words = await _seal(rt, conn, track, "own_words", body.own_words, event_id)
+        track.set_goal(goal_id=goal_id, area=body.area, target_date=body.target_date, own_words=words,
+                       on=today(rt.clock), event_id=event_id)  # fmt: skip
+
+    return Created(id=goal_id, track=await _run(rt, caller, case_id, "set_goal", body, change))
+
+
+@router.post("/{case_id}/goals/{goal_id}/progress", response_model=TrackView)
+async def progress_goal(case_id: CaseId, goal_id: str, body: Command | None = None,
+                        caller: Caller = Depends(allowed("progress_goal")),
+                        rt: ServiceRuntime = RuntimeDep) -> TrackView:  # fmt: skip
+    async def change(track: Track, conn: Any) -> None:
+        track.progress_goal(goal_id=goal_id, on=today(rt.clock))
+
+    return await _run(rt, caller, case_id, "progress_goal", body, change)
+
+
+@router.post("/{case_id}/goals/{goal_id}/achieve", response_model=TrackView)
+async def achieve_goal(case_id: CaseId, goal_id: str, body: Command | None = None,
+                       caller: Caller = Depends(allowed("achieve_goal")),
+                       rt: ServiceRuntime = RuntimeDep) -> TrackView:  # fmt: skip
+    async def change(track: Track, conn: Any) -> None:
+        track.achieve_goal(goal_id=goal_id, on=today(rt.clock))
+
+    return await _run(rt, caller, case_id, "achieve_goal", body, change)
+
+
+@router.post("/{case_id}/goals/{goal_id}/drop", response_model=TrackView)
+async def drop_goal(case_id: CaseId, goal_id: str, body: DropGoal, caller: Caller = Depends(allowed("drop_goal")),
+                    rt: ServiceRuntime = RuntimeDep) -> TrackView:  # fmt: skip
+    async def change(track: Track, conn: Any) -> None:
+        event_id = uuid4()
+        reason = await _seal(rt, conn, track, "reason", body.reason, event_id)
+        track.drop_goal(goal_id=goal_id, reason=reason, on=today(rt.clock), event_id=event_id)
+
+    return await _run(rt, caller, case_id, "drop_goal", body, change)
+
+
+@router.post("/{case_id}/reviews", response_model=TrackView)
+async def review_plan(case_id: CaseId, body: Command | None = None, caller: Caller = Depends(allowed("review_plan")),
+                      rt: ServiceRuntime = RuntimeDep) -> TrackView:  # fmt: skip
+    async def change(track: Track, conn: Any) -> None:
+        track.review_plan(on=today(rt.clock), review_interval_months=rt.settings.plan_review_months)
+
+    return await _run(rt, caller, case_id, "review_plan", body, change)
+
+
+@router.post("/{case_id}/sessions", response_model=Created, status_code=201)
+async def record_session(case_id: CaseId, body: RecordSession, caller: Caller = Depends(allowed("record_session")),
+                         rt: ServiceRuntime = RuntimeDep) -> Created:  # fmt: skip
+    session_id = body.session_id or uuid4().hex
+
+    async def change(track: Track, conn: Any) -> None:
+        event_id = uuid4()
+        notes = None if body.notes is None else await _seal(rt, conn, track, "notes", body.notes, event_id)
+        track.record_session(session_id=session_id, held_on=body.held_on, area=body.area, kind=body.kind,
+                             duration_minutes=body.duration_minutes, attended=body.attended,
+                             today=today(rt.clock), notes=notes, event_id=event_id)  # fmt: skip
+
+    return Created(id=session_id, track=await _run(rt, caller, case_id, "record_session", body, change))
+
+
+@router.post("/{case_id}/transfer", response_model=TrackView)
+async def request_transfer(case_id: CaseId, body: RequestTransfer,
+                           caller: Caller = Depends(allowed("request_transfer")),
+                           rt: ServiceRuntime = RuntimeDep) -> TrackView:  # fmt: skip
+    async def change(track: Track, conn: Any) -> None:
+        track.request_transfer(by_centre=caller.org, to_centre=body.to_centre, reason=body.reason,
+                               on=today(rt.clock))  # fmt: skip
+
+    return await _run(rt, caller, case_id, "request_transfer", body, change)
+
+
+@router.post("/{case_id}/transfer/accept", response_model=TrackView)
+async def accept_transfer(case_id: CaseId, body: AcceptTransfer | None = None,
+                          caller: Caller = Depends(allowed("accept_transfer")),
+                          rt: ServiceRuntime = RuntimeDep) -> TrackView:  # fmt: skip
+    caseworker = body.caseworker_id if body is not None else UNASSIGNED
+
+    async def change(track: Track, conn: Any) -> None:
+        track.accept_transfer(by_centre=caller.org, caseworker_id=caseworker, on=today(rt.clock))
+
+    return await _run(rt, caller, case_id, "accept_transfer", body, change)
+
+
+@router.post("/{case_id}/transfer/decline", response_model=TransferDeclinedView)
+async def decline_transfer(case_id: CaseId, body: DeclineTransfer,
+                           caller: Caller = Depends(allowed("decline_transfer")),
+                           rt: ServiceRuntime = RuntimeDep) -> TransferDeclinedView:  # fmt: skip
+    async def change(track: Track, conn: Any) -> None:
+        track.decline_transfer(by_centre=caller.org, reason=body.reason, on=today(rt.clock))
+
+    await _run(rt, caller, case_id, "decline_transfer", body, change)
+    # The decliner never owned the track: it learns that its answer was recorded, not the track itself.
+    return TransferDeclinedView(case_id=case_id, declined_by=caller.org, reason=body.reason)
+
+
+@router.post("/{case_id}/transfer/withdraw", response_model=TrackView)
+async def withdraw_transfer(case_id: CaseId, body: Command | None = None,
+                            caller: Caller = Depends(allowed("withdraw_transfer")),
+                            rt: ServiceRuntime = RuntimeDep) -> TrackView:  # fmt: skip
+    async def change(track: Track, conn: Any) -> None:
+        track.withdraw_transfer(by_centre=caller.org, on=today(rt.clock))
+
+    return await _run(rt, caller, case_id, "withdraw_transfer", body, change)
+
+
+@router.post("/{case_id}/closure", response_model=TrackView)
+async def close_track(case_id: CaseId, body: CloseTrack, caller: Caller = Depends(allowed("close_track")),
+                      rt: ServiceRuntime = RuntimeDep) -> TrackView:  # fmt: skip
+    async def change(track: Track, conn: Any) -> None:
+        track.close(on=today(rt.clock), reason=str(body.reason))
+
+    return await _run(rt, caller, case_id, "close_track", body, change)
+
+
+@router.post("/{case_id}/reopening", response_model=TrackView)
+async def reopen_track(case_id: CaseId, body: ReopenTrack, caller: Caller = Depends(allowed("reopen_track")),
+                       rt: ServiceRuntime = RuntimeDep) -> TrackView:  # fmt: skip
+    async def change(track: Track, conn: Any) -> None:
+        event_id = uuid4()
+        reason = await _seal(rt, conn, track, "reason", body.reason, event_id)
+        track.reopen(reason=reason, on=today(rt.clock), review_interval_months=rt.settings.plan_review_months,
+                     event_id=event_id)  # fmt: skip
+
+    return await _run(rt, caller, case_id, "reopen_track", body, change)

@@ -1,0 +1,57 @@
+"""Wiring of the tracks service: ``harbour up`` runs it as its own process on port 8103."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from harbour.kafka.consumer import Subscription
+from harbour.service import ServiceDefinition, create_app
+from schemas.tracks import TRACK_EVENTS
+
+# handlers imports schemas.intake, schemas.legal and schemas.housing: the upstream event types are known.
+from services.tracks import api, deadlines, handlers, projections, queries
+
+DEFINITION = ServiceDefinition(
+    name="tracks",
+    title="Tracks",
+    description="Guidance tracks: support areas, individual plan, sessions, transfer between centres, closure.",
+    port=8103,
+    domain_topic="tracks.events.v1",
+    migrations=Path(__file__).parent / "migrations",
+    routers=[api.router, queries.router],
+    projections=projections.PROJECTIONS,
+    # One consumer (group and inbox) for the three upstream topics: one group join at start-up, not three.
+    # Order matters only within a case and a topic, which Kafka keeps; across topics see handlers.py (parking).
+    subscriptions=[
+        Subscription(
+            topic="intake.events.v1",
+            consumer=handlers.CONSUMER,
+            handle=handlers.on_intake_event,
+            event_types=handlers.INTAKE_EVENT_TYPES,
+        ),
+        Subscription(
+            topic="legal.events.v1",
+            consumer=handlers.CONSUMER,
+            handle=handlers.on_legal_event,
+            event_types=handlers.LEGAL_EVENT_TYPES,
+        ),
+        Subscription(
+            topic="housing.events.v1",
+            consumer=handlers.CONSUMER,
+            handle=handlers.on_housing_event,
+            event_types=handlers.HOUSING_EVENT_TYPES,
+        ),
+    ],
+    timer_handlers={
+        deadlines.REMINDER: handlers.on_review_reminder,
+        deadlines.OVERDUE: handlers.on_review_overdue,
+    },
+    published_events=TRACK_EVENTS,
+)
+
+
+def create() -> FastAPI:
+    """The tracks service as an ASGI app (``uvicorn --factory services.tracks.app:create``)."""
+    return create_app(DEFINITION)

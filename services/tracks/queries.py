@@ -1,0 +1,227 @@
+"""HTTP queries: one track, its timeline, a caseworker's caseload, incoming transfers, and the two audited
+reads of sealed words (session notes; a goal's own words and drop reason).
+
+A former owner reads the track as it was when it handed it over and only the timeline entries and words of
+its own period(s) (``Track.may_read``); everyone else outside the owning centre gets 403/404 (``access``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import StringConstraints
+
+from harbour.audit import read_purpose, record_read
+from harbour.auth import Caller, Role
+from harbour.errors import Forbidden, NotFound
+from harbour.pii import ERASED, Sealed
+from harbour.service import RuntimeDep, ServiceRuntime
+from harbour.store import RecordedEvent
+from services.tracks.access import allowed, check_scope, visible_until
+from services.tracks.domain import Track
+from services.tracks.views import (
+    Caseload,
+    CaseloadTrack,
+    IncomingTransfer,
+    SealedText,
+    Timeline,
+    TimelineEntry,
+    TrackView,
+    track_view,
+)
+
+router = APIRouter(tags=["tracks"])
+CaseId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+async def _load(rt: ServiceRuntime, case_id: str, conn: Any) -> tuple[Track, list[RecordedEvent]]:
+    events = await rt.store.read_stream(f"{Track.stream_type}-{case_id}", conn=conn)
+    track = Track(case_id)
+    track.replay(r.event for r in events)
+    return track, events
+
+
+@router.get("/tracks/{case_id}", response_model=TrackView)
+async def read_track(case_id: CaseId, caller: Caller = Depends(allowed("read_track")),
+                     rt: ServiceRuntime = RuntimeDep) -> TrackView:  # fmt: skip
+    async with rt.pool.acquire() as conn:
+        track, events = await _load(rt, case_id, conn)
+    check_scope(track, caller, "read_track")
+    until = visible_until(track, caller.org)
+    if until is None:
+        return track_view(track)
+    handed_over = Track(case_id)
+    handed_over.replay(r.event for r in events[:until])
+    return track_view(handed_over, as_former_owner=True)
+
+
+@router.get("/tracks/{case_id}/timeline", response_model=Timeline)
+async def read_timeline(case_id: CaseId, caller: Caller = Depends(allowed("read_timeline")),
+                        rt: ServiceRuntime = RuntimeDep) -> Timeline:  # fmt: skip
+    async with rt.pool.acquire() as conn:
+        track, _ = await _load(rt, case_id, conn)
+        check_scope(track, caller, "read_timeline")
+        rows = await conn.fetch(
+            """SELECT version, event_type, occurred_at, actor_org, facts::text AS facts FROM track_timeline
+               WHERE case_id = $1 ORDER BY version""",
+            case_id,
+        )
+    entries = [
+        TimelineEntry(
+            version=row["version"],
+            event_type=row["event_type"],
+            occurred_at=row["occurred_at"],
+            by=row["actor_org"],
+            facts=json.loads(row["facts"]),
+        )
+        for row in rows
+        if track.may_read(caller.org, row["version"])
+    ]
+    return Timeline(case_id=case_id, entries=entries)
+
+
+@router.get("/caseload", response_model=Caseload)
+async def read_caseload(
+    caseworker_id: Annotated[str | None, Query(max_length=64)] = None,
+    caller: Caller = Depends(allowed("read_caseload")),
+    rt: ServiceRuntime = RuntimeDep,
+) -> Caseload:
+    """The open tracks of one caseworker of the caller's centre (default: the caller). Managers may look at
+    anyone's, including ``unassigned``; a caseworker only at their own."""
+    who = caseworker_id or caller.user
+    if caller.role is Role.CASEWORKER and who != caller.user:
+        raise Forbidden("a caseworker sees only their own caseload")
+    async with rt.pool.acquire() as conn:
+        tracks = await conn.fetch(
+            """SELECT s.case_id, s.phase, s.opened_on, s.next_review_due, s.review_overdue_since,
+                      s.pending_transfer_to,
+                      (SELECT count(*) FROM track_goals g WHERE g.case_id = s.case_id AND g.flagged
+                          AND g.status IN ('planned', 'in-progress')) AS flagged_goals
+               FROM track_summary s WHERE s.centre = $1 AND s.caseworker_id = $2 AND NOT s.closed
+               ORDER BY s.next_review_due NULLS LAST, s.case_id""",
+            caller.org,
+            who,
+        )
+        goals = await conn.fetch(
+            """SELECT g.area, g.status, count(*) AS n FROM track_goals g JOIN track_summary s USING (case_id)
+               WHERE s.centre = $1 AND s.caseworker_id = $2 AND NOT s.closed GROUP BY g.area, g.status""",
+            caller.org,
+            who,
+        )
+    by_area: dict[str, dict[str, int]] = {}
+    for row in goals:
+        by_area.setdefault(row["area"], {})[row["status"]] = row["n"]
+    open_tracks = [
+        CaseloadTrack(
+            case_id=r["case_id"],
+            phase=r["phase"],
+            opened_on=r["opened_on"],
+            next_review_due=r["next_review_due"],
+            review_overdue=r["review_overdue_since"] is not None,
+            pending_transfer_to=r["pending_transfer_to"],
+            flagged_goals=r["flagged_goals"],
+        )
+        for r in tracks
+    ]
+    return Caseload(
+        centre=caller.org,
+        caseworker_id=who,
+        open_tracks=open_tracks,
+        overdue_reviews=[t.case_id for t in open_tracks if t.review_overdue],
+        goals_by_area=by_area,
+    )
+
+
+@router.get("/transfers/incoming", response_model=list[IncomingTransfer])
+async def read_incoming_transfers(caller: Caller = Depends(allowed("read_incoming_transfers")),
+                                  rt: ServiceRuntime = RuntimeDep) -> list[IncomingTransfer]:  # fmt: skip
+    """Transfer requests addressed to the caller's centre, waiting for its answer."""
+    async with rt.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT case_id, centre FROM track_summary WHERE pending_transfer_to = $1 ORDER BY case_id", caller.org
+        )
+    return [IncomingTransfer(case_id=r["case_id"], from_centre=r["centre"]) for r in rows]
+
+
+# --- audited reads of sealed words --------------------------------------------------------------------
+
+
+async def _read_sealed(
+    rt: ServiceRuntime,
+    caller: Caller,
+    purpose: str,
+    *,
+    case_id: str,
+    action: str,
+    ref: str,
+    what: str,
+    fields: Callable[[RecordedEvent], dict[str, tuple[Sealed | None, str]]],
+) -> SealedText:
+    """Open the sealed fields that ``fields`` picks from the events the caller may read (shown name ->
+    (sealed value, the field it was sealed as)), and audit the read in the same transaction: a read that is
+    served is a read that is recorded."""
+    async with rt.store.transaction() as conn:
+        track, events = await _load(rt, case_id, conn)
+        check_scope(track, caller, action)
+        picked = [(r, fields(r)) for r in events if track.may_read(caller.org, r.stream_version)]
+        picked = [(r, found) for r, found in picked if found]
+        if not picked:
+            raise NotFound(f"no {ref} on track {case_id}")
+        shown = [name for _, found in picked for name in found]
+        items = [(sealed, field, r.event_id) for r, found in picked for sealed, field in found.values()]
+        opened = await rt.vault.open_many(conn, items)
+        assert track.person_id is not None
+        await record_read(conn, org=caller.org, role=caller.role, user=caller.user, person_id=track.person_id,
+                          what=what, purpose=purpose, at=rt.clock.now())  # fmt: skip
+    texts: dict[str, str | None] = {}
+    erased = False
+    for name, (sealed, _, _), clear in zip(shown, items, opened, strict=True):
+        if sealed is not None and clear is None:
+            erased = True
+        texts[name] = ERASED if sealed is not None and clear is None else clear
+    return SealedText(case_id=case_id, ref=ref, texts=texts, erased=erased)
+
+
+@router.get("/tracks/{case_id}/sessions/{session_id}/notes", response_model=SealedText)
+async def read_session_notes(
+    case_id: CaseId,
+    session_id: str,
+    caller: Caller = Depends(allowed("read_session_notes")),
+    purpose: str = Depends(read_purpose),
+    rt: ServiceRuntime = RuntimeDep,
+) -> SealedText:
+    """A session's notes. Requires the ``Harbour-Purpose`` header; the read is audited."""
+
+    def notes(r: RecordedEvent) -> dict[str, tuple[Sealed | None, str]]:
+        if r.event_type == "SessionRecorded" and r.payload["session_id"] == session_id:
+            return {"notes": (getattr(r.event, "notes", None), "notes")}
+        return {}
+
+    return await _read_sealed(rt, caller, purpose, case_id=case_id, action="read_session_notes", ref=session_id,
+                              what="track.session-notes", fields=notes)  # fmt: skip
+
+
+@router.get("/tracks/{case_id}/goals/{goal_id}/words", response_model=SealedText)
+async def read_goal_words(
+    case_id: CaseId,
+    goal_id: str,
+    caller: Caller = Depends(allowed("read_goal_words")),
+    purpose: str = Depends(read_purpose),
+    rt: ServiceRuntime = RuntimeDep,
+) -> SealedText:
+    """The person's own words about a goal (and why it was dropped). ``Harbour-Purpose`` required; audited."""
+
+    def words(r: RecordedEvent) -> dict[str, tuple[Sealed | None, str]]:
+        if r.payload.get("goal_id") != goal_id:
+            return {}
+        if r.event_type == "GoalSet":
+            return {"own_words": (getattr(r.event, "own_words", None), "own_words")}
+        if r.event_type == "GoalDropped":
+            return {"drop_reason": (getattr(r.event, "reason", None), "reason")}
+        return {}
+
+    return await _read_sealed(rt, caller, purpose, case_id=case_id, action="read_goal_words", ref=goal_id,
+                              what="track.goal-words", fields=words)  # fmt: skip

@@ -1,0 +1,147 @@
+"""What the tracks API answers: views of a track and its read models, never with personal data in clear
+(except the two audited reads of sealed words, :class:`SealedText`)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from services.tracks.domain import Track
+
+
+class GoalView(BaseModel):
+    goal_id: str
+    area: str
+    status: str
+    target_date: date
+    set_on: date
+    flagged_because: list[str]
+
+
+class TransferView(BaseModel):
+    from_centre: str
+    to_centre: str
+    reason: str
+    requested_on: date
+
+
+class TrackView(BaseModel):
+    case_id: str
+    version: int  # send it back as expected_version to be told (409) when someone else changed the track
+    owning_centre: str
+    # None for a former owner: the caseworker now guiding the person works at another centre
+    caseworker_id: str | None
+    phase: str
+    opened_on: date
+    closed: bool
+    closed_on: date | None
+    closure_reason: str | None
+    next_review_due: date | None
+    last_reviewed_on: date | None
+    review_overdue: bool
+    goals: list[GoalView]
+    sessions_recorded: int
+    pending_transfer: TransferView | None
+    legal_status: str | None
+    proceedings_concluded: bool
+    residence_settled: bool
+    housing_secured: bool
+    # True when the caller is a former owner seeing the track as it was when it handed it over
+    as_former_owner: bool = False
+
+
+def track_view(track: Track, *, as_former_owner: bool = False) -> TrackView:
+    assert track.owning_centre is not None and track.phase is not None and track.opened_on is not None
+    pending = track.pending_transfer
+    return TrackView(
+        case_id=track.id,
+        version=track.version,
+        owning_centre=track.owning_centre,
+        caseworker_id=None if as_former_owner else track.caseworker_id,
+        phase=track.phase,
+        opened_on=track.opened_on,
+        closed=track.closed,
+        closed_on=track.closed_on,
+        closure_reason=None if track.closure_reason is None else str(track.closure_reason),
+        next_review_due=track.next_review_due,
+        last_reviewed_on=track.last_reviewed_on,
+        review_overdue=track.next_review_due is not None and track.overdue_for == track.next_review_due,
+        goals=[
+            GoalView(
+                goal_id=g.goal_id,
+                area=g.area,
+                status=g.status,
+                target_date=g.target_date,
+                set_on=g.set_on,
+                flagged_because=sorted(g.flags),
+            )
+            for g in track.goals.values()
+        ],
+        sessions_recorded=len(track.session_ids),
+        pending_transfer=None
+        if pending is None
+        else TransferView(
+            from_centre=pending.from_centre,
+            to_centre=pending.to_centre,
+            reason=pending.reason,
+            requested_on=pending.requested_on,
+        ),
+        legal_status=track.legal_status,
+        proceedings_concluded=track.proceedings_concluded,
+        residence_settled=track.residence_settled,
+        housing_secured=track.housing_secured,
+        as_former_owner=as_former_owner,
+    )
+
+
+class TimelineEntry(BaseModel):
+    version: int
+    event_type: str
+    occurred_at: datetime
+    by: str | None  # the organisation that caused it ("harbour" for reactions to other services' events)
+    facts: dict[str, Any]  # the event's fields; sealed ones are only named in ``sealed_fields``
+
+
+class Timeline(BaseModel):
+    case_id: str
+    entries: list[TimelineEntry]
+
+
+class CaseloadTrack(BaseModel):
+    case_id: str
+    phase: str
+    opened_on: date
+    next_review_due: date | None
+    review_overdue: bool
+    pending_transfer_to: str | None
+    flagged_goals: int
+
+
+class Caseload(BaseModel):
+    centre: str
+    caseworker_id: str
+    open_tracks: list[CaseloadTrack]
+    overdue_reviews: list[str]  # case ids whose plan review is overdue
+    goals_by_area: dict[str, dict[str, int]]  # area -> status -> count, over the open tracks
+
+
+class IncomingTransfer(BaseModel):
+    case_id: str
+    from_centre: str
+
+
+class TransferDeclinedView(BaseModel):
+    case_id: str
+    declined_by: str
+    reason: str
+
+
+class SealedText(BaseModel):
+    """Words of or about the person: shown only to a stated purpose, and every read is audited."""
+
+    case_id: str
+    ref: str  # the session or goal id
+    texts: dict[str, str | None]  # field -> clear text, harbour.pii.ERASED, or None when never written
+    erased: bool
