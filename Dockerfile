@@ -1,0 +1,31 @@
+# One image for every Harbour service; docker-compose.yml picks the service with
+# `uvicorn --factory services.<name>.app:create`.
+
+# Build stage: compilers are here only (in case a dependency has no wheel for this platform).
+FROM python:3.11.11-slim-bookworm AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends build-essential \
+ && rm -rf /var/lib/apt/lists/*
+RUN python -m venv /opt/harbour
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY harbour ./harbour
+COPY schemas ./schemas
+COPY services ./services
+COPY bench ./bench
+# A regular (non-editable) install: the final stage copies the virtualenv, not the sources' build tree.
+RUN /opt/harbour/bin/pip install .
+
+# Final stage: the virtualenv and nothing that compiles; a user without a shell or a home of value.
+FROM python:3.11.11-slim-bookworm
+ENV PATH=/opt/harbour/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+RUN groupadd --system --gid 10001 harbour \
+ && useradd --system --uid 10001 --gid harbour --no-create-home --shell /usr/sbin/nologin harbour
+COPY --from=build /opt/harbour /opt/harbour
+# The service packages are imported by name (services.<name>.app): the install above put them in site-packages,
+# so the working directory holds nothing but scratch space for the runtime.
+WORKDIR /tmp
+USER 10001:10001
+EXPOSE 8101 8102 8103 8104 8105
+CMD ["uvicorn", "--factory", "services.intake.app:create"]
