@@ -18,8 +18,8 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from opentelemetry import trace
-from opentelemetry.trace import SpanKind
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from harbour import telemetry
 from harbour.kafka.producer import make_producer
@@ -42,6 +42,21 @@ class OutgoingMessage:
 # publish besides the domain-topic copy (audience milestones come this way, from the same store, so nothing
 # is published that is not stored). Raising makes the relay retry the batch later (nothing is skipped).
 Route = Callable[[Any, RecordedEvent], Awaitable[Sequence[OutgoingMessage]]]
+
+
+def _runs_by_trace(
+    routed: list[tuple[RecordedEvent, list[OutgoingMessage]]],
+) -> list[list[tuple[RecordedEvent, list[OutgoingMessage]]]]:
+    """Adjacent events stored under the same traceparent (one request's events), in store order."""
+    runs: list[list[tuple[RecordedEvent, list[OutgoingMessage]]]] = []
+    for item in routed:
+        if not item[1]:
+            continue
+        if runs and runs[-1][0][0].traceparent == item[0].traceparent and item[0].traceparent:
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    return runs
 
 
 def domain_message(topic: str, event: RecordedEvent) -> OutgoingMessage:
@@ -194,26 +209,17 @@ class OutboxRelay:
         async with self.store.pool.acquire() as conn:
             routed = [(event, await self.messages_for(conn, event)) for event in batch]
         try:
-            for event, messages in routed:
-                parent = telemetry.context_from_traceparent(event.traceparent)
-                for message in messages:
-                    # The publish span continues the trace of the request that stored the event.
-                    with self.tracer.start_as_current_span(
-                        f"{message.topic} publish", context=parent, kind=SpanKind.PRODUCER,
-                        attributes={"messaging.system": "kafka", "messaging.destination.name": message.topic,
-                                    "harbour.event_type": event.event_type,
-                                    "harbour.global_position": event.global_position},
-                    ):  # fmt: skip
-                        headers = telemetry.inject_headers(message.headers)
-                        futures.append(
-                            (
-                                message.topic,
-                                await producer.send(message.topic, message.value, key=message.key, headers=headers),
-                            )
-                        )
+            # One publish span per request: the events one command stored share its traceparent and are
+            # adjacent in the store's order, so each run of them is published under one span that continues
+            # that request's trace (a span per message cost more than the publishing itself).
+            for run in _runs_by_trace(routed):
+                futures.extend(await self._publish_run(producer, run))
+            sent: dict[str, int] = {}
             for topic, future in futures:
                 await future
-                telemetry.RELAYED.labels(self.service, topic).inc()
+                sent[topic] = sent.get(topic, 0) + 1
+            for topic, count in sent.items():
+                telemetry.RELAYED.labels(self.service, topic).inc(count)
             if await self.keeper.missing():
                 # Acknowledged by a broker that has since lost the topics: publish the batch again.
                 raise KafkaError("topics vanished while publishing (the broker restarted)")
@@ -230,12 +236,68 @@ class OutboxRelay:
         telemetry.RELAY_LAG.labels(self.service).set(max(0, head.global_position - last.global_position))
         return len(batch)
 
+    async def _publish_run(
+        self, producer: AIOKafkaProducer, run: list[tuple[RecordedEvent, list[OutgoingMessage]]]
+    ) -> list[tuple[str, asyncio.Future[Any]]]:
+        """Hand one request's messages to the producer inside one publish span; returns the acks' futures.
+
+        The span is started and ended directly rather than made the current span: nothing in the send looks
+        at the current span, and the headers get the span's context explicitly, so consumers continue it.
+        """
+        first = run[0][0]
+        topics = sorted({m.topic for _, messages in run for m in messages})
+        parent = telemetry.context_from_traceparent(first.traceparent)
+        span = self.tracer.start_span(
+            f"{topics[0] if len(topics) == 1 else self.service} publish", context=parent, kind=SpanKind.PRODUCER,
+            attributes={"messaging.system": "kafka", "messaging.destination.name": topics,
+                        "messaging.batch.message_count": sum(len(m) for _, m in run),
+                        "harbour.event_types": sorted({e.event_type for e, _ in run}),
+                        "harbour.global_position": first.global_position},
+        )  # fmt: skip
+        futures: list[tuple[str, asyncio.Future[Any]]] = []
+        try:
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier, context=trace.set_span_in_context(span, parent))
+            trace_headers = [(k, v.encode()) for k, v in carrier.items()]
+            for _, messages in run:
+                for message in messages:
+                    headers = [(k, v) for k, v in message.headers if k not in carrier] + trace_headers
+                    future = await producer.send(message.topic, message.value, key=message.key, headers=headers)
+                    futures.append((message.topic, future))
+            return futures
+        except BaseException as error:
+            span.record_exception(error)
+            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+            raise
+        finally:
+            span.end()
+
     async def _ensure_topics_quietly(self) -> None:
         with contextlib.suppress(Exception):
             await self._ensure_topics()
 
     async def drain(self, timeout: float = 30.0) -> None:
-        """Publish until the checkpoint reaches the store's head (tests, replay)."""
+        """Publish until every event committed before this call is published (tests, replay).
+
+        "Nothing readable" is not "done": read_all holds back rows until every older transaction on the
+        server has ended (pg_snapshot_xmin is cluster-wide, so any open transaction in any database delays
+        them). Returning on the first empty batch let callers go on while committed events were unpublished.
+        """
+        async with self.store.pool.acquire() as conn:
+            target = await conn.fetchval("SELECT max(global_position) FROM events")
         async with asyncio.timeout(timeout):
-            while await self.relay_once():
-                pass
+            while True:
+                if await self.relay_once():
+                    continue
+                if target is None:
+                    return
+                done = await self.checkpoint()
+                async with self.store.pool.acquire() as conn:
+                    behind = await conn.fetchval(
+                        """SELECT EXISTS (SELECT 1 FROM events WHERE global_position <= $1
+                                          AND (tx_id, global_position) > ($2, $3))""",
+                        target, done.tx_id, done.global_position,
+                    )  # fmt: skip
+                if not behind:
+                    return
+                await asyncio.sleep(0.02)

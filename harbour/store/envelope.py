@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 from uuid import UUID, uuid4
 
 from harbour.events import EVENT_TYPES, JSON, DomainEvent
@@ -67,6 +66,8 @@ class RecordedEvent:
     correlation_id: UUID | None
     causation_id: UUID | None
     traceparent: str | None
+    # The payload exactly as stored, when read from the store: published as is, without re-serialising.
+    payload_json: str | None = None
 
     @property
     def event(self) -> DomainEvent:
@@ -75,30 +76,36 @@ class RecordedEvent:
 
     # -- Kafka form: payload as the value, envelope in headers ------------------------------------------
     def headers(self) -> list[tuple[str, bytes]]:
-        pairs: dict[str, Any] = {
-            "event_id": self.event_id,
-            "event_type": self.event_type,
-            "schema_version": self.schema_version,
-            "stream_id": self.stream_id,
-            "stream_type": self.stream_type,
-            "stream_version": self.stream_version,
-            "global_position": self.global_position,
-            "tx_id": self.tx_id,
-            "case_id": self.case_id,
-            "jurisdiction": self.jurisdiction,
-            "occurred_at": self.occurred_at.isoformat(),
-            "recorded_at": self.recorded_at.isoformat(),
-            "actor_org": self.actor.org,
-            "actor_role": self.actor.role,
-            "actor_user": self.actor.user,
-            "correlation_id": self.correlation_id,
-            "causation_id": self.causation_id,
-            "traceparent": self.traceparent,
-            "content-type": "application/json",
-        }
-        return [(k, str(v).encode()) for k, v in pairs.items() if v is not None]
+        # Built at relay rates (one per published message): plain appends, no intermediate dict.
+        headers = [
+            ("event_id", self.event_id.hex.encode()),
+            ("event_type", self.event_type.encode()),
+            ("schema_version", b"%d" % self.schema_version),
+            ("stream_id", self.stream_id.encode()),
+            ("stream_type", self.stream_type.encode()),
+            ("stream_version", b"%d" % self.stream_version),
+            ("global_position", b"%d" % self.global_position),
+            ("tx_id", b"%d" % self.tx_id),
+            ("case_id", self.case_id.encode()),
+            ("jurisdiction", self.jurisdiction.encode()),
+            ("occurred_at", self.occurred_at.isoformat().encode()),
+            ("recorded_at", self.recorded_at.isoformat().encode()),
+            ("content-type", b"application/json"),
+        ]
+        optional = (
+            ("actor_org", self.actor.org),
+            ("actor_role", self.actor.role),
+            ("actor_user", self.actor.user),
+            ("correlation_id", self.correlation_id and self.correlation_id.hex),
+            ("causation_id", self.causation_id and self.causation_id.hex),
+            ("traceparent", self.traceparent),
+        )
+        headers.extend((k, v.encode()) for k, v in optional if v is not None)
+        return headers
 
     def value(self) -> bytes:
+        if self.payload_json is not None:
+            return self.payload_json.encode()
         return json.dumps(self.payload, separators=(",", ":"), default=str).encode()
 
     @classmethod

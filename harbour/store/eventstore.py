@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from uuid import uuid4
 
 import asyncpg
 
@@ -20,6 +21,12 @@ NOTIFY_CHANNEL = "harbour_events"
 _COLUMNS = """global_position, tx_id, event_id, stream_id, stream_type, stream_version, event_type,
     schema_version, payload::text AS payload, case_id, jurisdiction, occurred_at, recorded_at, actor_org,
     actor_role, actor_user, correlation_id, causation_id, traceparent"""
+
+
+# Rows come back in the order of the events given (the function inserts them ordered by ordinality); the ids
+# are those we sent, so only what the server assigned is read back.
+_APPEND_SQL = """SELECT o_global_position, o_tx_id, o_stream_version, o_recorded_at
+  FROM harbour_append($1,$2,$3,$4,$5,$6,$7,$8,$9::text[]::jsonb[],$10,$11,$12,$13,$14,$15,$16)"""
 
 
 class StreamOrderRetry(Exception):
@@ -58,6 +65,7 @@ def _record(row: asyncpg.Record) -> RecordedEvent:
         correlation_id=row["correlation_id"],
         causation_id=row["causation_id"],
         traceparent=row["traceparent"],
+        payload_json=row["payload"],
     )
 
 
@@ -97,20 +105,24 @@ class EventStore:
         """
         if not events:
             return []
-        wrapped = [e if isinstance(e, NewEvent) else NewEvent(e) for e in events]
+        domain = [e.event if isinstance(e, NewEvent) else e for e in events]
+        event_ids = [e.event_id if isinstance(e, NewEvent) else uuid4() for e in events]
+        case_ids = [(e.case_id if isinstance(e, NewEvent) else None) or case_id for e in events]
         occurred = self.clock.now()
-        payloads = [json.dumps(w.event.model_dump(mode="json"), separators=(",", ":")) for w in wrapped]
+        # The payload as JSON text for the store and as the JSON-mode dict the recorded event carries, both from
+        # pydantic's serializer (cheaper than json.dumps, and than parsing our own text back).
+        payloads = [e.model_dump_json() for e in domain]
         args = (
-            stream_id, stream_type, [w.case_id or case_id for w in wrapped], expected_version, self.jurisdiction,
-            [w.event_id for w in wrapped],
-            [w.event.event_type for w in wrapped],
-            [w.event.schema_version for w in wrapped],
+            stream_id, stream_type, case_ids, expected_version, self.jurisdiction,
+            event_ids,
+            [e.event_type for e in domain],
+            [e.schema_version for e in domain],
             payloads,
-            [occurred] * len(wrapped),
+            [occurred] * len(domain),
             context.actor.org, context.actor.role, context.actor.user,
             context.correlation_id, context.causation_id, context.traceparent,
         )  # fmt: skip
-        sql = "SELECT * FROM harbour_append($1,$2,$3,$4,$5,$6,$7,$8,$9::text[]::jsonb[],$10,$11,$12,$13,$14,$15,$16)"
+        sql = _APPEND_SQL
         try:
             if conn is None:
                 async with self.pool.acquire() as own:
@@ -126,16 +138,16 @@ class EventStore:
             raise
         recorded = [
             RecordedEvent(
-                event_id=row["o_event_id"],
+                event_id=event_id,
                 stream_id=stream_id,
                 stream_type=stream_type,
                 stream_version=row["o_stream_version"],
                 global_position=row["o_global_position"],
                 tx_id=row["o_tx_id"],
-                event_type=w.event.event_type,
-                schema_version=w.event.schema_version,
-                payload=json.loads(payload),
-                case_id=w.case_id or case_id,
+                event_type=event.event_type,
+                schema_version=event.schema_version,
+                payload=event.model_dump(mode="json"),
+                case_id=event_case_id,
                 jurisdiction=self.jurisdiction,
                 occurred_at=occurred,
                 recorded_at=row["o_recorded_at"],
@@ -144,7 +156,7 @@ class EventStore:
                 causation_id=context.causation_id,
                 traceparent=context.traceparent,
             )
-            for row, w, payload in zip(rows, wrapped, payloads, strict=True)
+            for row, event, event_id, event_case_id in zip(rows, domain, event_ids, case_ids, strict=True)
         ]
         if self._on_append is not None:
             self._on_append(recorded)
