@@ -5,6 +5,11 @@ FastStream's default ack-first). The inbox row (consumer, event id) is written i
 so a redelivered message has no second effect. A message that is malformed, or whose handler keeps
 failing, goes to ``<topic>.dlq`` with the reason in its headers, and the partition keeps flowing. An outage
 of PostgreSQL is not the message's fault: the message is not acknowledged and comes back later.
+
+Most subscriptions read domain events (``RecordedEvent`` envelopes). A ``raw`` subscription reads messages
+that are not events, such as audience milestones: the handler gets the Kafka record as a ``RawMessage``
+and the subscription's ``message_id`` names it for the inbox; the same retries and dead letters apply.
+Subscriptions that share a consumer name are read by one Kafka consumer (one group join for many topics).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 import asyncpg
 from aiokafka.errors import KafkaError
@@ -39,6 +45,18 @@ TRANSIENT = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, a
 RETRYABLE = (ConcurrencyError, StreamOrderRetry, asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
 
 
+@dataclass(frozen=True)
+class RawMessage:
+    """A Kafka record as a raw subscription's handler receives it (the value is not a domain event)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: dict[str, str]
+
+
 @dataclass
 class HandlerContext:
     """What a handler gets: the open transaction, the runtime, and the context of the events it writes."""
@@ -46,7 +64,7 @@ class HandlerContext:
     conn: Any
     runtime: ServiceRuntime
     command: CommandContext
-    message: RecordedEvent
+    message: RecordedEvent | RawMessage | None
 
     @property
     def repository(self):
@@ -58,16 +76,26 @@ class HandlerContext:
 
 
 Handler = Callable[[HandlerContext, RecordedEvent], Awaitable[None]]
+RawHandler = Callable[[HandlerContext, RawMessage], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class Subscription:
     topic: str
     consumer: str  # consumer group and inbox name, e.g. "legal.residence-procedure"
-    handle: Handler
+    handle: Handler | RawHandler
     event_types: frozenset[str] | None = None  # others are acknowledged and ignored
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # Raw mode: ``handle`` gets a RawMessage and ``message_id`` gives its inbox key. ``message_id`` raising
+    # ValueError (a pydantic ValidationError is one), KeyError, LookupError or TypeError marks the message as
+    # poison: it is dead-lettered, never retried.
+    raw: bool = False
+    message_id: Callable[[RawMessage], UUID] | None = None
+
+    def __post_init__(self) -> None:
+        if self.raw and self.message_id is None:
+            raise ValueError(f"raw subscription {self.consumer} needs a message_id (its inbox key)")
 
 
 class PoisonMessage(Exception):
@@ -100,35 +128,56 @@ class InboxConsumer:
 
     def register(self, broker: KafkaBroker, *, group_timeouts: dict[str, int]) -> None:
         sub = self.subscription
+        # Subscriptions that name one consumer (group and inbox) are read by one Kafka consumer, registered by
+        # the first of them: a group then joins once, not once per topic. Each join costs a rebalance (seconds),
+        # so forty audience topics read by forty consumers would take minutes to start.
+        siblings = [s for s in self.runtime.definition.subscriptions if s.consumer == sub.consumer] or [sub]
+        if siblings[0] is not sub:
+            return
+        topics = list(dict.fromkeys(s.topic for s in siblings))
 
         @broker.subscriber(
-            sub.topic,
+            *topics,
             group_id=sub.consumer,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
-            title=f"{sub.consumer}:{sub.topic}",
+            title=f"{sub.consumer}:{sub.topic}" if len(topics) == 1 else sub.consumer,
             description=sub.description or sub.handle.__doc__,
             **group_timeouts,
         )
         async def on_message(message: KafkaMessage) -> None:
             # The raw bytes, not FastStream's decoding: validation is ours, so a bad message is dead-lettered
             # by us (with a reason that quotes no value) instead of failing inside the framework.
-            await self.consume(message.body, message)
+            await self._for_topic(message.raw_message.topic).consume(message.body, message)
+
+    def _for_topic(self, topic: str) -> InboxConsumer:
+        """The sibling consumer whose subscription reads ``topic`` (the runtime lists them all by now)."""
+        for consumer in self.runtime.consumers:
+            if consumer.subscription.consumer == self.subscription.consumer and consumer.subscription.topic == topic:
+                return consumer
+        return self
 
     async def consume(self, body: bytes, message: KafkaMessage) -> None:
         raw = message.raw_message
         try:
-            event = self._decode(_headers(message), body)
+            if self.subscription.raw:
+                payload: RecordedEvent | RawMessage = self._decode_raw(_headers(message), body, message)
+            else:
+                payload = self._decode(_headers(message), body)
         except PoisonMessage as error:
             await self.dead_letter(body, message, error.__cause__ or error)
             return
-        if self.subscription.event_types is not None and event.event_type not in self.subscription.event_types:
+        if (
+            isinstance(payload, RecordedEvent)
+            and self.subscription.event_types is not None
+            and payload.event_type not in self.subscription.event_types
+        ):
             return
         attempt = 0
         while True:
             attempt += 1
             try:
-                await self._apply_once(event, raw.topic, raw.partition, raw.offset)
+                await self._apply_once(payload, raw.topic, raw.partition, raw.offset)
                 telemetry.CONSUMED.labels(self.runtime.name, self.subscription.consumer, "handled").inc()
                 return
             except TRANSIENT:
@@ -157,23 +206,39 @@ class InboxConsumer:
             raise PoisonMessage(f"{type(error).__name__}") from error
         return event
 
-    async def _apply_once(self, event: RecordedEvent, topic: str, partition: int, offset: int) -> None:
+    def _decode_raw(self, headers: dict[str, str], body: bytes, message: KafkaMessage) -> RawMessage:
+        raw = message.raw_message
+        record = RawMessage(raw.topic, raw.partition, raw.offset, raw.key, body, headers)
+        assert self.subscription.message_id is not None  # checked by Subscription
+        try:
+            self.subscription.message_id(record)  # validates the message; the id is asked again when applied
+        except (KeyError, ValueError, ValidationError, LookupError, TypeError) as error:
+            raise PoisonMessage(f"{type(error).__name__}") from error
+        return record
+
+    async def _apply_once(self, payload: RecordedEvent | RawMessage, topic: str, partition: int, offset: int) -> None:
         name = self.subscription.consumer
+        if isinstance(payload, RawMessage):
+            assert self.subscription.message_id is not None
+            message_id = correlation_id = self.subscription.message_id(payload)
+        else:
+            message_id, correlation_id = payload.event_id, payload.correlation_id or payload.event_id
         async with self.runtime.store.transaction() as conn:
-            if await conn.fetchval("SELECT 1 FROM inbox WHERE consumer = $1 AND event_id = $2", name, event.event_id):
+            if await conn.fetchval("SELECT 1 FROM inbox WHERE consumer = $1 AND event_id = $2", name, message_id):
                 return  # already applied: a redelivery
             command = CommandContext(
                 actor=Actor.system(name),
-                correlation_id=event.correlation_id or event.event_id,
-                causation_id=event.event_id,
+                correlation_id=correlation_id,
+                causation_id=message_id,
                 traceparent=telemetry.current_traceparent(),
             )
-            await self.subscription.handle(HandlerContext(conn, self.runtime, command, event), event)
+            handle: Any = self.subscription.handle  # a Handler or a RawHandler, as the subscription's mode says
+            await handle(HandlerContext(conn, self.runtime, command, payload), payload)
             # Written last, after the effects: a handler's append then takes its stream lock before this
             # transaction holds an id (see harbour_append). A concurrent duplicate fails here and rolls back.
             await conn.execute(
                 'INSERT INTO inbox (consumer, event_id, topic, partition, "offset") VALUES ($1, $2, $3, $4, $5)',
-                name, event.event_id, topic, partition, offset,
+                name, message_id, topic, partition, offset,
             )  # fmt: skip
         self.handled += 1
 

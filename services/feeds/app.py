@@ -1,0 +1,27 @@
+"""Wiring of the feeds service: ``harbour up`` runs it as its own process on port 8105."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from harbour.service import ServiceDefinition, create_app
+from services.feeds import api, handlers
+
+DEFINITION = ServiceDefinition(
+    name="feeds",
+    title="Feeds",
+    description="Audience milestone feeds over HTTP (cursor pages, server-sent events) for offices without Kafka.",
+    port=8105,
+    domain_topic=None,
+    migrations=Path(__file__).parent / "migrations",
+    routers=[api.router],
+    subscriptions=handlers.subscriptions(),
+    milestones=False,  # feeds reads milestones; it owns no events the policy maps
+)
+
+
+def create() -> FastAPI:
+    """The feeds service as an ASGI app (``uvicorn --factory services.feeds.app:create``)."""
+    return create_app(DEFINITION)
