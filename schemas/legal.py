@@ -112,6 +112,24 @@ class ProceedingsOutcome(StrEnum):
     FINAL_JUDGMENT = "final-judgment"
 
 
+# ---- the case as the legal service follows it ---------------------------------------------------------------
+
+
+class LegalCaseRegistered(DomainEvent):
+    """Intake admitted the case: the legal service follows it from here (the basis of its access checks).
+
+    Recorded in the legal store, not just kept in a table, so the read models that decide who may see a case
+    are rebuildable from this service's own events (it never reads intake's store).
+    """
+
+    event_type: ClassVar[str] = "LegalCaseRegistered"
+    case_id: str
+    centre: Slug  # the centre guiding the person, e.g. "centre-payoke"
+    unaccompanied_minor: bool
+    eu_citizen: bool
+    opened_on: date
+
+
 # ---- residence procedure events -----------------------------------------------------------------------------
 
 
@@ -352,3 +370,5 @@ PROCEEDINGS_EVENTS: tuple[type[DomainEvent], ...] = (
     CompensationAwarded,
     ProceedingsConcluded,
 )
+CASE_EVENTS: tuple[type[DomainEvent], ...] = (LegalCaseRegistered,)
+LEGAL_EVENTS: tuple[type[DomainEvent], ...] = (*CASE_EVENTS, *RESIDENCE_EVENTS, *PROCEEDINGS_EVENTS)

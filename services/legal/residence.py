@@ -274,6 +274,20 @@ class ResidenceProcedure(Aggregate):
     def stay_valid_on(self, day: date) -> bool:
         return law.stay_valid_on(self.current, day, eu_citizen=self.eu_citizen)
 
+    @property
+    def reminders_given(self) -> int:
+        return len(self._reminded)
+
+    @property
+    def hearing_warnings(self) -> int:
+        return len(self._warned)
+
+    @property
+    def current_expired(self) -> bool:
+        """The document in force passed its last valid day without a decision replacing it."""
+        current = self.current
+        return current is not None and (current.document, current.ends_on) in self._expired
+
     def deadlines(self) -> list[Deadline]:
         """Timers the document in force implies; none once the status ended (nothing left to renew)."""
         if self.ended is not None:

@@ -1,0 +1,141 @@
+"""Who may do what to a case's legal file: one table, tested as a matrix (tests/integration/test_legal_access.py).
+
+Order of the checks, and why: the caller's kind of organisation and role are checked first (403), which
+reveals nothing about any case. Only then is the case looked up; a case that is not the caller's to see (another
+centre's, or a file assigned to another prosecutor's office) answers 404 exactly as a case that does not exist,
+so a caller cannot even learn that a person is followed elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from harbour.auth import Caller, OrgKind, Role
+from harbour.errors import Forbidden, NotFound
+
+
+class Scope(StrEnum):
+    CASE_CENTRE = "the centre guiding the case"
+    COMPETENT_OFFICE = "the prosecutor's office or labour auditorate the file is assigned to"
+    NATIONAL = "any case (the Immigration Office decides on every residence document in the country)"
+
+
+@dataclass(frozen=True)
+class Grant:
+    kind: OrgKind
+    roles: frozenset[Role]
+    scope: Scope
+
+
+class Action(StrEnum):
+    OPEN_ON_REQUEST = "open-on-request"
+    REQUEST_DOCUMENT = "request-document"
+    REQUEST_RENEWAL = "request-renewal"
+    DECIDE = "decide"
+    CHOOSE_RETURN = "choose-voluntary-return"
+    END_STATUS = "end-status"
+    READ_RESIDENCE = "read-residence"
+    RECORD_STATEMENT = "record-statement"
+    ASSIGN_FILE = "assign-file"
+    REQUEST_OPINION = "request-opinion"
+    GIVE_OPINION = "give-opinion"
+    RECORD_STAGE = "record-stage"
+    SCHEDULE_HEARING = "schedule-hearing"
+    JOIN_CIVIL_PARTY = "join-civil-party"
+    FILE_REQUISITIONS = "file-requisitions"
+    RECORD_VERDICT = "record-verdict"
+    LODGE_APPEAL = "lodge-appeal"
+    AWARD_COMPENSATION = "award-compensation"
+    CONCLUDE = "conclude"
+    READ_PROCEEDINGS = "read-proceedings"
+
+
+R = Role
+CENTRE_WRITES = Grant(OrgKind.CENTRE, frozenset({R.CASEWORKER}), Scope.CASE_CENTRE)
+CENTRE_READS = Grant(OrgKind.CENTRE, frozenset({R.CASEWORKER, R.MANAGER}), Scope.CASE_CENTRE)
+IMMIGRATION_DECIDES = Grant(OrgKind.IMMIGRATION_OFFICE, frozenset({R.OFFICER}), Scope.NATIONAL)
+IMMIGRATION_READS = Grant(OrgKind.IMMIGRATION_OFFICE, frozenset({R.OFFICER, R.CLERK}), Scope.NATIONAL)
+MAGISTRATE_WRITES = Grant(OrgKind.PROSECUTION, frozenset({R.MAGISTRATE}), Scope.COMPETENT_OFFICE)
+OFFICE_READS = Grant(OrgKind.PROSECUTION, frozenset({R.MAGISTRATE, R.CLERK}), Scope.COMPETENT_OFFICE)
+
+# The residence steps are the centre's (only a recognised centre may request victim status), the decisions the
+# Immigration Office's, the opinions the competent magistrate's. Facts of the criminal case are recorded by the
+# centre (it follows the juridical area of the track) or by the competent office, whichever learns them first.
+ACCESS: dict[Action, tuple[Grant, ...]] = {
+    Action.OPEN_ON_REQUEST: (CENTRE_WRITES,),
+    Action.REQUEST_DOCUMENT: (CENTRE_WRITES,),
+    Action.REQUEST_RENEWAL: (CENTRE_WRITES,),
+    Action.DECIDE: (IMMIGRATION_DECIDES,),
+    Action.CHOOSE_RETURN: (CENTRE_WRITES,),
+    Action.END_STATUS: (CENTRE_WRITES,),
+    # The magistrate needs the residence-document stage (DOMAIN §1); the Immigration Office its own decisions.
+    Action.READ_RESIDENCE: (CENTRE_READS, IMMIGRATION_READS, OFFICE_READS),
+    Action.RECORD_STATEMENT: (CENTRE_WRITES,),
+    Action.ASSIGN_FILE: (CENTRE_WRITES, MAGISTRATE_WRITES),  # the office in charge may pass the file on
+    # The Immigration Office asks the prosecutor before it issues (DOMAIN §2); a centre may ask too.
+    Action.REQUEST_OPINION: (CENTRE_WRITES, IMMIGRATION_DECIDES),
+    Action.GIVE_OPINION: (MAGISTRATE_WRITES,),
+    Action.RECORD_STAGE: (CENTRE_WRITES, MAGISTRATE_WRITES),
+    Action.SCHEDULE_HEARING: (CENTRE_WRITES, MAGISTRATE_WRITES),
+    Action.JOIN_CIVIL_PARTY: (CENTRE_WRITES,),
+    Action.FILE_REQUISITIONS: (CENTRE_WRITES, MAGISTRATE_WRITES),
+    Action.RECORD_VERDICT: (CENTRE_WRITES, MAGISTRATE_WRITES),
+    Action.LODGE_APPEAL: (CENTRE_WRITES, MAGISTRATE_WRITES),
+    Action.AWARD_COMPENSATION: (CENTRE_WRITES,),
+    Action.CONCLUDE: (CENTRE_WRITES, MAGISTRATE_WRITES),
+    Action.READ_PROCEEDINGS: (CENTRE_READS, OFFICE_READS),
+}
+
+
+@dataclass(frozen=True)
+class CaseAccess:
+    """The read-model row access is decided on (table legal_cases)."""
+
+    case_id: str
+    centre: str
+    unaccompanied_minor: bool
+    eu_citizen: bool
+    opened_on: date
+    office: str | None
+
+
+def _permits(grant: Grant, caller: Caller, case: CaseAccess) -> bool:
+    match grant.scope:
+        case Scope.CASE_CENTRE:
+            return caller.org == case.centre
+        case Scope.COMPETENT_OFFICE:
+            return case.office is not None and caller.org == case.office
+        case Scope.NATIONAL:
+            return True
+
+
+def grants_for(caller: Caller, action: Action) -> list[Grant]:
+    """The grants that could admit ``caller`` to ``action`` on some case; 403 if there are none."""
+    kinds = [g for g in ACCESS[action] if g.kind == caller.kind]
+    if not kinds:
+        raise Forbidden(f"organisations of kind {caller.kind} may not {action}")
+    roles = [g for g in kinds if caller.role in g.roles]
+    if not roles:
+        raise Forbidden(f"role {caller.role} may not {action}")
+    return roles
+
+
+async def find_case(conn: Any, case_id: str) -> CaseAccess | None:
+    row = await conn.fetchrow(
+        """SELECT case_id, centre, unaccompanied_minor, eu_citizen, opened_on, office
+           FROM legal_cases WHERE case_id = $1""",
+        case_id,
+    )
+    return None if row is None else CaseAccess(**dict(row))
+
+
+async def authorize(conn: Any, caller: Caller, case_id: str, action: Action) -> CaseAccess:
+    """The case, if ``caller`` may do ``action`` on it: 403 for the wrong kind or role, else 404 if not theirs."""
+    grants = grants_for(caller, action)
+    case = await find_case(conn, case_id)
+    if case is None or not any(_permits(g, caller, case) for g in grants):
+        raise NotFound(f"no case {case_id}")
+    return case

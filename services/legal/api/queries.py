@@ -1,0 +1,116 @@
+"""HTTP queries over the read models: a case's residence status and proceedings, a centre's deadlines."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+
+from harbour.auth import Caller, OrgKind, Role, authenticated
+from harbour.errors import Forbidden
+from harbour.service import RuntimeDep, ServiceRuntime
+from schemas.legal import ResidenceDocument
+from services.legal.access import Action, authorize
+from services.legal.api.models import (
+    DeadlineView,
+    DocumentView,
+    EndingView,
+    ProceedingsView,
+    RequestView,
+    ResidenceStatus,
+)
+from services.legal.api.residence import PROBLEMS
+from services.legal.rules import DocumentValidity, stay_valid_on
+from services.legal.timekeeping import legal_today
+
+router = APIRouter(tags=["queries"])
+
+
+@router.get("/cases/{case_id}/residence", response_model=ResidenceStatus, responses=PROBLEMS,
+            summary="The case's residence status: document in force, validity, pending request, next deadline",
+            description="Centre staff of the case's centre; the Immigration Office; the competent office.")  # fmt: skip
+async def residence_status(case_id: str, caller: Caller = Depends(authenticated),
+                           rt: ServiceRuntime = RuntimeDep) -> ResidenceStatus:  # fmt: skip
+    today = legal_today(rt.clock)
+    async with rt.pool.acquire() as conn:
+        case = await authorize(conn, caller, case_id, Action.READ_RESIDENCE)
+        row = await conn.fetchrow("SELECT *, last_refusal::text AS refusal FROM legal_residence_status "
+                                  "WHERE case_id = $1", case_id)  # fmt: skip
+        deadline = await conn.fetchrow(
+            "SELECT * FROM legal_deadlines WHERE case_id = $1 AND due_on >= $2 ORDER BY due_on, slot LIMIT 1",
+            case_id, today,
+        )  # fmt: skip
+    current = pending = ended = None
+    if row is not None and row["document"] is not None:
+        current = DocumentView(document=row["document"], decided_on=row["decided_on"], starts_on=row["starts_on"],
+                               ends_on=row["ends_on"], renewals=row["renewals"],
+                               expired=row["expired_on"] is not None)  # fmt: skip
+    if row is not None and row["request_document"] is not None:
+        pending = RequestView(document=row["request_document"], renewal=row["request_renewal"],
+                              requested_on=row["requested_on"], magistrate_opinion=row["request_opinion"],
+                              magistrate_opinion_on=row["request_opinion_on"])  # fmt: skip
+    if row is not None and row["ended_on"] is not None:
+        ended = EndingView(ended_on=row["ended_on"], reason=row["ending_reason"])
+    validity = None if current is None else DocumentValidity(current.document, current.decided_on,
+                                                             current.starts_on, current.ends_on)  # fmt: skip
+    return ResidenceStatus(
+        case_id=case_id,
+        procedure_open=row is not None,
+        version=row["version"] if row else 0,
+        unaccompanied_minor=case.unaccompanied_minor,
+        eu_citizen=case.eu_citizen,
+        opened_on=row["opened_on"] if row else None,
+        current=current,
+        pending_request=pending,
+        last_refusal=json.loads(row["refusal"]) if row and row["refusal"] else None,
+        stay_valid_today=stay_valid_on(validity, today, eu_citizen=case.eu_citizen),
+        reminders_sent=row["reminders_sent"] if row else 0,
+        hearing_warnings=row["hearing_warnings"] if row else 0,
+        ended=ended,
+        next_deadline=None if deadline is None else _deadline(deadline),
+    )
+
+
+@router.get("/cases/{case_id}/proceedings", response_model=ProceedingsView, responses=PROBLEMS,
+            summary="The criminal proceedings of the case",
+            description="Centre staff of the case's centre; the office the file is assigned to.")  # fmt: skip
+async def proceedings_summary(case_id: str, caller: Caller = Depends(authenticated),
+                              rt: ServiceRuntime = RuntimeDep) -> ProceedingsView:  # fmt: skip
+    async with rt.pool.acquire() as conn:
+        await authorize(conn, caller, case_id, Action.READ_PROCEEDINGS)
+        row = await conn.fetchrow("SELECT version, summary::text AS summary FROM legal_proceedings "
+                                  "WHERE case_id = $1", case_id)  # fmt: skip
+    if row is None:
+        return ProceedingsView(case_id=case_id, version=0, summary={})
+    return ProceedingsView(case_id=case_id, version=row["version"], summary=json.loads(row["summary"]))
+
+
+@router.get("/centres/{centre}/deadlines", response_model=list[DeadlineView], responses=PROBLEMS,
+            summary="A centre's upcoming deadlines: documents' last valid days and hearings, earliest first",
+            description="Caseworkers and managers of that centre only.")  # fmt: skip
+async def centre_deadlines(
+    centre: str,
+    within_days: int = Query(90, ge=0, le=3660, description="How far ahead to look."),
+    caller: Caller = Depends(authenticated),
+    rt: ServiceRuntime = RuntimeDep,
+) -> list[DeadlineView]:
+    if caller.kind is not OrgKind.CENTRE or caller.role not in {Role.CASEWORKER, Role.MANAGER}:
+        raise Forbidden("only a centre's caseworkers and managers read its deadlines")
+    if caller.org != centre:
+        raise Forbidden("a centre reads only its own deadlines")
+    today = legal_today(rt.clock)
+    async with rt.pool.acquire() as conn:
+        rows = await conn.fetch(
+            """SELECT d.* FROM legal_deadlines d JOIN legal_cases c USING (case_id)
+               WHERE c.centre = $1 AND d.due_on BETWEEN $2 AND $3 ORDER BY d.due_on, d.case_id, d.slot""",
+            centre, today, today + timedelta(days=within_days),
+        )  # fmt: skip
+    return [_deadline(r) for r in rows]
+
+
+def _deadline(row: Any) -> DeadlineView:
+    document = ResidenceDocument(row["document"]) if row["document"] else None
+    return DeadlineView(case_id=row["case_id"], kind=row["kind"], due_on=row["due_on"], document=document,
+                        court=row["court"])  # fmt: skip

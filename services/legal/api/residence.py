@@ -1,0 +1,113 @@
+"""HTTP commands of the residence procedure: the centre's requests, the Immigration Office's decisions, endings."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from harbour.auth import Caller, authenticated
+from harbour.errors import RuleViolation
+from harbour.service import RuntimeDep, ServiceRuntime
+from services.legal.access import Action
+from services.legal.api.common import accepted, day_of, work_on
+from services.legal.api.models import (
+    Accepted,
+    Decision,
+    DocumentRequest,
+    Ending,
+    OpenOnRequest,
+    RenewalRequest,
+    VoluntaryReturn,
+)
+
+router = APIRouter(prefix="/cases/{case_id}/residence", tags=["residence procedure"])
+PROBLEMS = {
+    401: {"description": "No valid token"},
+    403: {"description": "This kind of organisation or role may not do this"},
+    404: {"description": "No such case, or not one the caller may see"},
+    409: {"description": "expected_version is stale: re-read and retry"},
+    422: {"description": "The request breaks a rule of the procedure (detail and field say which)"},
+}
+
+
+@router.post("/open", response_model=Accepted, status_code=201, responses=PROBLEMS,
+             summary="Open the procedure at an EU citizen's request (centre caseworker)")  # fmt: skip
+async def open_on_request(
+    case_id: str, body: OpenOnRequest, caller: Caller = Depends(authenticated), rt: ServiceRuntime = RuntimeDep
+) -> Accepted:
+    async with work_on(rt, caller, case_id, Action.OPEN_ON_REQUEST) as (work, case):
+        residence = await work.residence_or_new(case_id)
+        residence.open(on=day_of(body.on, work.today), unaccompanied_minor=case.unaccompanied_minor,
+                       eu_citizen=case.eu_citizen, on_request=True)  # fmt: skip
+        recorded = await work.save_residence(residence)
+    return accepted(case_id, "residence", residence.version, recorded)
+
+
+@router.post("/requests", response_model=Accepted, status_code=201, responses=PROBLEMS,
+             summary="Request a first issue of a document (centre caseworker)")  # fmt: skip
+async def request_document(
+    case_id: str, body: DocumentRequest, caller: Caller = Depends(authenticated), rt: ServiceRuntime = RuntimeDep
+) -> Accepted:
+    async with work_on(rt, caller, case_id, Action.REQUEST_DOCUMENT) as (work, _):
+        residence = await work.residence(case_id, expected_version=body.expected_version)
+        facts = (await work.proceedings(case_id)).facts()  # the basis the request relies on, read in this tx
+        residence.request(body.document, on=day_of(body.on, work.today), facts=facts)
+        recorded = await work.save_residence(residence)
+    return accepted(case_id, "residence", residence.version, recorded)
+
+
+@router.post("/renewal-requests", response_model=Accepted, status_code=201, responses=PROBLEMS,
+             summary="Request the renewal of the document in force (centre caseworker)")  # fmt: skip
+async def request_renewal(
+    case_id: str, body: RenewalRequest, caller: Caller = Depends(authenticated), rt: ServiceRuntime = RuntimeDep
+) -> Accepted:
+    async with work_on(rt, caller, case_id, Action.REQUEST_RENEWAL) as (work, _):
+        residence = await work.residence(case_id, expected_version=body.expected_version)
+        facts = (await work.proceedings(case_id)).facts()
+        residence.request_renewal(on=day_of(body.on, work.today), facts=facts)
+        recorded = await work.save_residence(residence)
+    return accepted(case_id, "residence", residence.version, recorded)
+
+
+@router.post("/decisions", response_model=Accepted, status_code=201, responses=PROBLEMS,
+             summary="Record the Immigration Office's decision on the pending request (Immigration Office officer)",
+             description="Issued: validity follows from the rules and the decision day. Refused: why.")  # fmt: skip
+async def decide(
+    case_id: str, body: Decision, caller: Caller = Depends(authenticated), rt: ServiceRuntime = RuntimeDep
+) -> Accepted:
+    async with work_on(rt, caller, case_id, Action.DECIDE) as (work, _):
+        residence = await work.residence(case_id, expected_version=body.expected_version)
+        on = day_of(body.on, work.today)
+        if body.outcome == "issued":
+            if body.reason is not None:
+                raise RuleViolation("an issued document has no refusal reason", field="reason")
+            residence.issue(on=on)
+        else:
+            if body.reason is None:
+                raise RuleViolation("a refusal needs its reason", field="reason")
+            residence.refuse(reason=body.reason, on=on)
+        recorded = await work.save_residence(residence)
+    return accepted(case_id, "residence", residence.version, recorded)
+
+
+@router.post("/voluntary-return", response_model=Accepted, status_code=201, responses=PROBLEMS,
+             summary="The person prepares a return during the reflection period (centre caseworker)")  # fmt: skip
+async def choose_voluntary_return(
+    case_id: str, body: VoluntaryReturn, caller: Caller = Depends(authenticated), rt: ServiceRuntime = RuntimeDep
+) -> Accepted:
+    async with work_on(rt, caller, case_id, Action.CHOOSE_RETURN) as (work, _):
+        residence = await work.residence(case_id, expected_version=body.expected_version)
+        residence.choose_voluntary_return(on=day_of(body.on, work.today))
+        recorded = await work.save_residence(residence)
+    return accepted(case_id, "residence", residence.version, recorded)
+
+
+@router.post("/ending", response_model=Accepted, status_code=201, responses=PROBLEMS,
+             summary="Record that the status ended and why (centre caseworker)")  # fmt: skip
+async def end_status(
+    case_id: str, body: Ending, caller: Caller = Depends(authenticated), rt: ServiceRuntime = RuntimeDep
+) -> Accepted:
+    async with work_on(rt, caller, case_id, Action.END_STATUS) as (work, _):
+        residence = await work.residence(case_id, expected_version=body.expected_version)
+        residence.end(reason=body.reason, on=day_of(body.on, work.today))
+        recorded = await work.save_residence(residence)
+    return accepted(case_id, "residence", residence.version, recorded)

@@ -1,0 +1,49 @@
+"""Wiring of the legal service: ``harbour up`` runs it as its own process on port 8102."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from harbour.kafka.consumer import Subscription
+from harbour.service import ServiceDefinition, create_app
+from schemas.legal import LEGAL_EVENTS
+from services.legal import api, handlers, projections
+from services.legal.timekeeping import EXPIRY, HEARING_CHECK, REMINDER
+
+DEFINITION = ServiceDefinition(
+    name="legal",
+    title="Legal",
+    description=(
+        "The victim-status residence procedure (Annex 15, attestation of immatriculation, A-card, B-card) the "
+        "centre drives with the Immigration Office, and the criminal proceedings in which the person is a "
+        "witness and possibly a civil party. Deadlines produce reminder, expiry and hearing-warning events "
+        "through durable timers."
+    ),
+    port=8102,
+    domain_topic="legal.events.v1",
+    migrations=Path(__file__).parent / "migrations",
+    routers=[api.router],
+    projections=list(projections.PROJECTIONS),
+    subscriptions=[
+        Subscription(
+            topic="intake.events.v1",
+            consumer="legal.case-opened",
+            handle=handlers.on_case_opened,
+            event_types=frozenset({"CaseOpened"}),
+            description="Follow an admitted case and open its residence procedure (not for EU citizens).",
+        )
+    ],
+    timer_handlers={
+        REMINDER: handlers.on_document_reminder,
+        EXPIRY: handlers.on_document_expiry,
+        HEARING_CHECK: handlers.on_hearing_check,
+    },
+    published_events=list(LEGAL_EVENTS),
+)
+
+
+def create() -> FastAPI:
+    """The app as a process runs it (``uvicorn --factory services.legal.app:create``)."""
+    return create_app(DEFINITION)
