@@ -109,8 +109,8 @@ class EventStore:
         event_ids = [e.event_id if isinstance(e, NewEvent) else uuid4() for e in events]
         case_ids = [(e.case_id if isinstance(e, NewEvent) else None) or case_id for e in events]
         occurred = self.clock.now()
-        # The payload as JSON text for the store and as the JSON-mode dict the recorded event carries, both from
-        # pydantic's serializer (cheaper than json.dumps, and than parsing our own text back).
+        # The payload as JSON text from pydantic's serializer; the recorded event's dict is parsed back from it
+        # (cheaper than a second pydantic dump).
         payloads = [e.model_dump_json() for e in domain]
         args = (
             stream_id, stream_type, case_ids, expected_version, self.jurisdiction,
@@ -146,7 +146,7 @@ class EventStore:
                 tx_id=row["o_tx_id"],
                 event_type=event.event_type,
                 schema_version=event.schema_version,
-                payload=event.model_dump(mode="json"),
+                payload=json.loads(payload),
                 case_id=event_case_id,
                 jurisdiction=self.jurisdiction,
                 occurred_at=occurred,
@@ -155,8 +155,11 @@ class EventStore:
                 correlation_id=context.correlation_id,
                 causation_id=context.causation_id,
                 traceparent=context.traceparent,
+                payload_json=payload,
             )
-            for row, event, event_id, event_case_id in zip(rows, domain, event_ids, case_ids, strict=True)
+            for row, event, event_id, event_case_id, payload in zip(
+                rows, domain, event_ids, case_ids, payloads, strict=True
+            )
         ]
         if self._on_append is not None:
             self._on_append(recorded)
