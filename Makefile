@@ -22,7 +22,7 @@ infra: venv
 	$(BIN)/harbour infra up
 
 run: venv
-	$(BIN)/harbour up
+	$(BIN)/harbour up --demo
 
 test: venv infra
 	$(BIN)/ruff check .
@@ -31,6 +31,7 @@ test: venv infra
 bench: venv infra
 	$(BIN)/python -m bench.append
 	$(BIN)/python -m bench.relay
+	$(BIN)/python -m bench.e2e
 
 # Stops only what `harbour infra up` started (pid files under var/run); no-op without a venv.
 down:
