@@ -23,7 +23,7 @@ from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.specification import AsyncAPI, get_asyncapi_html
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from harbour import telemetry
+from harbour import milestones, telemetry
 from harbour.auth import Caller, TokenVerifier
 from harbour.clock import Clock, SystemClock
 from harbour.db import HARBOUR_MIGRATIONS, create_pool, database_url, ensure_database, migrate
@@ -59,6 +59,14 @@ class ServiceDefinition:
     routes: Sequence[Route] = ()  # extra messages per stored event (audience milestones)
     topics: Sequence[TopicSpec] = ()  # topics this service publishes besides its domain topic
     published_events: Sequence[type[DomainEvent]] = ()  # for the AsyncAPI document
+    # Publish the audience milestones the policy maps from this service's events (harbour.milestones).
+    milestones: bool = True
+
+    def __post_init__(self) -> None:
+        # Added here, not declared by each service: the case_audiences projection, its consumers of the other
+        # services' facts, and the audience topics. On the definition, so deploy (ACLs), rebuild and the
+        # AsyncAPI document see them like any declared part.
+        milestones.extend_definition(self)
 
     def database(self, settings: HarbourSettings) -> str:
         return f"{settings.database_prefix}{self.name}"
@@ -96,6 +104,7 @@ class ServiceRuntime:
         self.store: EventStore
         self.repository: Repository
         self.relay: OutboxRelay
+        self.milestone_relay: OutboxRelay | None = None  # its own checkpoint: a wait for facts never delays events
         self.timers: TimerRunner
         self.consumers: list[InboxConsumer] = []
         self.broker = self._make_broker()
@@ -160,11 +169,17 @@ class ServiceRuntime:
             settings=self.settings, domain_topic=self.definition.domain_topic, topics=self.topics(),
             routes=self.definition.routes,
         )  # fmt: skip
+        self.milestone_relay = milestones.milestone_relay(
+            self.definition, store=self.store, dsn=self.endpoints.database_url, bootstrap=self.endpoints.bootstrap,
+            settings=self.settings,
+        )  # fmt: skip
         self.timers = TimerRunner(self.pool, self.clock, self._timer_handlers(), self.settings.timer_poll_seconds,
                                   lock_name=f"harbour.timers.{self.name}")  # fmt: skip
         if background:
             self._watch = asyncio.create_task(self._keep_topics(), name=f"topics:{self.name}")
             self.relay.start()
+            if self.milestone_relay is not None:
+                self.milestone_relay.start()
             await self.timers.start()
             if self.consumers:
                 await self._start_broker()
@@ -175,7 +190,14 @@ class ServiceRuntime:
 
         await ensure_topics(self.endpoints.bootstrap, self.topics(),
                             replication_factor=self.settings.kafka_replication_factor)  # fmt: skip
-        await self.broker.start()
+        # FastStream's broker.start() starts subscribers one after another, and each waits for its consumer
+        # group to form (seconds on any broker); every service has several groups (its handlers and the
+        # case-audiences consumers), so they join together instead. Same steps as KafkaBroker.start otherwise.
+        await self.broker.connect()
+        await asyncio.gather(*(subscriber.start() for subscriber in self.broker.subscribers))
+        for publisher in self.broker.publishers:
+            await publisher.start()
+        self.broker.running = True
 
     async def _keep_topics(self) -> None:
         """Recreate this service's topics when a broker comes back empty, for consumers too (not only the relay)."""
@@ -199,6 +221,8 @@ class ServiceRuntime:
         with contextlib.suppress(Exception):
             await self.broker.stop()
         await self.relay.stop()
+        if self.milestone_relay is not None:
+            await self.milestone_relay.stop()
         with contextlib.suppress(Exception):
             await self.timers.stop()
         await self.pool.close()

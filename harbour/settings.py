@@ -39,6 +39,9 @@ class HarbourSettings(BaseSettings):
     consumer_session_timeout_ms: int = 10000
     consumer_heartbeat_ms: int = 1000
     consumer_rebalance_timeout_ms: int = 2000
+    # Appended to every consumer group id: services that share a broker without sharing work (tests, a
+    # blue/green switch) then never wait on each other's group membership.
+    consumer_group_suffix: str = ""
     relay_batch_size: int = 500
     topic_check_seconds: float = 5.0
     relay_poll_seconds: float = 1.0

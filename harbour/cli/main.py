@@ -7,6 +7,7 @@ Adding a command module is adding one line here.
 from __future__ import annotations
 
 from harbour.cli import app
+from harbour.cli import demo as _demo  # noqa: F401  harbour demo
 from harbour.cli import deploy as _deploy  # noqa: F401  harbour deploy topics|acls|postgres|dashboards|all
 from harbour.cli import erase as _erase  # noqa: F401  harbour erase
 from harbour.cli import infra as _infra  # noqa: F401  harbour infra up|down|status

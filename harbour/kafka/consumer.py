@@ -138,7 +138,7 @@ class InboxConsumer:
 
         @broker.subscriber(
             *topics,
-            group_id=sub.consumer,
+            group_id=sub.consumer + self.runtime.settings.consumer_group_suffix,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
             title=f"{sub.consumer}:{sub.topic}" if len(topics) == 1 else sub.consumer,

@@ -8,7 +8,7 @@ proceedings come in as a :class:`ProceedingsFacts` value, so the basis of each r
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from harbour.aggregate import Aggregate
 from harbour.errors import RuleViolation
@@ -310,8 +310,16 @@ class ResidenceProcedure(Aggregate):
                 self.current = DocumentValidity(event.document, event.decided_on, event.starts_on, event.ends_on)
             case DocumentRenewed():
                 self.open_request = None
+                # A renewal decided before the card ran out starts the day after it ends: the person is covered
+                # without a gap from the card's own start, not only from the renewed period's (else the stay
+                # would read as invalid, and a hearing today raise a warning, until the renewed period begins).
+                previous = self.current
+                continuous = previous is not None and previous.ends_on is not None and (
+                    event.starts_on == previous.ends_on + timedelta(days=1)
+                )
+                starts_on = previous.starts_on if continuous and previous is not None else event.starts_on
                 self.current = DocumentValidity(
-                    event.document, event.decided_on, event.starts_on, event.ends_on, event.renewal_number
+                    event.document, event.decided_on, starts_on, event.ends_on, event.renewal_number
                 )
             case DocumentRefused():
                 self.open_request = None

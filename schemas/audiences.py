@@ -1,0 +1,107 @@
+"""The audiences of case milestones: every agency that follows cases, each on a topic of its own.
+
+One topic per audience (``milestones.<audience>.v1``) so that Kafka ACLs say who reads what: granting a
+prosecutor's office its topic grants nothing else. An audience id is the organisation id its tokens carry
+(``harbour.auth``), so the feeds service can check that a caller reads only its own audience.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from enum import StrEnum
+
+from harbour.auth import BELGIAN_DISTRICTS
+from harbour.kafka.topics import TopicSpec, register_topics
+from harbour.settings import get_settings
+
+# The three recognised specialised centres: the only bodies that may request victim status (DOMAIN §1).
+CENTRES: tuple[str, ...] = ("centre-payoke", "centre-pag-asa", "centre-surya")
+# Inspectorates refer too (labour exploitation is mostly found on site visits by the social inspection
+# and the labour inspectorate), so they follow their referrals like a police unit does.
+INSPECTORATES: tuple[str, ...] = ("inspection-social", "inspection-labour")
+# A reference magistrate sits in every judicial district, in the King's prosecutor's office and, for labour
+# exploitation, in the labour auditorate. The federal prosecutor takes cross-border network cases: legal's
+# ``OfficeId`` admits it, so it is an audience too (a file assigned there must reach someone).
+FEDERAL_PROSECUTION = "federal-prosecution"
+PROSECUTION_OFFICES: tuple[str, ...] = (
+    *(f"prosecution-{d}" for d in BELGIAN_DISTRICTS),
+    *(f"labour-auditorate-{d}" for d in BELGIAN_DISTRICTS),
+    FEDERAL_PROSECUTION,
+)
+POLICE_FEDERAL = "police-federal"
+IMMIGRATION_OFFICE = "immigration-office"
+GUARDIANSHIP_SERVICE = "guardianship-service"
+
+# Few messages per audience (hundreds of cases a year per office), keyed by case reference so that one
+# case stays in order; as many partitions as the domain topics, so a consumer group scales out the same way.
+AUDIENCE_PARTITIONS = 4
+AUDIENCE_TOPIC_KEY = "audience case reference"
+
+_ZONE = re.compile(r"police-[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+class AudienceKind(StrEnum):
+    CENTRE = "centre"
+    POLICE = "police"
+    INSPECTORATE = "inspectorate"
+    PROSECUTION = "prosecution"
+    IMMIGRATION_OFFICE = "immigration-office"
+    GUARDIANSHIP_SERVICE = "guardianship-service"
+
+
+def police_zones(zones: Iterable[str] | None = None) -> tuple[str, ...]:
+    """The local police zones with a topic of their own: ``zones``, or those configured (HARBOUR_POLICE_ZONES)."""
+    chosen = tuple(get_settings().police_zones if zones is None else zones)
+    for zone in chosen:
+        if not _ZONE.fullmatch(zone) or zone == POLICE_FEDERAL:
+            raise ValueError(f"not a local police zone id: {zone!r} (expected police-<slug>)")
+    return tuple(dict.fromkeys(chosen))
+
+
+def all_audiences(zones: Iterable[str] | None = None) -> list[str]:
+    """Every audience, in a stable order: centres, police, inspectorates, prosecution, the two federal services."""
+    return [*CENTRES, POLICE_FEDERAL, *police_zones(zones), *INSPECTORATES, *PROSECUTION_OFFICES,
+            IMMIGRATION_OFFICE, GUARDIANSHIP_SERVICE]  # fmt: skip
+
+
+def audience_kind(audience: str, zones: Iterable[str] | None = None) -> AudienceKind:
+    if audience in CENTRES:
+        return AudienceKind.CENTRE
+    if audience == POLICE_FEDERAL or audience in police_zones(zones):
+        return AudienceKind.POLICE
+    if audience in INSPECTORATES:
+        return AudienceKind.INSPECTORATE
+    if audience in PROSECUTION_OFFICES:
+        return AudienceKind.PROSECUTION
+    if audience == IMMIGRATION_OFFICE:
+        return AudienceKind.IMMIGRATION_OFFICE
+    if audience == GUARDIANSHIP_SERVICE:
+        return AudienceKind.GUARDIANSHIP_SERVICE
+    raise LookupError(f"no audience {audience!r}")
+
+
+def is_audience(org: str | None, zones: Iterable[str] | None = None) -> bool:
+    return org is not None and org in all_audiences(zones)
+
+
+def milestone_topic(audience: str) -> str:
+    return f"milestones.{audience}.v1"
+
+
+def audience_topics(audiences: Sequence[str] | None = None) -> list[TopicSpec]:
+    """The topic of each audience (all of them by default), as rows of the platform's topic table."""
+    return [
+        TopicSpec(milestone_topic(a), AUDIENCE_PARTITIONS, AUDIENCE_TOPIC_KEY, description=f"milestones for {a} only")
+        for a in (all_audiences() if audiences is None else audiences)
+    ]
+
+
+def register_audience_topics(zones: Iterable[str] | None = None) -> list[TopicSpec]:
+    """Add every audience topic to the topic table (idempotent; a runtime calls it with its own zones)."""
+    specs = audience_topics(all_audiences(zones))
+    register_topics(specs)
+    return specs
+
+
+register_audience_topics()
