@@ -49,21 +49,9 @@ def _errors(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = _errors(list(exc.errors()))
-        first = errors[0] if errors else {"field": "body", "message": "invalid"}
-        return problem(
-            422,
-            "The request is not valid",
-            f"{first['field']}: {first['message']}",
-            slug="invalid-request",
-            instance=request.url.path,
-            field=first["field"],
-            errors=errors,
-        )
-
     @app.exception_handler(ValidationError)
-    async def invalid_model(request: Request, exc: ValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, exc: RequestValidationError | ValidationError) -> JSONResponse:
+        # A request body FastAPI rejected, or a model an endpoint built from it: both name the field at fault.
         errors = _errors(list(exc.errors()))
         first = errors[0] if errors else {"field": "body", "message": "invalid"}
         return problem(

@@ -6,11 +6,11 @@ failure for the victim. ``ends_on`` is the last day a document is valid (the dat
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
+from harbour.dates import add_months
 from schemas.legal import OpinionOutcome, OpinionStep, ResidenceDocument
 
 REFLECTION_DAYS_ADULT = 45
@@ -35,14 +35,6 @@ DEFAULT_RULES = ResidenceRules()
 
 
 # ---- calendar arithmetic ------------------------------------------------------------------------------------
-
-
-def add_months(day: date, months: int) -> date:
-    """``day`` moved by whole calendar months, clamped to the month's end (31 Jan + 1 month = 28/29 Feb)."""
-    index = day.year * 12 + (day.month - 1) + months
-    year, month = divmod(index, 12)
-    last = calendar.monthrange(year, month + 1)[1]
-    return date(year, month + 1, min(day.day, last))
 
 
 def months_end(starts_on: date, months: int) -> date:

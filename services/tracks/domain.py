@@ -6,7 +6,6 @@ with the event id as associated data and passes that ``event_id`` along).
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from enum import StrEnum
@@ -14,6 +13,7 @@ from typing import TypeVar
 from uuid import UUID
 
 from harbour.aggregate import Aggregate
+from harbour.dates import add_months
 from harbour.errors import RuleViolation
 from harbour.events import DomainEvent
 from harbour.pii import Sealed
@@ -71,13 +71,6 @@ FLAGGED_AREAS: dict[GoalFlagReason, frozenset[SupportArea]] = {
 
 
 # --- pure deadline functions (the durable timers schedule from these) ------------------------------
-
-
-def add_months(day: date, months: int) -> date:
-    """Calendar months, clamped to the month's end: 31 Jan + 1 month is 28/29 Feb, not 3 March."""
-    index = day.month - 1 + months
-    year, month = day.year + index // 12, index % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def next_review_due(after: date, *, interval_months: int = DEFAULT_REVIEW_INTERVAL_MONTHS) -> date:
