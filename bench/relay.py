@@ -86,8 +86,8 @@ async def measure_raw(producer, topic: str, events: list[RecordedEvent]) -> floa
 
 async def main(args: argparse.Namespace, server: str, bootstrap: str, settings: HarbourSettings) -> dict[str, object]:
     run_id = uuid.uuid4().hex[:8]
-    relay_topic = TopicSpec(f"bench.relay.{run_id}", settings.kafka_partitions, "case id")
-    raw_topic = TopicSpec(f"bench.raw.{run_id}", settings.kafka_partitions, "case id")
+    relay_topic = TopicSpec(f"bench.relay.{run_id}", 4, "case id")
+    raw_topic = TopicSpec(f"bench.raw.{run_id}", 4, "case id")
     await ensure_topics(bootstrap, [relay_topic, raw_topic])
     async with fresh_database(server, "relay") as url:
         pool = await create_pool(url, min_size=2, max_size=WRITERS + 2)

@@ -19,6 +19,7 @@ from harbour import milestones
 from harbour.db import create_pool
 from harbour.kafka.producer import make_producer
 from harbour.kafka.relay import OutboxRelay
+from harbour.kafka.security import client_options
 from harbour.kafka.topics import TopicSpec, ensure_topics, topic_table
 from harbour.projection import Projection
 from harbour.service import ServiceDefinition
@@ -176,7 +177,9 @@ async def _read(bootstrap: str, topics: Sequence[str]) -> list[ConsumerRecord]:
 
     A topic the broker does not have (nothing was ever dead-lettered there since it started) reads as empty.
     """
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, **client_options()
+    )
     await consumer.start()
     try:
         present = await consumer.topics()
@@ -242,8 +245,12 @@ async def replay_dead_letters(
     redriven: list[DeadLetter] = []
     try:
         for name, letters in by_consumer.items():
-            group = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=redrive_group(topic, name),
-                                     enable_auto_commit=False)  # fmt: skip
+            group = AIOKafkaConsumer(
+                bootstrap_servers=bootstrap,
+                group_id=redrive_group(topic, name),
+                enable_auto_commit=False,
+                **client_options(),
+            )
             await group.start()
             groups.append(group)
             tps = sorted({TopicPartition(r.topic, r.partition) for r in letters})

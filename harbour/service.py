@@ -31,6 +31,7 @@ from harbour.events import DomainEvent
 from harbour.http.problems import install_problem_handlers
 from harbour.kafka.consumer import HandlerContext, InboxConsumer, Subscription
 from harbour.kafka.relay import OutboxRelay, Route
+from harbour.kafka.security import faststream_security
 from harbour.kafka.topics import TopicKeeper, TopicSpec, topic_table
 from harbour.pii import PersonalDataVault
 from harbour.projection import Projection
@@ -119,6 +120,7 @@ class ServiceRuntime:
             self.endpoints.bootstrap,
             acks=acks,
             enable_idempotence=self.settings.kafka_idempotence,
+            security=faststream_security(self.settings),
             middlewares=(KafkaTelemetryMiddleware(tracer_provider=provider),),
             logger=logging.getLogger(f"harbour.{self.name}.kafka"),
         )

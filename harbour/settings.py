@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -23,7 +23,11 @@ class HarbourSettings(BaseSettings):
     # The embedded broker has no idempotent producer; production turns idempotence on.
     kafka_idempotence: bool = False
     kafka_acks: str = "all"
-    kafka_partitions: int = 4
+    # Authentication to the production cluster (SASL/SCRAM, one principal per service); plaintext locally.
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
     kafka_replication_factor: int = 1
     var_dir: Path = REPO_ROOT / "var"
     jurisdiction: str = "BE"

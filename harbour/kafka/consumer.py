@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import asyncpg
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -98,6 +99,10 @@ class Subscription:
             raise ValueError(f"raw subscription {self.consumer} needs a message_id (its inbox key)")
 
 
+# The last known lag of each partition, per (service, consumer): the gauge shows their sum.
+_LAGS: dict[tuple[str, str], dict[tuple[str, int], int]] = {}
+
+
 class PoisonMessage(Exception):
     """The message cannot be understood: no retry can help."""
 
@@ -157,8 +162,23 @@ class InboxConsumer:
                 return consumer
         return self
 
+    def _observe_lag(self, message: KafkaMessage) -> None:
+        """Consumer lag: messages behind the partition's end, summed over the partitions this group reads here."""
+        raw = message.raw_message
+        consumer = getattr(message, "consumer", None)
+        highwater = getattr(consumer, "highwater", None)
+        if highwater is None:
+            return
+        end = highwater(TopicPartition(raw.topic, raw.partition))
+        if end is None:
+            return
+        lags = _LAGS.setdefault((self.runtime.name, self.subscription.consumer), {})
+        lags[(raw.topic, raw.partition)] = max(0, end - raw.offset - 1)
+        telemetry.CONSUMER_LAG.labels(self.runtime.name, self.subscription.consumer).set(sum(lags.values()))
+
     async def consume(self, body: bytes, message: KafkaMessage) -> None:
         raw = message.raw_message
+        self._observe_lag(message)
         headers = _headers(message)
         wanted = self.subscription.event_types
         if not self.subscription.raw and wanted is not None and headers.get("event_type") not in (None, *wanted):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiokafka import AIOKafkaProducer
 
+from harbour.kafka.security import client_options
 from harbour.settings import HarbourSettings
 
 
@@ -16,4 +17,5 @@ def make_producer(bootstrap: str, settings: HarbourSettings) -> AIOKafkaProducer
         linger_ms=2,
         request_timeout_ms=10000,
         max_batch_size=256 * 1024,
+        **client_options(settings),
     )

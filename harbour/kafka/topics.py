@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from harbour.kafka.security import client_options
+
 
 @dataclass(frozen=True)
 class TopicSpec:
@@ -48,7 +50,7 @@ def topic_table(include_dlq: bool = True) -> list[TopicSpec]:
 
 async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], *, replication_factor: int = 1) -> list[str]:
     """Create the topics that are missing; returns their names. Safe to call again after a broker restart."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000, **client_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -96,7 +98,7 @@ class TopicKeeper:
 
     async def _client(self) -> AIOKafkaAdminClient:
         if self._admin is None:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000, **client_options())
             await admin.start()
             self._admin = admin
         return self._admin
@@ -127,7 +129,7 @@ class TopicKeeper:
 
 
 async def broker_reachable(bootstrap: str, timeout: float = 3.0) -> bool:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000), **client_options())
     try:
         await asyncio.wait_for(admin.start(), timeout)
         await admin.close()

@@ -17,7 +17,7 @@ from harbour.service import wait_until
 from harbour.settings import HarbourSettings
 from tests.support.harness import running_service
 from tests.support.pantry_service import LARDER, PANTRY
-from tests.unit.test_deploy_stack import AWAITED_SETTINGS, COLLECTOR, dashboard_metrics, load_yaml
+from tests.unit.test_deploy_stack import COLLECTOR, dashboard_metrics, load_yaml
 
 PING = "test.deploy-ping"
 
@@ -95,23 +95,17 @@ def harbour_dashboard_metrics() -> set[str]:
 
 
 # Not set by any code yet: harbour.telemetry declares CONSUMER_LAG but harbour/kafka/consumer.py never sets it.
-NOT_SET_YET = {"harbour_consumer_lag_messages"}
 
 
 async def test_every_service_metric_a_dashboard_uses_is_exported_by_a_running_service(scraped):
     wanted = harbour_dashboard_metrics()
     assert len(wanted) >= 6
-    missing = wanted - NOT_SET_YET - scraped["samples"]
+    missing = wanted - scraped["samples"]
     assert not missing, f"dashboards use metrics no running service exports: {sorted(missing)}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="harbour/kafka/consumer.py never sets harbour_consumer_lag_messages yet; "
-    "when it does, this passes: delete NOT_SET_YET and this marker",
-)
 async def test_consumer_lag_is_exported_by_a_running_consumer(scraped):
-    assert NOT_SET_YET <= scraped["samples"]
+    assert "harbour_consumer_lag_messages" in scraped["samples"]
 
 
 async def test_server_spans_carry_the_attributes_the_collector_turns_into_request_metrics(scraped):
@@ -125,10 +119,6 @@ async def test_server_spans_carry_the_attributes_the_collector_turns_into_reques
     assert all("{" in span.attributes["http.route"] for span in server)  # the template, never the shelf id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HarbourSettings has no Kafka SASL settings yet, so the services cannot authenticate to the production "
-    "cluster; when they exist, empty AWAITED_SETTINGS and drop this marker",
-)
 def test_the_services_can_be_configured_to_authenticate_to_kafka():
-    assert AWAITED_SETTINGS <= set(HarbourSettings.model_fields)
+    awaited = {"kafka_security_protocol", "kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password"}
+    assert awaited <= set(HarbourSettings.model_fields)

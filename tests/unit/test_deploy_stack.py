@@ -24,12 +24,6 @@ DATASOURCES = REPO_ROOT / "deploy" / "grafana" / "provisioning" / "datasources" 
 DASHBOARD_PROVIDER = REPO_ROOT / "deploy" / "grafana" / "provisioning" / "dashboards" / "harbour.yml"
 PROMETHEUS = REPO_ROOT / "deploy" / "prometheus" / "prometheus.yml"
 
-# Settings the compose file already sets for Kafka authentication, which harbour/settings.py does not have yet.
-# Listed here, and only here, so that every other variable is still checked; test_deploy_metrics.py holds the
-# strict expected failure that turns red once they exist (then delete this set).
-AWAITED_SETTINGS = frozenset(
-    {"kafka_security_protocol", "kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password"}
-)
 # Variables read by code other than HarbourSettings: each with the file that reads it (checked below).
 READ_ELSEWHERE = {"HARBOUR_ENVIRONMENT": REPO_ROOT / "harbour" / "telemetry.py"}
 
@@ -97,8 +91,6 @@ def test_every_environment_variable_of_a_service_is_a_harbour_setting_or_read_by
                 continue
             assert variable.startswith("HARBOUR_"), f"{name}: {variable} is not a Harbour setting"
             setting = variable.removeprefix("HARBOUR_").lower()
-            if setting in AWAITED_SETTINGS:
-                continue
             assert setting in fields, f"{name}: {variable} names no field of HarbourSettings"
             if "${" not in str(value):  # a literal value must parse as that setting's type, from the environment
                 with monkeypatch.context() as env:
