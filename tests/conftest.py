@@ -22,9 +22,13 @@ def pg_server_url() -> str:
     return resolve_postgres(HarbourSettings())
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def broker() -> Iterator[BrokerProcess]:
-    """A private Tansu broker for the test session, on a free port, so tests may stop and restart it."""
+    """A private Tansu broker for each test module, on a free port, so tests may stop and restart it.
+
+    Per module, not per session: a service started by a test reads its topics from the beginning, and events
+    that other modules left on a shared broker (a CaseOpened asking for a bed tonight) would reach it too.
+    """
     process = BrokerProcess(port=free_port(), log_dir=REPO_ROOT / "var" / "log", log_name="tansu-tests.log")
     process.start()
     yield process
@@ -33,7 +37,7 @@ def broker() -> Iterator[BrokerProcess]:
 
 @pytest.fixture
 def running_broker(broker: BrokerProcess) -> BrokerProcess:
-    """The session broker, started again if an earlier test left it stopped."""
+    """The module's broker, started again if an earlier test left it stopped."""
     if not broker.is_running:
         broker.start()
     return broker

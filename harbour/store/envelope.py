@@ -78,7 +78,7 @@ class RecordedEvent:
     def headers(self) -> list[tuple[str, bytes]]:
         # Built at relay rates (one per published message): plain appends, no intermediate dict.
         headers = [
-            ("event_id", self.event_id.hex.encode()),
+            ("event_id", str(self.event_id).encode()),
             ("event_type", self.event_type.encode()),
             ("schema_version", b"%d" % self.schema_version),
             ("stream_id", self.stream_id.encode()),
@@ -96,8 +96,8 @@ class RecordedEvent:
             ("actor_org", self.actor.org),
             ("actor_role", self.actor.role),
             ("actor_user", self.actor.user),
-            ("correlation_id", self.correlation_id and self.correlation_id.hex),
-            ("causation_id", self.causation_id and self.causation_id.hex),
+            ("correlation_id", self.correlation_id and str(self.correlation_id)),
+            ("causation_id", self.causation_id and str(self.causation_id)),
             ("traceparent", self.traceparent),
         )
         headers.extend((k, v.encode()) for k, v in optional if v is not None)

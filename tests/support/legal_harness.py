@@ -204,10 +204,10 @@ async def legal_stage(
         yield LegalStage(svc, intake, clock)
 
 
-@pytest.fixture(scope="session", name="legal_stage_for_session")
+@pytest.fixture(scope="module", name="legal_stage_for_session")
 async def shared_legal_stage(pg_server_url: str, broker: BrokerProcess) -> AsyncIterator[LegalStage]:
-    """One legal service for every legal test module that can share it (each test opens its own case and reads
-    dates relative to the clock's today): a service start with its consumer groups costs seconds."""
+    """One legal service for all the tests of a module (each test opens its own case and reads dates relative
+    to the clock's today): a service start with its consumer groups costs seconds."""
     if not broker.is_running:
         broker.start()
     async with legal_stage(pg_server_url, broker.bootstrap) as running:
