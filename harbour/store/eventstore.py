@@ -185,10 +185,16 @@ class EventStore:
         Only rows of transactions older than every transaction still in progress are returned
         (``pg_snapshot_xmin``): an in-flight append can therefore never land behind the reader.
         """
-        sql = f"""SELECT {_COLUMNS} FROM events
-                   WHERE (tx_id, global_position) > ($1, $2)
-                     AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
-                   ORDER BY tx_id, global_position LIMIT $3"""
+        # The page is taken in index order first and cut at the first row of a transaction that may still be
+        # running: in (tx_id, ...) order those rows form the page's tail, so the cut keeps the guarantee. With
+        # the snapshot condition inside the scan, the planner misjudged it and sorted the whole backlog for
+        # every page (quadratic under a backlog); this way it walks the index and stops at the limit.
+        sql = f"""SELECT * FROM (
+                      SELECT {_COLUMNS} FROM events
+                       WHERE (tx_id, global_position) > ($1, $2)
+                       ORDER BY tx_id, global_position LIMIT $3) page
+                   WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+                   ORDER BY tx_id, global_position"""
         if conn is not None:
             rows = await conn.fetch(sql, after.tx_id, after.global_position, limit)
         else:
