@@ -24,11 +24,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 import secrets
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 from uuid import UUID
 
@@ -36,12 +33,13 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel, ConfigDict
 
+from harbour.devsecrets import dev_secret
 from harbour.errors import HarbourError, RuleViolation
 
 if TYPE_CHECKING:
     import asyncpg
 
-    from harbour.settings import HarbourSettings
+from harbour.settings import HarbourSettings
 
 # What a screen or export shows in place of a value whose person was erased.
 ERASED = "[erased]"
@@ -118,24 +116,7 @@ def ensure_dev_master_key(settings: HarbourSettings) -> str:
     """
     if settings.master_key:
         return settings.master_key
-    path = settings.keys_dir / "master.key"
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Several service processes may start at once: write a private temp file, then hard-link it into place,
-    # which fails if another process got there first. Nobody can ever read a half-written key.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".master.key.")
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(new_master_key() + "\n")
-        os.chmod(tmp, 0o600)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass  # another process created it meanwhile: use theirs
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path.read_text().strip()
+    return dev_secret(settings.keys_dir / "master.key", size=_KEY_BYTES)
 
 
 def _person_key_aad(person_id: str, key_version: int) -> bytes:

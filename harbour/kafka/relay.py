@@ -30,7 +30,7 @@ from harbour.store import EventStore, Position, RecordedEvent
 log = logging.getLogger("harbour.relay")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OutgoingMessage:
     topic: str
     key: bytes
@@ -206,8 +206,12 @@ class OutboxRelay:
             await self._close_producer()
             producer = await self._producer_ready()
         futures = []
-        async with self.store.pool.acquire() as conn:
-            routed = [(event, await self.messages_for(conn, event)) for event in batch]
+        if self.routes:
+            async with self.store.pool.acquire() as conn:
+                routed = [(event, await self.messages_for(conn, event)) for event in batch]
+        else:  # the domain relay: no database work per event, so no connection and no coroutine per event
+            topic = self.domain_topic
+            routed = [(event, [domain_message(topic, event)] if topic else []) for event in batch]
         try:
             # One publish span per request: the events one command stored share its traceparent and are
             # adjacent in the store's order, so each run of them is published under one span that continues

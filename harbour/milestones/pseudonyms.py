@@ -16,14 +16,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
-import secrets
-import tempfile
-from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from harbour.devsecrets import dev_secret
 from harbour.settings import HarbourSettings
 
 _KEY_BYTES = 32
@@ -46,23 +43,7 @@ def ensure_dev_pseudonym_key(settings: HarbourSettings) -> str:
     """
     if settings.pseudonym_key:
         return settings.pseudonym_key
-    path = settings.keys_dir / "pseudonym.key"
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Services start together: write a private temp file, then hard-link it into place; a loser reads the winner's.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".pseudonym.key.")
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(base64.b64encode(secrets.token_bytes(_KEY_BYTES)).decode() + "\n")
-        os.chmod(tmp, 0o600)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path.read_text().strip()
+    return dev_secret(settings.keys_dir / "pseudonym.key", size=_KEY_BYTES)
 
 
 class Pseudonyms:
