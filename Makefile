@@ -26,6 +26,7 @@ run: venv
 
 test: venv infra
 	$(BIN)/ruff check .
+	$(BIN)/harbour schemas check
 	$(BIN)/pytest -q
 
 bench: venv infra

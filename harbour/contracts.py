@@ -1,0 +1,204 @@
+"""The published language, exported and guarded: JSON Schema of every event and milestone, each service's
+AsyncAPI document, and a lock of topics and keys. `harbour schemas export` writes them; `harbour schemas check`
+compares the working tree with what is committed and fails on a breaking change."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harbour.events import EVENT_TYPES
+from harbour.settings import REPO_ROOT
+
+SCHEMAS_DIR = REPO_ROOT / "schemas"
+CONTRACT_MODULES = ("schemas.intake", "schemas.legal", "schemas.tracks", "schemas.housing", "schemas.milestones")
+
+
+def _load_contracts() -> None:
+    for module in CONTRACT_MODULES:
+        importlib.import_module(module)
+
+
+def event_schemas() -> dict[str, dict[str, Any]]:
+    """File name → JSON Schema, for every published event (``<type>.v<version>.json``) and the milestone."""
+    from schemas.milestones import Milestone
+
+    _load_contracts()
+    found: dict[str, dict[str, Any]] = {}
+    for event_type, cls in sorted(EVENT_TYPES.all().items()):
+        if not cls.__module__.startswith("schemas."):
+            continue  # test-only events are not part of the published language
+        schema = cls.model_json_schema()
+        schema["x-event-type"], schema["x-schema-version"] = event_type, cls.schema_version
+        found[f"{event_type}.v{cls.schema_version}.json"] = schema
+    found["Milestone.v1.json"] = Milestone.model_json_schema()
+    return found
+
+
+def contract_lock() -> dict[str, Any]:
+    """What consumers rely on besides payload shapes: each topic's key and partition count."""
+    from harbour.kafka.topics import topic_table
+
+    _load_contracts()
+    from services.registry import available, definition
+
+    for name in available():
+        definition(name)  # importing a service registers its topics
+    # Only the published topics: tests register topics of their own in the same table.
+    published = re.compile(r"^((intake|legal|tracks|housing)\.events\.v1|milestones\.[a-z0-9-]+\.v1)(\.dlq)?$")
+    topics = {t.name: {"key": t.key, "partitions": t.partitions} for t in topic_table() if published.match(t.name)}
+    return {"topics": dict(sorted(topics.items()))}
+
+
+def asyncapi_documents() -> dict[str, dict[str, Any]]:
+    from harbour.service import Endpoints, ServiceRuntime
+    from harbour.settings import HarbourSettings
+    from services.registry import available, definition
+
+    settings = HarbourSettings()
+    documents = {}
+    for name in available():
+        spec = definition(name)
+        # A fixed server in the document: the contract must not depend on where this machine's broker runs.
+        endpoints = Endpoints(f"postgresql://postgres@db/harbour_{name}", "kafka:9092")
+        runtime = ServiceRuntime(spec, endpoints, settings=settings)
+        documents[f"{name}.json"] = runtime.asyncapi().to_specification().to_jsonable()
+    return documents
+
+
+def _dump(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+
+
+def export(root: Path = SCHEMAS_DIR) -> list[Path]:
+    """Write every generated contract under ``root``; returns the files written."""
+    written = []
+    for folder, files in (("jsonschema", event_schemas()), ("asyncapi", asyncapi_documents())):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        for name, content in files.items():
+            path = root / folder / name
+            path.write_text(_dump(content))
+            written.append(path)
+    lock = root / "contracts.lock.json"
+    lock.write_text(_dump(contract_lock()))
+    written.append(lock)
+    return written
+
+
+# -- breaking-change detection --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Break:
+    contract: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.contract}: {self.reason}"
+
+
+def _resolve(schema: Any, defs: dict[str, Any]) -> Any:
+    """Inline local ``$ref``s so two versions compare by meaning, not by where pydantic put a definition."""
+    if isinstance(schema, dict):
+        if "$ref" in schema and schema["$ref"].startswith("#/$defs/"):
+            return _resolve(defs[schema["$ref"].split("/")[-1]], defs)
+        return {k: _resolve(v, defs) for k, v in schema.items() if k not in ("$defs", "title", "description")}
+    if isinstance(schema, list):
+        return [_resolve(v, defs) for v in schema]
+    return schema
+
+
+def _types(schema: dict[str, Any]) -> set[str]:
+    """The JSON types a (resolved) schema admits; anyOf/oneOf are unions."""
+    if "anyOf" in schema or "oneOf" in schema:
+        return set().union(*(_types(s) for s in schema.get("anyOf", schema.get("oneOf", []))))
+    kind = schema.get("type")
+    if kind is None:
+        return {"any"}
+    return set(kind) if isinstance(kind, list) else {kind}
+
+
+def _enum(schema: dict[str, Any]) -> set[Any] | None:
+    """The closed list of values a schema admits (null aside), or None when it is open."""
+    if "anyOf" in schema:
+        lists = [_enum(s) for s in schema["anyOf"] if s.get("type") != "null"]
+        return None if not lists or None in lists else set().union(*lists)  # type: ignore[arg-type]
+    if "enum" in schema:
+        return set(schema["enum"])
+    if "const" in schema:
+        return {schema["const"]}
+    return None
+
+
+def compare(name: str, old: dict[str, Any], new: dict[str, Any], path: str = "") -> list[Break]:
+    """What a reader of ``old`` would no longer understand in ``new`` (same contract, same version)."""
+    old = _resolve(old, old.get("$defs", {})) if "$defs" in old else old
+    new = _resolve(new, new.get("$defs", {})) if "$defs" in new else new
+    breaks: list[Break] = []
+    where = path or "payload"
+    old_types, new_types = _types(old), _types(new)
+    if "any" not in old_types and "any" not in new_types and old_types != new_types:
+        # Widened, a reader meets a type it never expected; narrowed, a writer of the old shape is refused.
+        breaks.append(Break(name, f"{where}: type changed from {sorted(old_types)} to {sorted(new_types)}"))
+    old_enum, new_enum = _enum(old), _enum(new)
+    if old_enum is not None and new_enum is not None and old_enum - new_enum:
+        breaks.append(Break(name, f"{where}: enum values removed {sorted(map(str, old_enum - new_enum))}"))
+    old_props, new_props = old.get("properties", {}), new.get("properties", {})
+    for field in old_props:
+        if field not in new_props:
+            breaks.append(Break(name, f"{where}.{field}: field removed or renamed"))
+        else:
+            breaks.extend(compare(name, old_props[field], new_props[field], f"{where}.{field}"))
+    newly_required = set(new.get("required", [])) - set(old.get("required", []))
+    for field in sorted(newly_required):
+        breaks.append(Break(name, f"{where}.{field}: optional or new field made required"))
+    if "items" in old and "items" in new:
+        breaks.extend(compare(name, old["items"], new["items"], f"{where}[]"))
+    return breaks
+
+
+def check(root: Path = SCHEMAS_DIR) -> list[Break]:
+    """Breaking changes of the working tree's contracts against the committed ones under ``root``."""
+    breaks: list[Break] = []
+    current = event_schemas()
+    committed_dir = root / "jsonschema"
+    for path in sorted(committed_dir.glob("*.json")):
+        old = json.loads(path.read_text())
+        new = current.get(path.name)
+        if new is None:
+            # An old version may only disappear if the contract moved on to a newer version (upcast on read).
+            stem = path.name.rsplit(".v", 1)[0]
+            if not any(name.startswith(stem + ".v") for name in current):
+                breaks.append(Break(path.name, "contract removed"))
+            continue
+        breaks.extend(compare(path.name, old, new))
+    lock_path = root / "contracts.lock.json"
+    if lock_path.exists():
+        old_topics = json.loads(lock_path.read_text())["topics"]
+        new_topics = contract_lock()["topics"]
+        for topic, spec in old_topics.items():
+            if topic not in new_topics:
+                breaks.append(Break(topic, "topic removed or renamed"))
+            elif new_topics[topic]["key"] != spec["key"]:
+                breaks.append(Break(topic, f"key changed from {spec['key']!r} to {new_topics[topic]['key']!r}"))
+            elif new_topics[topic]["partitions"] != spec["partitions"]:
+                breaks.append(Break(topic, "partition count changed (per-case order would break)"))
+    return breaks
+
+
+def stale(root: Path = SCHEMAS_DIR) -> list[str]:
+    """Generated files that differ from what the code generates now (export not re-run after a compatible change)."""
+    differ = []
+    for folder, files in (("jsonschema", event_schemas()), ("asyncapi", asyncapi_documents())):
+        for name, content in files.items():
+            path = root / folder / name
+            if not path.exists() or path.read_text() != _dump(content):
+                differ.append(f"{folder}/{name}")
+    lock = root / "contracts.lock.json"
+    if not lock.exists() or lock.read_text() != _dump(contract_lock()):
+        differ.append("contracts.lock.json")
+    return differ
