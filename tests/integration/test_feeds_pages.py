@@ -95,9 +95,12 @@ async def test_concurrent_stores_of_one_audience_get_consecutive_cursors_and_dup
                 return await projections.store(conn, milestone, topic="t", partition=0, offset=0)
 
         results = await asyncio.gather(*(store(m) for m in [*batch, *batch[:20]]))
-        assert sorted(c for c in results[:40] if c) == list(range(1, 41))
+        # Either copy of a duplicated milestone may win the race: exactly one of the two gets a cursor.
+        pag_asa = [*results[:40], *results[50:]]
+        assert sorted(c for c in pag_asa if c) == list(range(1, 41))
         assert sorted(c for c in results[40:50] if c) == list(range(1, 11))
-        assert results[50:] == [None] * 20, "a copy of a stored milestone adds nothing"
+        for original, copy in zip(results[:20], results[50:], strict=True):
+            assert (original is None) != (copy is None), "a copy of a stored milestone adds nothing"
         async with feeds.runtime.pool.acquire() as conn:
             assert await conn.fetchval("SELECT last_cursor FROM feed_heads WHERE audience = 'centre-pag-asa'") == 40
 
