@@ -13,27 +13,20 @@ bed *and* puts the person in the shelter) commits both in one transaction, or ne
 
 from __future__ import annotations
 
-import asyncio
-import random
-from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-import asyncpg
-
 from harbour.clock import Clock
-from harbour.errors import ConcurrencyError
 from harbour.repository import Repository
 from harbour.store import CommandContext
-from harbour.store.eventstore import StreamOrderRetry
+from harbour.unit_of_work import retrying  # noqa: F401  (the housing API takes it from here)
 from schemas.housing import BedAssigned, WithdrawalReason
 from services.housing.domain import Placement, ShelterNetwork
 
 T = TypeVar("T")
 BRUSSELS = ZoneInfo("Europe/Brussels")
 # Another writer got there first (or PostgreSQL broke a lock cycle between two networks): redo the command.
-RETRYABLE = (ConcurrencyError, StreamOrderRetry, asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
 MAX_ATTEMPTS = 40
 
 
@@ -44,19 +37,6 @@ def today(clock: Clock) -> date:
 
 def local_day(moment: datetime) -> date:
     return moment.astimezone(BRUSSELS).date()
-
-
-async def retrying(pool_tx: Callable[[], Any], work: Callable[[Any], Awaitable[T]]) -> T:
-    """Run ``work(conn)`` in a fresh transaction, again from the start when another writer won a race."""
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        try:
-            async with pool_tx() as conn:
-                return await work(conn)
-        except RETRYABLE:
-            if attempt == MAX_ATTEMPTS:
-                raise
-            await asyncio.sleep(random.uniform(0, 0.002 * attempt))  # jitter: retries must not march in step
-    raise AssertionError("unreachable")
 
 
 async def lock_network(conn: Any, centre: str) -> None:

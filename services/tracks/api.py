@@ -21,6 +21,7 @@ from harbour.clock import today
 from harbour.errors import ConcurrencyError
 from harbour.pii import Sealed
 from harbour.service import RuntimeDep, ServiceRuntime
+from harbour.unit_of_work import retrying
 from schemas.tracks import (
     COMPLETED,
     EarlyClosureReason,
@@ -109,15 +110,18 @@ Change = Callable[[Track, Any], Awaitable[None]]
 
 async def _run(rt: ServiceRuntime, caller: Caller, case_id: str, action: str, body: Command | None,
                change: Change) -> TrackView:  # fmt: skip
-    async with rt.store.transaction() as conn:
+    expected = body.expected_version if body is not None else None
+
+    async def work(conn: Any) -> Track:
         track = await rt.repository.load_or_new(Track, case_id, conn=conn)
         check_scope(track, caller, action)
-        expected = body.expected_version if body is not None else None
         if expected is not None and expected != track.version:
             raise ConcurrencyError(track.stream_id, expected, track.version)
         await change(track, conn)
         await save_track(rt.repository, track, rt.command_context(caller), conn)
-    return track_view(track)
+        return track
+
+    return track_view(await retrying(rt.store.transaction, work, retry=expected is None))
 
 
 async def _seal(rt: ServiceRuntime, conn: Any, track: Track, field: str, text: str, event_id: UUID) -> Sealed:
