@@ -238,7 +238,12 @@ class Platform:
             raise DemoFailed(f"no base URL for {', '.join(missing)}")
         self.settings = settings
         self.timeout = timeout
-        self._clients = {name: httpx.AsyncClient(base_url=urls[name].rstrip("/"), timeout=30.0) for name in SERVICES}
+        # No kept-alive connections: the demo pauses between steps (waiting for milestones), and a connection the
+        # server closed meanwhile fails the next request with a ReadError that says nothing about the platform.
+        limits = httpx.Limits(max_keepalive_connections=0)
+        self._clients = {
+            name: httpx.AsyncClient(base_url=urls[name].rstrip("/"), timeout=30.0, limits=limits) for name in SERVICES
+        }
         self._tokens: dict[Actor, str] = {}
 
     async def close(self) -> None:
