@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -14,13 +15,38 @@ import asyncpg
 from harbour.clock import Clock, SystemClock
 from harbour.errors import ConcurrencyError
 from harbour.events import DomainEvent
-from harbour.store.envelope import Actor, CommandContext, NewEvent, RecordedEvent
+from harbour.store.envelope import OPTIONAL_HEADERS, WIRE_HEADERS, Actor, CommandContext, NewEvent, RecordedEvent
 
 NOTIFY_CHANNEL = "harbour_events"
 
 _COLUMNS = """global_position, tx_id, event_id, stream_id, stream_type, stream_version, event_type,
     schema_version, payload::text AS payload, case_id, jurisdiction, occurred_at, recorded_at, actor_org,
     actor_role, actor_user, correlation_id, causation_id, traceparent"""
+
+
+# The same page as read_all, in the Kafka form, for the relay: key, value and the envelope headers as bytes
+# (WIRE_HEADERS without the stored traceparent, which is a column of its own: the relay groups by it and sends
+# its publish span's instead). NULL headers are left out of the array; ``absent`` tells which (a bit per
+# optional header), so that ``wire_header_names`` lines names up with values without a per-header test.
+_WIRE_SENT = [(name, sql) for name, sql in WIRE_HEADERS if name != "traceparent"]
+_WIRE_OPTIONAL = [name for name, _ in _WIRE_SENT if name in OPTIONAL_HEADERS]
+_WIRE_COLUMNS = ", ".join(
+    (
+        "tx_id", "global_position", "traceparent", "event_type",
+        "convert_to(case_id, 'UTF8') AS key",
+        "convert_to(payload::text, 'UTF8') AS value",
+        "array_remove(ARRAY[" + ", ".join(f"convert_to({sql}, 'UTF8')" for _, sql in _WIRE_SENT) + "], NULL)"
+        " AS headers",
+        " + ".join(f"({name} IS NULL)::int * {1 << bit}" for bit, name in enumerate(_WIRE_OPTIONAL)) + " AS absent",
+    )
+)  # fmt: skip
+
+
+@functools.cache
+def wire_header_names(absent: int) -> tuple[str, ...]:
+    """The names of a wire row's header values, given its ``absent`` bits."""
+    missing = {name for bit, name in enumerate(_WIRE_OPTIONAL) if absent & (1 << bit)}
+    return tuple(name for name, _ in _WIRE_SENT if name not in missing)
 
 
 # Rows come back in the order of the events given (the function inserts them ordered by ordinality); the ids
@@ -185,22 +211,29 @@ class EventStore:
         Only rows of transactions older than every transaction still in progress are returned
         (``pg_snapshot_xmin``): an in-flight append can therefore never land behind the reader.
         """
+        rows = await self._page(_COLUMNS, after, limit, conn)
+        return [_record(r) for r in rows]
+
+    async def read_wire(self, after: Position, limit: int = 500) -> list[asyncpg.Record]:
+        """The page ``read_all`` returns, as records of (tx_id, global_position, traceparent, event_type, key,
+        value, headers, absent): the Kafka form rendered by PostgreSQL (see ``WIRE_HEADERS``)."""
+        return await self._page(_WIRE_COLUMNS, after, limit, None)
+
+    async def _page(self, columns: str, after: Position, limit: int, conn: Any | None) -> list[asyncpg.Record]:
         # The page is taken in index order first and cut at the first row of a transaction that may still be
         # running: in (tx_id, ...) order those rows form the page's tail, so the cut keeps the guarantee. With
         # the snapshot condition inside the scan, the planner misjudged it and sorted the whole backlog for
         # every page (quadratic under a backlog); this way it walks the index and stops at the limit.
         sql = f"""SELECT * FROM (
-                      SELECT {_COLUMNS} FROM events
+                      SELECT {columns} FROM events
                        WHERE (tx_id, global_position) > ($1, $2)
                        ORDER BY tx_id, global_position LIMIT $3) page
                    WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
                    ORDER BY tx_id, global_position"""
         if conn is not None:
-            rows = await conn.fetch(sql, after.tx_id, after.global_position, limit)
-        else:
-            async with self.pool.acquire() as own:
-                rows = await own.fetch(sql, after.tx_id, after.global_position, limit)
-        return [_record(r) for r in rows]
+            return await conn.fetch(sql, after.tx_id, after.global_position, limit)
+        async with self.pool.acquire() as own:
+            return await own.fetch(sql, after.tx_id, after.global_position, limit)
 
     async def position_of(self, global_position: int) -> Position:
         """The order position just before the event at ``global_position`` (for replays from a position)."""
