@@ -46,7 +46,7 @@ class HarbourSettings(BaseSettings):
     # Appended to every consumer group id: services that share a broker without sharing work (tests, a
     # blue/green switch) then never wait on each other's group membership.
     consumer_group_suffix: str = ""
-    relay_batch_size: int = 500
+    relay_batch_size: int = 2000
     topic_check_seconds: float = 5.0
     relay_poll_seconds: float = 1.0
     timer_poll_seconds: float = 1.0

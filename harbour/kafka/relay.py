@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ from harbour.kafka.producer import make_producer
 from harbour.kafka.topics import TopicKeeper, TopicSpec
 from harbour.settings import HarbourSettings
 from harbour.store import EventStore, Position, RecordedEvent
+from harbour.store.eventstore import wire_header_names
 
 log = logging.getLogger("harbour.relay")
 
@@ -57,6 +59,12 @@ def _runs_by_trace(
         else:
             runs.append([item])
     return runs
+
+
+async def _cancel(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
 
 
 def domain_message(topic: str, event: RecordedEvent) -> OutgoingMessage:
@@ -94,6 +102,9 @@ class OutboxRelay:
         self._stopping = False
         self.is_leader = False
         self.published = 0
+        self._position: Position | None = None  # the stored checkpoint, while this relay leads
+        self._lag_reported = 0.0
+        self._prefetch: tuple[Position, asyncio.Task[Sequence[Any]]] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -107,6 +118,9 @@ class OutboxRelay:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
+        if self._prefetch is not None:
+            prefetch, self._prefetch = self._prefetch, None
+            await _cancel(prefetch[1])
         await self._close_producer()
         await self.keeper.close()
 
@@ -136,6 +150,7 @@ class OutboxRelay:
                 self.is_leader = False
                 await asyncio.sleep(1.0)
             self.is_leader = True
+            self._position = None  # another instance may have led meanwhile: read the stored checkpoint
             await conn.add_listener("harbour_events", lambda *_: self._wake.set())
             await self._ensure_topics()
             while not self._stopping:
@@ -180,7 +195,11 @@ class OutboxRelay:
         return Position(row["tx_id"], row["global_position"]) if row else Position()
 
     async def set_checkpoint(self, position: Position) -> None:
-        async with self.store.pool.acquire() as conn:
+        async with self.store.pool.acquire() as conn, conn.transaction():
+            # A checkpoint lost in a server crash only makes the relay publish a few batches again, which
+            # consumers dedupe by event id: it need not wait for its own WAL flush (a flush per batch cost
+            # more than reading the batch).
+            await conn.execute("SET LOCAL synchronous_commit = off")
             await conn.execute(
                 """INSERT INTO checkpoints (name, tx_id, global_position) VALUES ($1, $2, $3)
                    ON CONFLICT (name) DO UPDATE SET tx_id = $2, global_position = $3, updated_at = now()""",
@@ -195,35 +214,32 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         """Publish the next batch after the checkpoint; returns how many events it covered."""
-        position = await self.checkpoint()
-        batch = await self.store.read_all(position, limit=self.settings.relay_batch_size)
+        # Only this relay moves its checkpoint, so it is read once per leadership (and after any failure).
+        position = self._position or await self.checkpoint()
+        self._position = None  # unknown until this batch is settled
+        wire = not self.routes and self.domain_topic is not None
+        batch = await self._page_at(position)
         if not batch:
+            self._position = position
             telemetry.RELAY_LAG.labels(self.service).set(0)
             return 0
+        last = batch[-1]
+        done = Position(last.tx_id, last.global_position) if not wire else Position(last[0], last[1])
+        if len(batch) == self.settings.relay_batch_size:
+            # A backlog: PostgreSQL reads the next page while this one is sent (it is used only if this batch
+            # settles; any failure drops it and the relay starts again from its stored checkpoint).
+            self._prefetch = (done, asyncio.create_task(self._read_page(done)))
         producer = await self._producer_ready()
         if await self.keeper.ensure():
             # The broker came back empty: drop the producer's cached view of it before publishing.
             await self._close_producer()
             producer = await self._producer_ready()
-        futures = []
-        if self.routes:
-            async with self.store.pool.acquire() as conn:
-                routed = [(event, await self.messages_for(conn, event)) for event in batch]
-        else:  # the domain relay: no database work per event, so no connection and no coroutine per event
-            topic = self.domain_topic
-            routed = [(event, [domain_message(topic, event)] if topic else []) for event in batch]
         try:
-            # One publish span per request: the events one command stored share its traceparent and are
-            # adjacent in the store's order, so each run of them is published under one span that continues
-            # that request's trace (a span per message cost more than the publishing itself).
-            for run in _runs_by_trace(routed):
-                futures.extend(await self._publish_run(producer, run))
+            futures = await (self._publish_wire(producer, batch) if wire else self._publish_routed(producer, batch))
             sent: dict[str, int] = {}
             for topic, future in futures:
                 await future
                 sent[topic] = sent.get(topic, 0) + 1
-            for topic, count in sent.items():
-                telemetry.RELAYED.labels(self.service, topic).inc(count)
             if await self.keeper.missing():
                 # Acknowledged by a broker that has since lost the topics: publish the batch again.
                 raise KafkaError("topics vanished while publishing (the broker restarted)")
@@ -233,42 +249,104 @@ class OutboxRelay:
             await self._close_producer()
             await self._ensure_topics_quietly()
             raise
-        last = batch[-1]
-        await self.set_checkpoint(Position(last.tx_id, last.global_position))
+        for topic, count in sent.items():
+            telemetry.RELAYED.labels(self.service, topic).inc(count)
+        await self.set_checkpoint(done)
+        self._position = done
         self.published += len(batch)
-        head = await self.store.head()
-        telemetry.RELAY_LAG.labels(self.service).set(max(0, head.global_position - last.global_position))
+        await self._report_lag(done)
         return len(batch)
 
-    async def _publish_run(
-        self, producer: AIOKafkaProducer, run: list[tuple[RecordedEvent, list[OutgoingMessage]]]
-    ) -> list[tuple[str, asyncio.Future[Any]]]:
-        """Hand one request's messages to the producer inside one publish span; returns the acks' futures.
+    def _read_page(self, position: Position) -> Awaitable[Sequence[Any]]:
+        limit = self.settings.relay_batch_size
+        if self.routes or self.domain_topic is None:  # routes need the events themselves
+            return self.store.read_all(position, limit=limit)
+        # The domain relay has PostgreSQL render its messages: no event is decoded here.
+        return self.store.read_wire(position, limit=limit)
 
-        The span is started and ended directly rather than made the current span: nothing in the send looks
-        at the current span, and the headers get the span's context explicitly, so consumers continue it.
+    async def _page_at(self, position: Position) -> Sequence[Any]:
+        prefetch, self._prefetch = self._prefetch, None
+        if prefetch is not None:
+            at, task = prefetch
+            if at != position:
+                await _cancel(task)
+            elif page := await task:
+                return page
+            # else: read before the events now waiting were committed; an empty page would put the relay to
+            # sleep with their notification already spent
+        return await self._read_page(position)
+
+    async def _report_lag(self, done: Position) -> None:
+        # The head costs a query: while a backlog drains it is asked at most once a second.
+        now = time.monotonic()
+        if now - self._lag_reported < 1.0:
+            return
+        self._lag_reported = now
+        head = await self.store.head()
+        telemetry.RELAY_LAG.labels(self.service).set(max(0, head.global_position - done.global_position))
+
+    async def _publish_routed(
+        self, producer: AIOKafkaProducer, batch: Sequence[RecordedEvent]
+    ) -> list[tuple[str, asyncio.Future[Any]]]:
+        async with self.store.pool.acquire() as conn:
+            routed = [(event, await self.messages_for(conn, event)) for event in batch]
+        futures: list[tuple[str, asyncio.Future[Any]]] = []
+        for run in _runs_by_trace(routed):
+            first = run[0][0]
+            topics = sorted({m.topic for _, messages in run for m in messages})
+            count, types = sum(len(m) for _, m in run), {e.event_type for e, _ in run}
+            with self._publish_span(first.traceparent, topics, count, types, first.global_position) as trace_headers:
+                for _, messages in run:
+                    for message in messages:
+                        headers = [(k, v) for k, v in message.headers if k != "traceparent"] + trace_headers
+                        future = await producer.send(message.topic, message.value, key=message.key, headers=headers)
+                        futures.append((message.topic, future))
+        return futures
+
+    async def _publish_wire(
+        self, producer: AIOKafkaProducer, rows: Sequence[Any]
+    ) -> list[tuple[str, asyncio.Future[Any]]]:
+        """Send pre-rendered rows (tx_id, global_position, traceparent, event_type, key, value, headers, absent)."""
+        topic = str(self.domain_topic)
+        names = wire_header_names
+        send = producer.send
+        futures: list[tuple[str, asyncio.Future[Any]]] = []
+        start, count = 0, len(rows)
+        while start < count:
+            traceparent = rows[start][2]
+            end = start + 1
+            while traceparent and end < count and rows[end][2] == traceparent:
+                end += 1
+            run = rows[start:end]
+            with self._publish_span(traceparent, [topic], len(run), {r[3] for r in run}, rows[start][1]) as extra:
+                for row in run:
+                    headers = [*zip(names(row[7]), row[6], strict=True), *extra]
+                    futures.append((topic, await send(topic, row[5], key=row[4], headers=headers)))
+            start = end
+        return futures
+
+    @contextlib.contextmanager
+    def _publish_span(
+        self, traceparent: str | None, topics: list[str], count: int, event_types: set[str], first_position: int
+    ) -> Iterator[list[tuple[str, bytes]]]:
+        """One publish span per request's run of events, continuing that request's trace; yields its headers.
+
+        The events one command stored share its traceparent and are adjacent in the store's order, so they
+        are published under one span (a span per message cost more than the publishing itself). The span is
+        started and ended directly rather than made current: nothing in the send looks at the current span,
+        and the headers carry its context explicitly, so consumers continue it.
         """
-        first = run[0][0]
-        topics = sorted({m.topic for _, messages in run for m in messages})
-        parent = telemetry.context_from_traceparent(first.traceparent)
+        parent = telemetry.context_from_traceparent(traceparent)
         span = self.tracer.start_span(
             f"{topics[0] if len(topics) == 1 else self.service} publish", context=parent, kind=SpanKind.PRODUCER,
             attributes={"messaging.system": "kafka", "messaging.destination.name": topics,
-                        "messaging.batch.message_count": sum(len(m) for _, m in run),
-                        "harbour.event_types": sorted({e.event_type for e, _ in run}),
-                        "harbour.global_position": first.global_position},
+                        "messaging.batch.message_count": count, "harbour.event_types": sorted(event_types),
+                        "harbour.global_position": first_position},
         )  # fmt: skip
-        futures: list[tuple[str, asyncio.Future[Any]]] = []
         try:
             carrier: dict[str, str] = {}
             propagate.inject(carrier, context=trace.set_span_in_context(span, parent))
-            trace_headers = [(k, v.encode()) for k, v in carrier.items()]
-            for _, messages in run:
-                for message in messages:
-                    headers = [(k, v) for k, v in message.headers if k not in carrier] + trace_headers
-                    future = await producer.send(message.topic, message.value, key=message.key, headers=headers)
-                    futures.append((message.topic, future))
-            return futures
+            yield [(k, v.encode()) for k, v in carrier.items()]
         except BaseException as error:
             span.record_exception(error)
             span.set_status(Status(StatusCode.ERROR, type(error).__name__))
