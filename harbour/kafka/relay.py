@@ -138,6 +138,7 @@ class OutboxRelay:
             except Exception as error:
                 log.warning("relay %s paused: %s", self.name, type(error).__name__)
                 await self._close_producer()
+                await self._report_stalled_lag()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
@@ -284,6 +285,13 @@ class OutboxRelay:
         self._lag_reported = now
         head = await self.store.head()
         telemetry.RELAY_LAG.labels(self.service).set(max(0, head.global_position - done.global_position))
+
+    async def _report_stalled_lag(self) -> None:
+        # While the broker is away the backlog grows, and that is when operators look at the lag.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(2.0):
+                done, head = await self.checkpoint(), await self.store.head()
+                telemetry.RELAY_LAG.labels(self.service).set(max(0, head.global_position - done.global_position))
 
     async def _publish_routed(
         self, producer: AIOKafkaProducer, batch: Sequence[RecordedEvent]

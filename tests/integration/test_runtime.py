@@ -10,6 +10,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import REGISTRY
 
 from harbour import telemetry
 from harbour.service import wait_until
@@ -87,6 +88,8 @@ async def test_a_thousand_events_stored_while_the_broker_is_down_all_arrive_and_
         broker.stop()
         await append_stock(pantry.runtime, shelf, 1000)  # commands are still accepted and stored
         assert await pantry.runtime.store.count() >= 1010
+        # The stalled relay says how far behind it is.
+        await wait_until(lambda: _at_least(relay_lag("pantry"), 1000), timeout=20)
         broker.start()
         await wait_until(lambda: _equals(tally(larder, shelf), 1010), timeout=120)
         await asyncio.sleep(2)  # anything applied twice would show up now
@@ -118,6 +121,14 @@ async def test_a_batch_that_fails_drops_its_read_ahead_page_and_is_sent_again_fr
     records = [r for r in await read_topic(broker.bootstrap, PANTRY_TOPIC.name)
                if headers_of(r)["case_id"] == f"case-{shelf}"]  # fmt: skip
     assert [int(headers_of(r)["stream_version"]) for r in records] == list(range(5, 13))
+
+
+async def relay_lag(service: str) -> float:
+    return REGISTRY.get_sample_value("harbour_relay_lag_events", {"service": service}) or 0.0
+
+
+async def _at_least(value_coro, expected: float) -> bool:
+    return await value_coro >= expected
 
 
 async def readable(runtime) -> int:
