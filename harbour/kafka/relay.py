@@ -31,6 +31,8 @@ from harbour.store.eventstore import wire_header_names
 
 log = logging.getLogger("harbour.relay")
 
+HELD_BACK_FIRST_WAIT = 0.01  # seconds; doubled while events stay held back, up to the polling interval
+
 
 @dataclass(frozen=True, slots=True)
 class OutgoingMessage:
@@ -104,6 +106,7 @@ class OutboxRelay:
         self.published = 0
         self._position: Position | None = None  # the stored checkpoint, while this relay leads
         self._lag_reported = 0.0
+        self._held_back = False  # the last page was empty while committed events wait behind an older transaction
         self._prefetch: tuple[Position, asyncio.Task[Sequence[Any]]] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------
@@ -154,12 +157,21 @@ class OutboxRelay:
             self._position = None  # another instance may have led meanwhile: read the stored checkpoint
             await conn.add_listener("harbour_events", lambda *_: self._wake.set())
             await self._ensure_topics()
+            held_back_wait = HELD_BACK_FIRST_WAIT
             while not self._stopping:
-                published = await self.relay_once()
-                if published == 0:
-                    self._wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self.settings.relay_poll_seconds)
+                # Cleared before reading, so that a notification arriving while a batch is read or sent
+                # wakes the next round at once instead of being lost to it.
+                self._wake.clear()
+                if await self.relay_once():
+                    held_back_wait = HELD_BACK_FIRST_WAIT
+                    continue
+                wait = self.settings.relay_poll_seconds
+                if self._held_back:
+                    # Committed events wait for an older transaction elsewhere on the server, which may end
+                    # without notifying: look again soon, backing off while it lasts.
+                    wait, held_back_wait = min(held_back_wait, wait), held_back_wait * 2
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), wait)
         finally:
             self.is_leader = False
             with contextlib.suppress(Exception):
@@ -222,6 +234,7 @@ class OutboxRelay:
         batch = await self._page_at(position)
         if not batch:
             self._position = position
+            self._held_back = await self.store.any_after(position)
             telemetry.RELAY_LAG.labels(self.service).set(0)
             return 0
         last = batch[-1]

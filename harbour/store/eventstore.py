@@ -235,6 +235,14 @@ class EventStore:
         async with self.pool.acquire() as own:
             return await own.fetch(sql, after.tx_id, after.global_position, limit)
 
+    async def any_after(self, after: Position) -> bool:
+        """Whether any committed event lies after ``after``, readable yet or not (see ``read_all``)."""
+        async with self.pool.acquire() as conn:
+            return bool(await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM events WHERE (tx_id, global_position) > ($1, $2))",
+                after.tx_id, after.global_position,
+            ))  # fmt: skip
+
     async def position_of(self, global_position: int) -> Position:
         """The order position just before the event at ``global_position`` (for replays from a position)."""
         async with self.pool.acquire() as conn:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 
+import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -13,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client import REGISTRY
 
 from harbour import telemetry
+from harbour.db import database_url
 from harbour.service import wait_until
 from harbour.store import Actor, CommandContext, Position
 from tests.support.harness import fast_settings, running_service
@@ -121,6 +123,32 @@ async def test_a_batch_that_fails_drops_its_read_ahead_page_and_is_sent_again_fr
     records = [r for r in await read_topic(broker.bootstrap, PANTRY_TOPIC.name)
                if headers_of(r)["case_id"] == f"case-{shelf}"]  # fmt: skip
     assert [int(headers_of(r)["stream_version"]) for r in records] == list(range(5, 13))
+
+
+async def test_events_held_back_by_an_older_transaction_are_published_when_it_ends_without_waiting_to_poll(
+    pg_server_url, running_broker
+):
+    # Polling so slow that only the relay's own wake-ups can publish within the test's patience.
+    settings = fast_settings(relay_poll_seconds=60.0)
+    async with running_service(PANTRY, pg_server_url=pg_server_url, bootstrap=running_broker.bootstrap,
+                               settings=settings) as pantry:  # fmt: skip
+        relay = pantry.runtime.relay
+        await wait_until(lambda: _is(relay.is_leader), timeout=20)
+        older = await asyncpg.connect(database_url(pg_server_url, "postgres"))
+        try:
+            # A transaction elsewhere on the server that ends without notifying anyone (not an append).
+            async with older.transaction():
+                await older.fetchval("SELECT pg_current_xact_id()")
+                await append_stock(pantry.runtime, "held", 3)  # commits and notifies: the relay wakes, reads nothing
+                await asyncio.sleep(0.5)
+                assert relay.published == 0, "published past a transaction that was still running"
+        finally:
+            await older.close()
+        await wait_until(lambda: _is(relay.published == 3), timeout=5)
+
+
+async def _is(value: bool) -> bool:
+    return value
 
 
 async def relay_lag(service: str) -> float:
