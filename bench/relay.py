@@ -150,7 +150,7 @@ async def main(args: argparse.Namespace, server: str, bootstrap: str, settings: 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.relay", description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000, help="events per measured drain (default 20000)")
-    parser.add_argument("--rounds", type=int, default=2, help="measured rounds, relay and raw alternating (default 2)")
+    parser.add_argument("--rounds", type=int, default=4, help="measured rounds, relay and raw alternating (default 4)")
     parser.add_argument("--warmup", type=int, default=1000, help="events relayed and sent before measuring")
     parser.add_argument("--profile", action="store_true", help="cProfile the relay's drains (stats on stderr)")
     return parser.parse_args(argv)
