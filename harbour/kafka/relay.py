@@ -235,7 +235,8 @@ class OutboxRelay:
         if not batch:
             self._position = position
             self._held_back = await self.store.any_after(position)
-            telemetry.RELAY_LAG.labels(self.service).set(0)
+            if not self._held_back:
+                telemetry.RELAY_LAG.labels(self.service).set(0)
             return 0
         last = batch[-1]
         done = Position(last.tx_id, last.global_position) if not wire else Position(last[0], last[1])
