@@ -24,6 +24,7 @@ def new_traceparent() -> str:
     """A fresh sampled W3C traceparent, as a request's server span would leave on its events."""
     return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
 
+
 _STARTED = time.monotonic()
 
 

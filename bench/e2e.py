@@ -209,11 +209,18 @@ async def audience_consumer(bootstrap: str, tally: Tally, run: str) -> AsyncIter
         await consumer.stop()
 
 
+IN_FLIGHT = 32  # concurrent requests at most (50/s at 200 ms each needs 10)
+
+
 async def load(intake: str, rate: float, count: int, run: str, tally: Tally, first: int = 0) -> None:
     """``count`` referrals at ``rate`` per second, open-loop."""
     token = issue_token(AUDIENCE, "officer", "bench-e2e", settings=get_settings())
     headers = {"Authorization": f"Bearer {token}"}
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
+    # Requests beyond IN_FLIGHT wait here, not in httpx's pool: its queue is scanned whole for every request
+    # that completes, so a queue of hundreds (a platform falling behind) ate this process's CPU and the load
+    # generator, not the platform, became what was measured.
+    in_flight = asyncio.Semaphore(IN_FLIGHT)
+    limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT)
     async with httpx.AsyncClient(base_url=intake, timeout=30.0, limits=limits, headers=headers) as client:
 
         async def send(i: int) -> None:
@@ -221,9 +228,10 @@ async def load(intake: str, rate: float, count: int, run: str, tally: Tally, fir
             body = {"target_centre": "centre-surya", "region": "wallonia", "referrer_file_number": number,
                     "exploitation_types": ["labour-exploitation"],
                     "signal_ids": ["work-and-living-conditions.little-or-no-pay"]}  # fmt: skip
-            sent = time.perf_counter()
             try:
-                response = await client.post("/referrals", json=body)
+                async with in_flight:
+                    sent = time.perf_counter()
+                    response = await client.post("/referrals", json=body)
             except httpx.HTTPError as exc:
                 tally.errors += 1
                 tally.first_error = tally.first_error or f"{type(exc).__name__}: {exc}"
