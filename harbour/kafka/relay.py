@@ -31,6 +31,7 @@ from harbour.store.eventstore import wire_header_names
 
 log = logging.getLogger("harbour.relay")
 
+ROUTE_RETRY_SECONDS = 0.05  # between tries of an event a route could not address yet
 HELD_BACK_FIRST_WAIT = 0.01  # seconds; doubled while events stay held back, up to the polling interval
 
 
@@ -40,6 +41,11 @@ class OutgoingMessage:
     key: bytes
     value: bytes
     headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+class RouteNotReady(Exception):
+    """A route cannot address an event yet (what it needs has not arrived): the relay publishes the events
+    before it, then tries that event again, keeping its connection and producer (this is no failure)."""
 
 
 # The routing hook: given a connection to the service's own database and a stored event, the messages to
@@ -133,15 +139,17 @@ class OutboxRelay:
     async def _run(self) -> None:
         backoff = 0.2
         while not self._stopping:
+            published = self.published
             try:
                 await self._lead()
-                backoff = 0.2
             except asyncio.CancelledError:
                 raise
             except Exception as error:
                 log.warning("relay %s paused: %s", self.name, type(error).__name__)
                 await self._close_producer()
                 await self._report_stalled_lag()
+                if self.published != published:
+                    backoff = 0.2  # it published since the last failure: this is a new outage, not the same
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
@@ -162,7 +170,12 @@ class OutboxRelay:
                 # Cleared before reading, so that a notification arriving while a batch is read or sent
                 # wakes the next round at once instead of being lost to it.
                 self._wake.clear()
-                if await self.relay_once():
+                try:
+                    published = await self.relay_once()
+                except RouteNotReady:
+                    await asyncio.sleep(ROUTE_RETRY_SECONDS)
+                    continue
+                if published:
                     held_back_wait = HELD_BACK_FIRST_WAIT
                     continue
                 wait = self.settings.relay_poll_seconds
@@ -238,9 +251,19 @@ class OutboxRelay:
             if not self._held_back:
                 telemetry.RELAY_LAG.labels(self.service).set(0)
             return 0
+        full = len(batch) == self.settings.relay_batch_size
+        routed: list[tuple[RecordedEvent, list[OutgoingMessage]]] = []
+        if not wire:
+            try:
+                routed = await self._route(batch)
+            except RouteNotReady:
+                self._position = position
+                raise
+            full = full and len(routed) == len(batch)
+            batch = [event for event, _ in routed]
         last = batch[-1]
         done = Position(last.tx_id, last.global_position) if not wire else Position(last[0], last[1])
-        if len(batch) == self.settings.relay_batch_size:
+        if full:
             # A backlog: PostgreSQL reads the next page while this one is sent (it is used only if this batch
             # settles; any failure drops it and the relay starts again from its stored checkpoint).
             self._prefetch = (done, asyncio.create_task(self._read_page(done)))
@@ -250,7 +273,7 @@ class OutboxRelay:
             await self._close_producer()
             producer = await self._producer_ready()
         try:
-            futures = await (self._publish_wire(producer, batch) if wire else self._publish_routed(producer, batch))
+            futures = await (self._publish_wire(producer, batch) if wire else self._publish_routed(producer, routed))
             sent: dict[str, int] = {}
             for topic, future in futures:
                 await future
@@ -307,11 +330,23 @@ class OutboxRelay:
                 done, head = await self.checkpoint(), await self.store.head()
                 telemetry.RELAY_LAG.labels(self.service).set(max(0, head.global_position - done.global_position))
 
-    async def _publish_routed(
-        self, producer: AIOKafkaProducer, batch: Sequence[RecordedEvent]
-    ) -> list[tuple[str, asyncio.Future[Any]]]:
+    async def _route(self, batch: Sequence[RecordedEvent]) -> list[tuple[RecordedEvent, list[OutgoingMessage]]]:
+        """Each event with its messages, up to the first one a route cannot address yet (the batch ends there:
+        publishing past it would break the per-case order)."""
+        routed: list[tuple[RecordedEvent, list[OutgoingMessage]]] = []
         async with self.store.pool.acquire() as conn:
-            routed = [(event, await self.messages_for(conn, event)) for event in batch]
+            for event in batch:
+                try:
+                    routed.append((event, await self.messages_for(conn, event)))
+                except RouteNotReady:
+                    if not routed:
+                        raise
+                    break
+        return routed
+
+    async def _publish_routed(
+        self, producer: AIOKafkaProducer, routed: list[tuple[RecordedEvent, list[OutgoingMessage]]]
+    ) -> list[tuple[str, asyncio.Future[Any]]]:
         futures: list[tuple[str, asyncio.Future[Any]]] = []
         for run in _runs_by_trace(routed):
             first = run[0][0]

@@ -4,7 +4,8 @@ Runs in a relay of its own (``milestones:<service>``) over the service's event s
 that is not stored and each audience sees a case's milestones in store order.
 
 When the facts of a case are not known yet (housing stores ``BedAssigned`` before its consumer of intake's
-``CaseOpened`` has caught up, say), the route raises and that relay retries the batch: publishing at once
+``CaseOpened`` has caught up, say), the route raises ``FactsPending``: the relay publishes the events before
+that one and tries it again a moment later, keeping its connection and producer. Publishing at once
 would send the milestone to nobody, and skipping ahead would break the per-case order. The wait is bounded
 (``milestone_fact_wait_seconds`` after this relay first found the facts missing, which for a fresh event is
 when it was recorded; counted from there and not from ``recorded_at`` so that a first start or a replay over
@@ -16,15 +17,15 @@ wait never delays the service's domain events.
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID, uuid5
 
 from prometheus_client import Counter
 
-from harbour.kafka.relay import OutgoingMessage
+from harbour.kafka.relay import OutgoingMessage, RouteNotReady
 from harbour.milestones.case_audiences import load_facts
 from harbour.milestones.policy import Addressed, address, match, source_event_types
 from harbour.milestones.pseudonyms import Pseudonyms
@@ -37,14 +38,9 @@ log = logging.getLogger("harbour.milestones")
 UNROUTED = Counter("harbour_milestones_unrouted_total", "Milestones an audience of the case did not receive",
                    ["service", "milestone", "role", "why"])  # fmt: skip
 
-_POLL_SECONDS = 0.05
-# How long one attempt waits in place for the facts before raising: short, so a stop is prompt, and long
-# enough that a consumer catching up (about a second) rarely costs the relay a restart.
-_ATTEMPT_SECONDS = 2.0
 
-
-class FactsPending(Exception):
-    """The case's audiences are not known yet: the relay retries this batch later."""
+class FactsPending(RouteNotReady):
+    """The case's audiences are not known yet: the relay publishes what comes before and retries this event."""
 
 
 class MilestoneRoute:
@@ -80,18 +76,14 @@ class MilestoneRoute:
         return [self._message(recorded, root_id, a) for a in addressing.addressed]
 
     async def _facts(self, conn: Any, recorded: RecordedEvent) -> tuple[str, CaseFacts] | None:
-        loop = asyncio.get_running_loop()
-        until = loop.time() + _ATTEMPT_SECONDS
-        # Only the event the relay is stuck on is remembered: the batch is retried from its start in order.
-        first_missed = self._missing_since.setdefault(recorded.event_id, loop.time())
-        while True:
-            known = await load_facts(conn, recorded.case_id)
-            if known is not None or loop.time() - first_missed >= self.wait_seconds:
-                self._missing_since.pop(recorded.event_id, None)
-                return known
-            if loop.time() >= until:
-                raise FactsPending(f"audiences of the case of event {recorded.event_id} not known yet")
-            await asyncio.sleep(_POLL_SECONDS)
+        # Only the event the relay is stuck on is remembered: the relay tries it again until it passes.
+        first_missed = self._missing_since.setdefault(recorded.event_id, time.monotonic())
+        known = await load_facts(conn, recorded.case_id)
+        if known is not None or time.monotonic() - first_missed >= self.wait_seconds:
+            self._missing_since.pop(recorded.event_id, None)
+            return known
+        # Not waiting here: the relay first publishes the events before this one, then tries it again.
+        raise FactsPending(f"audiences of the case of event {recorded.event_id} not known yet")
 
     def _message(self, recorded: RecordedEvent, root_id: str, addressed: Addressed) -> OutgoingMessage:
         case_ref = self.pseudonyms.case_ref(addressed.audience, root_id)
