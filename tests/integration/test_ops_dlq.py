@@ -7,10 +7,11 @@ import uuid
 from collections import Counter
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from harbour import ops
 from harbour.kafka.consumer import HandlerContext, Subscription
-from harbour.kafka.topics import TopicSpec, register_topics
+from harbour.kafka.topics import TopicSpec, ensure_topics, register_topics
 from harbour.service import wait_until
 from harbour.store import Actor, CommandContext, RecordedEvent
 from tests.support.harness import running_service
@@ -83,3 +84,18 @@ async def test_a_dead_letter_is_listed_with_its_reason_and_re_driven_once(pg_ser
 
 async def _is(value_coro, expected: int) -> bool:
     return await value_coro == expected
+
+
+async def test_the_dead_letter_reader_reads_every_partition_of_a_topic_created_after_it_connected(running_broker):
+    topic = TopicSpec(f"test.reader.{uuid.uuid4().hex[:8]}", 4, "case id")
+    producer = AIOKafkaProducer(bootstrap_servers=running_broker.bootstrap)
+    await producer.start()
+    try:
+        await ensure_topics(running_broker.bootstrap, [topic])
+        acks = [await producer.send(topic.name, b"{}", key=f"case-{i}".encode()) for i in range(17)]
+        partitions = {(await ack).partition for ack in acks}
+    finally:
+        await producer.stop()
+    assert len(partitions) > 1
+    records = await ops._read(running_broker.bootstrap, [topic.name, "test.reader.never-created"])
+    assert sorted(r.key for r in records) == sorted(f"case-{i}".encode() for i in range(17))
