@@ -426,7 +426,11 @@ class OutboxRelay:
             target = await conn.fetchval("SELECT max(global_position) FROM events")
         async with asyncio.timeout(timeout):
             while True:
-                if await self.relay_once():
+                try:
+                    if await self.relay_once():
+                        continue
+                except RouteNotReady:  # as the running relay does: try that event again in a moment
+                    await asyncio.sleep(ROUTE_RETRY_SECONDS)
                     continue
                 if target is None:
                     return
