@@ -69,7 +69,13 @@ def _runs_by_trace(
     return runs
 
 
-async def _cancel(task: asyncio.Task[Any]) -> None:
+def _settled(page: Sequence[Any]) -> asyncio.Future[Sequence[Any]]:
+    future: asyncio.Future[Sequence[Any]] = asyncio.get_running_loop().create_future()
+    future.set_result(page)
+    return future
+
+
+async def _cancel(task: asyncio.Future[Any]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await task
@@ -113,7 +119,7 @@ class OutboxRelay:
         self._position: Position | None = None  # the stored checkpoint, while this relay leads
         self._lag_reported = 0.0
         self._held_back = False  # the last page was empty while committed events wait behind an older transaction
-        self._prefetch: tuple[Position, asyncio.Task[Sequence[Any]]] | None = None
+        self._prefetch: tuple[Position, asyncio.Future[Sequence[Any]]] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -257,7 +263,10 @@ class OutboxRelay:
             try:
                 routed = await self._route(batch)
             except RouteNotReady:
+                # Its first event is the one not ready: the same page serves the next try (reading and decoding
+                # a whole page every 50 ms while a case's facts are late would keep a core busy).
                 self._position = position
+                self._prefetch = (position, _settled(batch))
                 raise
             full = full and len(routed) == len(batch)
             batch = [event for event, _ in routed]
