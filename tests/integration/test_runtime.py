@@ -56,6 +56,7 @@ async def test_the_relay_publishes_each_case_in_order_and_resumes_from_its_check
         assert await second.runtime.relay.checkpoint() == checkpoint
         assert await second.runtime.relay.relay_once() == 0
         await append_stock(second.runtime, shelves[0], 2)
+        await wait_until(lambda: _equals(readable(second.runtime), 17), timeout=20)
         assert await second.runtime.relay.relay_once() == 2
     records = [r for r in await read_topic(running_broker.bootstrap, PANTRY_TOPIC.name)
                if headers_of(r)["case_id"] in {f"case-{s}" for s in shelves}]  # fmt: skip
@@ -111,6 +112,7 @@ async def test_a_batch_that_fails_drops_its_read_ahead_page_and_is_sent_again_fr
                                settings=fast_settings(relay_batch_size=4)) as pantry:  # fmt: skip
         relay = pantry.runtime.relay
         await append_stock(pantry.runtime, shelf, 4)
+        await wait_until(lambda: _equals(readable(pantry.runtime), 4), timeout=20)
         assert await relay.relay_once() == 4  # a full page: the next was read ahead, and was empty then
         await append_stock(pantry.runtime, shelf, 8)
         # Readable once every older transaction on the server has ended (see EventStore.read_all).

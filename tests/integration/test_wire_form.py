@@ -15,6 +15,7 @@ import pytest
 
 from harbour.clock import ManualClock
 from harbour.kafka.relay import domain_message
+from harbour.service import wait_until
 from harbour.store import Actor, CommandContext, EventStore, Position, RecordedEvent
 from harbour.store.eventstore import wire_header_names
 from tests.support.pantry import ShelfEmptied, ShelfStocked
@@ -60,7 +61,13 @@ async def store(db_pool) -> EventStore:
     # A whole second: Python's isoformat would drop the microseconds that PostgreSQL's rendering always writes.
     store = EventStore(db_pool, clock=ManualClock(datetime(2026, 11, 29, 9, 0, tzinfo=UTC)))
     await store_varied_events(store)
+    # Readable once every older transaction on the server has ended (see EventStore.read_all).
+    await wait_until(lambda: _all_readable(store, 3))
     return store
+
+
+async def _all_readable(store: EventStore, count: int) -> bool:
+    return len(await store.read_all(Position(), limit=100)) == count
 
 
 @pytest.mark.parametrize("rendering", RENDERINGS.values(), ids=RENDERINGS.keys())
