@@ -243,6 +243,18 @@ async def test_a_stale_expected_version_is_a_conflict_and_never_a_lost_write(sta
     assert stale.status_code == 409
 
 
+async def test_commands_without_a_version_racing_on_one_file_are_each_decided_on_a_fresh_read(
+    stage: LegalStage,
+) -> None:
+    case = await stage.open_case()
+    statements = [{"kind": "complaint", "unit": "police-zone-antwerp", "report_number": f"AN.55.L1.01234{i}/2026"}
+                  for i in range(6)]  # fmt: skip
+    answers = await asyncio.gather(*(stage.post(case, "proceedings/statements", body, stage.centre)
+                                     for body in statements))  # fmt: skip
+    assert [a.status_code for a in answers] == [201] * 6, [a.json() for a in answers if a.status_code != 201]
+    assert len(await stage.events(case, "StatementMade")) == 6
+
+
 async def test_rule_breaches_are_422_problems_naming_the_field(stage: LegalStage) -> None:
     case = await stage.open_case()
     b_card = await stage.post(case, "residence/requests", {"document": "b-card"}, stage.centre)

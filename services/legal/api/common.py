@@ -2,29 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from harbour.auth import Caller
 from harbour.errors import RuleViolation
 from harbour.service import ServiceRuntime
 from harbour.store import RecordedEvent
+from harbour.unit_of_work import retrying
 from services.legal.access import Action, CaseAccess, authorize
-from services.legal.api.models import Accepted
+from services.legal.api.models import Accepted, Command
 from services.legal.timekeeping import legal_today
 from services.legal.workflow import LegalWork
 
+T = TypeVar("T")
 
-@asynccontextmanager
-async def work_on(
-    rt: ServiceRuntime, caller: Caller, case_id: str, action: Action
-) -> AsyncIterator[tuple[LegalWork, CaseAccess]]:
-    """One transaction: the access check reads the same snapshot the command then decides on."""
-    async with rt.store.transaction() as conn:
+
+async def run_on(
+    rt: ServiceRuntime, caller: Caller, case_id: str, action: Action, body: Command,
+    command: Callable[[LegalWork, CaseAccess], Awaitable[T]],
+) -> T:  # fmt: skip
+    """Run ``command`` in one transaction whose access check reads the same snapshot the command decides on.
+
+    Without a client-pinned ``expected_version``, a race lost to a handler or timer that appended meanwhile (a
+    deadline noted on the file) is decided again from a fresh read rather than answered with 409: the
+    caseworker decided on nothing stale. With one, the conflict is the client's to see.
+    """
+
+    async def attempt(conn: Any) -> T:
         case = await authorize(conn, caller, case_id, action)
-        yield LegalWork(rt, conn, rt.command_context(caller), legal_today(rt.clock)), case
+        return await command(LegalWork(rt, conn, rt.command_context(caller), legal_today(rt.clock)), case)
+
+    return await retrying(rt.store.transaction, attempt, retry=body.expected_version is None)
 
 
 def day_of(on: date | None, today: date, field: str = "on") -> date:

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends
 
 from harbour.auth import Caller, authenticated
 from harbour.service import RuntimeDep, ServiceRuntime
-from services.legal.access import Action
-from services.legal.api.common import accepted, day_of, work_on
+from services.legal.access import Action, CaseAccess
+from services.legal.api.common import accepted, day_of, run_on
 from services.legal.api.models import (
     Accepted,
     Appeal,
@@ -30,6 +30,7 @@ from services.legal.api.models import (
 )
 from services.legal.api.residence import PROBLEMS
 from services.legal.proceedings import CriminalProceedings
+from services.legal.workflow import LegalWork
 
 router = APIRouter(prefix="/cases/{case_id}/proceedings", tags=["criminal proceedings"])
 CENTRE_OR_OFFICE = "centre caseworker, or a magistrate of the office the file is assigned to"
@@ -43,11 +44,13 @@ async def _run(
     body: Command,
     command: Callable[[CriminalProceedings, date], object],
 ) -> Accepted:
-    async with work_on(rt, caller, case_id, action) as (work, _):
+    async def decide(work: LegalWork, _: CaseAccess) -> Accepted:
         proceedings = await work.proceedings(case_id, expected_version=body.expected_version)
         command(proceedings, day_of(body.on, work.today))
         recorded = await work.save_proceedings(proceedings)
-    return accepted(case_id, "proceedings", proceedings.version, recorded)
+        return accepted(case_id, "proceedings", proceedings.version, recorded)
+
+    return await run_on(rt, caller, case_id, action, body, decide)
 
 
 def _post(path: str, summary: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

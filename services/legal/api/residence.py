@@ -7,8 +7,8 @@ from fastapi import APIRouter, Depends
 from harbour.auth import Caller, authenticated
 from harbour.errors import RuleViolation
 from harbour.service import RuntimeDep, ServiceRuntime
-from services.legal.access import Action
-from services.legal.api.common import accepted, day_of, work_on
+from services.legal.access import Action, CaseAccess
+from services.legal.api.common import accepted, day_of, run_on
 from services.legal.api.models import (
     Accepted,
     Decision,
@@ -18,6 +18,7 @@ from services.legal.api.models import (
     RenewalRequest,
     VoluntaryReturn,
 )
+from services.legal.workflow import LegalWork
 
 router = APIRouter(prefix="/cases/{case_id}/residence", tags=["residence procedure"])
 PROBLEMS = {
@@ -34,12 +35,14 @@ PROBLEMS = {
 async def open_on_request(
     case_id: str, body: OpenOnRequest, caller: Caller = Depends(authenticated), rt: ServiceRuntime = RuntimeDep
 ) -> Accepted:
-    async with work_on(rt, caller, case_id, Action.OPEN_ON_REQUEST) as (work, case):
+    async def command(work: LegalWork, case: CaseAccess) -> Accepted:
         residence = await work.residence_or_new(case_id)
         residence.open(on=day_of(body.on, work.today), unaccompanied_minor=case.unaccompanied_minor,
                        eu_citizen=case.eu_citizen, on_request=True)  # fmt: skip
         recorded = await work.save_residence(residence)
-    return accepted(case_id, "residence", residence.version, recorded)
+        return accepted(case_id, "residence", residence.version, recorded)
+
+    return await run_on(rt, caller, case_id, Action.OPEN_ON_REQUEST, body, command)
 
 
 @router.post("/requests", response_model=Accepted, status_code=201, responses=PROBLEMS,
@@ -47,12 +50,14 @@ async def open_on_request(
 async def request_document(
     case_id: str, body: DocumentRequest, caller: Caller = Depends(authenticated), rt: ServiceRuntime = RuntimeDep
 ) -> Accepted:
-    async with work_on(rt, caller, case_id, Action.REQUEST_DOCUMENT) as (work, _):
+    async def command(work: LegalWork, _: CaseAccess) -> Accepted:
         residence = await work.residence(case_id, expected_version=body.expected_version)
         facts = (await work.proceedings(case_id)).facts()  # the basis the request relies on, read in this tx
         residence.request(body.document, on=day_of(body.on, work.today), facts=facts)
         recorded = await work.save_residence(residence)
-    return accepted(case_id, "residence", residence.version, recorded)
+        return accepted(case_id, "residence", residence.version, recorded)
+
+    return await run_on(rt, caller, case_id, Action.REQUEST_DOCUMENT, body, command)
 
 
 @router.post("/renewal-requests", response_model=Accepted, status_code=201, responses=PROBLEMS,
@@ -60,12 +65,14 @@ async def request_document(
 async def request_renewal(
     case_id: str, body: RenewalRequest, caller: Caller = Depends(authenticated), rt: ServiceRuntime = RuntimeDep
 ) -> Accepted:
-    async with work_on(rt, caller, case_id, Action.REQUEST_RENEWAL) as (work, _):
+    async def command(work: LegalWork, _: CaseAccess) -> Accepted:
         residence = await work.residence(case_id, expected_version=body.expected_version)
         facts = (await work.proceedings(case_id)).facts()
         residence.request_renewal(on=day_of(body.on, work.today), facts=facts)
         recorded = await work.save_residence(residence)
-    return accepted(case_id, "residence", residence.version, recorded)
+        return accepted(case_id, "residence", residence.version, recorded)
+
+    return await run_on(rt, caller, case_id, Action.REQUEST_RENEWAL, body, command)
 
 
 @router.post("/decisions", response_model=Accepted, status_code=201, responses=PROBLEMS,
@@ -74,7 +81,7 @@ async def request_renewal(
 async def decide(
     case_id: str, body: Decision, caller: Caller = Depends(authenticated), rt: ServiceRuntime = RuntimeDep
 ) -> Accepted:
-    async with work_on(rt, caller, case_id, Action.DECIDE) as (work, _):
+    async def command(work: LegalWork, _: CaseAccess) -> Accepted:
         residence = await work.residence(case_id, expected_version=body.expected_version)
         on = day_of(body.on, work.today)
         if body.outcome == "issued":
@@ -86,7 +93,9 @@ async def decide(
                 raise RuleViolation("a refusal needs its reason", field="reason")
             residence.refuse(reason=body.reason, on=on)
         recorded = await work.save_residence(residence)
-    return accepted(case_id, "residence", residence.version, recorded)
+        return accepted(case_id, "residence", residence.version, recorded)
+
+    return await run_on(rt, caller, case_id, Action.DECIDE, body, command)
 
 
 @router.post("/voluntary-return", response_model=Accepted, status_code=201, responses=PROBLEMS,
@@ -94,11 +103,13 @@ async def decide(
 async def choose_voluntary_return(
     case_id: str, body: VoluntaryReturn, caller: Caller = Depends(authenticated), rt: ServiceRuntime = RuntimeDep
 ) -> Accepted:
-    async with work_on(rt, caller, case_id, Action.CHOOSE_RETURN) as (work, _):
+    async def command(work: LegalWork, _: CaseAccess) -> Accepted:
         residence = await work.residence(case_id, expected_version=body.expected_version)
         residence.choose_voluntary_return(on=day_of(body.on, work.today))
         recorded = await work.save_residence(residence)
-    return accepted(case_id, "residence", residence.version, recorded)
+        return accepted(case_id, "residence", residence.version, recorded)
+
+    return await run_on(rt, caller, case_id, Action.CHOOSE_RETURN, body, command)
 
 
 @router.post("/ending", response_model=Accepted, status_code=201, responses=PROBLEMS,
@@ -106,8 +117,10 @@ async def choose_voluntary_return(
 async def end_status(
     case_id: str, body: Ending, caller: Caller = Depends(authenticated), rt: ServiceRuntime = RuntimeDep
 ) -> Accepted:
-    async with work_on(rt, caller, case_id, Action.END_STATUS) as (work, _):
+    async def command(work: LegalWork, _: CaseAccess) -> Accepted:
         residence = await work.residence(case_id, expected_version=body.expected_version)
         residence.end(reason=body.reason, on=day_of(body.on, work.today))
         recorded = await work.save_residence(residence)
-    return accepted(case_id, "residence", residence.version, recorded)
+        return accepted(case_id, "residence", residence.version, recorded)
+
+    return await run_on(rt, caller, case_id, Action.END_STATUS, body, command)
