@@ -26,6 +26,7 @@ run: venv
 
 test: venv infra
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/harbour schemas check
 	$(BIN)/pytest -q
 

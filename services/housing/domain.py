@@ -163,9 +163,7 @@ class ShelterNetwork(Aggregate):
     def waiting(self) -> list[OpenRequest]:
         return waiting_order(r for r in self.requests.values() if r.status == "waiting")
 
-    def register_shelter(
-        self, *, shelter_id: str, name: str, beds: Mapping[str, Iterable[BedConstraint]]
-    ) -> None:
+    def register_shelter(self, *, shelter_id: str, name: str, beds: Mapping[str, Iterable[BedConstraint]]) -> None:
         """Register a shelter with its beds. Its secret address is not an argument: the service keeps it
         in its own table only, so it can never reach an event, a topic or another service."""
         if shelter_id in self.shelters:
@@ -205,10 +203,17 @@ class ShelterNetwork(Aggregate):
     ) -> None:
         """A bed in this centre's own shelters: assigned at once if one fits, else the request waits."""
         needs = self._check_new_request(request_id, case_id, needs)
-        self._record(PlacementRequested(
-            request_id=request_id, case_id=case_id, centre=self.centre, needs=needs,
-            urgency=urgency, source=source, requested_at=requested_at,
-        ))
+        self._record(
+            PlacementRequested(
+                request_id=request_id,
+                case_id=case_id,
+                centre=self.centre,
+                needs=needs,
+                urgency=urgency,
+                source=source,
+                requested_at=requested_at,
+            )
+        )
         self._assign_or_waitlist(self.requests[request_id], requested_at.date())
 
     def request_cross_centre_placement(
@@ -224,33 +229,40 @@ class ShelterNetwork(Aggregate):
         """Another centre asks for a bed here (command on the *host's* network): nothing is assigned
         until this centre accepts, since its beds are its own to give."""
         if from_centre == self.centre:
-            raise RuleViolation("a centre places in its own shelters with a placement request",
-                                field="from_centre")
+            raise RuleViolation("a centre places in its own shelters with a placement request", field="from_centre")
         needs = self._check_new_request(request_id, case_id, needs)
-        self._record(CrossCentrePlacementRequested(
-            request_id=request_id, case_id=case_id, from_centre=from_centre, host_centre=self.centre,
-            needs=needs, urgency=urgency, requested_at=requested_at,
-        ))
+        self._record(
+            CrossCentrePlacementRequested(
+                request_id=request_id,
+                case_id=case_id,
+                from_centre=from_centre,
+                host_centre=self.centre,
+                needs=needs,
+                urgency=urgency,
+                requested_at=requested_at,
+            )
+        )
 
     def accept_cross_centre_placement(self, *, request_id: str, on: date) -> None:
         request = self._awaiting_acceptance(request_id)
-        self._record(CrossCentrePlacementAccepted(
-            request_id=request_id, case_id=request.case_id, host_centre=self.centre, on=on))
+        self._record(
+            CrossCentrePlacementAccepted(request_id=request_id, case_id=request.case_id, host_centre=self.centre, on=on)
+        )
         self._assign_or_waitlist(self.requests[request_id], on)
 
-    def decline_cross_centre_placement(
-        self, *, request_id: str, reason: CrossCentreDeclineReason, on: date
-    ) -> None:
+    def decline_cross_centre_placement(self, *, request_id: str, reason: CrossCentreDeclineReason, on: date) -> None:
         request = self._awaiting_acceptance(request_id)
-        self._record(CrossCentrePlacementDeclined(
-            request_id=request_id, case_id=request.case_id, host_centre=self.centre, reason=reason, on=on))
+        self._record(
+            CrossCentrePlacementDeclined(
+                request_id=request_id, case_id=request.case_id, host_centre=self.centre, reason=reason, on=on
+            )
+        )
 
     def withdraw_request(self, *, request_id: str, reason: WithdrawalReason, on: date) -> None:
         request = self.requests.get(request_id)
         if request is None:
             raise RuleViolation("no open placement request with this id", field="request_id")
-        self._record(PlacementRequestWithdrawn(
-            request_id=request_id, case_id=request.case_id, reason=reason, on=on))
+        self._record(PlacementRequestWithdrawn(request_id=request_id, case_id=request.case_id, reason=reason, on=on))
 
     def record_exit(self, *, case_id: str, reason: ExitReason, on: date) -> None:
         """The person leaves the shelter: the bed is free in the same event and, in the same command,
@@ -261,8 +273,9 @@ class ShelterNetwork(Aggregate):
         bed = self.beds[key]
         if bed.occupied_since is not None and on < bed.occupied_since:
             raise RuleViolation("an exit cannot precede the placement", field="on")
-        self._record(PlacementExited(
-            case_id=case_id, shelter_id=bed.shelter_id, bed_id=bed.bed_id, reason=reason, on=on))
+        self._record(
+            PlacementExited(case_id=case_id, shelter_id=bed.shelter_id, bed_id=bed.bed_id, reason=reason, on=on)
+        )
         self._serve_waiting_list(bed, on)
 
     # -- decisions shared by the commands ---------------------------------------------------------------
@@ -286,21 +299,45 @@ class ShelterNetwork(Aggregate):
     def _assign_or_waitlist(self, request: OpenRequest, on: date) -> None:
         bed = choose_bed(self.beds.values(), request.needs)
         if bed is not None:
-            self._record(BedAssigned(request_id=request.request_id, case_id=request.case_id,
-                                     shelter_id=bed.shelter_id, bed_id=bed.bed_id, on=on))
+            self._record(
+                BedAssigned(
+                    request_id=request.request_id,
+                    case_id=request.case_id,
+                    shelter_id=bed.shelter_id,
+                    bed_id=bed.bed_id,
+                    on=on,
+                )
+            )
             return
         ahead = sum(1 for r in self.waiting if r.order_key < request.order_key)
-        self._record(PlacementWaitlisted(request_id=request.request_id, case_id=request.case_id,
-                                         position=ahead + 1, waiting=len(self.waiting) + 1, on=on))
+        self._record(
+            PlacementWaitlisted(
+                request_id=request.request_id,
+                case_id=request.case_id,
+                position=ahead + 1,
+                waiting=len(self.waiting) + 1,
+                on=on,
+            )
+        )
 
     def _serve_waiting_list(self, bed: Bed, on: date) -> None:
         request = next_to_serve(self.waiting, bed)
         if request is None:
             return
-        self._record(WaitlistServed(request_id=request.request_id, case_id=request.case_id,
-                                    waited_since=request.requested_at, on=on))
-        self._record(BedAssigned(request_id=request.request_id, case_id=request.case_id,
-                                 shelter_id=bed.shelter_id, bed_id=bed.bed_id, on=on))
+        self._record(
+            WaitlistServed(
+                request_id=request.request_id, case_id=request.case_id, waited_since=request.requested_at, on=on
+            )
+        )
+        self._record(
+            BedAssigned(
+                request_id=request.request_id,
+                case_id=request.case_id,
+                shelter_id=bed.shelter_id,
+                bed_id=bed.bed_id,
+                on=on,
+            )
+        )
 
     def _bed(self, shelter_id: str, bed_id: str) -> Bed:
         if shelter_id not in self.shelters:
@@ -330,8 +367,7 @@ class ShelterNetwork(Aggregate):
                 self.beds[(sid, bid)].in_service = True
             case PlacementRequested() | CrossCentrePlacementRequested():
                 status = "new" if isinstance(event, PlacementRequested) else "awaiting-acceptance"
-                self._open(event.request_id, event.case_id, event.needs, event.urgency,
-                           event.requested_at, status)
+                self._open(event.request_id, event.case_id, event.needs, event.urgency, event.requested_at, status)
             case CrossCentrePlacementAccepted(request_id=rid):
                 self.requests[rid] = _with_status(self.requests[rid], "new")
             case PlacementWaitlisted(request_id=rid):
@@ -349,17 +385,26 @@ class ShelterNetwork(Aggregate):
             case WaitlistServed():
                 pass  # the BedAssigned that follows changes the state
 
-    def _open(self, request_id: str, case_id: str, needs: frozenset[BedConstraint], urgency: Urgency,
-              requested_at: datetime, status: str) -> None:
+    def _open(
+        self,
+        request_id: str,
+        case_id: str,
+        needs: frozenset[BedConstraint],
+        urgency: Urgency,
+        requested_at: datetime,
+        status: str,
+    ) -> None:
         self._arrivals += 1
         self.request_ids.add(request_id)
         self.requests[request_id] = OpenRequest(
-            request_id, case_id, needs, urgency, requested_at, self._arrivals, status)
+            request_id, case_id, needs, urgency, requested_at, self._arrivals, status
+        )
 
 
 def _with_status(request: OpenRequest, status: str) -> OpenRequest:
-    return OpenRequest(request.request_id, request.case_id, request.needs, request.urgency,
-                       request.requested_at, request.seq, status)
+    return OpenRequest(
+        request.request_id, request.case_id, request.needs, request.urgency, request.requested_at, request.seq, status
+    )
 
 
 # -- one person's housing path ---------------------------------------------------------------------------
@@ -387,11 +432,11 @@ class Placement(Aggregate):
             # Back to a shelter only through a new placement request, which is where beds are counted.
             raise RuleViolation("a return to a shelter needs a new placement request", field="request_id")
         self._check_date(on)
-        self._record(PersonMoved(case_id=self.id, to=HousingKind.SHELTER, on=on,
-                                 request_id=request_id, shelter_id=shelter_id))
+        self._record(
+            PersonMoved(case_id=self.id, to=HousingKind.SHELTER, on=on, request_id=request_id, shelter_id=shelter_id)
+        )
 
-    def move(self, *, to: HousingKind, on: date, address: Sealed | None = None,
-             event_id: UUID | None = None) -> None:
+    def move(self, *, to: HousingKind, on: date, address: Sealed | None = None, event_id: UUID | None = None) -> None:
         """Move forward to transitional or independent housing. The independent address is sealed by
         the caller with ``event_id`` as associated data, so the same id must be passed here."""
         if to is HousingKind.SHELTER:
@@ -399,8 +444,7 @@ class Placement(Aggregate):
         if self.stage is not None and _STAGE_RANK[to] <= _STAGE_RANK[self.stage]:
             raise RuleViolation("moves go forward only: shelter, transitional, independent", field="to")
         if (to is HousingKind.INDEPENDENT) != (address is not None):
-            raise RuleViolation("an address is given for independent housing, and only for it",
-                                field="address")
+            raise RuleViolation("an address is given for independent housing, and only for it", field="address")
         self._check_date(on)
         self._record(PersonMoved(case_id=self.id, to=to, on=on, address=address), event_id=event_id)
 

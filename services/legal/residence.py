@@ -314,8 +314,10 @@ class ResidenceProcedure(Aggregate):
                 # without a gap from the card's own start, not only from the renewed period's (else the stay
                 # would read as invalid, and a hearing today raise a warning, until the renewed period begins).
                 previous = self.current
-                continuous = previous is not None and previous.ends_on is not None and (
-                    event.starts_on == previous.ends_on + timedelta(days=1)
+                continuous = (
+                    previous is not None
+                    and previous.ends_on is not None
+                    and (event.starts_on == previous.ends_on + timedelta(days=1))
                 )
                 starts_on = previous.starts_on if continuous and previous is not None else event.starts_on
                 self.current = DocumentValidity(
