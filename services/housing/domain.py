@@ -299,15 +299,7 @@ class ShelterNetwork(Aggregate):
     def _assign_or_waitlist(self, request: OpenRequest, on: date) -> None:
         bed = choose_bed(self.beds.values(), request.needs)
         if bed is not None:
-            self._record(
-                BedAssigned(
-                    request_id=request.request_id,
-                    case_id=request.case_id,
-                    shelter_id=bed.shelter_id,
-                    bed_id=bed.bed_id,
-                    on=on,
-                )
-            )
+            self._assign(request, bed, on)
             return
         ahead = sum(1 for r in self.waiting if r.order_key < request.order_key)
         self._record(
@@ -329,15 +321,11 @@ class ShelterNetwork(Aggregate):
                 request_id=request.request_id, case_id=request.case_id, waited_since=request.requested_at, on=on
             )
         )
-        self._record(
-            BedAssigned(
-                request_id=request.request_id,
-                case_id=request.case_id,
-                shelter_id=bed.shelter_id,
-                bed_id=bed.bed_id,
-                on=on,
-            )
-        )
+        self._assign(request, bed, on)
+
+    def _assign(self, request: OpenRequest, bed: Bed, on: date) -> None:
+        self._record(BedAssigned(request_id=request.request_id, case_id=request.case_id, shelter_id=bed.shelter_id,
+                                 bed_id=bed.bed_id, on=on))  # fmt: skip
 
     def _bed(self, shelter_id: str, bed_id: str) -> Bed:
         if shelter_id not in self.shelters:
