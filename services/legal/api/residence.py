@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date
+
 from fastapi import APIRouter, Depends
 
 from harbour.auth import Caller, authenticated
@@ -11,6 +14,7 @@ from services.legal.access import Action, CaseAccess
 from services.legal.api.common import accepted, day_of, run_on
 from services.legal.api.models import (
     Accepted,
+    Command,
     Decision,
     DocumentRequest,
     Ending,
@@ -18,6 +22,8 @@ from services.legal.api.models import (
     RenewalRequest,
     VoluntaryReturn,
 )
+from services.legal.residence import ResidenceProcedure
+from services.legal.rules import ProceedingsFacts
 from services.legal.workflow import LegalWork
 
 router = APIRouter(prefix="/cases/{case_id}/residence", tags=["residence procedure"])
@@ -28,6 +34,24 @@ PROBLEMS = {
     409: {"description": "expected_version is stale: re-read and retry"},
     422: {"description": "The request breaks a rule of the procedure (detail and field say which)"},
 }
+
+
+async def _decide(
+    rt: ServiceRuntime, caller: Caller, case_id: str, action: Action, body: Command,
+    decide: Callable[[ResidenceProcedure, date, ProceedingsFacts | None], object], *, with_facts: bool = False,
+) -> Accepted:  # fmt: skip
+    """Load the procedure at the client's version, apply ``decide`` on the day of the fact, save: the shape of
+    every residence command but the opening. ``with_facts``: the proceedings' facts the command relies on,
+    read in the same transaction."""
+
+    async def command(work: LegalWork, _: CaseAccess) -> Accepted:
+        residence = await work.residence(case_id, expected_version=body.expected_version)
+        facts = (await work.proceedings(case_id)).facts() if with_facts else None
+        decide(residence, day_of(body.on, work.today), facts)
+        recorded = await work.save_residence(residence)
+        return accepted(case_id, "residence", residence.version, recorded)
+
+    return await run_on(rt, caller, case_id, action, body, command)
 
 
 @router.post("/open", response_model=Accepted, status_code=201, responses=PROBLEMS,
@@ -50,14 +74,10 @@ async def open_on_request(
 async def request_document(
     case_id: str, body: DocumentRequest, caller: Caller = Depends(authenticated), rt: ServiceRuntime = RuntimeDep
 ) -> Accepted:
-    async def command(work: LegalWork, _: CaseAccess) -> Accepted:
-        residence = await work.residence(case_id, expected_version=body.expected_version)
-        facts = (await work.proceedings(case_id)).facts()  # the basis the request relies on, read in this tx
-        residence.request(body.document, on=day_of(body.on, work.today), facts=facts)
-        recorded = await work.save_residence(residence)
-        return accepted(case_id, "residence", residence.version, recorded)
+    def request(residence: ResidenceProcedure, on: date, facts: ProceedingsFacts | None) -> None:
+        residence.request(body.document, on=on, facts=facts)
 
-    return await run_on(rt, caller, case_id, Action.REQUEST_DOCUMENT, body, command)
+    return await _decide(rt, caller, case_id, Action.REQUEST_DOCUMENT, body, request, with_facts=True)
 
 
 @router.post("/renewal-requests", response_model=Accepted, status_code=201, responses=PROBLEMS,
@@ -65,14 +85,10 @@ async def request_document(
 async def request_renewal(
     case_id: str, body: RenewalRequest, caller: Caller = Depends(authenticated), rt: ServiceRuntime = RuntimeDep
 ) -> Accepted:
-    async def command(work: LegalWork, _: CaseAccess) -> Accepted:
-        residence = await work.residence(case_id, expected_version=body.expected_version)
-        facts = (await work.proceedings(case_id)).facts()
-        residence.request_renewal(on=day_of(body.on, work.today), facts=facts)
-        recorded = await work.save_residence(residence)
-        return accepted(case_id, "residence", residence.version, recorded)
+    def renew(residence: ResidenceProcedure, on: date, facts: ProceedingsFacts | None) -> None:
+        residence.request_renewal(on=on, facts=facts)
 
-    return await run_on(rt, caller, case_id, Action.REQUEST_RENEWAL, body, command)
+    return await _decide(rt, caller, case_id, Action.REQUEST_RENEWAL, body, renew, with_facts=True)
 
 
 @router.post("/decisions", response_model=Accepted, status_code=201, responses=PROBLEMS,
@@ -81,9 +97,7 @@ async def request_renewal(
 async def decide(
     case_id: str, body: Decision, caller: Caller = Depends(authenticated), rt: ServiceRuntime = RuntimeDep
 ) -> Accepted:
-    async def command(work: LegalWork, _: CaseAccess) -> Accepted:
-        residence = await work.residence(case_id, expected_version=body.expected_version)
-        on = day_of(body.on, work.today)
+    def record(residence: ResidenceProcedure, on: date, _: ProceedingsFacts | None) -> None:
         if body.outcome == "issued":
             if body.reason is not None:
                 raise RuleViolation("an issued document has no refusal reason", field="reason")
@@ -92,10 +106,8 @@ async def decide(
             if body.reason is None:
                 raise RuleViolation("a refusal needs its reason", field="reason")
             residence.refuse(reason=body.reason, on=on)
-        recorded = await work.save_residence(residence)
-        return accepted(case_id, "residence", residence.version, recorded)
 
-    return await run_on(rt, caller, case_id, Action.DECIDE, body, command)
+    return await _decide(rt, caller, case_id, Action.DECIDE, body, record)
 
 
 @router.post("/voluntary-return", response_model=Accepted, status_code=201, responses=PROBLEMS,
@@ -103,13 +115,8 @@ async def decide(
 async def choose_voluntary_return(
     case_id: str, body: VoluntaryReturn, caller: Caller = Depends(authenticated), rt: ServiceRuntime = RuntimeDep
 ) -> Accepted:
-    async def command(work: LegalWork, _: CaseAccess) -> Accepted:
-        residence = await work.residence(case_id, expected_version=body.expected_version)
-        residence.choose_voluntary_return(on=day_of(body.on, work.today))
-        recorded = await work.save_residence(residence)
-        return accepted(case_id, "residence", residence.version, recorded)
-
-    return await run_on(rt, caller, case_id, Action.CHOOSE_RETURN, body, command)
+    return await _decide(rt, caller, case_id, Action.CHOOSE_RETURN, body,
+                         lambda residence, on, _: residence.choose_voluntary_return(on=on))  # fmt: skip
 
 
 @router.post("/ending", response_model=Accepted, status_code=201, responses=PROBLEMS,
@@ -117,10 +124,5 @@ async def choose_voluntary_return(
 async def end_status(
     case_id: str, body: Ending, caller: Caller = Depends(authenticated), rt: ServiceRuntime = RuntimeDep
 ) -> Accepted:
-    async def command(work: LegalWork, _: CaseAccess) -> Accepted:
-        residence = await work.residence(case_id, expected_version=body.expected_version)
-        residence.end(reason=body.reason, on=day_of(body.on, work.today))
-        recorded = await work.save_residence(residence)
-        return accepted(case_id, "residence", residence.version, recorded)
-
-    return await run_on(rt, caller, case_id, Action.END_STATUS, body, command)
+    return await _decide(rt, caller, case_id, Action.END_STATUS, body,
+                         lambda residence, on, _: residence.end(reason=body.reason, on=on))  # fmt: skip
