@@ -26,8 +26,6 @@ from services.housing.domain import Placement, ShelterNetwork
 
 T = TypeVar("T")
 BRUSSELS = ZoneInfo("Europe/Brussels")
-# Another writer got there first (or PostgreSQL broke a lock cycle between two networks): redo the command.
-MAX_ATTEMPTS = 40
 
 
 def today(clock: Clock) -> date:

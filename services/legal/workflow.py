@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
 
-from harbour.errors import NotFound
+from harbour.errors import ConcurrencyError, NotFound
 from harbour.service import ServiceRuntime
 from harbour.store import CommandContext, RecordedEvent
 from schemas.legal import (
@@ -95,7 +95,8 @@ A = TypeVar("A", ResidenceProcedure, CriminalProceedings)
 
 
 def _at(aggregate: A, expected_version: int | None) -> A:
-    if expected_version is not None:
-        # Append at the client's view of the stream: a stale one is a 409 (ConcurrencyError), never a lost write.
-        aggregate.version = expected_version
+    if expected_version is not None and expected_version != aggregate.version:
+        # The client decided on a view of the file that is no longer current: a 409 before any rule is weighed
+        # (the rules would judge a state the client never saw). The append's version check stays the backstop.
+        raise ConcurrencyError(aggregate.stream_id, expected_version, aggregate.version)
     return aggregate

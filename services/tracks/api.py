@@ -121,7 +121,7 @@ async def _run(rt: ServiceRuntime, caller: Caller, case_id: str, action: str, bo
         await save_track(rt.repository, track, rt.command_context(caller), conn)
         return track
 
-    return track_view(await retrying(rt.store.transaction, work, retry=expected is None))
+    return track_view(await retrying(rt.store.transaction, work, retry=expected is None, queue_on=f"track-{case_id}"))
 
 
 async def _seal(rt: ServiceRuntime, conn: Any, track: Track, field: str, text: str, event_id: UUID) -> Sealed:

@@ -247,12 +247,12 @@ async def test_commands_without_a_version_racing_on_one_file_are_each_decided_on
     stage: LegalStage,
 ) -> None:
     case = await stage.open_case()
-    statements = [{"kind": "complaint", "unit": "police-zone-antwerp", "report_number": f"AN.55.L1.01234{i}/2026"}
-                  for i in range(6)]  # fmt: skip
+    statements = [{"kind": "complaint", "unit": "police-zone-antwerp", "report_number": f"AN.55.L1.0123{i:02d}/2026"}
+                  for i in range(12)]  # fmt: skip
     answers = await asyncio.gather(*(stage.post(case, "proceedings/statements", body, stage.centre)
                                      for body in statements))  # fmt: skip
-    assert [a.status_code for a in answers] == [201] * 6, [a.json() for a in answers if a.status_code != 201]
-    assert len(await stage.events(case, "StatementMade")) == 6
+    assert [a.status_code for a in answers] == [201] * 12, [a.json() for a in answers if a.status_code != 201]
+    assert len(await stage.events(case, "StatementMade")) == 12
 
 
 async def test_rule_breaches_are_422_problems_naming_the_field(stage: LegalStage) -> None:

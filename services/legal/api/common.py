@@ -27,14 +27,16 @@ async def run_on(
 
     Without a client-pinned ``expected_version``, a race lost to a handler or timer that appended meanwhile (a
     deadline noted on the file) is decided again from a fresh read rather than answered with 409: the
-    caseworker decided on nothing stale. With one, the conflict is the client's to see.
+    caseworker decided on nothing stale. With one, the conflict is the client's to see. Commands on one case
+    queue behind each other (both of its streams: a dismissal also ends the residence status).
     """
 
     async def attempt(conn: Any) -> T:
         case = await authorize(conn, caller, case_id, action)
         return await command(LegalWork(rt, conn, rt.command_context(caller), legal_today(rt.clock)), case)
 
-    return await retrying(rt.store.transaction, attempt, retry=body.expected_version is None)
+    return await retrying(rt.store.transaction, attempt, retry=body.expected_version is None,
+                          queue_on=f"legal-case-{case_id}")  # fmt: skip
 
 
 def day_of(on: date | None, today: date, field: str = "on") -> date:
