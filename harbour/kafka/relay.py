@@ -24,6 +24,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from harbour import telemetry
 from harbour.kafka.producer import make_producer
+from harbour.kafka.sleep_slot import DOMAIN_SLOT, SleepSlot
 from harbour.kafka.topics import TopicKeeper, TopicSpec
 from harbour.settings import HarbourSettings
 from harbour.store import EventStore, Position, RecordedEvent
@@ -33,6 +34,10 @@ log = logging.getLogger("harbour.relay")
 
 ROUTE_RETRY_SECONDS = 0.05  # between tries of an event a route could not address yet
 HELD_BACK_FIRST_WAIT = 0.01  # seconds; doubled while events stay held back, up to the polling interval
+# While an append that will not notify is in flight, the relay cannot lie down: it looks again after this,
+# doubled while it lasts, up to BUSY_MAX_WAIT (the worst delay such an append's events can see).
+BUSY_FIRST_WAIT = 0.002
+BUSY_MAX_WAIT = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +103,10 @@ class OutboxRelay:
         topics: Sequence[TopicSpec],
         routes: Sequence[Route] = (),
         name: str | None = None,
+        sleep_slot: int = DOMAIN_SLOT,
     ) -> None:
         self.service = service
+        self.sleep_slot = sleep_slot  # one per relay of a database (see harbour.kafka.sleep_slot)
         self.name = name or f"relay:{service}"
         self.store = store
         self.dsn = dsn
@@ -119,6 +126,8 @@ class OutboxRelay:
         self._position: Position | None = None  # the stored checkpoint, while this relay leads
         self._lag_reported = 0.0
         self._held_back = False  # the last page was empty while committed events wait behind an older transaction
+        self._held_back_wait = HELD_BACK_FIRST_WAIT
+        self._busy_wait = BUSY_FIRST_WAIT
         self._prefetch: tuple[Position, asyncio.Future[Sequence[Any]]] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------
@@ -169,32 +178,48 @@ class OutboxRelay:
                 await asyncio.sleep(1.0)
             self.is_leader = True
             self._position = None  # another instance may have led meanwhile: read the stored checkpoint
+            slot = SleepSlot(conn, self.sleep_slot)
             await conn.add_listener("harbour_events", lambda *_: self._wake.set())
             await self._ensure_topics()
-            held_back_wait = HELD_BACK_FIRST_WAIT
             while not self._stopping:
                 # Cleared before reading, so that a notification arriving while a batch is read or sent
                 # wakes the next round at once instead of being lost to it.
                 self._wake.clear()
                 try:
-                    published = await self.relay_once()
+                    if await self.relay_once():
+                        self._held_back_wait, self._busy_wait = HELD_BACK_FIRST_WAIT, BUSY_FIRST_WAIT
+                        continue
+                    await self._rest(slot)
                 except RouteNotReady:
                     await asyncio.sleep(ROUTE_RETRY_SECONDS)
-                    continue
-                if published:
-                    held_back_wait = HELD_BACK_FIRST_WAIT
-                    continue
-                wait = self.settings.relay_poll_seconds
-                if self._held_back:
-                    # Committed events wait for an older transaction elsewhere on the server, which may end
-                    # without notifying: look again soon, backing off while it lasts.
-                    wait, held_back_wait = min(held_back_wait, wait), held_back_wait * 2
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), wait)
         finally:
             self.is_leader = False
             with contextlib.suppress(Exception):
                 await conn.close()
+
+    async def _rest(self, slot: SleepSlot) -> None:
+        """Nothing to publish: wait for the next event, asleep only when every append will notify."""
+        wait = self.settings.relay_poll_seconds
+        if self._held_back:
+            # Committed events wait for an older transaction elsewhere on the server, which may end without
+            # notifying: look again soon, backing off while it lasts.
+            wait, self._held_back_wait = min(self._held_back_wait, wait), self._held_back_wait * 2
+        elif not await slot.lie_down():
+            # An append that saw this relay awake (and so will not notify) has not committed yet.
+            wait, self._busy_wait = min(self._busy_wait, wait), min(self._busy_wait * 2, BUSY_MAX_WAIT)
+        else:
+            self._busy_wait = BUSY_FIRST_WAIT
+            try:
+                # Appends that committed before the slot was taken notified nobody: read once more.
+                if await self.relay_once() or self._held_back:
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), wait)
+            finally:
+                await slot.get_up()  # awake again: appends may stop notifying
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), wait)
 
     async def _ensure_topics(self) -> None:
         await self.keeper.ensure()

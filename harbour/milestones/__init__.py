@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from harbour import telemetry
 from harbour.kafka.relay import OutboxRelay
+from harbour.kafka.sleep_slot import MILESTONE_SLOT
 from harbour.kafka.topics import TopicSpec
 from harbour.milestones.case_audiences import CASE_AUDIENCES, CaseAudiences, load_facts, upstream_subscriptions
 from harbour.milestones.policy import address, published_audiences, render_markdown, source_services
@@ -77,7 +78,7 @@ def milestone_relay(definition: ServiceDefinition, *, store: EventStore, dsn: st
         service=f"{definition.name}.milestones", name=f"milestones:{definition.name}", store=store, dsn=dsn,
         bootstrap=bootstrap, settings=settings, domain_topic=None,
         topics=milestone_topics(definition.name, settings), routes=[MilestoneRoute(definition.name, settings)],
-        **extra,
+        sleep_slot=MILESTONE_SLOT, **extra,
     )  # fmt: skip
     # Metrics under "<service>.milestones" (its lag is not the domain relay's); spans under the service itself.
     relay.tracer = telemetry.get_tracer(definition.name, settings)
