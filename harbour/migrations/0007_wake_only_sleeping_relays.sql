@@ -1,7 +1,7 @@
 -- Notify only relays that sleep.
 --
 -- A NOTIFY makes PostgreSQL (up to 17 at least) commit the notifying transactions one at a time: the commit
--- takes a database-wide lock held across its WAL flush, so concurrent appends lost group commit (measured:
+-- takes a server-wide lock held across its WAL flush, so concurrent appends lost group commit (measured:
 -- 8 writers of one event per transaction, 2,900 appends/s with a NOTIFY each, 4,300 without).
 --
 -- A relay needs a notification only while it sleeps. Each relay of a database has a sleep slot (advisory
