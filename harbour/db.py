@@ -40,8 +40,11 @@ async def drop_database(server_url: str, database: str) -> None:
         await conn.close()
 
 
-async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size)
+async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10, idle_seconds: float = 300.0) -> asyncpg.Pool:
+    """A pool whose connections unused for ``idle_seconds`` are closed (0: never), down to ``min_size``."""
+    pool = await asyncpg.create_pool(
+        url, min_size=min_size, max_size=max_size, max_inactive_connection_lifetime=idle_seconds
+    )
     assert pool is not None
     return pool
 

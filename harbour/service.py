@@ -158,7 +158,9 @@ class ServiceRuntime:
     async def start(self, *, background: bool = True) -> None:
         server_url = self.endpoints.database_url.rpartition("/")[0] + "/postgres"
         await ensure_database(server_url, self.endpoints.database_url.rpartition("/")[2])
-        self.pool = await create_pool(self.endpoints.database_url, min_size=2, max_size=20)
+        self.pool = await create_pool(self.endpoints.database_url, min_size=self.settings.db_pool_min,
+                                      max_size=self.settings.db_pool_max,
+                                      idle_seconds=self.settings.db_pool_idle_seconds)  # fmt: skip
         dirs = {"harbour": HARBOUR_MIGRATIONS}
         if self.definition.migrations is not None:
             dirs[self.name] = self.definition.migrations
@@ -179,10 +181,15 @@ class ServiceRuntime:
                                   lock_name=f"harbour.timers.{self.name}")  # fmt: skip
         if background:
             self._watch = asyncio.create_task(self._keep_topics(), name=f"topics:{self.name}")
-            self.relay.start()
+            # Only what has work to do holds a connection (an idle platform must fit in 20, README
+            # "Connections"): a relay with no topic and no route would publish nothing, and a runner
+            # with no timer handler would fire nothing.
+            if self.definition.domain_topic or self.definition.routes:
+                self.relay.start()
             if self.milestone_relay is not None:
                 self.milestone_relay.start()
-            await self.timers.start()
+            if self.definition.timer_handlers:
+                await self.timers.start()
             if self.consumers:
                 await self._start_broker()
         self._started = True

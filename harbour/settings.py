@@ -18,6 +18,12 @@ class HarbourSettings(BaseSettings):
     # or empty to use the machine's server on 127.0.0.1:5432 or else an embedded one under var/.
     database_url: str | None = None
     database_prefix: str = Field("harbour_", description="prefix of every service's database name")
+    # Each service's connection pool. Small by default: five services share one server, and every replica
+    # also holds its dedicated connections (relay, milestone relay, timers' lock; README "Connections").
+    # A pooled connection unused for db_pool_idle_seconds is closed: a burst's connections do not stay.
+    db_pool_min: int = 0
+    db_pool_max: int = 8
+    db_pool_idle_seconds: float = 10.0
     # Kafka: a bootstrap list, or empty to start the embedded Tansu broker on 127.0.0.1:9092.
     kafka_bootstrap: str | None = None
     # The embedded broker has no idempotent producer; production turns idempotence on.

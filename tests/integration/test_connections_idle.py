@@ -1,0 +1,68 @@
+"""An idle platform holds few PostgreSQL connections: two platforms (or a platform and its tests) must fit on
+a server with the default ``max_connections`` of 100, so the whole platform at rest holds at most 20."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+
+import asyncpg
+
+from harbour.db import database_url
+from harbour.settings import HarbourSettings
+from services import registry
+from tests.support.harness import running_service
+
+IDLE_LIMIT = 20
+
+
+async def _connections(pg_server_url: str, databases: list[str]) -> dict[str, int]:
+    conn = await asyncpg.connect(database_url(pg_server_url, "postgres"))
+    try:
+        rows = await conn.fetch(
+            "SELECT datname, count(*) AS n FROM pg_stat_activity WHERE datname = ANY($1::text[]) GROUP BY datname",
+            databases,
+        )
+    finally:
+        await conn.close()
+    return {row["datname"]: row["n"] for row in rows}
+
+
+async def test_an_idle_platform_of_five_services_holds_at_most_twenty_connections_after_a_burst(
+    pg_server_url, running_broker
+):
+    # Every setting that shapes connections is the production default (pool sizes, idle lifetime, relay and
+    # timer polling: more frequent polls would only keep more pooled connections busy).
+    settings = HarbourSettings(consumer_max_attempts=2)
+    assert (settings.db_pool_min, settings.db_pool_max, settings.db_pool_idle_seconds) == (0, 8, 10.0)
+    async with AsyncExitStack() as stack:
+        services = {}
+        for name in registry.available():
+            services[name] = await stack.enter_async_context(
+                running_service(
+                    registry.definition(name), pg_server_url=pg_server_url, bootstrap=running_broker.bootstrap,
+                    settings=settings,
+                )
+            )  # fmt: skip
+        databases = [s.runtime.endpoints.database_url.rpartition("/")[2] for s in services.values()]
+        assert len(databases) == 5
+
+        # A burst: every /health takes a pooled connection, so each pool grows to its maximum.
+        for service in services.values():
+            answers = await asyncio.gather(*(service.client.get("/health") for _ in range(30)))
+            assert {a.status_code for a in answers} == {200}
+        busy = await _connections(pg_server_url, databases)
+
+        # At rest: the pools close what the burst opened; the dedicated connections stay.
+        deadline = asyncio.get_running_loop().time() + 3 * settings.db_pool_idle_seconds
+        idle = busy
+        while asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(1.0)
+            idle = await _connections(pg_server_url, databases)
+            if sum(idle.values()) <= IDLE_LIMIT:
+                # Once more after another idle lifetime: below the bound, and staying there.
+                await asyncio.sleep(settings.db_pool_idle_seconds)
+                idle = await _connections(pg_server_url, databases)
+                break
+        assert sum(idle.values()) <= IDLE_LIMIT, (busy, idle)
+        assert all(n <= settings.db_pool_max + 3 for n in busy.values()), busy
