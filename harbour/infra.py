@@ -354,8 +354,20 @@ class BrokerProcess:
         else:
             proc.wait()
 
-    def restart(self, *, wait: bool = True, timeout: float = 15.0) -> BrokerProcess:
-        """Stop and start again on the same port: the broker comes back empty (memory storage)."""
+    def kill(self) -> None:
+        """SIGKILL, as the OOM killer sends it: no shutdown of any kind; the process is reaped (no zombie)."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+    def restart(self, *, wait: bool = True, timeout: float = 15.0, kill: bool = False) -> BrokerProcess:
+        """Stop (``kill``: SIGKILL) and start again on the same port: the broker comes back empty (memory
+        storage: no topics, no records, no consumer groups, no committed offsets)."""
+        if kill:
+            self.kill()
         self.stop()
         # The old socket may linger for a moment after exit; Tansu binds with SO_REUSEADDR, so a short
         # wait for the port to close is enough.
