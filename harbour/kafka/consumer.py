@@ -10,20 +10,30 @@ Most subscriptions read domain events (``RecordedEvent`` envelopes). A ``raw`` s
 that are not events, such as audience milestones: the handler gets the Kafka record as a ``RawMessage``
 and the subscription's ``message_id`` names it for the inbox; the same retries and dead letters apply.
 Subscriptions that share a consumer name are read by one Kafka consumer (one group join for many topics).
+
+Nothing of FastStream touches a record's bytes. Its default parser decodes every header as UTF-8 and its
+default decoder parses a value labelled ``content-type: application/json`` as JSON, both before any of our code
+runs and outside our error handling: one such record with bad bytes was nacked and redelivered without end, and
+every consumer group of its partition stopped there. Our subscribers therefore give FastStream a parser that
+shows it only a well-formed trace context (``traceparent``/``tracestate``, for the telemetry middleware) and a
+decoder that decodes nothing; the record itself (``message.raw_message``) reaches ``consume`` untouched, where
+every decoding step is ours and any failure of it is a dead letter.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import asyncpg
-from aiokafka import TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLargeError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
@@ -31,7 +41,9 @@ from pydantic import ValidationError
 
 from harbour import telemetry
 from harbour.errors import ConcurrencyError
+from harbour.kafka.security import client_options
 from harbour.store import Actor, CommandContext, RecordedEvent
+from harbour.store.envelope import HEADER_NAMES
 from harbour.store.eventstore import StreamOrderRetry
 
 if TYPE_CHECKING:
@@ -39,9 +51,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("harbour.consumer")
 
-# Errors that say "the infrastructure is away", not "this message is bad": never dead-lettered.
+# Errors that usually say "the database is away", not "this message is bad". Usually: asyncpg.DataError (a value
+# the driver cannot encode) is an InterfaceError too, and a handler can fail the same way on every delivery.
+# So no error type alone decides: after any failure the database is asked, and only an unreachable database
+# sends the message back unacknowledged; while it answers, the failure is the message's and counts as an attempt.
 TRANSIENT = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, asyncpg.TooManyConnectionsError,
-             asyncpg.CannotConnectNowError)  # fmt: skip
+             asyncpg.CannotConnectNowError, asyncpg.InternalClientError, asyncpg.OperatorInterventionError,
+             asyncpg.ObjectNotInPrerequisiteStateError, TimeoutError)  # fmt: skip
 # Errors a plain retry of the same transaction resolves (another writer got there first).
 RETRYABLE = (ConcurrencyError, StreamOrderRetry, asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
 
@@ -54,8 +70,8 @@ class RawMessage:
     partition: int
     offset: int
     key: bytes | None
-    value: bytes
-    headers: dict[str, str]
+    value: bytes  # a tombstone (no value) reads as b""
+    headers: dict[str, str]  # the readable ones (UTF-8, with a value); the record keeps the rest
 
 
 @dataclass
@@ -88,9 +104,9 @@ class Subscription:
     event_types: frozenset[str] | None = None  # others are acknowledged and ignored
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
-    # Raw mode: ``handle`` gets a RawMessage and ``message_id`` gives its inbox key. ``message_id`` raising
-    # ValueError (a pydantic ValidationError is one), KeyError, LookupError or TypeError marks the message as
-    # poison: it is dead-lettered, never retried.
+    # Raw mode: ``handle`` gets a RawMessage and ``message_id`` gives its inbox key. ``message_id`` must be a
+    # pure function of the record: any exception it raises marks the message as poison (dead-lettered, never
+    # retried).
     raw: bool = False
     message_id: Callable[[RawMessage], UUID] | None = None
 
@@ -102,27 +118,138 @@ class Subscription:
 # The last known lag of each partition, per (service, consumer): the gauge shows their sum.
 _LAGS: dict[tuple[str, str], dict[tuple[str, int], int]] = {}
 
+# Why a record went to its dead-letter topic (the ``dlq.reason`` header; ``harbour dlq list`` shows it).
+REASON_POISON = "poison"  # it cannot be decoded or validated: no retry can help
+REASON_FAILED = "handler-failed"  # the handler failed on every attempt while the database answered
+REASON_CONFLICTS = "conflicts"  # it kept conflicting with other writers
+REASON_PARKED = "parked"  # an operator parked it by hand (``harbour dlq park``)
+
+# Headers FastStream is allowed to see (its telemetry middleware continues the trace from them).
+_FRAMEWORK_HEADERS = frozenset({"traceparent", "tracestate"})
+# A dead letter may be a little larger than the record it copies (the dlq.* headers): the producer allows it.
+_LETTER_HEADROOM = 64 * 1024
+
 
 class PoisonMessage(Exception):
     """The message cannot be understood: no retry can help."""
 
 
-def _headers(message: KafkaMessage) -> dict[str, str]:
-    raw = message.raw_message
-    return {k: v.decode(errors="replace") for k, v in (raw.headers or [])}
+def _framework_headers(headers: Sequence[tuple[str, bytes | None]] | None) -> list[tuple[str, bytes]]:
+    """The record's trace context when it is one short printable ASCII value per name; nothing else.
+
+    Everything else FastStream would act on stays hidden from it: a ``reply_to`` header would make it publish
+    the handler's answer to a topic the record names, ``content-type`` would make it parse the value, and its
+    parser decodes every header value as UTF-8 (a value that is not, or a header without a value, raised there).
+    """
+    found: dict[str, list[bytes | None]] = {}
+    for name, value in headers or ():
+        if name in _FRAMEWORK_HEADERS:
+            found.setdefault(name, []).append(value)
+    safe = []
+    for name, values in found.items():
+        [value, *more] = values
+        if more or not isinstance(value, bytes) or len(value) > 512 or not value.isascii():
+            continue
+        if value.decode().isprintable():
+            safe.append((name, value))
+    return safe
+
+
+async def parse_record(record: ConsumerRecord, default_parser: Callable[[ConsumerRecord], Awaitable[Any]]) -> Any:
+    """FastStream's parser on a copy of the record that it cannot trip over; the message keeps the original."""
+    message = await default_parser(dataclasses.replace(record, headers=_framework_headers(record.headers)))
+    message.raw_message = record
+    return message
+
+
+async def decode_nothing(message: KafkaMessage) -> None:
+    """FastStream's decoder, replaced: the bytes are decoded by ``InboxConsumer.consume``, inside its handling."""
+    return None
+
+
+@dataclass(frozen=True)
+class RecordHeaders:
+    """A record's headers as Harbour reads them: the readable ones, and the names of those that are not."""
+
+    readable: dict[str, str]
+    unreadable: frozenset[str]  # no value, not UTF-8, or given twice with different values
+
+    @classmethod
+    def of(cls, record: ConsumerRecord) -> RecordHeaders:
+        readable: dict[str, str] = {}
+        unreadable: set[str] = set()
+        for name, value in record.headers or ():
+            try:
+                text = value.decode() if isinstance(value, bytes) else None
+            except UnicodeDecodeError:
+                text = None
+            if text is None or readable.get(name, text) != text:
+                unreadable.add(name)
+            else:
+                readable[name] = text
+        for name in unreadable:
+            readable.pop(name, None)
+        return cls(readable, frozenset(unreadable))
 
 
 def describe(error: BaseException) -> str:
     """A reason for the dead-letter headers that never quotes the message's values (they may be personal)."""
-    if isinstance(error, ValidationError):
-        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['type']}" for e in error.errors())[:500]
-    if isinstance(error, PoisonMessage) and isinstance(error.__cause__, ValidationError):
-        return describe(error.__cause__)
-    return str(error)[:500]
+    try:
+        if isinstance(error, ValidationError):
+            return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['type']}" for e in error.errors())[:500]
+        if isinstance(error, PoisonMessage) and isinstance(error.__cause__, ValidationError):
+            return describe(error.__cause__)
+        return str(error)[:500]
+    except Exception:  # an exception whose str() fails is still a reason
+        return type(error).__name__
+
+
+def letter_headers(
+    record: ConsumerRecord, *, consumer: str, reason: str, error_type: str, error_message: str
+) -> list[tuple[str, bytes | None]]:
+    """The original headers byte for byte (without any ``dlq.*`` a record brought along), then ours."""
+    kept = [(k, v) for k, v in (record.headers or ()) if not k.startswith("dlq.")]
+    ours = {
+        "dlq.original_topic": record.topic,
+        "dlq.original_partition": str(record.partition),
+        "dlq.original_offset": str(record.offset),
+        "dlq.consumer": consumer,
+        "dlq.reason": reason,
+        "dlq.error_type": error_type,
+        # The message of an exception may quote the payload; keep it short and typed.
+        "dlq.error_message": error_message,
+    }
+    return kept + [(k, v.encode()) for k, v in ours.items()]
+
+
+async def send_letter(producer: AIOKafkaProducer, record: ConsumerRecord, headers: list[tuple[str, Any]]) -> None:
+    """Publish the dead letter of ``record`` and wait for the broker's acknowledgement.
+
+    A letter too large for the producer or the topic (a record near the broker's limit with long headers)
+    goes without its value, then without the original headers, saying what it left out: the record itself
+    stays on its topic at the offset the letter names. Other Kafka errors (the broker is away) are raised.
+    """
+    value, kept = record.value, headers
+    for _ in range(3):
+        try:
+            await producer.send_and_wait(f"{record.topic}.dlq", value, key=record.key, headers=kept)
+            return
+        except (MessageSizeTooLargeError, RecordTooLargeError):
+            if value is not None:
+                size = len(value)
+                value = None
+                kept = [*kept, ("dlq.value_omitted", f"{size} bytes: too large for the dead-letter topic".encode())]
+            else:
+                kept = [(k, v) for k, v in kept if k.startswith("dlq.")] + [("dlq.headers_omitted", b"too large")]
+    raise RecordTooLargeError("the dead letter does not fit even without its value and headers")
 
 
 class InboxConsumer:
     """Runs one subscription: decode, dedupe, handle in one transaction, retry, dead-letter."""
+
+    # Dead-lettering waits this long for the broker before the message is sent back unacknowledged (and comes
+    # back, to be dead-lettered again): well within aiokafka's max_poll_interval_ms, so the group keeps us.
+    dead_letter_patience_s = 60.0
 
     def __init__(self, runtime: ServiceRuntime, subscription: Subscription) -> None:
         self.runtime = runtime
@@ -130,6 +257,9 @@ class InboxConsumer:
         self.max_attempts = runtime.settings.consumer_max_attempts
         self.handled = 0
         self.dead_lettered = 0
+        self.dead_letter_failures = 0  # publishes of a dead letter that the broker did not acknowledge
+        self._producer: AIOKafkaProducer | None = None
+        self._producer_lock = asyncio.Lock()
 
     def register(self, broker: KafkaBroker, *, group_timeouts: dict[str, int]) -> None:
         sub = self.subscription
@@ -141,24 +271,47 @@ class InboxConsumer:
             return
         topics = list(dict.fromkeys(s.topic for s in siblings))
 
-        @broker.subscriber(
+        subscriber = broker.subscriber(
             *topics,
             group_id=sub.consumer + self.runtime.settings.consumer_group_suffix,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
+            # The record reaches ``consume`` undecoded: see the module's docstring.
+            parser=parse_record,
+            decoder=decode_nothing,
+            # Never answer to a reply_to a record may carry (the parser hides it too).
+            no_reply=True,
             title=f"{sub.consumer}:{sub.topic}" if len(topics) == 1 else sub.consumer,
             description=sub.description or sub.handle.__doc__,
             **group_timeouts,
         )
+
+        @subscriber
         async def on_message(message: KafkaMessage) -> None:
-            # The raw bytes, not FastStream's decoding: validation is ours, so a bad message is dead-lettered
-            # by us (with a reason that quotes no value) instead of failing inside the framework.
-            await self._for_topic(message.raw_message.topic).consume(message.body, message)
+            await self._for_topic(message.raw_message.topic).consume(message)
+
+        # The dead-letter producer stops with the subscriber (the runtime stops the broker, which stops these).
+        stop = subscriber.stop
+
+        async def stop_with_producer() -> None:
+            try:
+                await stop()
+            finally:
+                await self.close()
+
+        subscriber.stop = stop_with_producer  # type: ignore[method-assign]
 
     def _for_topic(self, topic: str) -> InboxConsumer:
         """The sibling consumer whose subscription reads ``topic`` (the runtime lists them all by now)."""
         for consumer in self.runtime.consumers:
             if consumer.subscription.consumer == self.subscription.consumer and consumer.subscription.topic == topic:
+                return consumer
+        return self
+
+    def _owner(self) -> InboxConsumer:
+        """The sibling that registered the Kafka consumer: it holds the one dead-letter producer of the group."""
+        for consumer in self.runtime.consumers:
+            if consumer.subscription.consumer == self.subscription.consumer:
                 return consumer
         return self
 
@@ -176,70 +329,108 @@ class InboxConsumer:
         lags[(raw.topic, raw.partition)] = max(0, end - raw.offset - 1)
         telemetry.CONSUMER_LAG.labels(self.runtime.name, self.subscription.consumer).set(sum(lags.values()))
 
-    async def consume(self, body: bytes, message: KafkaMessage) -> None:
-        raw = message.raw_message
-        self._observe_lag(message)
-        headers = _headers(message)
+    def _skips(self, headers: RecordHeaders) -> bool:
+        """A well-formed record of an event type this consumer does not read is not for it (decoding every event
+        of a busy topic only to drop it cost a service a quarter of a core). Not poison either: a newer upstream
+        may publish types an older consumer does not know. A type header that is unreadable is not a type."""
         wanted = self.subscription.event_types
-        if not self.subscription.raw and wanted is not None and headers.get("event_type") not in (None, *wanted):
-            # Not for this consumer: skipped on the header alone (decoding every event of a busy topic only to
-            # drop it cost a service a quarter of a core).
-            return
+        if self.subscription.raw or wanted is None or "event_type" in headers.unreadable:
+            return False
+        event_type = headers.readable.get("event_type")
+        return event_type is not None and event_type not in wanted
+
+    async def consume(self, message: KafkaMessage) -> None:
+        """Apply one record once, or dead-letter it. Raises only to leave it unacknowledged (database or broker
+        away): FastStream then seeks back and the record comes again."""
+        raw: ConsumerRecord = message.raw_message
         try:
-            if self.subscription.raw:
-                payload: RecordedEvent | RawMessage = self._decode_raw(headers, body, message)
-            else:
-                payload = self._decode(headers, body)
-        except PoisonMessage as error:
-            await self.dead_letter(body, message, error.__cause__ or error)
+            self._observe_lag(message)
+        except Exception:  # a metric never holds a partition
+            log.debug("lag not observed", exc_info=True)
+        try:
+            headers = RecordHeaders.of(raw)
+            if self._skips(headers):
+                return
+            payload = self._decode_raw(headers, raw) if self.subscription.raw else self._decode(headers, raw.value)
+        except Exception as error:  # decoding is pure: whatever it raises, the record is at fault
+            original = error.__cause__ if isinstance(error, PoisonMessage) and error.__cause__ is not None else error
+            await self.dead_letter(raw, original, reason=REASON_POISON, message=describe(error))
             return
-        if (
-            isinstance(payload, RecordedEvent)
-            and self.subscription.event_types is not None
-            and payload.event_type not in self.subscription.event_types
-        ):
+        if isinstance(payload, RecordedEvent) and self.subscription.event_types is not None \
+                and payload.event_type not in self.subscription.event_types:  # fmt: skip
             return
-        attempt = 0
+        await self._apply_with_retries(payload, raw)
+
+    async def _apply_with_retries(self, payload: RecordedEvent | RawMessage, raw: ConsumerRecord) -> None:
+        attempt = conflicts = 0
         while True:
-            attempt += 1
             try:
                 await self._apply_once(payload, raw.topic, raw.partition, raw.offset)
                 telemetry.CONSUMED.labels(self.runtime.name, self.subscription.consumer, "handled").inc()
                 return
-            except TRANSIENT:
-                # Not acknowledged: FastStream seeks back and the message is delivered again later.
-                telemetry.CONSUMED.labels(self.runtime.name, self.subscription.consumer, "transient").inc()
-                await asyncio.sleep(1.0)
-                raise
             except RETRYABLE:
-                if attempt < self.max_attempts + 5:
-                    await asyncio.sleep(0.01 * attempt)
+                conflicts += 1
+                if conflicts < self.max_attempts + 5:
+                    await asyncio.sleep(0.01 * conflicts)
                     continue
-                await self.dead_letter(body, message, RuntimeError("kept conflicting with other writers"))
+                await self.dead_letter(raw, RuntimeError("kept conflicting with other writers"),
+                                       reason=REASON_CONFLICTS)  # fmt: skip
                 return
             except Exception as error:
-                if attempt < self.max_attempts:
-                    await asyncio.sleep(0.05 * attempt)
+                if not await self._database_answers():
+                    # Not the message's fault: not acknowledged, FastStream seeks back and it comes again later.
+                    telemetry.CONSUMED.labels(self.runtime.name, self.subscription.consumer, "transient").inc()
+                    await asyncio.sleep(1.0)
+                    raise
+                attempt += 1
+                # The database answers, so the failure is this message's. A connection-level error gets a few more
+                # tries (a backend terminated under us comes back on the next connection); none gets more than that.
+                budget = self.max_attempts + (5 if isinstance(error, TRANSIENT) else 0)
+                if attempt < budget:
+                    await asyncio.sleep(min(0.05 * attempt, 1.0))
                     continue
-                await self.dead_letter(body, message, error)
+                await self.dead_letter(raw, error, reason=REASON_FAILED)
                 return
 
-    def _decode(self, headers: dict[str, str], body: bytes) -> RecordedEvent:
+    async def _database_answers(self) -> bool:
         try:
-            event = RecordedEvent.from_kafka(headers, body)
+            async with asyncio.timeout(5.0), self.runtime.store.pool.acquire() as conn:
+                await conn.fetchval("SELECT 1")
+            return True
+        except Exception:
+            return False
+
+    def _decode(self, headers: RecordHeaders, value: bytes | None) -> RecordedEvent:
+        bad = sorted(headers.unreadable & set(HEADER_NAMES))
+        if bad:
+            raise PoisonMessage(f"unreadable envelope header(s): {', '.join(bad)} (no value, not UTF-8, or twice)")
+        if value is None:
+            raise PoisonMessage("no value (a tombstone)")
+        try:
+            event = RecordedEvent.from_kafka(headers.readable, value)
             event.event  # noqa: B018 - validates the payload against its contract (after upcasting)
-        except (KeyError, ValueError, ValidationError, LookupError, TypeError) as error:
-            raise PoisonMessage(f"{type(error).__name__}") from error
+        except ValidationError as error:
+            raise PoisonMessage(type(error).__name__) from error
+        except KeyError as error:
+            raise PoisonMessage(f"missing envelope header {error}") from error
+        except UnicodeDecodeError as error:
+            raise PoisonMessage("value is not UTF-8") from error
+        except json.JSONDecodeError as error:
+            raise PoisonMessage(f"value is not JSON: {error.msg} at {error.pos}") from error
+        except RecursionError as error:
+            raise PoisonMessage("value nests too deeply") from error
+        except Exception as error:
+            # int(), dates and the like quote the text they refused: the type and the step only.
+            raise PoisonMessage(f"malformed envelope or payload ({type(error).__name__})") from error
         return event
 
-    def _decode_raw(self, headers: dict[str, str], body: bytes, message: KafkaMessage) -> RawMessage:
-        raw = message.raw_message
-        record = RawMessage(raw.topic, raw.partition, raw.offset, raw.key, body, headers)
+    def _decode_raw(self, headers: RecordHeaders, raw: ConsumerRecord) -> RawMessage:
+        record = RawMessage(raw.topic, raw.partition, raw.offset, raw.key, raw.value or b"", headers.readable)
         assert self.subscription.message_id is not None  # checked by Subscription
         try:
             self.subscription.message_id(record)  # validates the message; the id is asked again when applied
-        except (KeyError, ValueError, ValidationError, LookupError, TypeError) as error:
-            raise PoisonMessage(f"{type(error).__name__}") from error
+        except Exception as error:
+            raise PoisonMessage(describe(error)) from error
         return record
 
     async def _apply_once(self, payload: RecordedEvent | RawMessage, topic: str, partition: int, offset: int) -> None:
@@ -268,30 +459,60 @@ class InboxConsumer:
             )  # fmt: skip
         self.handled += 1
 
-    async def dead_letter(self, body: bytes, message: KafkaMessage, error: BaseException) -> None:
-        raw = message.raw_message
-        headers = _headers(message)
-        headers.update(
-            {
-                "dlq.original_topic": raw.topic,
-                "dlq.original_partition": str(raw.partition),
-                "dlq.original_offset": str(raw.offset),
-                "dlq.consumer": self.subscription.consumer,
-                "dlq.error_type": type(error).__name__,
-                # The message of an exception may quote the payload; keep it short and typed.
-                "dlq.error_message": describe(error),
-            }
-        )
-        dlq = f"{raw.topic}.dlq"
-        for attempt in range(1, 100):
+    # -- dead letters -------------------------------------------------------------------------------------
+    async def _letter_producer(self) -> AIOKafkaProducer:
+        owner = self._owner()
+        if owner is not self:
+            return await owner._letter_producer()
+        async with self._producer_lock:
+            if self._producer is None:
+                settings = self.runtime.settings
+                acks: Any = settings.kafka_acks if settings.kafka_acks == "all" else int(settings.kafka_acks)
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self.runtime.endpoints.bootstrap, acks=acks,
+                    enable_idempotence=settings.kafka_idempotence, request_timeout_ms=10000,
+                    max_request_size=1048576 + _LETTER_HEADROOM, **client_options(settings),
+                )  # fmt: skip
+                await producer.start()
+                self._producer = producer
+            return self._producer
+
+    async def close(self) -> None:
+        """Stop the dead-letter producer, if one was started."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
             try:
-                await self.runtime.broker.publish(body, topic=dlq, key=raw.key, headers=headers)
+                await producer.stop()
+            except Exception:  # a producer of a broker that is gone may fail to stop cleanly
+                log.debug("dead-letter producer did not stop cleanly", exc_info=True)
+
+    async def dead_letter(
+        self, record: ConsumerRecord, error: BaseException, *, reason: str, message: str | None = None
+    ) -> None:
+        """Copy ``record`` to ``<topic>.dlq`` with why, and return once the broker acknowledged it.
+
+        The caller acknowledges the record only after this returns: while the broker is away this keeps trying,
+        and after ``dead_letter_patience_s`` it raises, leaving the record unacknowledged (it comes back and is
+        dead-lettered then). Never lost; at worst a letter twice, if an acknowledgement was lost on the way.
+        """
+        headers = letter_headers(record, consumer=self.subscription.consumer, reason=reason,
+                                 error_type=type(error).__name__, error_message=message or describe(error))  # fmt: skip
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.dead_letter_patience_s
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await send_letter(await self._letter_producer(), record, headers)
                 break
-            except KafkaError:
+            except (KafkaError, OSError) as failure:
+                self.dead_letter_failures += 1
+                if loop.time() >= deadline:
+                    log.error("dead letter of %s offset %s not acknowledged (%s): left for redelivery",
+                              record.topic, record.offset, type(failure).__name__)  # fmt: skip
+                    raise
                 await asyncio.sleep(min(0.2 * attempt, 5.0))
-        else:  # pragma: no cover - the broker never came back: do not acknowledge, let it redeliver
-            raise RuntimeError("dead-letter topic unreachable")
         self.dead_lettered += 1
-        telemetry.DEAD_LETTERS.labels(self.runtime.name, raw.topic).inc()
-        log.warning("dead-lettered %s offset %s for %s: %s", raw.topic, raw.offset, self.subscription.consumer,
-                    type(error).__name__)  # fmt: skip
+        telemetry.DEAD_LETTERS.labels(self.runtime.name, record.topic).inc()
+        log.warning("dead-lettered %s offset %s for %s: %s (%s)", record.topic, record.offset,
+                    self.subscription.consumer, type(error).__name__, reason)  # fmt: skip
