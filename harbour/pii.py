@@ -13,33 +13,42 @@ of the event that carries the value), so a value copied into another event or an
 Values never appear in logs, exceptions or reprs of this module; only person ids (pseudonymous) do.
 
 Operational notes, because crypto-shredding is only as good as its weakest copy:
-- PostgreSQL keeps the old row version of an erased key until VACUUM, and backups / WAL archives keep it for
-  their retention. Those copies are wrapped by the master key, so rotating the master key
-  (:meth:`PersonalDataVault.rotate_master_key`) and then destroying the old master key is what makes erasure
-  reach old backups too.
+- An erasure is an UPDATE, and PostgreSQL keeps the row version it replaced (the wrapped key) in the table's
+  pages; a plain VACUUM marks it free but does not overwrite its bytes. Every transaction that leaves such a
+  copy records a purge request (table ``person_key_purges``, same transaction), and
+  :func:`purge_dead_key_copies` rewrites the table (``VACUUM FULL``) once no snapshot can still see the copy,
+  then marks the requests done. :meth:`PersonalDataVault.erase` starts that purge in the background as soon as
+  the erasing transaction ends; ``harbour erase`` and ``harbour keys purge`` wait for it and say so.
+- Backups and WAL archives keep the old copies for their retention. Those copies are wrapped by the master key,
+  so rotating the master key (``harbour keys rotate``, :func:`rewrap_batch`) and destroying the old master key
+  once no backup wrapped by it is kept is what makes erasure reach old backups too (deploy/README.md).
 - Each service owns its keys: a `Sealed` value opens only in the service whose database holds that person's key.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
+import logging
+import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
+import asyncpg
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel, ConfigDict
 
 from harbour.devsecrets import dev_secret
 from harbour.errors import HarbourError, RuleViolation
-
-if TYPE_CHECKING:
-    import asyncpg
-
 from harbour.settings import HarbourSettings
+
+log = logging.getLogger("harbour.pii")
 
 # What a screen or export shows in place of a value whose person was erased.
 ERASED = "[erased]"
@@ -148,16 +157,51 @@ class PersonalDataVault:
         self._master_keys[master_key_version] = decode_master_key(master_key)
         self._current = master_key_version
 
+        # Background purges of dead key copies, one task per pool at most (see erase and _purge_soon).
+        self._pool: asyncpg.Pool | None = None
+        self._purges: dict[int, _BackgroundPurge] = {}
+
     @classmethod
     def from_settings(cls, settings: HarbourSettings) -> PersonalDataVault:
-        return cls(ensure_dev_master_key(settings), settings.master_key_version)
+        """The current master key (wraps new keys) and the key ring (only unwraps: the change-over of a rotation)."""
+        ring = {version: key.get_secret_value() for version, key in settings.master_key_ring.items()}
+        current = ensure_dev_master_key(settings)
+        if settings.master_key_version in ring and decode_master_key(ring[settings.master_key_version]) != (
+            decode_master_key(current)
+        ):
+            raise PersonalDataError(
+                f"HARBOUR_MASTER_KEY_RING holds another key for the current version {settings.master_key_version}"
+            )
+        ring.pop(settings.master_key_version, None)
+        return cls(current, settings.master_key_version, previous_master_keys=ring)
 
     def __repr__(self) -> str:  # never show key material
-        return f"PersonalDataVault(master_key_version={self._current})"
+        return f"PersonalDataVault(master_key_version={self._current}, known={sorted(self._master_keys)})"
 
     @property
     def master_key_version(self) -> int:
         return self._current
+
+    @property
+    def master_key_versions(self) -> list[int]:
+        """Every master key version this vault can unwrap with (the current one included)."""
+        return sorted(self._master_keys)
+
+    def attach(self, pool: asyncpg.Pool) -> None:
+        """Purge dead key copies through ``pool`` after erasures (else the erasing connection's own pool)."""
+        self._pool = pool
+
+    async def close(self) -> None:
+        """Stop the background purges (a pending request stays recorded; the next purge takes it)."""
+        purges = list(self._purges.values())
+        self._purges.clear()
+        for purge in purges:
+            await purge.cancel()
+
+    async def wait_for_purges(self) -> None:
+        """Wait for the background purges started so far (tests, and a command that exits next)."""
+        for purge in list(self._purges.values()):
+            await purge.wait()
 
     # --- keys ------------------------------------------------------------------------------------------
 
@@ -326,15 +370,43 @@ class PersonalDataVault:
         """
         # The upsert takes the person's row lock (or waits on a concurrent first seal's insert), so erasure
         # and key creation for one person are serialised; see _key_for_sealing.
+        # The UPDATE leaves the wrapped key in the row version it replaces: the purge request, in the same
+        # transaction, is what gets that copy out of the table's pages once this transaction has committed.
         row = await conn.fetchrow(
-            """INSERT INTO person_keys (person_id, erased_at) VALUES ($1, now())
-               ON CONFLICT (person_id) DO UPDATE
-                   SET wrapped_key = NULL, master_key_version = NULL, erased_at = now()
-                   WHERE person_keys.erased_at IS NULL
-               RETURNING person_id""",
+            """WITH erased AS (
+                   INSERT INTO person_keys (person_id, erased_at) VALUES ($1, now())
+                   ON CONFLICT (person_id) DO UPDATE
+                       SET wrapped_key = NULL, master_key_version = NULL, erased_at = now()
+                       WHERE person_keys.erased_at IS NULL
+                   RETURNING person_id),
+               request AS (
+                   INSERT INTO person_key_purges (xid, reason)
+                   SELECT pg_current_xact_id(), 'erasure' FROM erased
+                   ON CONFLICT (xid) DO NOTHING)
+               SELECT pg_current_xact_id() AS xid FROM erased""",
             str(person_id),
         )
-        return row is not None
+        if row is None:
+            return False
+        self._purge_soon(conn, row["xid"])
+        return True
+
+    def _purge_soon(self, conn: Any, xid: Any) -> None:
+        """Purge the dead key copies that transaction ``xid`` leaves, in the background, once it has ended.
+
+        The caller is inside that transaction, so the purge cannot run here: a task waits for the transaction to
+        end (``pg_xact_status``), then runs :func:`purge_dead_key_copies` on the attached pool or, failing that,
+        on the pool the caller's connection came from. Without either (a bare connection) the request stays
+        recorded for the next purge.
+        """
+        pool = self._pool or _pool_of(conn)
+        if pool is None or pool.is_closing():
+            return
+        purge = self._purges.get(id(pool))
+        if purge is None or purge.done():
+            purge = _BackgroundPurge(pool)
+            self._purges[id(pool)] = purge
+        purge.add(xid)
 
     async def is_erased(self, conn: asyncpg.Connection, person_id: UUID | str) -> bool:
         erased_at = await conn.fetchval("SELECT erased_at FROM person_keys WHERE person_id = $1", str(person_id))
@@ -384,7 +456,274 @@ class PersonalDataVault:
                    WHERE person_id = $1""",
                 [(pid, wrapped, new_version) for pid, wrapped in rewrapped],
             )
+            await _request_purge(conn, "rotation")
         except BaseException:
             self._current = previous  # nothing was re-wrapped: keep wrapping new keys as before
             raise
+        self._purge_soon(conn, await conn.fetchval("SELECT pg_current_xact_id()::text"))
         return len(rewrapped)
+
+    async def rewrap_batch(self, conn: asyncpg.Connection, *, limit: int = 500) -> int:
+        """Re-wrap up to ``limit`` live keys that an older master key wraps under the current one. Returns how many.
+
+        One batch per transaction (the caller's), so that a rotation over many persons holds row locks for a
+        moment only, lets the services go on sealing and erasing beside it, and can be stopped and started again
+        at any point: a row is either still under its old version (the next batch takes it) or already under the
+        new one. The caller purges the old copies afterwards (:func:`purge_dead_key_copies`); each batch records
+        its purge request.
+
+        Raises :class:`MasterKeyUnavailable` when a row is wrapped by a version this vault was not given.
+        """
+        if not conn.is_in_transaction():
+            raise PersonalDataError("re-wrap person keys inside a transaction")
+        # FOR UPDATE: an erasure of one of these persons either commits first (the re-check then drops its row,
+        # now a tombstone) or waits for us; a re-wrap can never write back a key an erasure wiped.
+        rows = await conn.fetch(
+            """SELECT person_id, key_version, wrapped_key, master_key_version FROM person_keys
+               WHERE erased_at IS NULL AND master_key_version <> $1
+               ORDER BY person_id LIMIT $2 FOR UPDATE""",
+            self._current,
+            limit,
+        )
+        if not rows:
+            return 0
+        rewrapped = [
+            (
+                row["person_id"],
+                self._wrap(
+                    row["person_id"],
+                    row["key_version"],
+                    self._unwrap(row["person_id"], row["key_version"], row["wrapped_key"], row["master_key_version"]),
+                ),
+                self._current,
+            )
+            for row in rows
+        ]
+        await conn.executemany(
+            """UPDATE person_keys SET wrapped_key = $2, master_key_version = $3, rewrapped_at = now()
+               WHERE person_id = $1 AND erased_at IS NULL""",
+            rewrapped,
+        )
+        await _request_purge(conn, "rotation")
+        return len(rewrapped)
+
+
+# --- dead copies of keys out of the table's pages -------------------------------------------------------------
+
+# How long VACUUM FULL may wait for its exclusive lock on person_keys before it gives up and tries again later.
+# While it waits, every seal and open queues behind it: a short wait bounds what a running command can lose.
+PURGE_LOCK_TIMEOUT_MS = 250
+# How long a background purge keeps trying (an old snapshot holding the copies, a busy table) before it leaves
+# the request to the next purge; how long it waits for the erasing transaction itself to end.
+_BACKGROUND_PURGE_SECONDS = 600.0
+_KEPT_DEAD = re.compile(r"(\d+) dead row versions cannot be removed yet")
+
+
+@dataclass(frozen=True)
+class PurgeOutcome:
+    """What a purge achieved: requests now done, requests still pending, and what held the pending ones back."""
+
+    purged: int
+    pending: int
+    rewrites: int
+    held_back_by: str | None = None
+
+
+@dataclass(frozen=True)
+class KeyTableStatus:
+    """The keys table at a glance, for operators: live keys per master key version, tombstones, pending purges."""
+
+    live_by_master_version: dict[int, int]
+    erased: int
+    pending_purges: int
+
+
+async def key_table_status(conn: asyncpg.Connection) -> KeyTableStatus:
+    rows = await conn.fetch(
+        """SELECT master_key_version, count(*) AS n FROM person_keys WHERE erased_at IS NULL
+           GROUP BY master_key_version ORDER BY master_key_version"""
+    )
+    erased = await conn.fetchval("SELECT count(*) FROM person_keys WHERE erased_at IS NOT NULL")
+    pending = await conn.fetchval("SELECT count(*) FROM person_key_purges WHERE purged_at IS NULL")
+    return KeyTableStatus({row["master_key_version"]: row["n"] for row in rows}, erased, pending)
+
+
+async def _request_purge(conn: asyncpg.Connection, reason: str) -> None:
+    await conn.execute(
+        "INSERT INTO person_key_purges (xid, reason) VALUES (pg_current_xact_id(), $1) ON CONFLICT (xid) DO NOTHING",
+        reason,
+    )
+
+
+async def _held_back_by(conn: asyncpg.Connection, xid: str) -> str | None:
+    """Why the row versions transaction ``xid`` killed may still be visible to someone, or None when none can.
+
+    VACUUM FULL copies a dead row version, wrapped key and all, into the new table while any snapshot might still
+    see it: i.e. while VACUUM's own horizon is not past the transaction that killed it. That horizon is the
+    oldest of: every running transaction's xid in any database (VACUUM's own snapshot starts at the oldest of
+    them), every snapshot of this database, replication slots, and vacuum_defer_cleanup_age before PostgreSQL 16.
+    """
+    row = await conn.fetchrow(
+        """SELECT
+               pg_snapshot_xmin(pg_current_snapshot()) <= $1::text::xid8 AS running,
+               (SELECT count(*) FROM pg_stat_activity
+                 WHERE pid <> pg_backend_pid() AND backend_xmin IS NOT NULL
+                   AND (datname = current_database() OR backend_type = 'walsender')
+                   AND age(backend_xmin) >= age($1::text::xid8::xid)) AS snapshots,
+               (SELECT count(*) FROM pg_replication_slots
+                 WHERE xmin IS NOT NULL AND age(xmin) >= age($1::text::xid8::xid)) AS slots,
+               age($1::text::xid8::xid)
+                   <= coalesce(nullif(current_setting('vacuum_defer_cleanup_age', true), '')::int, 0) AS deferred""",
+        xid,
+    )
+    if row["running"]:
+        return "a transaction older than the erasure is still running"
+    if row["snapshots"]:
+        return f"{row['snapshots']} session(s) of this database hold a snapshot older than the erasure"
+    if row["slots"]:
+        return "a replication slot holds back the horizon"
+    if row["deferred"]:
+        return "vacuum_defer_cleanup_age holds back the horizon"
+    return None
+
+
+async def _rewrite_key_table(conn: asyncpg.Connection, lock_timeout_ms: int) -> int | None:
+    """VACUUM FULL person_keys (new pages, the indexes and the TOAST table rebuilt); returns the dead row versions
+    it had to keep, from its VERBOSE report, or None when the server reports in a language we do not parse."""
+    notices: list[Any] = []
+
+    def listener(_conn: Any, message: Any) -> None:
+        notices.append(message)
+
+    conn.add_log_listener(listener)
+    try:
+        # SET, not SET LOCAL: VACUUM cannot run inside a transaction block. The pool's reset clears it too.
+        await conn.execute(f"SET lock_timeout = '{int(lock_timeout_ms)}ms'")
+        try:
+            await conn.execute("VACUUM (FULL, VERBOSE) person_keys")
+        finally:
+            await conn.execute("RESET lock_timeout")
+        await asyncio.sleep(0)  # asyncpg hands notices to listeners with call_soon
+    finally:
+        conn.remove_log_listener(listener)
+    counts = [int(m.group(1)) for n in notices if (m := _KEPT_DEAD.search(getattr(n, "detail", None) or ""))]
+    return sum(counts) if counts else None
+
+
+async def purge_dead_key_copies(
+    pool: asyncpg.Pool, *, wait_seconds: float = 30.0, lock_timeout_ms: int = PURGE_LOCK_TIMEOUT_MS
+) -> PurgeOutcome:
+    """Rewrite person_keys so that no dead copy of an erased or re-wrapped key is left in its pages.
+
+    Takes every pending purge request (erasures, re-wrap batches). Waits, up to ``wait_seconds``, until no snapshot
+    can see the row versions they killed, then runs VACUUM FULL with a short lock timeout (retried: it never
+    holds up the services' commands for long, and never deadlocks with them), checks in VACUUM's own report that
+    it kept no dead row version, and only then marks the requests purged. Returns what it achieved; pending
+    requests stay recorded for the next purge.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    purged = rewrites = 0
+    reason: str | None = None
+    delay = 0.02
+    while True:
+        async with pool.acquire() as conn:
+            target = await conn.fetchval("SELECT max(xid)::text FROM person_key_purges WHERE purged_at IS NULL")
+            if target is None:
+                return PurgeOutcome(purged, 0, rewrites)
+            reason = await _held_back_by(conn, target)
+            if reason is None:
+                try:
+                    kept = await _rewrite_key_table(conn, lock_timeout_ms)
+                except (asyncpg.LockNotAvailableError, asyncpg.DeadlockDetectedError, asyncpg.QueryCanceledError):
+                    reason = "the keys table was busy (lock timeout)"
+                else:
+                    rewrites += 1
+                    if kept:
+                        reason = f"VACUUM FULL kept {kept} dead row version(s) still visible to a snapshot"
+                    else:
+                        # Every request up to the target: one that committed late with a lower xid had ended
+                        # before the horizon check passed, so its copies were dead to this rewrite too.
+                        done = await conn.execute(
+                            """UPDATE person_key_purges SET purged_at = now()
+                               WHERE purged_at IS NULL AND xid <= $1::text::xid8""",
+                            target,
+                        )
+                        purged += int(done.split()[-1])
+                        delay = 0.02
+                        continue
+            if loop.time() >= deadline:
+                pending = await conn.fetchval("SELECT count(*) FROM person_key_purges WHERE purged_at IS NULL")
+                return PurgeOutcome(purged, pending, rewrites, reason)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 1.0)
+
+
+def _pool_of(conn: Any) -> asyncpg.Pool | None:
+    """The pool a connection was acquired from, if it was.
+
+    asyncpg hands out ``PoolConnectionProxy`` objects whose holder knows their pool. Not a public attribute, but
+    it lets ``erase(conn)`` start the purge in every service without each caller passing its pool; the erasure
+    tests (tests/integration/test_erasure_pages.py) fail if an asyncpg upgrade moves it.
+    """
+    pool = getattr(getattr(conn, "_holder", None), "_pool", None)
+    return pool if isinstance(pool, asyncpg.Pool) else None
+
+
+class _BackgroundPurge:
+    """One pool's purge: waits for the transactions that asked for it to end, then purges, until none is left."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self._xids: set[int] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, xid: Any) -> None:
+        self._xids.add(int(str(xid)))
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="harbour.pii.purge")
+
+    def done(self) -> bool:
+        return self._task is None or self._task.done()
+
+    async def wait(self) -> None:
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    async def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        await self.wait()
+
+    async def _run(self) -> None:
+        while self._xids and not self.pool.is_closing():
+            xids = sorted(self._xids)
+            self._xids.clear()
+            try:
+                await self._until_ended(xids)
+                outcome = await purge_dead_key_copies(self.pool, wait_seconds=_BACKGROUND_PURGE_SECONDS)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the pool closed, the database went away: the requests stay recorded
+                log.warning("person key purge stopped (%s); its requests stay pending", type(exc).__name__)
+                return
+            if outcome.pending:
+                log.warning("person key purge: %d request(s) still pending: %s", outcome.pending, outcome.held_back_by)
+            else:
+                log.info("person key purge: %d request(s) done, %d rewrite(s)", outcome.purged, outcome.rewrites)
+
+    async def _until_ended(self, xids: list[int]) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _BACKGROUND_PURGE_SECONDS
+        delay = 0.005
+        while loop.time() < deadline:
+            async with self.pool.acquire() as conn:
+                running = await conn.fetchval(
+                    "SELECT count(*) FROM unnest($1::text[]) AS x WHERE pg_xact_status(x::xid8) = 'in progress'",
+                    [str(x) for x in xids],
+                )
+            if not running:
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)

@@ -40,6 +40,9 @@ class HarbourSettings(BaseSettings):
     # Base64 of 32 bytes wrapping every per-person key; generated under var/ for development.
     master_key: str | None = None
     master_key_version: int = 1
+    # Other master key versions this process unwraps with but never wraps with, as JSON {"<version>": "<base64>"}:
+    # the next key before a rotation, the previous one until it is complete (deploy/README.md "Rotate").
+    master_key_ring: dict[int, SecretStr] = Field(default_factory=dict)
     jwt_issuer: str = "harbour-dev-issuer"
     jwt_audience: str = "harbour"
     # PEM files of the public keys that tokens may be signed with; default: the development key under var/.
