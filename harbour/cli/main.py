@@ -11,6 +11,7 @@ from harbour.cli import demo as _demo  # noqa: F401  harbour demo
 from harbour.cli import deploy as _deploy  # noqa: F401  harbour deploy topics|acls|postgres|dashboards|all
 from harbour.cli import erase as _erase  # noqa: F401  harbour erase
 from harbour.cli import infra as _infra  # noqa: F401  harbour infra up|down|status
+from harbour.cli import keys as _keys  # noqa: F401  harbour keys new|status|rotate|purge
 from harbour.cli import ops as _ops  # noqa: F401  harbour replay, dlq list|replay, rebuild
 from harbour.cli import schemas as _schemas  # noqa: F401  harbour schemas export|check
 from harbour.cli import tokens as _tokens  # noqa: F401  harbour token
