@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+
+from harbour.http.problems import DatabaseUnavailable
 
 HARBOUR_MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -40,10 +43,22 @@ async def drop_database(server_url: str, database: str) -> None:
         await conn.close()
 
 
+async def _connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+    """asyncpg's connect, with any failure to connect told apart from a failing statement.
+
+    On connecting, even an error that a query could raise for a bug ("database is not currently accepting
+    connections" is ``ObjectNotInPrerequisiteStateError``) means the database is away: a 503, not a 500.
+    """
+    try:
+        return await asyncpg.connect(*args, **kwargs)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+        raise DatabaseUnavailable(type(error).__name__) from error
+
+
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10, idle_seconds: float = 300.0) -> asyncpg.Pool:
     """A pool whose connections unused for ``idle_seconds`` are closed (0: never), down to ``min_size``."""
     pool = await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, max_inactive_connection_lifetime=idle_seconds
+        url, min_size=min_size, max_size=max_size, max_inactive_connection_lifetime=idle_seconds, connect=_connect
     )
     assert pool is not None
     return pool

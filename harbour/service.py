@@ -23,12 +23,12 @@ from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.specification import AsyncAPI, get_asyncapi_html
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from harbour import milestones, telemetry
+from harbour import idempotency, milestones, telemetry
 from harbour.auth import Caller, TokenVerifier
 from harbour.clock import Clock, SystemClock
 from harbour.db import HARBOUR_MIGRATIONS, create_pool, database_url, ensure_database, migrate
 from harbour.events import DomainEvent
-from harbour.http.problems import install_problem_handlers
+from harbour.http.problems import ConnectionFailureShield, install_problem_handlers
 from harbour.kafka.consumer import HandlerContext, InboxConsumer, Subscription
 from harbour.kafka.relay import OutboxRelay, Route
 from harbour.kafka.security import faststream_security
@@ -298,6 +298,7 @@ def create_app(
     app.state.verifier = TokenVerifier(settings)
     install_problem_handlers(app)
     for router in definition.routers:
+        idempotency.install(router)  # every command route takes an Idempotency-Key (harbour/idempotency.py)
         app.include_router(router)
     _add_platform_routes(app, service_runtime)
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -306,6 +307,8 @@ def create_app(
     # server span does not, and that the exporter paid for on every command.
     FastAPIInstrumentor.instrument_app(app, tracer_provider=telemetry.tracer_provider(definition.name, settings),
                                        excluded_urls="health,metrics", exclude_spans=["receive", "send"])  # fmt: skip
+    # Added last, so outermost of the middleware: a lost database anywhere under it is a 503, never a 500.
+    app.add_middleware(ConnectionFailureShield)
     return app
 
 

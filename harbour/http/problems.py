@@ -1,7 +1,10 @@
-"""RFC 9457 problem documents for every error a service returns. Bad input is a 422 naming the field, never a 500."""
+"""RFC 9457 problem documents for every error a service returns. Bad input is a 422 naming the field, never a 500;
+a lost database is a 503 with ``Retry-After``, wherever in the request it is lost, never a 500.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -11,12 +14,126 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from harbour.errors import HarbourError
 
 log = logging.getLogger("harbour.http")
 PROBLEM_TYPE_BASE = "https://harbour.example/problems/"
 MEDIA_TYPE = "application/problem+json"
+# How long a client should wait before sending again a command answered 503: long enough for a pool to
+# reconnect after a failover, short enough that a 15 s outage costs a client a handful of tries.
+RETRY_AFTER_SECONDS = 1
+
+
+class DatabaseUnavailable(ConnectionError):
+    """A connection to the service's database could not be made (refused, not accepting, too many clients).
+
+    Raised by the pool's ``connect`` (``harbour.db.create_pool``) whatever the server answered: on connecting,
+    even ``ObjectNotInPrerequisiteStateError`` ("database is not currently accepting connections") means the
+    database is away, while the same class raised by a query would be a bug, and a 500. A ``ConnectionError``
+    (an ``OSError``), so that every loop that already waits out a lost database (timers, relay, consumers)
+    waits this one out too.
+    """
+
+
+# Failures of the connection, not of the statement: the database (or the way to it) is away, and the same
+# request may succeed once it is back. A command cut off by one of them may or may not have committed; its
+# Idempotency-Key makes sending it again safe.
+CONNECTION_FAILURES: tuple[type[BaseException], ...] = (
+    DatabaseUnavailable,
+    asyncpg.PostgresConnectionError,  # class 08: connection does not exist, failure, rejection, protocol
+    asyncpg.OperatorInterventionError,  # class 57: admin/crash shutdown, cannot connect now, cancelled
+    asyncpg.InsufficientResourcesError,  # class 53: too many connections, out of memory, disk full
+    asyncpg.InterfaceError,  # the client side: connection closed under an operation, pool closing
+    asyncpg.InternalClientError,  # the protocol lost its connection mid-message
+    ConnectionError,
+    TimeoutError,  # a pool acquire or a statement that did not finish in time (builtin, also OSError)
+    OSError,  # refused, reset, unreachable, name resolution
+)
+
+
+def connection_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it, or every exception of a group) is a lost or refused connection."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, BaseExceptionGroup):
+            return all(connection_failure(e) for e in current.exceptions)
+        if isinstance(current, CONNECTION_FAILURES):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def unavailable_body(instance: str | None) -> dict[str, Any]:
+    body = {
+        "type": PROBLEM_TYPE_BASE + "dependency-unavailable",
+        "title": "A dependency is unavailable",
+        "status": 503,
+        "detail": "the service's database is unreachable; a command may or may not have been applied: send it "
+        "again with the same Idempotency-Key after Retry-After seconds",
+    }
+    if instance:
+        body["instance"] = instance
+    return body
+
+
+def unavailable(request: Request | None, exc: BaseException) -> JSONResponse:
+    # Only the type: an exception's text can carry a query's values.
+    log.warning("dependency unavailable: %s", type(exc).__name__)
+    response = JSONResponse(unavailable_body(request.url.path if request else None), status_code=503,
+                            media_type=MEDIA_TYPE)  # fmt: skip
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+class ConnectionFailureShield:
+    """ASGI middleware, outermost: a lost database anywhere under it is a 503 problem with ``Retry-After``.
+
+    The exception handlers answer for errors raised by endpoints and dependencies; this catches what escapes
+    them: a failure raised in another middleware, in an exception group (task groups), or in a streaming
+    response's body. The response's start is held back until its first body part, so a stream that fails before
+    sending anything is still answered 503; one that fails later can only be cut off (the client sees an
+    incomplete response and retries), never finished as if complete.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        held: Message | None = None
+        started = False
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal held, started
+            if message["type"] == "http.response.start":
+                held = message
+                return
+            if held is not None:
+                started = True
+                start, held = held, None
+                await send(start)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, guarded_send)
+        except Exception as exc:
+            if started or not connection_failure(exc):
+                raise
+            log.warning("dependency unavailable: %s", type(exc).__name__)
+            body = json.dumps({**unavailable_body(scope.get("path"))}).encode()
+            await send({"type": "http.response.start", "status": 503, "headers": [
+                (b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode()),
+                (b"retry-after", str(RETRY_AFTER_SECONDS).encode())]})  # fmt: skip
+            await send({"type": "http.response.body", "body": body})
+            return
+        if held is not None:  # a start without any body message (never sent by Starlette; kept for safety)
+            await send(held)
 
 
 def problem(
@@ -72,6 +189,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
         if headers:
             response.headers.update(headers)
+        if exc.status == 503:
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
 
     @app.exception_handler(StarletteHTTPException)
@@ -80,23 +199,18 @@ def install_problem_handlers(app: FastAPI) -> None:
             exc.status_code, str(exc.detail), str(exc.detail), slug=f"http-{exc.status_code}", instance=request.url.path
         )
 
-    @app.exception_handler(asyncpg.PostgresConnectionError)
-    @app.exception_handler(asyncpg.CannotConnectNowError)
-    @app.exception_handler(asyncpg.TooManyConnectionsError)
-    @app.exception_handler(ConnectionError)
-    @app.exception_handler(OSError)
     async def dependency_down(request: Request, exc: Exception) -> JSONResponse:
-        log.warning("dependency unavailable: %s", type(exc).__name__)
-        return problem(
-            503,
-            "A dependency is unavailable",
-            "the service's database is unreachable; retry later",
-            slug="dependency-unavailable",
-            instance=request.url.path,
-        )
+        return unavailable(request, exc)
+
+    for failure in CONNECTION_FAILURES:
+        app.add_exception_handler(failure, dependency_down)  # type: ignore[arg-type]
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Reached for what escaped every other handler (a middleware's error, an exception group): a lost
+        # connection among them is still a 503, whatever wrapped it.
+        if connection_failure(exc):
+            return unavailable(request, exc)
         # Only the type is logged: exception texts can carry request values.
         log.error("unexpected %s on %s", type(exc).__name__, request.url.path)
         return problem(

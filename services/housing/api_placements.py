@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any, Literal
 from uuid import uuid4
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from harbour.auth import Caller
@@ -32,7 +32,7 @@ from schemas.housing import (
 )
 from schemas.intake import Centre
 from services.housing.access import allowed, owned_case
-from services.housing.commands import Unit, retrying, today
+from services.housing.commands import Unit, run, today
 
 router = APIRouter(prefix="/housing", tags=["placements"])
 
@@ -132,7 +132,7 @@ async def request_placement(
         await unit.commit()
         return outcome
 
-    return await retrying(rt.store.transaction, work)
+    return await run(rt.store.transaction, caller.org, work, body)
 
 
 @router.post("/cases/{case_id}/cross-centre-requests", status_code=201, response_model=Outcome)
@@ -154,12 +154,12 @@ async def request_cross_centre(
         await unit.commit()
         return outcome
 
-    return await retrying(rt.store.transaction, work)
+    return await run(rt.store.transaction, caller.org, work, body)
 
 
-async def _host_answer(rt: ServiceRuntime, caller: Caller, request_id: str, accept: bool, on: date | None,
-                       reason: CrossCentreDeclineReason | None = None) -> Outcome:  # fmt: skip
-    day = on or today(rt.clock)
+async def _host_answer(rt: ServiceRuntime, caller: Caller, request_id: str, accept: bool, body: AcceptIn | DeclineIn,
+                       reason: CrossCentreDeclineReason | None = None) -> Response:  # fmt: skip
+    day = body.on or today(rt.clock)
 
     async def work(conn: Any) -> Outcome:
         unit = Unit(rt.repository, conn, rt.command_context(caller))
@@ -176,7 +176,7 @@ async def _host_answer(rt: ServiceRuntime, caller: Caller, request_id: str, acce
         await unit.commit()
         return outcome
 
-    return await retrying(rt.store.transaction, work)
+    return await run(rt.store.transaction, caller.org, work, body)
 
 
 @router.post("/requests/{request_id}/accept", response_model=Outcome)
@@ -184,7 +184,7 @@ async def accept_cross_centre(
     request_id: str, body: AcceptIn, caller: Caller = allowed("accept_cross_centre"),
     rt: ServiceRuntime = RuntimeDep,
 ) -> Outcome:  # fmt: skip
-    return await _host_answer(rt, caller, request_id, True, body.on)
+    return await _host_answer(rt, caller, request_id, True, body)
 
 
 @router.post("/requests/{request_id}/decline", response_model=Outcome)
@@ -192,7 +192,7 @@ async def decline_cross_centre(
     request_id: str, body: DeclineIn, caller: Caller = allowed("decline_cross_centre"),
     rt: ServiceRuntime = RuntimeDep,
 ) -> Outcome:  # fmt: skip
-    return await _host_answer(rt, caller, request_id, False, body.on, body.reason)
+    return await _host_answer(rt, caller, request_id, False, body, body.reason)
 
 
 @router.post("/requests/{request_id}/withdraw", response_model=Outcome)
@@ -213,7 +213,7 @@ async def withdraw_request(
         await unit.commit()
         return Outcome(request_id=request_id, case_id=row["case_id"], status="withdrawn")
 
-    return await retrying(rt.store.transaction, work)
+    return await run(rt.store.transaction, caller.org, work, body)
 
 
 async def _leave_shelter(unit: Unit, conn: Any, case_id: str, reason: ExitReason, on: date) -> None:
@@ -247,7 +247,7 @@ async def move(case_id: str, body: MoveIn, caller: Caller = allowed("move"),
         await unit.commit()
         return PathOut(case_id=case_id, stage=placement.stage, since=placement.since)
 
-    return await retrying(rt.store.transaction, work)
+    return await run(rt.store.transaction, caller.org, work, body)
 
 
 @router.post("/cases/{case_id}/exit", response_model=PathOut)
@@ -264,4 +264,4 @@ async def exit_housing(case_id: str, body: ExitIn, caller: Caller = allowed("exi
         await unit.commit()
         return PathOut(case_id=case_id, stage=placement.stage, since=placement.since)
 
-    return await retrying(rt.store.transaction, work)
+    return await run(rt.store.transaction, caller.org, work, body)

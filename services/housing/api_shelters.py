@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from uuid import uuid4
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from harbour.audit import read_purpose, record_read
@@ -14,7 +14,7 @@ from harbour.errors import NotFound, RuleViolation
 from harbour.service import RuntimeDep, ServiceRuntime
 from schemas.housing import BedConstraint
 from services.housing.access import allowed, owned_shelter
-from services.housing.commands import Unit, retrying, today
+from services.housing.commands import Unit, run, today
 
 router = APIRouter(prefix="/housing/shelters", tags=["shelters"])
 
@@ -61,7 +61,7 @@ async def register_shelter(
     # Chosen here, not by the client: ids are unique across centres and say nothing about the place.
     shelter_id = f"sh-{uuid4().hex[:12]}"
 
-    async def work(conn: object) -> None:
+    async def work(conn: object) -> ShelterOut:
         unit = Unit(rt.repository, conn, rt.command_context(caller))
         network = await unit.network(caller.org)
         network.register_shelter(shelter_id=shelter_id, name=body.name,
@@ -72,9 +72,10 @@ async def register_shelter(
             "INSERT INTO shelter_addresses (shelter_id, centre, address) VALUES ($1, $2, $3)",
             shelter_id, caller.org, body.address.get_secret_value(),
         )  # fmt: skip
+        # Never the address: the answer is stored with the Idempotency-Key (the name stays in housing's database).
+        return ShelterOut(shelter_id=shelter_id, centre=caller.org, name=body.name, beds=len(body.beds))
 
-    await retrying(rt.store.transaction, work)
-    return ShelterOut(shelter_id=shelter_id, centre=caller.org, name=body.name, beds=len(body.beds))
+    return await run(rt.store.transaction, caller.org, work, body)
 
 
 @router.get("/{shelter_id}/address", response_model=ShelterAddress)
@@ -96,9 +97,9 @@ async def shelter_address(
     return ShelterAddress(shelter_id=shelter_id, address=address)
 
 
-async def _bed_command(rt: ServiceRuntime, caller: Caller, shelter_id: str, bed_id: str, on: date | None,
-                       in_service: bool) -> None:  # fmt: skip
-    day = on or today(rt.clock)
+async def _bed_command(rt: ServiceRuntime, caller: Caller, shelter_id: str, bed_id: str, body: BedDate,
+                       in_service: bool) -> Response:  # fmt: skip
+    day = body.on or today(rt.clock)
 
     async def work(conn: object) -> None:
         await owned_shelter(conn, shelter_id, caller)
@@ -110,7 +111,7 @@ async def _bed_command(rt: ServiceRuntime, caller: Caller, shelter_id: str, bed_
             network.take_bed_out_of_service(shelter_id=shelter_id, bed_id=bed_id, on=day)
         await unit.commit()
 
-    await retrying(rt.store.transaction, work)
+    return await run(rt.store.transaction, caller.org, work, body)  # a 204: nothing to store but the status
 
 
 @router.post("/{shelter_id}/beds/{bed_id}/out-of-service", status_code=204)
@@ -118,7 +119,7 @@ async def bed_out_of_service(
     shelter_id: str, bed_id: str, body: BedDate,
     caller: Caller = allowed("bed_out_of_service"), rt: ServiceRuntime = RuntimeDep,
 ) -> None:  # fmt: skip
-    await _bed_command(rt, caller, shelter_id, bed_id, body.on, in_service=False)
+    return await _bed_command(rt, caller, shelter_id, bed_id, body, in_service=False)
 
 
 @router.post("/{shelter_id}/beds/{bed_id}/in-service", status_code=204)
@@ -126,4 +127,4 @@ async def bed_back_in_service(
     shelter_id: str, bed_id: str, body: BedDate,
     caller: Caller = allowed("bed_back_in_service"), rt: ServiceRuntime = RuntimeDep,
 ) -> None:  # fmt: skip
-    await _bed_command(rt, caller, shelter_id, bed_id, body.on, in_service=True)
+    return await _bed_command(rt, caller, shelter_id, bed_id, body, in_service=True)

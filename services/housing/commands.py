@@ -17,10 +17,13 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from fastapi import Response
+from pydantic import BaseModel
+
 from harbour.clock import Clock
+from harbour.idempotency import Work, run_command
 from harbour.repository import Repository
 from harbour.store import CommandContext
-from harbour.unit_of_work import retrying  # noqa: F401  (the housing API takes it from here)
 from schemas.housing import BedAssigned, WithdrawalReason
 from services.housing.domain import Placement, ShelterNetwork
 
@@ -35,6 +38,13 @@ def today(clock: Clock) -> date:
 
 def local_day(moment: datetime) -> date:
     return moment.astimezone(BRUSSELS).date()
+
+
+async def run(pool_tx: Any, org: str, work: Work, body: BaseModel | None = None) -> Response:
+    """Every housing command: ``work(conn)`` in one transaction, again from a fresh read when another writer won a
+    race (``harbour.unit_of_work.retrying``), its answer built in that transaction and recorded there with the
+    caller's Idempotency-Key. Addresses are ``SecretStr``: the key's fingerprint never sees them."""
+    return await run_command(pool_tx, work, org=org, body=body)
 
 
 async def lock_network(conn: Any, centre: str) -> None:

@@ -68,21 +68,28 @@ async def erase_person(
     person_id: str,
     reason: ErasureReason,
     centre: str | None = None,
+    conn: Any = None,
 ) -> Erased:
     """Destroy the person's key and record ``PersonErased``, in one transaction (neither without the other).
 
     ``centre`` limits the erasure to that centre's persons (the HTTP endpoint); the command line passes None.
+    ``conn``: the transaction to erase in (the HTTP endpoint's, which records its Idempotency-Key with it);
+    without one, a transaction of its own.
     """
-    async with store.transaction() as conn:
-        row = await person_row(conn, person_id)
-        if row is None or (centre is not None and row["centre"] != centre):
-            raise NotFound(missing_person(person_id))
-        person = Person(person_id)
-        await lock_stream(conn, person.stream_id)
-        person = await repository.load_or_new(Person, person_id, conn=conn)
-        on = today(clock)
-        # Keyed by the person's case (or referral): on the partition after the events that carried their data.
-        person.erase(reason=reason, on=on, case_key=row["case_id"] or row["referral_id"])
-        await vault.erase(conn, person_id)
-        await repository.save(person, context, conn=conn)
+    if conn is None:
+        async with store.transaction() as own:
+            return await erase_person(store=store, repository=repository, vault=vault, clock=clock,
+                                      context=context, person_id=person_id, reason=reason, centre=centre,
+                                      conn=own)  # fmt: skip
+    row = await person_row(conn, person_id)
+    if row is None or (centre is not None and row["centre"] != centre):
+        raise NotFound(missing_person(person_id))
+    person = Person(person_id)
+    await lock_stream(conn, person.stream_id)
+    person = await repository.load_or_new(Person, person_id, conn=conn)
+    on = today(clock)
+    # Keyed by the person's case (or referral): on the partition after the events that carried their data.
+    person.erase(reason=reason, on=on, case_key=row["case_id"] or row["referral_id"])
+    await vault.erase(conn, person_id)
+    await repository.save(person, context, conn=conn)
     return Erased(person_id, on, reason)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query
 from harbour.audit import PersonalDataRead, read_purpose, reads_of, record_read
 from harbour.auth import Caller
 from harbour.errors import NotFound
+from harbour.idempotency import run_command
 from harbour.pii import ERASED, Sealed
 from harbour.service import RuntimeDep, ServiceRuntime
 from services.intake.access import may, require_relation
@@ -93,11 +94,16 @@ async def erase(
     person_id: str, body: ErasureRequest, caller: Caller = Depends(may("person.erase")),
     rt: ServiceRuntime = RuntimeDep,
 ) -> ErasureView:  # fmt: skip
-    erased = await erase_person(
-        store=rt.store, repository=rt.repository, vault=rt.vault, clock=rt.clock,
-        context=rt.command_context(caller), person_id=person_id, reason=body.reason, centre=caller.org,
-    )  # fmt: skip
-    return ErasureView(person_id=erased.person_id, erased_on=erased.erased_on, reason=erased.reason)
+    async def work(conn: object) -> ErasureView:
+        erased = await erase_person(
+            store=rt.store, repository=rt.repository, vault=rt.vault, clock=rt.clock,
+            context=rt.command_context(caller), person_id=person_id, reason=body.reason, centre=caller.org,
+            conn=conn,
+        )  # fmt: skip
+        # The pseudonymous id, the day and a closed-list reason: nothing of the person in the stored answer.
+        return ErasureView(person_id=erased.person_id, erased_on=erased.erased_on, reason=erased.reason)
+
+    return await run_command(rt.store.transaction, work, org=caller.org, body=body)  # type: ignore[return-value]
 
 
 @router.get("/persons/{person_id}/reads", response_model=list[PersonalDataRead],

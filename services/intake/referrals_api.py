@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import Annotated
+from typing import Any
 from uuid import uuid4
 
-from fastapi import APIRouter, Depends, Header, Response
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel
 
 from harbour.auth import Caller
 from harbour.clock import today
 from harbour.errors import NotFound, RuleViolation
+from harbour.idempotency import Answer, run_command
 from harbour.service import RuntimeDep, ServiceRuntime
 from schemas.intake import Centre, ConsentScope, RedirectTarget
 from services.intake import idempotency
@@ -46,26 +48,19 @@ def _check_birth_date(details: PersonDetails | None, on: date, field: str) -> No
 @router.post("", status_code=201, response_model=ReferralStatusView, summary="Refer a possible victim to a centre")
 async def submit_referral(
     body: ReferralRequest,
-    response: Response,
-    idempotency_key: Annotated[str | None, Header(alias=idempotency.HEADER)] = None,
     caller: Caller = Depends(may("referral.submit")),
     rt: ServiceRuntime = RuntimeDep,
-) -> ReferralStatusView:
-    key = idempotency.checked_key(idempotency_key)
+) -> Response:
     on = today(rt.clock)
     _check_birth_date(body.person, on, "person.date_of_birth")
-    referral = Referral(str(uuid4()))
-    async with rt.store.transaction() as conn:
-        first = None
-        if key is not None:
-            first = await idempotency.claim(conn, caller.org, key, idempotency.fingerprint(body), referral.id)
-        if first is None:
-            await _submit(rt, conn, caller, referral, body, on)
-        row = await referral_row(conn, first or referral.id)
-    response.headers["Location"] = f"/referrals/{row['referral_id']}"
-    if first is not None:
-        response.headers["Idempotent-Replayed"] = "true"
-    return status_view(row)
+
+    async def work(conn: Any) -> Answer:
+        referral = Referral(str(uuid4()))  # a new one per attempt: a rolled-back attempt leaves nothing behind
+        await _submit(rt, conn, caller, referral, body, on)
+        return Answer(status_view(await referral_row(conn, referral.id)), location=f"/referrals/{referral.id}")
+
+    # The referral's own fingerprint (non-personal facts only), the one its keys always had.
+    return await run_command(rt.store.transaction, work, org=caller.org, print_=idempotency.fingerprint(body))
 
 
 async def _submit(rt: ServiceRuntime, conn: object, caller: Caller, referral: Referral, body: ReferralRequest,
@@ -103,15 +98,28 @@ async def read_referral(
     return referral_view(row) if caller.org == row["target_centre"] else status_view(row)
 
 
-async def _act(rt: ServiceRuntime, caller: Caller, referral_id: str, expected: int | None,
-               command: Callable[[Referral, Centre, date], None]) -> ReferralView:  # fmt: skip
-    """Load the caller's referral, run one domain command, save (409 if the stream moved on), answer the view."""
-    referral = await load_centre_referral(rt.repository, referral_id, caller.org)
+async def _decided(rt: ServiceRuntime, conn: Any, caller: Caller, referral_id: str, expected: int | None,
+                   command: Callable[[Referral, Centre, date], None]) -> Referral:  # fmt: skip
+    """In ``conn``'s transaction: lock, load the caller's referral, run one domain command, save (409 if stale)."""
+    # Commands on one referral queue behind each other (and a retry behind the first), each deciding on what
+    # the one before committed.
+    await lock_stream(conn, f"{Referral.stream_type}-{referral_id}")
+    referral = await load_centre_referral(rt.repository, referral_id, caller.org, conn=conn)
     check_version(referral, expected)
     command(referral, Centre(caller.org), today(rt.clock))
-    await rt.repository.save(referral, rt.command_context(caller))
-    async with rt.pool.acquire() as conn:
+    await rt.repository.save(referral, rt.command_context(caller), conn=conn)
+    return referral
+
+
+async def _act(rt: ServiceRuntime, caller: Caller, referral_id: str, body: BaseModel | None, expected: int | None,
+               command: Callable[[Referral, Centre, date], None]) -> Response:  # fmt: skip
+    """One domain command in one transaction, answered with the referral as that transaction left it."""
+
+    async def work(conn: Any) -> ReferralView:
+        await _decided(rt, conn, caller, referral_id, expected, command)
         return referral_view(await referral_row(conn, referral_id))
+
+    return await run_command(rt.store.transaction, work, org=caller.org, body=body, retry=expected is None)
 
 
 @router.post("/{referral_id}/screening", response_model=ReferralView, summary="Screen the referral's signals")
@@ -122,7 +130,7 @@ async def screen_referral(
     """Counts signals per category and recommends an intake at two or more (advice; never a finding of
     victimhood, which is the magistrate's)."""
     added = body.added_signal_ids
-    return await _act(rt, caller, referral_id, body.expected_version,
+    return await _act(rt, caller, referral_id, body, body.expected_version,
                       lambda r, c, on: r.screen(by_centre=c, on=on, added_signal_ids=added))  # fmt: skip
 
 
@@ -146,7 +154,7 @@ async def decide_referral(
             referral.redirect(by_centre=centre, to_centre=RedirectTarget(body.redirect_to),
                               reason=body.redirect_reason, on=on)  # fmt: skip
 
-    return await _act(rt, caller, referral_id, body.expected_version, decide)
+    return await _act(rt, caller, referral_id, body, body.expected_version, decide)
 
 
 @router.post("/{referral_id}/interviews", response_model=ReferralView, summary="Record an intake interview")
@@ -160,7 +168,7 @@ async def hold_interview(
             raise RuleViolation("an interview cannot be recorded before it is held", field="held_on")
         referral.hold_intake_interview(by_centre=centre, on=held_on)
 
-    return await _act(rt, caller, referral_id, body.expected_version, hold)
+    return await _act(rt, caller, referral_id, body, body.expected_version, hold)
 
 
 @router.post("/{referral_id}/consents", response_model=ReferralView, summary="Record the person's consent")
@@ -168,7 +176,7 @@ async def give_consent(
     referral_id: str, body: ConsentRequest, caller: Caller = Depends(may("referral.consent")),
     rt: ServiceRuntime = RuntimeDep,
 ) -> ReferralView:  # fmt: skip
-    return await _act(rt, caller, referral_id, body.expected_version,
+    return await _act(rt, caller, referral_id, body, body.expected_version,
                       lambda r, c, on: r.give_consent(by_centre=c, scope=body.scope, on=on))  # fmt: skip
 
 
@@ -178,7 +186,7 @@ async def withdraw_consent(
     referral_id: str, scope: ConsentScope, caller: Caller = Depends(may("referral.consent")),
     rt: ServiceRuntime = RuntimeDep,
 ) -> ReferralView:  # fmt: skip
-    return await _act(rt, caller, referral_id, None,
+    return await _act(rt, caller, referral_id, None, None,
                       lambda r, c, on: r.withdraw_consent(by_centre=c, scope=scope, on=on))  # fmt: skip
 
 
@@ -188,7 +196,7 @@ async def flag_minor(
     referral_id: str, body: MinorRequest, caller: Caller = Depends(may("referral.minor")),
     rt: ServiceRuntime = RuntimeDep,
 ) -> ReferralView:  # fmt: skip
-    return await _act(rt, caller, referral_id, body.expected_version,
+    return await _act(rt, caller, referral_id, body, body.expected_version,
                       lambda r, c, on: r.flag_minor(by_centre=c, reason=body.reason, on=on))  # fmt: skip
 
 
@@ -205,7 +213,8 @@ async def capture_identity(
     values = body.clear_values()
     if not values:
         raise RuleViolation("at least one identity field is needed", field="identity")
-    async with rt.store.transaction() as conn:
+
+    async def work(conn: Any) -> ReferralView:
         # Locked before the person's key may be written (see lock_stream), then read under the lock.
         await lock_stream(conn, f"{Referral.stream_type}-{referral_id}")
         referral = await load_centre_referral(rt.repository, referral_id, caller.org, conn=conn)
@@ -218,18 +227,25 @@ async def capture_identity(
         await rt.repository.save(referral, rt.command_context(caller), conn=conn)
         return referral_view(await referral_row(conn, referral_id))
 
+    # Every identity field is personal: the fingerprint knows which were sent, never their values.
+    personal = set(IdentityRequest.model_fields) - {"expected_version"}
+    return await run_command(rt.store.transaction, work, org=caller.org, body=body, personal=personal,
+                             retry=body.expected_version is None)  # fmt: skip
+
 
 @router.post("/{referral_id}/admission", status_code=201, response_model=CaseView,
              summary="Admit the person: opens the case (CaseOpened)")  # fmt: skip
 async def admit(
-    referral_id: str, body: AdmissionRequest, response: Response, caller: Caller = Depends(may("referral.admit")),
+    referral_id: str, body: AdmissionRequest, caller: Caller = Depends(may("referral.admit")),
     rt: ServiceRuntime = RuntimeDep,
-) -> CaseView:  # fmt: skip
-    await _act(rt, caller, referral_id, body.expected_version,
-               lambda r, c, on: r.admit(by_centre=c, eu_citizen=body.eu_citizen, on=on,
-                                        exploitation_types=body.exploitation_types))  # fmt: skip
-    async with rt.pool.acquire() as conn:
-        referral = await referral_row(conn, referral_id)
-        case = await case_row(conn, referral["case_id"])
-    response.headers["Location"] = f"/cases/{case['case_id']}"
-    return case_view(case)
+) -> Response:  # fmt: skip
+    async def work(conn: Any) -> Answer:
+        referral = await _decided(rt, conn, caller, referral_id, body.expected_version,
+                                  lambda r, c, on: r.admit(by_centre=c, eu_citizen=body.eu_citizen, on=on,
+                                                           exploitation_types=body.exploitation_types))  # fmt: skip
+        # The case as this transaction opened it (the projection is inline), not a read after the commit.
+        case = await case_row(conn, referral.case_id)
+        return Answer(case_view(case), location=f"/cases/{case['case_id']}")
+
+    return await run_command(rt.store.transaction, work, org=caller.org, body=body,
+                             retry=body.expected_version is None)  # fmt: skip

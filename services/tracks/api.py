@@ -13,15 +13,15 @@ from datetime import date
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from harbour.auth import Caller
 from harbour.clock import today
 from harbour.errors import ConcurrencyError
+from harbour.idempotency import run_command
 from harbour.pii import Sealed
 from harbour.service import RuntimeDep, ServiceRuntime
-from harbour.unit_of_work import retrying
 from schemas.tracks import (
     COMPLETED,
     EarlyClosureReason,
@@ -106,22 +106,32 @@ class Created(BaseModel):
 
 
 Change = Callable[[Track, Any], Awaitable[None]]
+# The person's own words and the caseworker's notes about them: sealed in the events, and left out of the
+# Idempotency-Key's fingerprint (only their presence counts), which outlives an erasure.
+PERSONAL: dict[type[Command], frozenset[str]] = {
+    SetGoal: frozenset({"own_words"}), DropGoal: frozenset({"reason"}), RecordSession: frozenset({"notes"}),
+    ReopenTrack: frozenset({"reason"}),
+}  # fmt: skip
 
 
 async def _run(rt: ServiceRuntime, caller: Caller, case_id: str, action: str, body: Command | None,
-               change: Change) -> TrackView:  # fmt: skip
+               change: Change, answer: Callable[[Track], BaseModel] = track_view) -> Response:  # fmt: skip
+    """Load, check, change and save the track in one transaction; ``answer`` is built from the track as saved, in
+    that transaction, and recorded there with the command's Idempotency-Key."""
     expected = body.expected_version if body is not None else None
 
-    async def work(conn: Any) -> Track:
+    async def work(conn: Any) -> BaseModel:
         track = await rt.repository.load_or_new(Track, case_id, conn=conn)
         check_scope(track, caller, action)
         if expected is not None and expected != track.version:
             raise ConcurrencyError(track.stream_id, expected, track.version)
         await change(track, conn)
         await save_track(rt.repository, track, rt.command_context(caller), conn)
-        return track
+        return answer(track)
 
-    return track_view(await retrying(rt.store.transaction, work, retry=expected is None, queue_on=f"track-{case_id}"))
+    return await run_command(rt.store.transaction, work, org=caller.org, body=body,
+                             personal=PERSONAL.get(type(body), frozenset()), retry=expected is None,
+                             queue_on=f"track-{case_id}")  # fmt: skip
 
 
 async def _seal(rt: ServiceRuntime, conn: Any, track: Track, field: str, text: str, event_id: UUID) -> Sealed:
@@ -163,7 +173,8 @@ async def set_goal(case_id: CaseId, body: SetGoal, caller: Caller = Depends(allo
         track.set_goal(goal_id=goal_id, area=body.area, target_date=body.target_date, own_words=words,
                        on=today(rt.clock), event_id=event_id)  # fmt: skip
 
-    return Created(id=goal_id, track=await _run(rt, caller, case_id, "set_goal", body, change))
+    return await _run(rt, caller, case_id, "set_goal", body, change,
+                      lambda track: Created(id=goal_id, track=track_view(track)))  # fmt: skip
 
 
 @router.post("/{case_id}/goals/{goal_id}/progress", response_model=TrackView)
@@ -218,7 +229,8 @@ async def record_session(case_id: CaseId, body: RecordSession, caller: Caller = 
                              duration_minutes=body.duration_minutes, attended=body.attended,
                              today=today(rt.clock), notes=notes, event_id=event_id)  # fmt: skip
 
-    return Created(id=session_id, track=await _run(rt, caller, case_id, "record_session", body, change))
+    return await _run(rt, caller, case_id, "record_session", body, change,
+                      lambda track: Created(id=session_id, track=track_view(track)))  # fmt: skip
 
 
 @router.post("/{case_id}/transfer", response_model=TrackView)
@@ -251,9 +263,10 @@ async def decline_transfer(case_id: CaseId, body: DeclineTransfer,
     async def change(track: Track, conn: Any) -> None:
         track.decline_transfer(by_centre=caller.org, reason=body.reason, on=today(rt.clock))
 
-    await _run(rt, caller, case_id, "decline_transfer", body, change)
     # The decliner never owned the track: it learns that its answer was recorded, not the track itself.
-    return TransferDeclinedView(case_id=case_id, declined_by=caller.org, reason=body.reason)
+    return await _run(rt, caller, case_id, "decline_transfer", body, change,
+                      lambda _: TransferDeclinedView(case_id=case_id, declined_by=caller.org,
+                                                     reason=body.reason))  # fmt: skip
 
 
 @router.post("/{case_id}/transfer/withdraw", response_model=TrackView)

@@ -13,7 +13,7 @@ from harbour.pii import PersonalDataVault, Sealed
 from tests.support.kafka import headers_of, read_topic
 
 INTAKE_TOPIC = "intake.events.v1"
-READ_MODEL_TABLES = ("referral_status", "centre_cases", "persons", "person_fields", "idempotency_keys",
+READ_MODEL_TABLES = ("referral_status", "centre_cases", "persons", "person_fields", "idempotent_commands",
                      "personal_data_reads")  # fmt: skip
 _SEALED_KEYS = {"person_id", "key_version", "nonce", "ciphertext"}
 

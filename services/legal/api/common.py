@@ -6,11 +6,13 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any, Literal, TypeVar
 
+from fastapi import Response
+
 from harbour.auth import Caller
 from harbour.errors import RuleViolation
+from harbour.idempotency import run_command
 from harbour.service import ServiceRuntime
 from harbour.store import RecordedEvent
-from harbour.unit_of_work import retrying
 from services.legal.access import Action, CaseAccess, authorize
 from services.legal.api.models import Accepted, Command
 from services.legal.timekeeping import legal_today
@@ -22,7 +24,7 @@ T = TypeVar("T")
 async def run_on(
     rt: ServiceRuntime, caller: Caller, case_id: str, action: Action, body: Command,
     command: Callable[[LegalWork, CaseAccess], Awaitable[T]],
-) -> T:  # fmt: skip
+) -> Response:  # fmt: skip
     """Run ``command`` in one transaction whose access check reads the same snapshot the command decides on.
 
     Without a client-pinned ``expected_version``, a race lost to a handler or timer that appended meanwhile (a
@@ -35,8 +37,10 @@ async def run_on(
         case = await authorize(conn, caller, case_id, action)
         return await command(LegalWork(rt, conn, rt.command_context(caller), legal_today(rt.clock)), case)
 
-    return await retrying(rt.store.transaction, attempt, retry=body.expected_version is None,
-                          queue_on=f"legal-case-{case_id}")  # fmt: skip
+    # The answer (``Accepted``, built from the events this transaction recorded) is recorded with the
+    # command's Idempotency-Key in the same transaction; legal bodies carry no personal data.
+    return await run_command(rt.store.transaction, attempt, org=caller.org, body=body,  # type: ignore[arg-type]
+                             retry=body.expected_version is None, queue_on=f"legal-case-{case_id}")  # fmt: skip
 
 
 def day_of(on: date | None, today: date, field: str = "on") -> date:
