@@ -161,6 +161,29 @@ def compare(name: str, old: dict[str, Any], new: dict[str, Any], path: str = "")
     return breaks
 
 
+def _missing_upcasters(name: str, old: dict[str, Any]) -> list[Break]:
+    """A new schema version is not a break when every older one is lifted to it on read, step by step.
+
+    Why a new version may drop or change what the old one had (ShelterRegistered v2 dropped the shelter's name):
+    the domain topics are read only by platform services, and every one of them decodes through the one event
+    registry, which upcasts a v1 record (still on the topic, or still stored) to the current class before any
+    handler sees it. Nobody reads the v1 shape as v1, so what a v1 reader relied on is honoured by the upcaster,
+    and the committed v1 file stays as the description of those old records. Without an upcaster for a step,
+    such a record would not decode at all: that is the break this reports.
+    """
+    event_type, version = old.get("x-event-type"), old.get("x-schema-version")
+    if not isinstance(event_type, str) or not isinstance(version, int) or not EVENT_TYPES.known(event_type):
+        return []
+    target = EVENT_TYPES.cls_for(event_type).schema_version
+    # The registry keeps its upcasters by (type, from-version); it has no public question for "is there one".
+    steps = getattr(EVENT_TYPES, "_upcasters", {})
+    return [
+        Break(name, f"no upcaster from v{step} to v{step + 1}: stored and published v{step} records would not decode")
+        for step in range(version, target)
+        if (event_type, step) not in steps
+    ]
+
+
 def check(root: Path = SCHEMAS_DIR) -> list[Break]:
     """Breaking changes of the working tree's contracts against the committed ones under ``root``."""
     breaks: list[Break] = []
@@ -174,6 +197,8 @@ def check(root: Path = SCHEMAS_DIR) -> list[Break]:
             stem = path.name.rsplit(".v", 1)[0]
             if not any(name.startswith(stem + ".v") for name in current):
                 breaks.append(Break(path.name, "contract removed"))
+            else:
+                breaks.extend(_missing_upcasters(path.name, old))
             continue
         breaks.extend(compare(path.name, old, new))
     lock_path = root / "contracts.lock.json"

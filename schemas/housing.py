@@ -1,7 +1,9 @@
 """Published contracts of the housing service (topic ``housing.events.v1``, keyed by case id).
 
-A shelter's address is secret: it lives only in the housing service's own table and appears in no event,
-so these contracts name a shelter (and a bed) by id only. The address of a person's independent housing
+A shelter's address and its name are the housing service's own: they live only in its private tables
+(``shelter_addresses``, ``shelter_names``) and appear in no event, so these contracts name a shelter (and a bed)
+by id only. (``ShelterRegistered`` v1 carried the name; v2 does not, and the upcaster below drops it from any v1
+record still stored or on the topic.) The address of a person's independent housing
 is their personal data and travels only as a :class:`harbour.pii.Sealed` value. Centres are named by
 intake's organisation ids (``centre-payoke``, ``centre-pag-asa``, ``centre-surya``): the values of
 :class:`schemas.intake.Centre`, which are also the ``org`` of a centre's tokens.
@@ -15,7 +17,7 @@ from typing import ClassVar, Final
 
 from pydantic import BaseModel, ConfigDict
 
-from harbour.events import DomainEvent
+from harbour.events import JSON, DomainEvent, upcaster
 from harbour.pii import Sealed
 from schemas.intake import Centre
 
@@ -81,12 +83,21 @@ class BedSpec(BaseModel):
 
 
 class ShelterRegistered(DomainEvent):
+    """A centre registered a shelter and its beds. By id only: the name stays in housing, like the address."""
+
     event_type: ClassVar[str] = "ShelterRegistered"
+    schema_version: ClassVar[int] = 2
 
     shelter_id: str
     centre: Centre
-    name: str
     beds: tuple[BedSpec, ...]
+
+
+@upcaster("ShelterRegistered", 1)
+def _shelter_registered_v1_to_v2(payload: JSON) -> JSON:
+    """v1 carried the shelter's name; v2 leaves it to housing's private table (filled from v1 by its migration)."""
+    payload.pop("name", None)
+    return payload
 
 
 class BedTakenOutOfService(DomainEvent):

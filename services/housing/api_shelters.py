@@ -64,10 +64,14 @@ async def register_shelter(
     async def work(conn: object) -> ShelterOut:
         unit = Unit(rt.repository, conn, rt.command_context(caller))
         network = await unit.network(caller.org)
-        network.register_shelter(shelter_id=shelter_id, name=body.name,
-                                 beds={b.bed_id: b.constraints for b in body.beds})  # fmt: skip
+        network.register_shelter(shelter_id=shelter_id, beds={b.bed_id: b.constraints for b in body.beds})
         await unit.commit()
-        # The address goes to housing's own table only, in the same transaction as the registration.
+        # The name and the address go to housing's own tables only, in the same transaction as the registration
+        # (the event names the shelter by id): a shelter is never registered without them, nor they without it.
+        await conn.execute(  # type: ignore[attr-defined]
+            "INSERT INTO shelter_names (shelter_id, centre, name) VALUES ($1, $2, $3)",
+            shelter_id, caller.org, body.name,
+        )  # fmt: skip
         await conn.execute(  # type: ignore[attr-defined]
             "INSERT INTO shelter_addresses (shelter_id, centre, address) VALUES ($1, $2, $3)",
             shelter_id, caller.org, body.address.get_secret_value(),

@@ -99,10 +99,11 @@ def _counts(beds: int, in_service: int, occupied: int) -> Counts:
 async def occupancy(caller: Caller = allowed("occupancy"), rt: ServiceRuntime = RuntimeDep) -> Occupancy:
     async with rt.pool.acquire() as conn:
         rows = await conn.fetch(
-            """SELECT s.shelter_id, s.name, count(*) AS beds, count(*) FILTER (WHERE b.in_service) AS in_service,
+            """SELECT s.shelter_id, n.name, count(*) AS beds, count(*) FILTER (WHERE b.in_service) AS in_service,
                       count(*) FILTER (WHERE b.occupant IS NOT NULL) AS occupied
                  FROM housing_shelters s JOIN housing_beds b USING (shelter_id)
-                WHERE s.centre = $1 GROUP BY s.shelter_id, s.name ORDER BY s.name, s.shelter_id""",
+                 JOIN shelter_names n USING (shelter_id)
+                WHERE s.centre = $1 GROUP BY s.shelter_id, n.name ORDER BY n.name, s.shelter_id""",
             caller.org,
         )  # fmt: skip
     shelters = [ShelterOccupancy(shelter_id=r["shelter_id"], name=r["name"],

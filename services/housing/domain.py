@@ -136,7 +136,7 @@ class ShelterNetwork(Aggregate):
     def __init__(self, id: str) -> None:
         Centre(id)  # ValueError for anything but a recognised centre: a typo would open a phantom network
         super().__init__(id)
-        self.shelters: dict[str, str] = {}  # shelter id -> name
+        self.shelters: set[str] = set()  # shelter ids (names and addresses are housing's, in no event)
         self.beds: dict[BedKey, Bed] = {}
         self.requests: dict[str, OpenRequest] = {}  # open requests only
         self.bed_of_case: dict[str, BedKey] = {}
@@ -163,9 +163,9 @@ class ShelterNetwork(Aggregate):
     def waiting(self) -> list[OpenRequest]:
         return waiting_order(r for r in self.requests.values() if r.status == "waiting")
 
-    def register_shelter(self, *, shelter_id: str, name: str, beds: Mapping[str, Iterable[BedConstraint]]) -> None:
-        """Register a shelter with its beds. Its secret address is not an argument: the service keeps it
-        in its own table only, so it can never reach an event, a topic or another service."""
+    def register_shelter(self, *, shelter_id: str, beds: Mapping[str, Iterable[BedConstraint]]) -> None:
+        """Register a shelter with its beds. Its name and secret address are not arguments: the service keeps
+        them in its own tables only, so they can never reach an event, a topic or another service."""
         if shelter_id in self.shelters:
             raise RuleViolation("this shelter is already registered", field="shelter_id")
         if not beds:
@@ -173,7 +173,7 @@ class ShelterNetwork(Aggregate):
         specs = tuple(BedSpec(bed_id=b, constraints=frozenset(c)) for b, c in beds.items())
         if any(RESTRICTIONS <= spec.constraints for spec in specs):
             raise RuleViolation("a bed cannot be both women-only and men-only", field="beds")
-        self._record(ShelterRegistered(shelter_id=shelter_id, centre=self.centre, name=name, beds=specs))
+        self._record(ShelterRegistered(shelter_id=shelter_id, centre=self.centre, beds=specs))
 
     def take_bed_out_of_service(self, *, shelter_id: str, bed_id: str, on: date) -> None:
         bed = self._bed(shelter_id, bed_id)
@@ -345,8 +345,8 @@ class ShelterNetwork(Aggregate):
 
     def apply(self, event: DomainEvent) -> None:
         match event:
-            case ShelterRegistered(shelter_id=sid, name=name, beds=specs):
-                self.shelters[sid] = name
+            case ShelterRegistered(shelter_id=sid, beds=specs):
+                self.shelters.add(sid)
                 for spec in specs:
                     self.beds[(sid, spec.bed_id)] = Bed(sid, spec.bed_id, spec.constraints)
             case BedTakenOutOfService(shelter_id=sid, bed_id=bid):

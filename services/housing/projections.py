@@ -36,8 +36,10 @@ class ShelterBeds(Projection):
     async def on_ShelterRegistered(self, conn: Any, recorded: RecordedEvent) -> None:
         event = recorded.event
         assert isinstance(event, ShelterRegistered)
-        await conn.execute("INSERT INTO housing_shelters (shelter_id, centre, name) VALUES ($1, $2, $3)",
-                           event.shelter_id, event.centre.value, event.name)  # fmt: skip
+        # No name: it is in housing's private shelter_names, which the queries join (a rebuild from events alone
+        # could not refill it).
+        await conn.execute("INSERT INTO housing_shelters (shelter_id, centre) VALUES ($1, $2)",
+                           event.shelter_id, event.centre.value)  # fmt: skip
         await conn.executemany(
             "INSERT INTO housing_beds (shelter_id, bed_id, centre, constraints) VALUES ($1, $2, $3, $4)",
             [(event.shelter_id, bed.bed_id, event.centre.value, sorted(c.value for c in bed.constraints))

@@ -53,7 +53,7 @@ D0 = T0.date()
 
 def network(beds: dict[str, set[BedConstraint]] | None = None) -> ShelterNetwork:
     net = ShelterNetwork("centre-payoke")
-    net.register_shelter(shelter_id="s1", name="House 1", beds=beds if beds is not None else {"b1": {W}})
+    net.register_shelter(shelter_id="s1", beds=beds if beds is not None else {"b1": {W}})
     return net
 
 
@@ -94,7 +94,7 @@ def test_a_registered_shelter_names_its_beds_and_never_an_address() -> None:
 def test_a_shelter_is_registered_only_once() -> None:
     net = network()
     with pytest.raises(RuleViolation) as err:
-        net.register_shelter(shelter_id="s1", name="again", beds={"b9": set()})
+        net.register_shelter(shelter_id="s1", beds={"b9": set()})
     assert err.value.field == "shelter_id"
 
 
