@@ -1,0 +1,203 @@
+"""The Idempotency-Key contract (tests/support/idempotency_contract.py) on one command of every service, against
+the real PostgreSQL and broker; and the header documented on every command route of every service."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from harbour.clock import ManualClock
+from harbour.idempotency import COMMAND_METHODS, HEADER
+from harbour.service import create_app
+from schemas.intake import Centre
+from services.housing.app import DEFINITION as HOUSING
+from services.intake.app import DEFINITION as INTAKE
+from services.legal.app import DEFINITION as LEGAL
+from services.tracks.app import DEFINITION as TRACKS
+from tests.support.harness import RunningService, running_service
+from tests.support.housing_env import open_case as open_housing_case
+from tests.support.housing_env import register_shelter
+from tests.support.idempotency_contract import Command, IdempotencyContract
+from tests.support.intake_flow import PAG_ASA, PAYOKE, POLICE, SIGNALS, IntakeClient, clock
+from tests.support.legal_harness import LegalStage, shared_legal_stage  # noqa: F401  (a module fixture)
+from tests.support.tracks_env import TracksEnv, tracks_env
+from tests.support.upstream import Upstream, upstream
+
+pytestmark = pytest.mark.integration
+
+
+async def _count(service: RunningService, sql: str, *args: object) -> int:
+    async with service.runtime.pool.acquire() as conn:
+        return int(await conn.fetchval(sql, *args))
+
+
+# --- intake: the centre screens a referral ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def intake(pg_server_url: str, broker) -> AsyncIterator[IntakeClient]:
+    async with running_service(INTAKE, pg_server_url=pg_server_url, bootstrap=broker.bootstrap, clock=clock(),
+                               background=False) as service:  # fmt: skip
+        yield IntakeClient(service)
+
+
+class TestIntakeScreening(IdempotencyContract):
+    orgs = (PAYOKE, PAG_ASA)
+
+    @pytest.fixture(autouse=True)
+    def _bind(self, intake: IntakeClient) -> None:
+        self.intake = intake
+
+    def client(self) -> httpx.AsyncClient:
+        return self.intake.client
+
+    async def prepare(self, org: str) -> Command:
+        referral = await self.intake.refer(target_centre=org)
+        return Command("POST", f"/referrals/{referral['referral_id']}/screening", {},
+                       self.intake.centre(org), f"referral-{referral['referral_id']}",
+                       other_body={"added_signal_ids": SIGNALS[:1]}, status=200)  # fmt: skip
+
+    async def effects(self, command: Command) -> int:
+        return await _count(self.intake.service, "SELECT count(*) FROM events WHERE stream_id = $1 AND event_type = "
+                            "'ReferralScreened'", command.target)  # fmt: skip
+
+
+class TestIntakeSubmission(IdempotencyContract):
+    """The submission too (its fingerprint is intake's own, without the person's values)."""
+
+    orgs = (POLICE, "police-zone-antwerp")
+
+    @pytest.fixture(autouse=True)
+    def _bind(self, intake: IntakeClient) -> None:
+        self.intake = intake
+
+    def client(self) -> httpx.AsyncClient:
+        return self.intake.client
+
+    async def prepare(self, org: str) -> Command:
+        # Each submission carries a file number of its own: ``effects`` counts the referrals made with it.
+        number = f"AN.12.L1.{uuid.uuid4().int % 10**6:06d}/26"
+        return Command("POST", "/referrals", self.intake.referral_body(referrer_file_number=number),
+                       self.intake.auth(org, "officer"), number,
+                       other_body=self.intake.referral_body(referrer_file_number=number,
+                                                            region="wallonia"))  # fmt: skip
+
+    async def effects(self, command: Command) -> int:
+        return await _count(self.intake.service, "SELECT count(*) FROM referral_status WHERE referrer_file_number = $1",
+                            command.target)  # fmt: skip
+
+
+# --- legal: the centre records a statement -------------------------------------------------------------------
+
+
+class TestLegalStatement(IdempotencyContract):
+    orgs = (PAYOKE, PAG_ASA)
+
+    @pytest.fixture(autouse=True)
+    def _bind(self, legal_stage_for_session: LegalStage) -> None:
+        self.stage = legal_stage_for_session
+
+    def client(self) -> httpx.AsyncClient:
+        return self.stage.svc.client
+
+    async def prepare(self, org: str) -> Command:
+        case_id = await self.stage.open_case(centre=Centre(org))
+        body = {"kind": "complaint", "unit": "police-zone-antwerp", "report_number": "AN.55.L1.012345/2026"}
+        return Command("POST", f"/cases/{case_id}/proceedings/statements", body,
+                       self.stage.as_(org, "caseworker"), case_id,
+                       other_body={**body, "report_number": "AN.55.L1.099999/2026"})  # fmt: skip
+
+    async def effects(self, command: Command) -> int:
+        return await _count(self.stage.svc, "SELECT count(*) FROM events WHERE case_id = $1 AND event_type = "
+                            "'StatementMade'", command.target)  # fmt: skip
+
+
+# --- tracks: the centre records a session (the server names it: only the key tells a retry apart) ------------
+
+
+@pytest.fixture(scope="module")
+async def tracks(pg_server_url: str, broker) -> AsyncIterator[TracksEnv]:
+    async with tracks_env(pg_server_url, broker.bootstrap, kafka=False) as env:
+        yield env
+
+
+class TestTracksSession(IdempotencyContract):
+    orgs = (PAYOKE, PAG_ASA)
+
+    @pytest.fixture(autouse=True)
+    def _bind(self, tracks: TracksEnv) -> None:
+        self.env = tracks
+
+    def client(self) -> httpx.AsyncClient:
+        return self.env.svc.client
+
+    async def prepare(self, org: str) -> Command:
+        case_id, _ = await self.env.open_case(centre=Centre(org))
+        body = {"held_on": self.env.today.isoformat(), "area": "housing", "kind": "conversation",
+                "duration_minutes": 45, "attended": True, "notes": "talked about the flat"}  # fmt: skip
+        return Command("POST", f"/tracks/{case_id}/sessions", body, self.env.auth(org), f"track-{case_id}",
+                       other_body={**body, "duration_minutes": 50})  # fmt: skip
+
+    async def effects(self, command: Command) -> int:
+        return await _count(self.env.svc, "SELECT count(*) FROM events WHERE stream_id = $1 AND event_type = "
+                            "'SessionRecorded'", command.target)  # fmt: skip
+
+
+# --- housing: the centre asks for a bed -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def housing(pg_server_url: str, broker) -> AsyncIterator[tuple[RunningService, Upstream]]:
+    if not broker.is_running:
+        broker.start()
+    at = ManualClock(datetime(2026, 1, 5, 20, 0, tzinfo=UTC))
+    async with (
+        running_service(HOUSING, pg_server_url=pg_server_url, bootstrap=broker.bootstrap, clock=at) as service,
+        upstream("intake", pg_server_url=pg_server_url, bootstrap=broker.bootstrap) as intake,
+    ):
+        yield service, intake
+
+
+SHELTERED: set[str] = set()
+
+
+class TestHousingPlacementRequest(IdempotencyContract):
+    orgs = (PAYOKE, PAG_ASA)
+
+    @pytest.fixture(autouse=True)
+    def _bind(self, housing: tuple[RunningService, Upstream]) -> None:
+        self.service, self.intake = housing
+
+    def client(self) -> httpx.AsyncClient:
+        return self.service.client
+
+    async def prepare(self, org: str) -> Command:
+        if org not in SHELTERED:  # a centre without a bed refuses every request (422): give it a shelter
+            await register_shelter(self.service, org, {f"b{i}": [] for i in range(20)})
+            SHELTERED.add(org)
+        case_id, _ = await open_housing_case(self.service, self.intake, org)
+        return Command("POST", f"/housing/cases/{case_id}/placement-requests", {"urgency": "urgent"},
+                       self.service.token(org, "caseworker"), case_id,
+                       other_body={"urgency": "planned"})  # fmt: skip
+
+    async def effects(self, command: Command) -> int:
+        return await _count(self.service, "SELECT count(*) FROM events WHERE event_type = 'PlacementRequested' AND "
+                            "payload->>'case_id' = $1", command.target)  # fmt: skip
+
+
+# --- every command route of every service documents the header ------------------------------------------------
+
+
+@pytest.mark.parametrize("definition", [INTAKE, LEGAL, TRACKS, HOUSING], ids=lambda d: d.name)
+def test_every_command_route_documents_the_idempotency_key_header(definition) -> None:
+    spec = create_app(definition, background=False).openapi()
+    commands = [(method, path, op) for path, ops in spec["paths"].items() for method, op in ops.items()
+                if method.upper() in COMMAND_METHODS]  # fmt: skip
+    assert commands
+    missing = [f"{m} {p}" for m, p, op in commands
+               if not any(x["in"] == "header" and x["name"] == HEADER for x in op.get("parameters", []))]  # fmt: skip
+    assert missing == []
