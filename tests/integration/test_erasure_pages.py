@@ -19,6 +19,7 @@ import asyncpg
 import pytest
 
 from harbour.pii import PersonalDataVault, new_master_key, purge_dead_key_copies
+from harbour.service import wait_until
 from harbour.settings import REPO_ROOT
 from services.intake.app import DEFINITION
 from tests.support.harness import fast_settings, running_service
@@ -239,3 +240,60 @@ async def test_a_person_erased_through_intakes_endpoint_leaves_no_openable_key_i
 
 async def test_harbour_erase_returns_once_the_key_is_out_of_the_pages(intake):
     await erase_through(intake, "cli")
+
+
+# -- through housing: intake's PersonErased, consumed in the inbox's transaction ---------------------------------
+
+
+async def test_housing_erasing_on_intakes_personerased_leaves_no_openable_key_in_its_pages(
+    pg_server_url, running_broker
+):
+    from services.housing.app import DEFINITION as HOUSING
+    from tests.support.housing_env import erase_person, open_case, register_shelter
+    from tests.support.upstream import upstream
+
+    master = new_master_key()
+    settings = fast_settings(master_key=master)
+    bootstrap = running_broker.bootstrap
+    async with (
+        running_service(HOUSING, pg_server_url=pg_server_url, bootstrap=bootstrap, settings=settings) as housing,
+        upstream("intake", pg_server_url=pg_server_url, bootstrap=bootstrap) as intake,
+    ):
+        centre = "centre-payoke"
+        await register_shelter(housing, centre, {"b1": []})
+        case_id, person_id = await open_case(housing, intake, centre, tonight=True)
+        worker = housing.token(centre, "caseworker")
+
+        async def placed() -> bool:
+            async with housing.runtime.pool.acquire() as conn:
+                return await conn.fetchval("SELECT 1 FROM housing_beds WHERE occupant = $1", case_id) is not None
+
+        await wait_until(placed, timeout=30)
+        for body in ({"to": "transitional"}, {"to": "independent", "address": "Vrijheidslaan 12, 2018 Antwerpen"}):
+            r = await housing.client.post(f"/housing/cases/{case_id}/moves", json=body, headers=worker)
+            assert r.status_code == 200, r.text
+        async with housing.runtime.pool.acquire() as conn:
+            before = await wrapped(conn, person_id)
+            values = [
+                (sealed, field, str(row["event_id"]))
+                for row in await conn.fetch("SELECT event_id, payload::text AS payload FROM events")
+                for field, sealed in sealed_values(json.loads(row["payload"]))
+                if sealed.person_id == person_id
+            ]
+            pages = await raw_pages(conn)
+        assert before is not None and len(values) == 1
+        assert occurrences(pages, before) == 1 and opened_from_pages(pages, master, person_id, values) == 1
+
+        await erase_person(intake, person_id)
+
+        async def purged() -> bool:
+            async with housing.runtime.pool.acquire() as conn:
+                erased = await conn.fetchval("SELECT erased_at FROM person_keys WHERE person_id = $1", person_id)
+                pending = await conn.fetchval("SELECT count(*) FROM person_key_purges WHERE purged_at IS NULL")
+                return erased is not None and pending == 0
+
+        await wait_until(purged, timeout=30)
+        async with housing.runtime.pool.acquire() as conn:
+            pages = await raw_pages(conn)
+    assert occurrences(pages, before) == 0
+    assert opened_from_pages(pages, master, person_id, values) == 0
