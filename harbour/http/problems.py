@@ -67,6 +67,13 @@ def connection_failure(exc: BaseException) -> bool:
     return False
 
 
+def failure_name(exc: BaseException) -> str:
+    """The type of a connection failure for the log, with what the server said on connecting (never a text)."""
+    if isinstance(exc, DatabaseUnavailable) and exc.args:
+        return f"DatabaseUnavailable({exc.args[0]})"
+    return type(exc).__name__
+
+
 def unavailable_body(instance: str | None) -> dict[str, Any]:
     body = {
         "type": PROBLEM_TYPE_BASE + "dependency-unavailable",
@@ -82,7 +89,7 @@ def unavailable_body(instance: str | None) -> dict[str, Any]:
 
 def unavailable(request: Request | None, exc: BaseException) -> JSONResponse:
     # Only the type: an exception's text can carry a query's values.
-    log.warning("dependency unavailable: %s", type(exc).__name__)
+    log.warning("dependency unavailable: %s", failure_name(exc))
     response = JSONResponse(unavailable_body(request.url.path if request else None), status_code=503,
                             media_type=MEDIA_TYPE)  # fmt: skip
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
@@ -125,7 +132,7 @@ class ConnectionFailureShield:
         except Exception as exc:
             if started or not connection_failure(exc):
                 raise
-            log.warning("dependency unavailable: %s", type(exc).__name__)
+            log.warning("dependency unavailable: %s", failure_name(exc))
             body = json.dumps({**unavailable_body(scope.get("path"))}).encode()
             await send({"type": "http.response.start", "status": 503, "headers": [
                 (b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode()),

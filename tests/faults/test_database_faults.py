@@ -209,6 +209,7 @@ async def _fault_test(platform: Platform, fault: Callable[[], AbstractAsyncConte
     async with dependency_log() as seen:
         await _run_load(platform, fault, duration, load)
     print(f"statuses={dict(load.tally.statuses)} crashes={dict(load.tally.crashes)} commands={load.commands} "
+          f"committed_behind_a_503={load.tally.committed_behind_a_503} "
           f"logged={dict(seen.types)} failed={load.tally.failed[:5]}")  # fmt: skip
     assert load.tally.server_errors == 0, (dict(load.tally.statuses), dict(load.tally.crashes), dict(seen.types))
     assert load.tally.bad_503 == 0
@@ -235,4 +236,3 @@ async def test_a_database_refusing_connections_for_15_s_gives_503s_and_recovers_
 
 def _server(platform: Platform) -> str:
     return platform.intake.runtime.endpoints.database_url.rpartition("/")[0] + "/postgres"
-

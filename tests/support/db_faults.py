@@ -96,7 +96,8 @@ class Tally:
     crashes: Counter[str] = field(default_factory=Counter)
     bad_503: int = 0  # a 503 without Retry-After or not a problem document
     failed: list[str] = field(default_factory=list)  # a command whose final answer was not the expected one
-    first_try_failures: int = 0
+    # Commands answered 503 (or not at all) that had in fact committed: their retry was answered from the key.
+    committed_behind_a_503: int = 0
 
     @property
     def server_errors(self) -> int:
@@ -135,7 +136,7 @@ async def send(client: httpx.AsyncClient, method: str, path: str, body: Any, hea
                tally: Tally) -> httpx.Response | None:  # fmt: skip
     """Send until the answer is not 'try again', with the same Idempotency-Key every time."""
     headers = {"Idempotency-Key": uuid.uuid4().hex, **headers}
-    for _ in range(MAX_TRIES):
+    for attempt in range(MAX_TRIES):
         try:
             response = await client.request(method, path, json=body, headers=headers)
         except Exception as exc:  # any exception out of the app is a server error: counted
@@ -150,5 +151,7 @@ async def send(client: httpx.AsyncClient, method: str, path: str, body: Any, hea
                 tally.bad_503 += 1
             await asyncio.sleep(random.uniform(0.05, 0.2))
             continue
+        if attempt > 0 and response.headers.get("Idempotent-Replayed") == "true":
+            tally.committed_behind_a_503 += 1
         return response
     return None
