@@ -57,6 +57,17 @@ def test_a_stored_v1_shelter_registration_is_read_as_v2_without_its_name():
     assert "name" not in ShelterRegistered.model_fields and "name" not in event.model_dump()
 
 
+def test_schemas_check_accepts_shelter_registered_v2_only_while_v1_is_upcast(monkeypatch):
+    from harbour import contracts
+
+    assert [b for b in contracts.check() if b.contract.startswith("ShelterRegistered")] == []
+    # Without the upcaster, a v1 record still on the topic or in a store would not decode: a break.
+    monkeypatch.delitem(EVENT_TYPES._upcasters, ("ShelterRegistered", 1))
+    assert [str(b) for b in contracts.check() if b.contract.startswith("ShelterRegistered")] == [
+        "ShelterRegistered.v1.json: no upcaster from v1 to v2: stored and published v1 records would not decode"
+    ]
+
+
 async def every_topic(bootstrap: str) -> dict[str, list]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await consumer.start()
