@@ -24,6 +24,16 @@ class HarbourSettings(BaseSettings):
     db_pool_min: int = 0
     db_pool_max: int = 8
     db_pool_idle_seconds: float = 10.0
+    # Load shedding, per service process (harbour.http.shedding; 0 = no limit). Beyond max_in_flight requests in
+    # progress a request waits at most queue_wait_seconds (and at most max_queued wait), then gets a 503; a
+    # caller (token's organisation, else client address) beyond its share gets a 429. The deadline bounds, in
+    # PostgreSQL, every statement a request runs. Both answers carry Retry-After: shed_retry_after_seconds.
+    max_in_flight: int = 8
+    max_in_flight_per_caller: int = 4
+    max_queued: int = 16
+    queue_wait_seconds: float = 0.25
+    request_deadline_seconds: float = 2.0
+    shed_retry_after_seconds: float = 1.0
     # Kafka: a bootstrap list, or empty to start the embedded Tansu broker on 127.0.0.1:9092.
     kafka_bootstrap: str | None = None
     # The embedded broker has no idempotent producer; production turns idempotence on.

@@ -35,6 +35,9 @@ CONSUMER_LAG = Gauge("harbour_consumer_lag_messages", "Messages behind the parti
 DEAD_LETTERS = Counter("harbour_dead_letters_total", "Messages sent to a dead-letter topic", ["service", "topic"])
 TIMERS_DUE = Gauge("harbour_timers_due", "Timers due and not yet fired", ["service"])
 TIMERS_FIRED = Counter("harbour_timers_fired_total", "Timers fired", ["service", "kind"])
+# Requests answered at once by load shedding (harbour.http.shedding): reason = saturated (503), caller (429, over
+# its share) or deadline (503, the request's time ran out and its transaction rolled back).
+SHED = Counter("harbour_requests_shed_total", "Requests shed by load shedding", ["service", "reason"])
 
 
 def tracer_provider(service: str, settings: HarbourSettings) -> TracerProvider:
