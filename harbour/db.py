@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
+from harbour.errors import DependencyUnavailable
 from harbour.http.problems import DatabaseUnavailable
 
 HARBOUR_MIGRATIONS = Path(__file__).parent / "migrations"
@@ -55,11 +59,51 @@ async def _connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
         raise DatabaseUnavailable(type(error).__name__) from error
 
 
+@dataclass
+class RequestDeadline:
+    """When the HTTP request being served must be done (``time.monotonic()``); set by harbour.http.shedding."""
+
+    at: float
+    answered: bool = False  # the response has started (a stream): no deadline from then on
+    expired: bool = False  # a connection was refused to this request because its time was up
+
+    def remaining(self) -> float | None:
+        return None if self.answered else self.at - time.monotonic()
+
+
+# The deadline of the request this task serves, if any (relays, consumers and timers have none).
+REQUEST_DEADLINE: ContextVar[RequestDeadline | None] = ContextVar("harbour_request_deadline", default=None)
+
+
+class DeadlineExceeded(DependencyUnavailable):
+    title = "The request ran out of time"
+    type_slug = "deadline-exceeded"
+
+
+async def _bound_by_request_deadline(conn: asyncpg.Connection) -> None:
+    """Pool ``setup`` (on every acquire): the statements of a request may take only the time it has left.
+
+    PostgreSQL enforces it (``statement_timeout``; lock waits count): a statement still running when the time is
+    up is cancelled and its transaction rolls back, so a deadline never leaves a command half-done, and a commit
+    either happened (and is answered) or did not. The pool's reset on release (``RESET ALL``) clears it.
+    """
+    deadline = REQUEST_DEADLINE.get()
+    remaining = deadline.remaining() if deadline is not None else None
+    if remaining is None:
+        return
+    if remaining <= 0:
+        deadline.expired = True  # type: ignore[union-attr]
+        raise DeadlineExceeded("the request's deadline passed before it was done; nothing was changed, retry later")
+    await conn.execute(f"SET statement_timeout = {max(1, int(remaining * 1000))}")
+
+
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10, idle_seconds: float = 300.0) -> asyncpg.Pool:
-    """A pool whose connections unused for ``idle_seconds`` are closed (0: never), down to ``min_size``."""
+    """A pool whose connections unused for ``idle_seconds`` are closed (0: never), down to ``min_size``; a
+    connection taken while serving an HTTP request is bound by that request's deadline."""
     pool = await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, max_inactive_connection_lifetime=idle_seconds, connect=_connect
-    )
+        url, min_size=min_size, max_size=max_size, max_inactive_connection_lifetime=idle_seconds, connect=_connect,
+        setup=_bound_by_request_deadline,
+    )  # fmt: skip
     assert pool is not None
     return pool
 

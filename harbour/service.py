@@ -29,6 +29,7 @@ from harbour.clock import Clock, SystemClock
 from harbour.db import HARBOUR_MIGRATIONS, create_pool, database_url, ensure_database, migrate
 from harbour.events import DomainEvent
 from harbour.http.problems import ConnectionFailureShield, install_problem_handlers
+from harbour.http.shedding import LoadShedding
 from harbour.kafka.consumer import HandlerContext, InboxConsumer, Subscription
 from harbour.kafka.relay import OutboxRelay, Route
 from harbour.kafka.security import faststream_security
@@ -297,6 +298,8 @@ def create_app(
     app.state.runtime = service_runtime
     app.state.verifier = TokenVerifier(settings)
     install_problem_handlers(app)
+    # Outermost of the service's own middleware: a request that is shed costs no token check, body or query.
+    app.add_middleware(LoadShedding, service=definition.name, settings=settings)
     for router in definition.routers:
         idempotency.install(router)  # every command route takes an Idempotency-Key (harbour/idempotency.py)
         app.include_router(router)
