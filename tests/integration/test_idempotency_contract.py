@@ -6,16 +6,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
 
 from harbour.clock import ManualClock
+from harbour.db import create_pool, migrate
 from harbour.idempotency import COMMAND_METHODS, HEADER
 from harbour.service import create_app
 from schemas.intake import Centre
 from services.housing.app import DEFINITION as HOUSING
 from services.intake.app import DEFINITION as INTAKE
+from services.intake.models import ReferralStatusView
 from services.legal.app import DEFINITION as LEGAL
 from services.tracks.app import DEFINITION as TRACKS
 from tests.support.harness import RunningService, running_service
@@ -201,3 +204,41 @@ def test_every_command_route_documents_the_idempotency_key_header(definition) ->
     missing = [f"{m} {p}" for m, p, op in commands
                if not any(x["in"] == "header" and x["name"] == HEADER for x in op.get("parameters", []))]  # fmt: skip
     assert missing == []
+
+
+# --- intake's referral keys recorded before every command took one -------------------------------------------
+
+
+async def test_referral_keys_recorded_before_move_with_an_answer_that_reads_as_the_referrers_view(
+    fresh_db: str, tmp_path
+) -> None:
+    migrations = Path(INTAKE.migrations)
+    first = tmp_path / "intake"
+    first.mkdir()
+    (first / "0001_read_models.sql").write_text((migrations / "0001_read_models.sql").read_text())
+    pool = await create_pool(fresh_db, min_size=1, max_size=1)
+    try:
+        await migrate(pool, {"intake": first})
+        async with pool.acquire() as conn:
+            await conn.execute(
+                """INSERT INTO referral_status (referral_id, version, referring_org, referrer_file_number,
+                       target_centre, region, status, submitted_on, referrer_screening, screening, signal_ids,
+                       exploitation_types, urgency, decided_on)
+                   VALUES ('r-1', 2, 'police-federal', 'AN.12.L1.004567/26', 'centre-payoke', 'flanders',
+                           'accepted', '2026-01-05', $1, $1, '{}', '{}', '{}', '2026-01-06')""",
+                '{"catalogue_version": "2026.1", "counts": {"recruitment": 2}, "signal_count": 2,'
+                ' "recommendation": "take-in"}',
+            )
+            await conn.execute("INSERT INTO idempotency_keys (org, key, fingerprint, referral_id) VALUES "
+                               "('police-federal', 'pv-1', 'f1', 'r-1')")  # fmt: skip
+        await migrate(pool, {"intake": migrations})
+        async with pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT * FROM idempotent_commands WHERE org = 'police-federal' AND key = 'pv-1'")
+            old = await conn.fetchval("SELECT to_regclass('idempotency_keys')")
+    finally:
+        await pool.close()
+    assert old is None
+    assert (row["method"], row["path"], row["fingerprint"], row["status"]) == ("POST", "/referrals", "f1", 201)
+    assert row["location"] == "/referrals/r-1"
+    view = ReferralStatusView.model_validate_json(row["body"])
+    assert view.referral_id == "r-1" and view.decision is not None and view.decision.decision == "accepted"
