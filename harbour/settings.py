@@ -68,6 +68,9 @@ class HarbourSettings(BaseSettings):
     relay_batch_size: int = 2000
     topic_check_seconds: float = 5.0
     relay_poll_seconds: float = 1.0
+    # How often a relay looks whether the broker still holds what it acknowledged (harbour.kafka.rebuild);
+    # it also looks when it takes the lead and after any failed batch.
+    relay_loss_check_seconds: float = 2.0
     timer_poll_seconds: float = 1.0
     reminder_days: list[int] = Field(default_factory=lambda: [14, 3])
     # Which sources say a B-card may follow the prosecutor's requisitions alone: off by default (DOMAIN §2).

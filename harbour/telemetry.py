@@ -38,6 +38,14 @@ TIMERS_FIRED = Counter("harbour_timers_fired_total", "Timers fired", ["service",
 # Requests answered at once by load shedding (harbour.http.shedding): reason = saturated (503), caller (429, over
 # its share) or deadline (503, the request's time ran out and its transaction rolled back).
 SHED = Counter("harbour_requests_shed_total", "Requests shed by load shedding", ["service", "reason"])
+# A relay found that the broker lost what it had acknowledged and publishes its store again (harbour.kafka.rebuild).
+RELAY_REBUILDS = Counter("harbour_relay_rebuilds_total", "Times a relay re-published its store after the broker "
+                         "lost acknowledged messages", ["service", "relay"])  # fmt: skip
+RELAY_REPUBLISHED = Counter("harbour_relay_republished_events_total", "Events published again by relay rebuilds "
+                            "(up to where each relay had got before the loss)", ["service", "relay"])  # fmt: skip
+RELAY_REBUILD_BEHIND = Gauge("harbour_relay_rebuild_events", "Events the last rebuild of a relay went back "
+                             "over (its checkpoint at the loss minus where it restarted from)",
+                             ["service", "relay"])  # fmt: skip
 
 
 def tracer_provider(service: str, settings: HarbourSettings) -> TracerProvider:

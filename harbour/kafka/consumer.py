@@ -41,6 +41,7 @@ from pydantic import ValidationError
 
 from harbour import telemetry
 from harbour.errors import ConcurrencyError
+from harbour.kafka.rebuild import AssignmentWatch
 from harbour.kafka.security import client_options
 from harbour.store import Actor, CommandContext, RecordedEvent
 from harbour.store.envelope import HEADER_NAMES
@@ -270,6 +271,9 @@ class InboxConsumer:
         if siblings[0] is not sub:
             return
         topics = list(dict.fromkeys(s.topic for s in siblings))
+        # Broker loss (H2, harbour.kafka.rebuild): a group re-formed while its topics were gone gets none of their
+        # partitions (for minutes; on Tansu for good); the watch rejoins the group once they are back.
+        watch = AssignmentWatch(topics)
 
         subscriber = broker.subscriber(
             *topics,
@@ -283,8 +287,10 @@ class InboxConsumer:
             no_reply=True,
             title=f"{sub.consumer}:{sub.topic}" if len(topics) == 1 else sub.consumer,
             description=sub.description or sub.handle.__doc__,
+            listener=watch,
             **group_timeouts,
         )
+        watch.attach(subscriber)
 
         @subscriber
         async def on_message(message: KafkaMessage) -> None:

@@ -3,7 +3,8 @@
 The event store is the outbox. The relay runs as one leader per service (a PostgreSQL advisory lock held on
 its own connection: a second instance waits), advances its checkpoint only after the broker acknowledged
 every message of a batch (at-least-once; consumers dedupe through their inbox), and keeps retrying with
-backoff while the broker is away, recreating topics that a restarted broker lost.
+backoff while the broker is away, recreating topics that a restarted broker lost. When the broker has lost
+what it acknowledged, the relay publishes its store again from the start (``harbour.kafka.rebuild``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from harbour import telemetry
 from harbour.kafka.producer import make_producer
+from harbour.kafka.rebuild import AckLedger, Loss, Mark, Unsure, fingerprint
 from harbour.kafka.sleep_slot import DOMAIN_SLOT, SleepSlot
 from harbour.kafka.topics import TopicKeeper, TopicSpec
 from harbour.settings import HarbourSettings
@@ -38,6 +40,21 @@ HELD_BACK_FIRST_WAIT = 0.01  # seconds; doubled while events stay held back, up 
 # doubled while it lasts, up to BUSY_MAX_WAIT (the worst delay such an append's events can see).
 BUSY_FIRST_WAIT = 0.002
 BUSY_MAX_WAIT = 0.05
+UNSURE_RETRY_SECONDS = 0.5  # a look for a loss that the broker did not answer clearly is tried again after this
+
+# Per (topic, partition) of a batch: its first acknowledged offset and its last record.
+BatchAcks = dict[tuple[str, int], tuple[int, Mark]]
+
+
+@dataclass(slots=True)
+class _Rebuild:
+    """A rebuild under way: the relay publishes its store again up to where it had got before the loss."""
+
+    id: int
+    target: Position  # the checkpoint at the loss
+    events: int  # events up to it
+    started: float  # time.monotonic()
+    republished: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +103,19 @@ async def _cancel(task: asyncio.Future[Any]) -> None:
         await task
 
 
+class _KeyValues:
+    """Wire rows seen as (key, value) pairs, by index."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: Sequence[Any]) -> None:
+        self.rows = rows
+
+    def __getitem__(self, index: int) -> tuple[bytes, bytes]:
+        row = self.rows[index]
+        return row[4], row[5]
+
+
 def domain_message(topic: str, event: RecordedEvent) -> OutgoingMessage:
     return OutgoingMessage(topic, event.case_id.encode(), event.value(), event.headers())
 
@@ -129,6 +159,9 @@ class OutboxRelay:
         self._held_back_wait = HELD_BACK_FIRST_WAIT
         self._busy_wait = BUSY_FIRST_WAIT
         self._prefetch: tuple[Position, asyncio.Future[Sequence[Any]]] | None = None
+        self.ledger = AckLedger(self.name)  # what the broker acknowledged, per topic-partition (relay_acks)
+        self._next_check = 0.0  # time.monotonic() of the next look for a loss (0: before the next batch)
+        self._rebuild: _Rebuild | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -251,7 +284,8 @@ class OutboxRelay:
             row = await conn.fetchrow("SELECT tx_id, global_position FROM checkpoints WHERE name = $1", self.name)
         return Position(row["tx_id"], row["global_position"]) if row else Position()
 
-    async def set_checkpoint(self, position: Position) -> None:
+    async def set_checkpoint(self, position: Position, acked: BatchAcks | None = None) -> None:
+        """Move the checkpoint, and record where the broker put the batch's last records (``acked``), together."""
         async with self.store.pool.acquire() as conn, conn.transaction():
             # A checkpoint lost in a server crash only makes the relay publish a few batches again, which
             # consumers dedupe by event id: it need not wait for its own WAL flush (a flush per batch cost
@@ -262,6 +296,107 @@ class OutboxRelay:
                    ON CONFLICT (name) DO UPDATE SET tx_id = $2, global_position = $3, updated_at = now()""",
                 self.name, position.tx_id, position.global_position,
             )  # fmt: skip
+            if acked:
+                await self.ledger.record(conn, acked)
+        if acked:
+            self.ledger.recorded(acked)
+
+    async def _reload(self) -> Position:
+        """The stored checkpoint, what the broker acknowledged, and a rebuild left unfinished (a restart)."""
+        async with self.store.pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT tx_id, global_position FROM checkpoints WHERE name = $1", self.name)
+            await self.ledger.load(conn)
+            open_rebuild = await conn.fetchrow(
+                """SELECT id, checkpoint_tx_id, checkpoint_global_position, events,
+                          extract(epoch FROM now() - detected_at)::float8 AS age
+                     FROM relay_rebuilds WHERE relay = $1 AND completed_at IS NULL ORDER BY id DESC LIMIT 1""",
+                self.name,
+            )  # fmt: skip
+        if open_rebuild is not None and (self._rebuild is None or self._rebuild.id != open_rebuild["id"]):
+            target = Position(open_rebuild["checkpoint_tx_id"], open_rebuild["checkpoint_global_position"])
+            self._rebuild = _Rebuild(open_rebuild["id"], target, open_rebuild["events"],
+                                     time.monotonic() - open_rebuild["age"])  # fmt: skip
+        elif open_rebuild is None:
+            self._rebuild = None
+        return Position(row["tx_id"], row["global_position"]) if row else Position()
+
+    # -- the broker's memory -------------------------------------------------------------------------------
+    async def _look_for_loss(self) -> bool:
+        """Whether the broker still has what this relay had it acknowledge; on a loss, go back to the start of
+        the store (True). Raises while the broker cannot be reached: the batch waits, as for a failed send."""
+        checked = self.ledger.snapshot()
+        try:
+            loss = await self.ledger.verify(self.bootstrap, self.settings)
+        except Unsure:
+            self._next_check = time.monotonic() + UNSURE_RETRY_SECONDS
+            return False
+        if loss is None:
+            if self.ledger.unconfirmed(checked):
+                async with self.store.pool.acquire() as conn:
+                    await self.ledger.confirm(conn, checked)
+            self._next_check = time.monotonic() + self.settings.relay_loss_check_seconds
+            return False
+        await self._start_over(loss)
+        return True
+
+    async def _start_over(self, loss: Loss) -> None:
+        """Put the checkpoint back to the start of the store: every event is published again, in store order."""
+        if self._prefetch is not None:
+            prefetch, self._prefetch = self._prefetch, None
+            await _cancel(prefetch[1])
+        start = Position()
+        async with self.store.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow("SELECT tx_id, global_position FROM checkpoints WHERE name = $1", self.name)
+            reached = Position(row["tx_id"], row["global_position"]) if row else Position()
+            if self._rebuild is not None:  # lost again while rebuilding: the first rebuild's target still holds
+                reached = max(reached, self._rebuild.target)
+                await conn.execute("UPDATE relay_rebuilds SET completed_at = now() WHERE id = $1", self._rebuild.id)
+            events = await conn.fetchval(
+                """SELECT count(*) FROM events
+                    WHERE (tx_id, global_position) > ($1, $2) AND (tx_id, global_position) <= ($3, $4)""",
+                start.tx_id, start.global_position, reached.tx_id, reached.global_position,
+            )  # fmt: skip
+            await conn.execute(
+                """INSERT INTO checkpoints (name, tx_id, global_position) VALUES ($1, $2, $3)
+                   ON CONFLICT (name) DO UPDATE SET tx_id = $2, global_position = $3, updated_at = now()""",
+                self.name, start.tx_id, start.global_position,
+            )  # fmt: skip
+            await self.ledger.forget(conn)
+            rebuild_id = await conn.fetchval(
+                """INSERT INTO relay_rebuilds (relay, reason, from_tx_id, from_global_position, checkpoint_tx_id,
+                                               checkpoint_global_position, events)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id""",
+                self.name, loss.reason, start.tx_id, start.global_position, reached.tx_id, reached.global_position,
+                events,
+            )  # fmt: skip
+        self.ledger.forgotten()
+        self._position = start
+        self._rebuild = _Rebuild(rebuild_id, reached, events, time.monotonic())
+        self._next_check = time.monotonic() + self.settings.relay_loss_check_seconds
+        await self._close_producer()  # its metadata describes the broker as it was
+        telemetry.RELAY_REBUILDS.labels(self.service, self.name).inc()
+        telemetry.RELAY_REBUILD_BEHIND.labels(self.service, self.name).set(events)
+        log.warning("relay %s: the broker lost what it had acknowledged (%s); publishing the store again from "
+                    "position %d (its start): %d events up to global position %d, where the relay had got",
+                    self.name, loss.reason, start.global_position, events, reached.global_position)  # fmt: skip
+
+    async def _rebuilt_up_to(self, batch: Sequence[Any], wire: bool) -> None:
+        rebuild = self._rebuild
+        assert rebuild is not None
+        target = rebuild.target
+        positions = ((row[0], row[1]) for row in batch) if wire else ((e.tx_id, e.global_position) for e in batch)
+        covered = sum(1 for tx_id, gp in positions if (tx_id, gp) <= (target.tx_id, target.global_position))
+        rebuild.republished += covered
+        telemetry.RELAY_REPUBLISHED.labels(self.service, self.name).inc(covered)
+        last = batch[-1]
+        done = Position(last[0], last[1]) if wire else Position(last.tx_id, last.global_position)
+        if done < target:
+            return
+        async with self.store.pool.acquire() as conn:
+            await conn.execute("UPDATE relay_rebuilds SET completed_at = now() WHERE id = $1", rebuild.id)
+        self._rebuild = None
+        log.warning("relay %s: rebuilt: %d events published again in %.1f s", self.name, rebuild.republished,
+                    time.monotonic() - rebuild.started)  # fmt: skip
 
     async def messages_for(self, conn: Any, event: RecordedEvent) -> list[OutgoingMessage]:
         messages = [domain_message(self.domain_topic, event)] if self.domain_topic else []
@@ -272,8 +407,16 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         """Publish the next batch after the checkpoint; returns how many events it covered."""
         # Only this relay moves its checkpoint, so it is read once per leadership (and after any failure).
-        position = self._position or await self.checkpoint()
+        if self._position is None:
+            position = await self._reload()
+            # A new leader (a service restart too) or a failed batch: first make sure the broker still has what
+            # was acknowledged, before anything new hides a loss.
+            self._next_check = 0.0
+        else:
+            position = self._position
         self._position = None  # unknown until this batch is settled
+        if time.monotonic() >= self._next_check and await self._look_for_loss():
+            position, self._position = Position(), None  # from the start of the store
         wire = not self.routes and self.domain_topic is not None
         batch = await self._page_at(position)
         if not batch:
@@ -303,15 +446,28 @@ class OutboxRelay:
             self._prefetch = (done, asyncio.create_task(self._read_page(done)))
         producer = await self._producer_ready()
         if await self.keeper.ensure():
-            # The broker came back empty: drop the producer's cached view of it before publishing.
+            # The broker came back empty: drop the producer's cached view of it before publishing, and look for
+            # what it lost before the next batch (this one, on the new log, may not show it).
             await self._close_producer()
             producer = await self._producer_ready()
+            self._next_check = 0.0
         try:
-            futures = await (self._publish_wire(producer, batch) if wire else self._publish_routed(producer, routed))
+            futures, payloads = await (
+                self._publish_wire(producer, batch) if wire else self._publish_routed(producer, routed)
+            )
             sent: dict[str, int] = {}
-            for topic, future in futures:
-                await future
+            # Per partition: the first offset, the last offset and the index of the message acknowledged there.
+            seen: dict[tuple[str, int], list[int]] = {}
+            for index, (topic, future) in enumerate(futures):
+                metadata = await future
                 sent[topic] = sent.get(topic, 0) + 1
+                where = seen.get((topic, metadata.partition))
+                if where is None:
+                    seen[(topic, metadata.partition)] = [metadata.offset, metadata.offset, index]
+                elif metadata.offset > where[1]:
+                    where[1], where[2] = metadata.offset, index
+                elif metadata.offset < where[0]:
+                    where[0] = metadata.offset
             if await self.keeper.missing():
                 # Acknowledged by a broker that has since lost the topics: publish the batch again.
                 raise KafkaError("topics vanished while publishing (the broker restarted)")
@@ -323,9 +479,17 @@ class OutboxRelay:
             raise
         for topic, count in sent.items():
             telemetry.RELAYED.labels(self.service, topic).inc(count)
-        await self.set_checkpoint(done)
-        self._position = done
+        acked: BatchAcks = {key: (first, Mark(last, fingerprint(*payloads[index])))
+                            for key, (first, last, index) in seen.items()}  # fmt: skip
         self.published += len(batch)
+        if (loss := self.ledger.regression(acked)) is not None:
+            # Acknowledged on a log that started over: whatever the old one held is gone.
+            await self._start_over(loss)
+            return len(batch)
+        await self.set_checkpoint(done, acked)
+        self._position = done
+        if self._rebuild is not None:
+            await self._rebuilt_up_to(batch, wire)
         await self._report_lag(done)
         return len(batch)
 
@@ -380,8 +544,10 @@ class OutboxRelay:
 
     async def _publish_routed(
         self, producer: AIOKafkaProducer, routed: list[tuple[RecordedEvent, list[OutgoingMessage]]]
-    ) -> list[tuple[str, asyncio.Future[Any]]]:
+    ) -> tuple[list[tuple[str, asyncio.Future[Any]]], list[tuple[bytes, bytes]]]:
+        """The send futures, and beside them each message's key and value (to fingerprint the last records)."""
         futures: list[tuple[str, asyncio.Future[Any]]] = []
+        payloads: list[tuple[bytes, bytes]] = []
         for run in _runs_by_trace(routed):
             first = run[0][0]
             topics = sorted({m.topic for _, messages in run for m in messages})
@@ -392,12 +558,14 @@ class OutboxRelay:
                         headers = [(k, v) for k, v in message.headers if k != "traceparent"] + trace_headers
                         future = await producer.send(message.topic, message.value, key=message.key, headers=headers)
                         futures.append((message.topic, future))
-        return futures
+                        payloads.append((message.key, message.value))
+        return futures, payloads
 
     async def _publish_wire(
         self, producer: AIOKafkaProducer, rows: Sequence[Any]
-    ) -> list[tuple[str, asyncio.Future[Any]]]:
-        """Send pre-rendered rows (tx_id, global_position, traceparent, event_type, key, value, headers, absent)."""
+    ) -> tuple[list[tuple[str, asyncio.Future[Any]]], Sequence[Any]]:
+        """Send pre-rendered rows (tx_id, global_position, traceparent, event_type, key, value, headers, absent);
+        returns the futures and, as the messages' keys and values, the rows themselves (a view, not a copy)."""
         topic = str(self.domain_topic)
         names = wire_header_names
         send = producer.send
@@ -414,7 +582,7 @@ class OutboxRelay:
                     headers = [*zip(names(row[7]), row[6], strict=True), *extra]
                     futures.append((topic, await send(topic, row[5], key=row[4], headers=headers)))
             start = end
-        return futures
+        return futures, _KeyValues(rows)
 
     @contextlib.contextmanager
     def _publish_span(

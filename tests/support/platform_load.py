@@ -60,20 +60,29 @@ async def platform(pg_server_url: str, bootstrap: str, **overrides: Any) -> Asyn
         yield services
 
 
+async def _post(intake: RunningService, path: str, body: dict[str, Any], headers: dict[str, str], load: Load):
+    """POST, again after a 429 or 503 (load shed before any work: the platform asks callers to retry those)."""
+    for _ in range(100):
+        response = await intake.client.post(path, json=body, headers=headers)
+        load.statuses[response.status_code] += 1
+        if response.status_code not in (429, 503):
+            break
+        await asyncio.sleep(0.1)
+    return response
+
+
 async def chain(intake: RunningService, load: Load) -> None:
     """One referral from the federal police to Payoke, taken through to admission (a case is opened)."""
     police, centre = intake.token(POLICE, "officer", "agent-7"), intake.token(PAYOKE, "caseworker", "cw-1")
     referral = {"target_centre": PAYOKE, "region": "flanders", "referrer_file_number": "AN.12.L1.004567/26",
                 "exploitation_types": ["labour-exploitation"], "signal_ids": SIGNALS, "urgency": []}  # fmt: skip
-    response = await intake.client.post("/referrals", json=referral, headers=police)
-    load.statuses[response.status_code] += 1
+    response = await _post(intake, "/referrals", referral, police, load)
     if response.status_code != 201:
         load.failed.append(f"refer: {response.status_code}")
         return
     rid = response.json()["referral_id"]
     for path, body, status in STEPS:
-        response = await intake.client.post(path.format(rid=rid), json=body, headers=centre)
-        load.statuses[response.status_code] += 1
+        response = await _post(intake, path.format(rid=rid), body, centre, load)
         if response.status_code != status:
             load.failed.append(f"{path}: {response.status_code}")
             return
