@@ -1,4 +1,4 @@
-"""Operations on a running platform: replay a store, show and re-drive dead letters, rebuild a read model.
+"""Operations on a running platform: replay a store, show, re-drive and park dead letters, rebuild a read model.
 
 The logic only; ``harbour/cli/ops.py`` is the command line around it. Every function takes what it works on
 (a ``Target``: a service's definition, its store, the broker) so tests call it against their own services.
@@ -7,16 +7,19 @@ Progress is reported through a plain ``(done, total)`` callback, so nothing here
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from harbour import milestones
 from harbour.db import create_pool
+from harbour.kafka.consumer import REASON_PARKED, letter_headers, letter_producer, send_letter
 from harbour.kafka.producer import make_producer
 from harbour.kafka.relay import OutboxRelay
 from harbour.kafka.security import client_options
@@ -146,6 +149,10 @@ class DeadLetter:
     error_message: str
     event_type: str
     case_id: str
+    # Why it is a letter (``dlq.reason``: poison, handler-failed, conflicts, parked); "-" on letters written
+    # before the header existed. ``omitted`` names what a letter too large for its topic left out, if anything.
+    reason: str = "-"
+    omitted: str = ""
 
     @classmethod
     def of(cls, record: ConsumerRecord) -> DeadLetter:
@@ -159,12 +166,14 @@ class DeadLetter:
             h.get("dlq.original_topic", record.topic.removesuffix(".dlq")),
             number("dlq.original_partition"), number("dlq.original_offset"), h.get("dlq.consumer", "-"),
             h.get("dlq.error_type", "-"), h.get("dlq.error_message", ""),
-            h.get("event_type", "-"), h.get("case_id", "-"),
+            h.get("event_type", "-"), h.get("case_id", "-"), h.get("dlq.reason", "-"),
+            ", ".join(n for n in ("value", "headers") if f"dlq.{n}_omitted" in h),
         )  # fmt: skip
 
 
 def _headers(record: ConsumerRecord) -> dict[str, str]:
-    return {k: v.decode(errors="replace") for k, v in (record.headers or [])}
+    # Letters keep the original record's headers byte for byte: some may have no value or not be UTF-8.
+    return {k: (v or b"").decode(errors="replace") for k, v in (record.headers or [])}
 
 
 def dlq_topics() -> list[str]:
@@ -275,6 +284,105 @@ async def replay_dead_letters(
         for group in groups:
             await group.stop()
     return Redrive(redriven, len(records) - len(todo))
+
+
+# --------------------------------------------------------------------------------------------- parking
+
+
+class ParkRefused(Exception):
+    """Parking would skip more than the one record, or there is no such record: nothing was done."""
+
+
+@dataclass(frozen=True)
+class Parked:
+    letter: DeadLetter
+    group: str
+    committed_before: int | None  # the group's offset on that partition before parking
+    committed_after: int
+    already: bool  # an earlier park had written the letter (this one only moved the offset)
+
+
+async def park(
+    bootstrap: str, topic: str, partition: int, offset: int, consumer: str, settings: HarbourSettings,
+    *, note: str = "", group_wait_s: float = 30.0,
+) -> Parked:  # fmt: skip
+    """The operator's way past one record: copy it to ``<topic>.dlq`` as parked, then move ``consumer``'s group
+    past it on its partition. For a record that stops a consumer some other way than a dead letter can (it
+    crashes the process, say); the record stays on its topic, and ``harbour dlq replay`` re-drives it later.
+
+    Only that one record is skipped: the group must be stopped exactly at it (its committed offset on the
+    partition is ``offset``, or it has none and ``offset`` is the log's first). Anything else is refused, since
+    moving the offset would skip other records too or let one be read twice. Stop the group's consumers first
+    (the service, or its replicas): the park joins the group to move its offset (a broker takes offsets only
+    from a member once a group has had members), and refuses if anyone else still holds part of the topic.
+
+    The letter is acknowledged before the offset moves; a park that failed between the two can be run again
+    (it finds its letter and only moves the offset).
+    """
+    if topic.endswith(".dlq"):
+        raise ParkRefused(f"{topic} is a dead-letter topic: park a record of the topic a consumer reads")
+    group = consumer + settings.consumer_group_suffix
+    tp = TopicPartition(topic, partition)
+    reader = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+                              max_partition_fetch_bytes=8 << 20, **client_options(settings))  # fmt: skip
+    await reader.start()
+    try:
+        partitions = reader.partitions_for_topic(topic) or set()
+        if partition not in partitions:
+            raise ParkRefused(f"{topic} has no partition {partition}")
+        # A group whose consumers just stopped may still list them until their session times out: wait that long
+        # for the whole topic to be ours, not longer (a group that still runs must be stopped first).
+        deadline = asyncio.get_running_loop().time() + group_wait_s
+        while {p.partition for p in reader.assignment() if p.topic == topic} != partitions:
+            if asyncio.get_running_loop().time() >= deadline:
+                raise ParkRefused(f"group {group} still has members reading {topic}: stop its consumers first")
+            await asyncio.sleep(0.2)
+        committed = await reader.committed(tp)
+        first = (await reader.beginning_offsets([tp]))[tp]
+        if (committed if committed is not None else first) != offset:
+            at = "no committed offset (it would start at the log's first, " + str(first) + ")" if committed is None \
+                else f"committed offset {committed}"  # fmt: skip
+            raise ParkRefused(f"group {group} has {at} on {topic}[{partition}], not {offset}: parking {offset} would "
+                              "skip other records or none; park the offset the group is stopped at")  # fmt: skip
+        reader.seek(tp, offset)
+        record = None
+        while record is None:
+            batch = await reader.getmany(tp, timeout_ms=5000, max_records=1)
+            if not batch:
+                raise ParkRefused(f"no record at {topic}[{partition}] offset {offset}")
+            [found] = batch[tp]
+            if found.offset == offset:
+                record = found
+            elif found.offset > offset:
+                raise ParkRefused(
+                    f"no record at {topic}[{partition}] offset {offset} (the log goes on at {found.offset})"
+                )
+        dlq = f"{topic}.dlq"
+        earlier = [d for d in await list_dead_letters(bootstrap, [dlq])
+                   if (d.original_topic, d.original_partition, d.original_offset, d.consumer, d.reason)
+                   == (topic, partition, offset, consumer, REASON_PARKED)]  # fmt: skip
+        if not earlier:
+            await ensure_topics(bootstrap, [t for t in topic_table() if t.name == dlq],
+                                replication_factor=settings.kafka_replication_factor)  # fmt: skip
+            headers = letter_headers(record, consumer=consumer, reason=REASON_PARKED, error_type="ParkedByOperator",
+                                     error_message=(note or "parked by an operator")[:500])  # fmt: skip
+            producer = letter_producer(bootstrap, settings)
+            await producer.start()
+            try:
+                await send_letter(producer, record, headers)
+            finally:
+                await producer.stop()
+        try:
+            await reader.commit({tp: OffsetAndMetadata(offset + 1, "parked by an operator")})
+        except KafkaError as exc:
+            raise ParkRefused(f"the letter is written but group {group} did not take the new offset "
+                              f"({type(exc).__name__}): stop its consumers, park again") from exc  # fmt: skip
+    finally:
+        await reader.stop()
+    [letter] = earlier or [d for d in await list_dead_letters(bootstrap, [dlq])
+                           if (d.original_topic, d.original_partition, d.original_offset, d.consumer, d.reason)
+                           == (topic, partition, offset, consumer, REASON_PARKED)][:1]  # fmt: skip
+    return Parked(letter, group, committed, offset + 1, bool(earlier))
 
 
 # --------------------------------------------------------------------------------------------- rebuild

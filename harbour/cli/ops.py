@@ -1,4 +1,4 @@
-"""``harbour replay``, ``harbour dlq list|replay``, ``harbour rebuild``: operating a running platform.
+"""``harbour replay``, ``harbour dlq list|replay|park``, ``harbour rebuild``: operating a running platform.
 
 The logic is in ``harbour/ops.py``. These commands find PostgreSQL and Kafka the way ``harbour infra status``
 does (``HARBOUR_DATABASE_URL`` / ``HARBOUR_KAFKA_BOOTSTRAP``, else the machine's server or the embedded ones
@@ -26,7 +26,8 @@ from harbour.settings import HarbourSettings, get_settings
 
 _T = TypeVar("_T")
 
-dlq_app = typer.Typer(help="Dead letters: list them, re-drive them to their original topic.", no_args_is_help=True)
+dlq_app = typer.Typer(help="Dead letters: list them, re-drive them to their original topic, park one record by hand.",
+                      no_args_is_help=True)  # fmt: skip
 app.add_typer(dlq_app, name="dlq")
 
 
@@ -149,13 +150,14 @@ def dlq_list(topic: str | None = typer.Argument(None, help="a dead-letter topic;
         console.print(f"no dead letters on {topic or 'any *.dlq topic'}", highlight=False)
         return
     table = Table(title="Dead letters", title_justify="left")
-    for column in ("topic", "partition", "offset", "original", "consumer", "error type", "error message",
+    for column in ("topic", "partition", "offset", "original", "consumer", "reason", "error type", "error message",
                    "event type", "case id"):  # fmt: skip
         table.add_column(column, overflow="fold")
     for d in letters:
         original = f"{d.original_topic} [{_dash(d.original_partition)}] @{_dash(d.original_offset)}"
-        table.add_row(d.topic, str(d.partition), str(d.offset), original, d.consumer, d.error_type, d.error_message,
-                      d.event_type, d.case_id)  # fmt: skip
+        reason = d.reason + (f" ({d.omitted} omitted: too large)" if d.omitted else "")
+        table.add_row(d.topic, str(d.partition), str(d.offset), original, d.consumer, reason, d.error_type,
+                      d.error_message, d.event_type, d.case_id)  # fmt: skip
     console.print(table)
 
 
@@ -179,3 +181,30 @@ def dlq_replay(
     console.print(f"re-drove {len(result.redriven)} dead letter(s) from {topic}"
                   + (f" ({result.already} re-driven by an earlier replay)" if result.already else ""),
                   highlight=False)  # fmt: skip
+
+
+@dlq_app.command("park")
+def dlq_park(
+    topic: str = typer.Argument(..., help="the topic the record is on, e.g. intake.events.v1"),
+    partition: int = typer.Option(..., "--partition", min=0, help="its partition"),
+    offset: int = typer.Option(..., "--offset", min=0, help="its offset: where the group is stopped"),
+    consumer: str = typer.Option(
+        ..., "--consumer", help="the consumer (group) to move past it, e.g. legal.case-opened"
+    ),
+    note: str = typer.Option("", "--note", help="why, for the letter's dlq.error_message (no personal data)"),
+) -> None:
+    """Park one record by hand: copy it to TOPIC.dlq as parked by an operator and move the group past it.
+
+    Stop the group's consumers first. Refused, with nothing done, unless the group is stopped exactly at OFFSET.
+    """
+    settings = get_settings()
+    _load_all_topics()
+    bootstrap = _kafka(settings)
+    try:
+        parked = _run(ops.park(bootstrap, topic, partition, offset, consumer, settings, note=note))
+    except ops.ParkRefused as exc:
+        fail(str(exc))
+    letter = parked.letter
+    console.print(f"parked {topic} [{partition}] @{offset} for {consumer}: letter {letter.topic} @{letter.offset}"
+                  + (" (written by an earlier park)" if parked.already else "")
+                  + f"; group {parked.group} now at {parked.committed_after}", highlight=False)  # fmt: skip

@@ -43,6 +43,7 @@ from harbour import telemetry
 from harbour.errors import ConcurrencyError
 from harbour.kafka.rebuild import AssignmentWatch
 from harbour.kafka.security import client_options
+from harbour.settings import HarbourSettings
 from harbour.store import Actor, CommandContext, RecordedEvent
 from harbour.store.envelope import HEADER_NAMES
 from harbour.store.eventstore import StreamOrderRetry
@@ -221,6 +222,16 @@ def letter_headers(
         "dlq.error_message": error_message,
     }
     return kept + [(k, v.encode()) for k, v in ours.items()]
+
+
+def letter_producer(bootstrap: str, settings: HarbourSettings) -> AIOKafkaProducer:
+    """A producer for dead letters (not started): the service's acks and idempotence, room for a letter a little
+    larger than the largest record a default broker takes."""
+    acks: Any = settings.kafka_acks if settings.kafka_acks == "all" else int(settings.kafka_acks)
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks=acks, enable_idempotence=settings.kafka_idempotence,
+        request_timeout_ms=10000, max_request_size=1048576 + _LETTER_HEADROOM, **client_options(settings),
+    )  # fmt: skip
 
 
 async def send_letter(producer: AIOKafkaProducer, record: ConsumerRecord, headers: list[tuple[str, Any]]) -> None:
@@ -472,13 +483,7 @@ class InboxConsumer:
             return await owner._letter_producer()
         async with self._producer_lock:
             if self._producer is None:
-                settings = self.runtime.settings
-                acks: Any = settings.kafka_acks if settings.kafka_acks == "all" else int(settings.kafka_acks)
-                producer = AIOKafkaProducer(
-                    bootstrap_servers=self.runtime.endpoints.bootstrap, acks=acks,
-                    enable_idempotence=settings.kafka_idempotence, request_timeout_ms=10000,
-                    max_request_size=1048576 + _LETTER_HEADROOM, **client_options(settings),
-                )  # fmt: skip
+                producer = letter_producer(self.runtime.endpoints.bootstrap, self.runtime.settings)
                 await producer.start()
                 self._producer = producer
             return self._producer

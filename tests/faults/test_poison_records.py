@@ -7,24 +7,56 @@ put on the topics with a raw aiokafka producer, so that nothing of Harbour's own
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import date
 
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
+from harbour import ops
+from harbour.db import drop_database
+from harbour.kafka.consumer import InboxConsumer
+from harbour.kafka.topics import topic_table
+from schemas.housing import HousingKind, PersonMoved
+from schemas.intake import Centre
+from schemas.legal import DocumentIssued, ResidenceDocument
+from schemas.tracks import TransferAccepted
+from services.feeds.app import DEFINITION as FEEDS
+from services.feeds.domain import audience_of_topic
+from services.housing.app import DEFINITION as HOUSING
+from services.intake.app import DEFINITION as INTAKE
 from services.legal.app import DEFINITION as LEGAL
-from tests.support.harness import running_service
+from services.tracks.app import DEFINITION as TRACKS
+from tests.support.harness import RunningService, fast_settings, running_service
 from tests.support.poison import (
+    DOMAIN_KINDS,
+    MILESTONE_KINDS,
+    LetterWatch,
     Record,
+    Sent,
+    admits,
     case_opened,
+    committed_offset,
+    domain_poison,
     good_event,
+    good_milestone,
     inbox_counts,
     letters_by_origin,
+    milestone_poison,
     read_all,
     send_all,
     wait_for,
 )
 
 pytestmark = pytest.mark.integration
+
+SENT: list[Sent] = []  # everything this module put on the topics (the module has a broker of its own)
 
 INTAKE_TOPIC = "intake.events.v1"
 
@@ -40,7 +72,8 @@ async def test_a_record_labelled_json_that_is_not_json_goes_to_the_dead_letter_t
     good = good_event(INTAKE_TOPIC, case_opened(case), case)
     async with running_service(LEGAL, pg_server_url=pg_server_url, bootstrap=bootstrap) as legal:
         consumers = {c.subscription.consumer for c in legal.runtime.consumers if c.subscription.topic == INTAKE_TOPIC}
-        sent_poison, _ = await send_all(bootstrap, [poison, good])
+        sent_poison, sent_good = await send_all(bootstrap, [poison, good])
+        SENT.extend([sent_poison, sent_good])
 
         async def applied() -> bool:
             return len(await inbox_counts(legal.runtime.pool, [good.message_id])) == len(consumers)
@@ -52,3 +85,245 @@ async def test_a_record_labelled_json_that_is_not_json_goes_to_the_dead_letter_t
         letters = letters_by_origin(await read_all(bootstrap, [f"{INTAKE_TOPIC}.dlq"]))
         mine = {k: n for k, n in letters.items() if k[1:3] == (sent_poison.partition, sent_poison.offset)}
         assert mine == {(INTAKE_TOPIC, sent_poison.partition, sent_poison.offset, c): 1 for c in consumers}
+
+
+# --------------------------------------------------------------------------------------------- every consumer
+
+FAST_GROUPS = fast_settings(consumer_session_timeout_ms=2000, consumer_heartbeat_ms=200,
+                            consumer_rebalance_timeout_ms=500)  # fmt: skip
+DEFINITIONS = (INTAKE, LEGAL, TRACKS, HOUSING, FEEDS)
+# How many random poison records hypothesis adds per topic in each example, on top of one of every named kind.
+RANDOM_PER_DOMAIN_TOPIC = 6
+RANDOM_PER_AUDIENCE_TOPIC = 2
+EXAMPLES = 2
+
+
+@dataclass
+class Platform:
+    services: dict[str, RunningService]
+    consumers: list[InboxConsumer]
+    runs: list[dict[str, int]] = field(default_factory=list)  # the figures of each example
+
+    def topics(self) -> list[str]:
+        return sorted({c.subscription.topic for c in self.consumers})
+
+    def readers(self, topic: str) -> list[InboxConsumer]:
+        return [c for c in self.consumers if c.subscription.topic == topic]
+
+
+@pytest.fixture(scope="module")
+async def platform(pg_server_url, broker) -> AsyncIterator[Platform]:
+    """Every service that consumes, started once for the module (each example shares them), on its own broker."""
+    async with AsyncExitStack() as stack:
+        services = {}
+        for definition in DEFINITIONS:
+            service = running_service(definition, pg_server_url=pg_server_url, bootstrap=broker.bootstrap,
+                                      settings=FAST_GROUPS)  # fmt: skip
+            services[definition.name] = await stack.enter_async_context(service)
+        consumers = [c for s in services.values() for c in s.runtime.consumers]
+        yield Platform(services, consumers)
+
+
+def _good(topic: str, case: str) -> Record:
+    """A good record for ``topic`` that every reader of it applies without any setup."""
+    if topic == "intake.events.v1":
+        return good_event(topic, case_opened(case), case)
+    if topic == "legal.events.v1":
+        issued = DocumentIssued(case_id=case, document=ResidenceDocument.ANNEX_15, decided_on=date(2026, 1, 6),
+                                starts_on=date(2026, 1, 6), ends_on=date(2026, 2, 20))  # fmt: skip
+        return good_event(topic, issued, case)
+    if topic == "tracks.events.v1":
+        transfer = TransferAccepted(case_id=case, from_centre=Centre.PAYOKE, to_centre=Centre.SURYA,
+                                    caseworker_id="cw-poison", accepted_on=date(2026, 2, 1))  # fmt: skip
+        return good_event(topic, transfer, case)
+    if topic == "housing.events.v1":
+        return good_event(topic, PersonMoved(case_id=case, to=HousingKind.INDEPENDENT, on=date(2026, 2, 2)), case)
+    return good_milestone(topic, audience_of_topic(topic), f"ref-{case}")
+
+
+def _partitions(topic: str) -> int:
+    return next(t.partitions for t in topic_table() if t.name == topic)
+
+
+def _batch(data: st.DataObject, platform: Platform, topic: str, run: str) -> list[Record]:
+    """A good record, one poison record of every named kind, random ones, then a good record on every partition
+    (so that a partition stalled by any of the poison shows as a good record never applied)."""
+    first = _good(topic, f"{run}-first")
+    if topic in DOMAIN:
+        kinds = DOMAIN_KINDS
+        strategy = domain_poison(topic, first)
+        named = [data.draw(domain_poison(topic, first, kind=k), label=f"{topic} {k}") for k in kinds]
+        count = RANDOM_PER_DOMAIN_TOPIC
+    else:
+        stray = _good(STRAY_TOPIC if topic != STRAY_TOPIC else DOMAIN_AUDIENCE_TOPIC, f"{run}-stray")
+        # Large records on two audience topics only: forty megabytes of letters per example say nothing more.
+        kinds = MILESTONE_KINDS if topic in LARGE_AUDIENCE_TOPICS else MILESTONE_KINDS[:-2]
+        strategy = milestone_poison(topic, first, stray)
+        named = [data.draw(milestone_poison(topic, first, stray, kind=k), label=f"{topic} {k}") for k in kinds]
+        count = RANDOM_PER_AUDIENCE_TOPIC
+    randoms = data.draw(st.lists(strategy, min_size=count, max_size=count), label=f"{topic} random")
+    poison = named + randoms
+    order = data.draw(st.permutations(range(len(poison))), label=f"{topic} order")
+    closing = [_good(topic, f"{run}-last-{p}") for p in range(_partitions(topic))]
+    return [first, *(poison[i] for i in order), *closing]
+
+
+DOMAIN = ("intake.events.v1", "legal.events.v1", "tracks.events.v1", "housing.events.v1")
+STRAY_TOPIC = "milestones.centre-payoke.v1"
+DOMAIN_AUDIENCE_TOPIC = "milestones.police-federal.v1"
+LARGE_AUDIENCE_TOPICS = ("milestones.prosecution-antwerp.v1", "milestones.immigration-office.v1")
+
+
+@settings(max_examples=EXAMPLES, deadline=None, phases=[Phase.generate], derandomize=False,
+          suppress_health_check=list(HealthCheck))  # fmt: skip
+@given(data=st.data())
+async def test_poison_of_every_kind_on_every_subscribed_topic_is_dead_lettered_once_and_no_consumer_stalls(
+    platform: Platform, data: st.DataObject
+):
+    started = time.monotonic()
+    bootstrap = platform.services["legal"].runtime.endpoints.bootstrap
+    run = uuid.uuid4().hex[:8]
+    batches = {topic: _batch(data, platform, topic, run) for topic in platform.topics()}
+    assert set(DOMAIN) | {STRAY_TOPIC, DOMAIN_AUDIENCE_TOPIC, *LARGE_AUDIENCE_TOPICS} <= set(batches)
+    dlqs = [f"{t}.dlq" for t in batches]
+    async with LetterWatch(bootstrap, dlqs) as watch:
+        sent: list[Sent] = []
+        for topic, records in batches.items():
+            # The closing good records one on each partition; the others where their key (or none) sends them.
+            last = len(records) - _partitions(topic)
+            assigned = [None] * last + list(range(_partitions(topic)))
+            sent += await send_all(bootstrap, records, partitions=assigned)
+        SENT.extend(sent)
+
+        # The expectations, from the subscriptions: each good record applied once by every reader that reads its
+        # type; each poison record dead-lettered once by every reader that must look at it (see ``admits``).
+        expected_inbox = Counter()
+        expected_letters = Counter()
+        for s in sent:
+            for reader in platform.readers(s.record.topic):
+                sub = reader.subscription
+                types = None if sub.raw else sub.event_types
+                if s.record.good and admits(types, s.record.headers):
+                    expected_inbox[(sub.consumer, s.record.message_id)] += 1
+                elif not s.record.good and admits(types, s.record.headers):
+                    expected_letters[(s.record.topic, s.partition, s.offset, sub.consumer)] += 1
+        good_ids = [s.record.message_id for s in sent if s.record.good]
+        mine = {(s.record.topic, s.partition, s.offset) for s in sent}
+
+        async def inbox() -> Counter:
+            found: Counter = Counter()
+            for service in platform.services.values():
+                found += await inbox_counts(service.runtime.pool, good_ids)
+            return found
+
+        async def letters() -> Counter:
+            return Counter({k: n for k, n in (await watch.poll()).items() if k[:3] in mine})
+
+        async def done() -> bool:
+            # Letters first: a good record applied says the poison before it was handled, so its letter is out.
+            return (
+                sum((await letters()).values()) >= sum(expected_letters.values()) and (await inbox()) == expected_inbox
+            )
+
+        finished = await wait_for(done, timeout=90, interval=0.5)
+        applied, lettered = await inbox(), await letters()
+    missing = {k for k in expected_inbox if k not in applied}
+    stalled = sorted({consumer for consumer, _ in missing})
+    short = Counter(k[3] for k in set(expected_letters) - set(lettered))
+    assert finished, (f"{len(missing)} of {len(expected_inbox)} good records never applied (stalled: {stalled}); "
+                      f"{sum(lettered.values())} of {sum(expected_letters.values())} dead letters (missing by "
+                      f"consumer: {dict(short)})")  # fmt: skip
+    assert applied == expected_inbox, "every good record applied exactly once by every consumer that reads it"
+    duplicates = {k: n for k, n in lettered.items() if n > 1}
+    assert not duplicates, f"dead-lettered more than once: {duplicates}"
+    assert lettered == expected_letters, (
+        f"missing letters: {sorted(set(expected_letters) - set(lettered))[:5]}, "
+        f"unexpected: {sorted(set(lettered) - set(expected_letters))[:5]}"
+    )
+    # What the feeds stored: each good milestone once, and nothing else of this run.
+    milestone_ids = [s.record.message_id for s in sent if s.record.good and s.record.topic.startswith("milestones.")]
+    async with platform.services["feeds"].runtime.pool.acquire() as conn:
+        stored = Counter(await conn.fetchval(
+            "SELECT array_agg(milestone_id) FROM feed_milestones WHERE milestone_id = ANY($1::uuid[])", milestone_ids,
+        ) or [])  # fmt: skip
+    assert stored == Counter(milestone_ids), "each good milestone in its feed exactly once"
+    # Nothing answered a record's reply_to: the domain topics hold only what the test and the relays put there.
+    on_intake = await read_all(bootstrap, ["intake.events.v1"], quiet_ms=300)
+    assert {(r.partition, r.offset) for r in on_intake} == {
+        (s.partition, s.offset) for s in SENT if s.record.topic == "intake.events.v1"
+    }
+    platform.runs.append({
+        "topics": len(batches), "records": len(sent), "good": sum(1 for s in sent if s.record.good),
+        "poison": sum(1 for s in sent if not s.record.good), "letters": sum(lettered.values()),
+        "inbox rows": sum(applied.values()), "seconds": round(time.monotonic() - started, 1),
+    })  # fmt: skip
+    print("poison run:", platform.runs[-1])
+
+
+# --------------------------------------------------------------------------------------------- parking by hand
+
+
+PARK_PARTITION = 3
+
+
+async def test_an_operator_parks_the_record_a_stopped_group_stands_at_and_the_group_resumes_after_it(
+    pg_server_url, running_broker
+):
+    bootstrap = running_broker.bootstrap
+    settings = FAST_GROUPS.model_copy(update={"consumer_group_suffix": f".park-{uuid.uuid4().hex[:6]}"})
+    database = f"harbour_test_legal_park_{uuid.uuid4().hex[:8]}"
+    parked_consumer, other = "legal.case-opened", "legal.case-audiences.intake"
+    group = parked_consumer + settings.consumer_group_suffix
+    run = uuid.uuid4().hex[:6]
+    before, stuck, after = (
+        good_event(INTAKE_TOPIC, case_opened(f"park-{run}-{i}"), f"park-{run}-{i}") for i in range(3)
+    )
+    try:
+        async with running_service(LEGAL, pg_server_url=pg_server_url, bootstrap=bootstrap, settings=settings,
+                                   database=database, keep_database=True) as legal:  # fmt: skip
+            [first] = await send_all(bootstrap, [before], partitions=[PARK_PARTITION])
+            SENT.append(first)
+
+            async def caught_up() -> bool:
+                applied = len(await inbox_counts(legal.runtime.pool, [before.message_id])) == 2
+                return applied and await committed_offset(bootstrap, group, INTAKE_TOPIC, PARK_PARTITION) == (
+                    first.offset + 1)  # fmt: skip
+
+            assert await wait_for(caught_up, timeout=60), "legal never committed the record before the one to park"
+        # The service is stopped. The record the operator wants out of the way (say it crashes the process),
+        # and one after it.
+        sent_stuck, sent_after = await send_all(bootstrap, [stuck, after], partitions=[PARK_PARTITION] * 2)
+        SENT.extend([sent_stuck, sent_after])
+        assert sent_stuck.offset == first.offset + 1
+
+        with pytest.raises(ops.ParkRefused, match="committed offset"):  # the group stands at the stuck record
+            await ops.park(bootstrap, INTAKE_TOPIC, PARK_PARTITION, sent_after.offset, parked_consumer, settings)
+        parked = await ops.park(bootstrap, INTAKE_TOPIC, PARK_PARTITION, sent_stuck.offset, parked_consumer, settings,
+                                note="INC-42: crashes the handler")  # fmt: skip
+        assert (parked.committed_before, parked.committed_after, parked.already) == (
+            sent_stuck.offset, sent_stuck.offset + 1, False)  # fmt: skip
+        letter = parked.letter
+        assert (letter.original_topic, letter.original_partition, letter.original_offset, letter.consumer) == (
+            INTAKE_TOPIC, PARK_PARTITION, sent_stuck.offset, parked_consumer)  # fmt: skip
+        assert (letter.reason, letter.error_type, letter.error_message) == (
+            "parked", "ParkedByOperator", "INC-42: crashes the handler")  # fmt: skip
+        with pytest.raises(ops.ParkRefused, match="committed offset"):  # parked once: the group is past it now
+            await ops.park(bootstrap, INTAKE_TOPIC, PARK_PARTITION, sent_stuck.offset, parked_consumer, settings)
+
+        async with running_service(LEGAL, pg_server_url=pg_server_url, bootstrap=bootstrap, settings=settings,
+                                   database=database, keep_database=True) as legal:  # fmt: skip
+
+            async def resumed() -> bool:
+                return len(await inbox_counts(legal.runtime.pool, [after.message_id])) == 2
+
+            assert await wait_for(resumed, timeout=60), "the group did not resume after the parked record"
+            applied = await inbox_counts(legal.runtime.pool, [before.message_id, stuck.message_id, after.message_id])
+    finally:
+        await drop_database(pg_server_url, database)
+    assert applied == Counter({
+        (parked_consumer, before.message_id): 1, (other, before.message_id): 1, (other, stuck.message_id): 1,
+        (parked_consumer, after.message_id): 1, (other, after.message_id): 1,
+    }), "the parked group skipped exactly the parked record; the other group applied all three"  # fmt: skip
+    letters = [d for d in await ops.list_dead_letters(bootstrap, [f"{INTAKE_TOPIC}.dlq"])
+               if (d.original_partition, d.original_offset) == (PARK_PARTITION, sent_stuck.offset)]  # fmt: skip
+    assert [(d.consumer, d.reason) for d in letters] == [(parked_consumer, "parked")], "one letter, with its reason"

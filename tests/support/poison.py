@@ -21,6 +21,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from hypothesis import strategies as st
 
 import schemas.intake
 import schemas.legal
@@ -92,16 +93,19 @@ def good_milestone(topic: str, audience: str, case_ref: str) -> Record:
                   milestone.milestone_id)  # fmt: skip
 
 
-async def send_all(bootstrap: str, records: Sequence[Record], *, max_request_size: int = 1048576) -> list[Sent]:
-    """Publish in order with a raw producer (no Harbour code on the way), each acknowledged before the next."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=max_request_size,
+async def send_all(
+    bootstrap: str, records: Sequence[Record], *, partitions: Sequence[int | None] | None = None
+) -> list[Sent]:
+    """Publish in order with a raw producer (no Harbour code on the way), each acknowledged before the next;
+    ``partitions`` pins a record to a partition (None: where its key, or the lack of one, sends it)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=4 * 1024 * 1024,
                                 request_timeout_ms=20000)  # fmt: skip
     await producer.start()
     sent: list[Sent] = []
     try:
-        for record in records:
-            meta = await producer.send_and_wait(record.topic, record.value, key=record.key,
-                                                headers=record.headers)  # fmt: skip
+        for record, partition in zip(records, partitions or [None] * len(records), strict=True):
+            meta = await producer.send_and_wait(record.topic, record.value, key=record.key, headers=record.headers,
+                                                partition=partition)  # fmt: skip
             sent.append(Sent(record, meta.partition, meta.offset))
     finally:
         await producer.stop()
@@ -109,9 +113,11 @@ async def send_all(bootstrap: str, records: Sequence[Record], *, max_request_siz
 
 
 async def read_all(bootstrap: str, topics: Iterable[str], *, quiet_ms: int = 1000) -> list[Any]:
-    """Every record on ``topics`` from the beginning until the log goes quiet (no consumer group)."""
+    """Every record on ``topics`` from the beginning (no consumer group): at least up to the end offsets the
+    broker reported at the start, then until the log stays quiet for ``quiet_ms``. Quiet alone is not enough:
+    the first fetch of forty topics with megabyte records can take longer than a quiet period."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-                                fetch_max_bytes=8 * 1024 * 1024, max_partition_fetch_bytes=4 * 1024 * 1024)  # fmt: skip
+                                fetch_max_bytes=16 << 20, max_partition_fetch_bytes=4 << 20)  # fmt: skip
     await consumer.start()
     try:
         present = await consumer.topics()
@@ -121,11 +127,15 @@ async def read_all(bootstrap: str, topics: Iterable[str], *, quiet_ms: int = 100
             return []
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
         records: list[Any] = []
-        while batch := await consumer.getmany(*tps, timeout_ms=quiet_ms):
-            for msgs in batch.values():
-                records.extend(msgs)
-        return records
+        async with asyncio.timeout(60):
+            while True:
+                batch = await consumer.getmany(*tps, timeout_ms=quiet_ms)
+                for msgs in batch.values():
+                    records.extend(msgs)
+                if not batch and all([await consumer.position(tp) >= ends[tp] for tp in tps]):
+                    return records
     finally:
         await consumer.stop()
 
@@ -156,3 +166,195 @@ async def wait_for(predicate, *, timeout: float, interval: float = 0.2) -> bool:
         return True
     except TimeoutError:
         return False
+
+
+# --------------------------------------------------------------------------------------------- strategies
+# Every strategy below yields records that no consumer can use: each breaks something the consumer needs
+# (the value, or an envelope header of a domain event), whatever else it randomises. None can come out good
+# by chance: a good domain event needs a UUID event id, integer versions, an ISO date, a registered type
+# and a payload its contract accepts; a good milestone needs its contract and the audience of its topic.
+
+ENVELOPE = ("event_id", "event_type", "schema_version", "stream_id", "stream_version", "case_id", "occurred_at",
+            "content-type", "correlation_id", "traceparent")  # fmt: skip
+HUGE = 1_000_000  # near the producer's and Apache Kafka's default limit (1 MiB): the letter still carries it
+OVERSIZED = 2_000_000  # beyond it (the development broker takes it): the letter goes without its value
+
+# The kinds of poison, by name: a test draws some of each at random and may ask for any one by name.
+DOMAIN_KINDS = ("labelled-json", "random", "not-utf8-header", "duplicate-header", "no-value", "empty-value",
+                "wrong-shape", "bad-event-id", "no-event-id", "reply-to", "huge", "oversized")  # fmt: skip
+MILESTONE_KINDS = ("labelled-json", "random", "no-value", "wrong-shape", "bad-milestone-id", "misaddressed",
+                   "extra-field", "huge", "oversized")  # fmt: skip
+
+_names = st.one_of(st.sampled_from([*ENVELOPE, "reply_to", "baggage", "dlq.original_offset", "milestone"]),
+                   st.text(min_size=0, max_size=12))  # fmt: skip
+_values = st.one_of(st.none(), st.binary(max_size=40), st.text(max_size=40).map(str.encode),
+                    st.just(b"\xff\xfe\xfd"), st.just(b"application/json"))  # fmt: skip
+random_headers = st.lists(st.tuples(_names, _values), max_size=8)
+_not_utf8 = st.binary(min_size=1, max_size=12).map(lambda b: b"\xff" + b)
+_keys = st.one_of(st.none(), st.binary(max_size=16))
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _not_json(value: bytes) -> bool:
+    try:
+        json.loads(value)
+        return False
+    except (ValueError, RecursionError):
+        return True
+
+
+_garbage = st.one_of(
+    st.binary(max_size=300).filter(_not_json),
+    st.just(b""),
+    st.just(b"\xff{this is not json"),
+    st.just(b"[" * 100_000),  # nests deeper than any parser recurses
+    st.just(b'{"truncated": '),
+)
+_wrong_shape = st.one_of(
+    st.just(b"[]"), st.just(b"null"), st.just(b"42"), st.just(b'"text"'), st.just(b"{}"),
+    st.dictionaries(st.text(max_size=8), st.one_of(st.none(), st.integers(), st.text(max_size=8)), max_size=4)
+    .map(lambda d: json.dumps({"unexpected": True, **d}).encode()),
+)  # fmt: skip
+
+
+def _with(headers: Headers, name: str, value: bytes | None) -> Headers:
+    return [(k, v) for k, v in headers if k != name] + [(name, value)]
+
+
+@st.composite
+def domain_poison(draw: st.DrawFn, topic: str, template: Record, kind: str | None = None) -> Record:
+    """A record on a domain topic that no consumer can use; ``template`` is a good record of that topic."""
+    h = template.headers
+    kind = kind or draw(st.sampled_from(DOMAIN_KINDS[:-3]))  # the large ones only when asked for by name
+    key = draw(_keys) if draw(st.booleans()) else template.key
+    extra = draw(random_headers) if draw(st.booleans()) else []
+    if kind == "labelled-json":
+        return Record(topic, draw(_garbage), key, [("content-type", b"application/json"), *extra], False)
+    if kind == "random":
+        return Record(topic, draw(st.one_of(st.none(), _garbage)), key, draw(random_headers), False)
+    if kind == "not-utf8-header":
+        return Record(topic, template.value, key, _with(h, draw(st.sampled_from(ENVELOPE)), draw(_not_utf8)), False)
+    if kind == "duplicate-header":
+        name = draw(st.sampled_from(ENVELOPE))
+        first = dict(h).get(name) or b"x"
+        other = draw(st.one_of(_values, _not_utf8).filter(lambda v: v != first))
+        return Record(topic, template.value, key, [*h, (name, other)] if name in dict(h) else [*h, (name, b"a"),
+                      (name, b"b")], False)  # fmt: skip
+    if kind == "no-value":
+        return Record(topic, None, key, h, False)
+    if kind == "empty-value":
+        return Record(topic, b"", key, h, False)
+    if kind == "wrong-shape":
+        return Record(topic, draw(_wrong_shape), key, h, False)
+    if kind == "bad-event-id":
+        bad = draw(st.text(max_size=40).filter(lambda t: not _is_uuid(t)))
+        return Record(topic, template.value, key, _with(h, "event_id", bad.encode()), False)
+    if kind == "no-event-id":
+        return Record(topic, template.value, key, [(k, v) for k, v in h if k != "event_id"], False)
+    if kind == "reply-to":
+        # FastStream answers a record's reply_to: this one asks for an answer on the topic it came from.
+        return Record(topic, b"{not json", key, [("reply_to", topic.encode()), ("content-type", b"application/json"),
+                      ("event_type", dict(h)["event_type"])], False)  # fmt: skip
+    size = HUGE if kind == "huge" else OVERSIZED
+    return Record(topic, b"\xff" * size, key, [("content-type", b"application/json"), *h], False)
+
+
+@st.composite
+def milestone_poison(draw: st.DrawFn, topic: str, template: Record, stray: Record, kind: str | None = None) -> Record:
+    """A record on an audience topic that the feeds cannot store; ``stray`` is a milestone of another audience."""
+    kind = kind or draw(st.sampled_from(MILESTONE_KINDS[:-2]))
+    key = draw(_keys) if draw(st.booleans()) else template.key
+    headers = draw(random_headers) if draw(st.booleans()) else template.headers
+    assert template.value is not None
+    doc = json.loads(template.value)
+    if kind == "labelled-json":
+        return Record(topic, draw(_garbage), key, [("content-type", b"application/json"), *headers], False)
+    if kind == "random":
+        return Record(topic, draw(st.one_of(st.none(), _garbage)), key, draw(random_headers), False)
+    if kind == "no-value":
+        return Record(topic, None, key, headers, False)
+    if kind == "wrong-shape":
+        return Record(topic, draw(_wrong_shape), key, headers, False)
+    if kind == "bad-milestone-id":
+        bad = draw(st.text(max_size=40).filter(lambda t: not _is_uuid(t)))
+        return Record(topic, json.dumps({**doc, "milestone_id": bad}).encode(), key, headers, False)
+    if kind == "misaddressed":
+        return Record(topic, stray.value, key, headers, False)
+    if kind == "extra-field":
+        return Record(topic, json.dumps({**doc, "person_name": "x"}).encode(), key, headers, False)
+    size = HUGE if kind == "huge" else OVERSIZED
+    return Record(topic, b"\xff" * size, key, [("content-type", b"application/json"), *headers], False)
+
+
+def admits(event_types: frozenset[str] | None, headers: Headers) -> bool:
+    """Whether a consumer reading ``event_types`` (None: all, or raw) must take this record on: it skips only a
+    record whose one event_type header is readable and names a type it does not read (the rule, restated)."""
+    if event_types is None:
+        return True
+    values = [v for k, v in headers if k == "event_type"]
+    if not values:
+        return True
+    texts = set()
+    for value in values:
+        try:
+            texts.add(value.decode())  # type: ignore[union-attr]
+        except (AttributeError, UnicodeDecodeError):
+            return True
+    return len(texts) > 1 or texts.pop() in event_types
+
+
+class LetterWatch:
+    """The dead letters that arrive on ``topics`` from now on, gathered as they come (no consumer group).
+
+    Opened before a test publishes, so that it sees every letter of that test and none of the earlier ones,
+    without reading the whole dead-letter log again on every poll.
+    """
+
+    def __init__(self, bootstrap: str, topics: Iterable[str]) -> None:
+        self.bootstrap = bootstrap
+        self.topics = list(topics)
+        self.records: list[Any] = []
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def __aenter__(self) -> LetterWatch:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None,
+                                    fetch_max_bytes=16 << 20, max_partition_fetch_bytes=4 << 20)  # fmt: skip
+        await consumer.start()
+        self._consumer = consumer
+        present = await consumer.topics()
+        missing = [t for t in self.topics if t not in present]
+        assert not missing, f"dead-letter topics missing: {missing}"
+        tps = [TopicPartition(t, p) for t in self.topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        for tp in tps:
+            await consumer.position(tp)  # resolved now, before anything is published
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def poll(self, timeout_ms: int = 200) -> Counter[tuple[str, int, int, str]]:
+        assert self._consumer is not None
+        while batch := await self._consumer.getmany(timeout_ms=timeout_ms):
+            for msgs in batch.values():
+                self.records.extend(msgs)
+        return letters_by_origin(self.records)
+
+
+async def committed_offset(bootstrap: str, group: str, topic: str, partition: int) -> int | None:
+    """The offset ``group`` committed on one partition (None: none yet), asked from outside the group."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        return await consumer.committed(TopicPartition(topic, partition))
+    finally:
+        await consumer.stop()
