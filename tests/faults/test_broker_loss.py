@@ -10,10 +10,18 @@ housing exactly once, every milestone the stores imply reached the feeds exactly
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from harbour import telemetry
+from harbour.kafka.topics import ensure_topics
+from harbour.store import Actor, CommandContext
+from tests.support.harness import RunningService, fast_settings, running_service
+from tests.support.kafka import headers_of, read_topic
+from tests.support.pantry import ShelfStocked
+from tests.support.pantry_service import LARDER, PANTRY, PANTRY_TOPIC
 from tests.support.platform_load import (
     Load,
     bounded,
@@ -61,3 +69,120 @@ async def test_a_broker_killed_and_restarted_empty_under_load_loses_nothing_and_
     assert (final.milestones_lost, final.milestones_unexpected, final.milestones_duplicated) == (0, 0, 0), final
     # Healed by the relays themselves, and they said so.
     assert _rebuilds() > rebuilds
+
+
+# ----------------------------------------------------------------------------------------- one relay, one consumer
+CTX = CommandContext(actor=Actor("centre-payoke", "caseworker", "t"))
+QUICK = {"relay_loss_check_seconds": 0.2, "consumer_session_timeout_ms": 3000, "consumer_heartbeat_ms": 300,
+         "consumer_rebalance_timeout_ms": 1000}  # fmt: skip
+
+
+async def _stock(service: RunningService, shelf: str, n: int) -> None:
+    events = [ShelfStocked(shelf_id=shelf, item="rice", count=1, unit=f"u{i}") for i in range(n)]
+    await service.runtime.store.append(stream_id=f"shelf-{shelf}", stream_type="shelf", case_id=f"case-{shelf}",
+                                       expected_version=None, events=events, context=CTX)  # fmt: skip
+
+
+async def _versions(bootstrap: str, shelves: list[str]) -> dict[str, list[int]]:
+    """Per shelf, the stream versions on the pantry topic, in offset order (one case: one partition)."""
+    found: dict[str, list[int]] = {shelf: [] for shelf in shelves}
+    for record in sorted(await read_topic(bootstrap, PANTRY_TOPIC.name), key=lambda r: (r.partition, r.offset)):
+        shelf = headers_of(record).get("case_id", "").removeprefix("case-")
+        if shelf in found:
+            found[shelf].append(int(headers_of(record)["stream_version"]))
+    return found
+
+
+async def _rebuilds_of(service: RunningService) -> list[dict]:
+    async with service.runtime.pool.acquire() as conn:
+        rows = await conn.fetch("SELECT reason, from_global_position, events, completed_at FROM relay_rebuilds")
+    return [dict(r) for r in rows]
+
+
+async def test_a_relay_whose_topic_was_recreated_and_filled_by_another_writer_still_publishes_its_store_again(
+    pg_server_url, broker
+):
+    """Topic presence and offsets cannot tell: another service recreated the topic and wrote past this relay's
+    offsets before it looked. The records at those offsets are not the ones it had acknowledged."""
+    if not broker.is_running:
+        broker.start()
+    shelves = [f"refill{uuid.uuid4().hex[:6]}-{i}" for i in range(4)]
+    async with running_service(PANTRY, pg_server_url=pg_server_url, bootstrap=broker.bootstrap, background=False,
+                               settings=fast_settings(**QUICK)) as pantry:  # fmt: skip
+        for shelf in shelves:
+            await _stock(pantry, shelf, 5)
+        await pantry.runtime.relay.drain()
+        await asyncio.to_thread(broker.restart, kill=True)
+        await ensure_topics(broker.bootstrap, [PANTRY_TOPIC])
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
+        await producer.start()
+        try:  # more records on every partition than the relay had published to any
+            for partition in range(PANTRY_TOPIC.partitions):
+                for i in range(30):
+                    await producer.send(PANTRY_TOPIC.name, b"{}", key=f"other-{i}".encode(), partition=partition)
+            await producer.flush()
+        finally:
+            await producer.stop()
+        await asyncio.sleep(0.3)  # the relay's next look is due
+        await pantry.runtime.relay.drain()
+        rebuilds = await _rebuilds_of(pantry)
+    assert await _versions(broker.bootstrap, shelves) == {shelf: [1, 2, 3, 4, 5] for shelf in shelves}
+    assert [(r["from_global_position"], r["events"]) for r in rebuilds] == [(0, 20)], rebuilds
+    assert "holds another record" in rebuilds[0]["reason"] and rebuilds[0]["completed_at"] is not None
+
+
+async def test_a_service_started_again_after_the_broker_lost_its_log_while_it_was_down_publishes_its_store_again(
+    pg_server_url, broker
+):
+    """What the relay had acknowledged is in its database (relay_acks), so a new process checks it too."""
+    if not broker.is_running:
+        broker.start()
+    shelf = f"restart{uuid.uuid4().hex[:6]}"
+    database = f"harbour_test_pantry_{shelf}"
+    common = {"pg_server_url": pg_server_url, "bootstrap": broker.bootstrap, "background": False,
+              "database": database, "settings": fast_settings(**QUICK)}  # fmt: skip
+    async with running_service(PANTRY, keep_database=True, **common) as first:
+        await _stock(first, shelf, 7)
+        await first.runtime.relay.drain()
+    await asyncio.to_thread(broker.restart, kill=True)
+    async with running_service(PANTRY, **common) as second:
+        await second.runtime.relay.drain()
+        rebuilds = await _rebuilds_of(second)
+    assert await _versions(broker.bootstrap, [shelf]) == {shelf: list(range(1, 8))}
+    assert [(r["events"], "is gone" in r["reason"]) for r in rebuilds] == [(7, True)], rebuilds
+
+
+async def test_a_consumer_far_along_the_lost_log_reads_the_published_again_one_from_its_start(pg_server_url, broker):
+    """The consumer had read 300 records of a partition when the broker lost it. The idle relay notices by itself,
+    publishes the 300 again, then 100 new ones: the consumer counts each of the 400 once."""
+    if not broker.is_running:
+        broker.start()
+    shelf = f"far{uuid.uuid4().hex[:6]}"
+    settings = fast_settings(**QUICK)
+    async with (
+        running_service(PANTRY, pg_server_url=pg_server_url, bootstrap=broker.bootstrap, settings=settings) as pantry,
+        running_service(LARDER, pg_server_url=pg_server_url, bootstrap=broker.bootstrap, settings=settings) as larder,
+    ):
+
+        async def counted() -> tuple[int, int]:
+            async with larder.runtime.pool.acquire() as conn:
+                total = await conn.fetchval("SELECT total FROM tallies WHERE shelf_id = $1", shelf) or 0
+                events = await conn.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", f"tally-{shelf}")
+            return total, events
+
+        async def reached(n: int) -> bool:
+            return (await counted())[0] >= n
+
+        async def rebuilt() -> bool:
+            return bool(await _rebuilds_of(pantry))
+
+        await _stock(pantry, shelf, 300)
+        assert await bounded(lambda: reached(300), 60), await counted()
+        await asyncio.to_thread(broker.restart, kill=True)
+        assert await bounded(rebuilt, 30), "the idle relay never noticed the loss"
+        await _stock(pantry, shelf, 100)
+        assert await bounded(lambda: reached(400), 60), await counted()
+        await asyncio.sleep(1.0)  # anything applied twice would show by now
+        assert await counted() == (400, 400)
+        [rebuild] = await _rebuilds_of(pantry)
+    assert rebuild["events"] == 300
