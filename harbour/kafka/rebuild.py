@@ -17,7 +17,10 @@ an older one (the anchor) found in place since. The broker lost something when
 The check (``AckLedger.verify``) runs when a relay takes the lead (so a service restart checks what the last
 run acknowledged), before the first batch after any failure, and every ``relay_loss_check_seconds``. The anchor
 moves up to the last record only once that record was found in place, so a loss between two checks shows on
-records acknowledged before it even when the relay goes on publishing on the new, empty log in between.
+records acknowledged before it even when the relay goes on publishing on the new, empty log in between. What
+it cannot see: a partition truncated between the anchor and the last record (an unclean election keeps a log's
+head) and refilled past the last record by other writers before the next look; a relay that writes the
+partition alone sees that too (its next batch lands below its last offset).
 
 On a loss the relay puts its checkpoint back to the start of the store (position 0) and publishes everything
 again, in store order; consumers dedupe through their inbox. Why from the start and no later: the broker may
@@ -30,12 +33,13 @@ happened and how far back it went.
 Consumers (measured with aiokafka 0.14 on Tansu; tests/faults/test_broker_loss.py): a broker that restarted
 empty no longer knows the group, so the next heartbeat or commit fails with an unknown member, the consumer
 rejoins, and every rejoin starts from a fresh assignment whose positions come from the committed offsets, of
-which the new broker has none: the group reads from the earliest offset. One thing needs help: a group that
-re-forms before its topics are recreated is assigned none of their partitions, for minutes (``AssignmentWatch``,
-the rebalance listener of every Harbour consumer, makes that seconds). A consumer may first
-handle a few records from its old in-memory position (until its next heartbeat, ``consumer_heartbeat_ms``);
-their effects commit once (inbox) and they are read again, deduped, in order. A commit from that old position
-cannot reach the new broker (the member is unknown to it), so no group is left past records it never read.
+which the new broker has none: the group reads from the earliest offset. A commit from the old in-memory
+position cannot reach the new broker (the member is unknown to it), so no group is left past records it never
+read. Before its next heartbeat (``consumer_heartbeat_ms``) a consumer may still handle a few records from its
+old position, ahead of records before them that it then reads again: once each (inbox), but out of order for
+that moment. One thing needs help: a group that re-forms while its topics are still gone gets none of their
+partitions, for minutes, and on Tansu for good (``AssignmentWatch``, the rebalance listener of every Harbour
+consumer, rejoins it once they are back).
 """
 
 from __future__ import annotations
