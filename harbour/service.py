@@ -298,8 +298,6 @@ def create_app(
     app.state.runtime = service_runtime
     app.state.verifier = TokenVerifier(settings)
     install_problem_handlers(app)
-    # Outermost of the service's own middleware: a request that is shed costs no token check, body or query.
-    app.add_middleware(LoadShedding, service=definition.name, settings=settings)
     for router in definition.routers:
         idempotency.install(router)  # every command route takes an Idempotency-Key (harbour/idempotency.py)
         app.include_router(router)
@@ -312,7 +310,20 @@ def create_app(
                                        excluded_urls="health,metrics", exclude_spans=["receive", "send"])  # fmt: skip
     # Added last, so outermost of the middleware: a lost database anywhere under it is a 503, never a 500.
     app.add_middleware(ConnectionFailureShield)
+    _shed_before_everything(app, definition.name, settings)
     return app
+
+
+def _shed_before_everything(app: FastAPI, service: str, settings: HarbourSettings) -> None:
+    """Load shedding in front of the whole stack, the tracing middleware included: a request that is shed costs
+    no span, no token check, no body and no query, so that shedding stays cheap when it is most needed."""
+    build = app.build_middleware_stack
+
+    def build_with_shedding() -> Any:
+        app.state.load_shedding = LoadShedding(build(), service=service, settings=settings)
+        return app.state.load_shedding
+
+    app.build_middleware_stack = build_with_shedding  # type: ignore[method-assign]
 
 
 def _add_platform_routes(app: FastAPI, rt: ServiceRuntime) -> None:

@@ -19,6 +19,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from prometheus_client import Counter, Gauge
 
 from harbour.settings import HarbourSettings
+from harbour.trace_files import RotatingTraceFile
 
 log = logging.getLogger("harbour.telemetry")
 
@@ -70,7 +71,10 @@ def tracer_provider(service: str, settings: HarbourSettings) -> TracerProvider:
 
         directory = Path(settings.traces_dir)
         directory.mkdir(parents=True, exist_ok=True)
-        provider.add_span_processor(BatchSpanProcessor(FileSpanExporter(directory / f"{service}.jsonl")))
+        # Rotated by size (harbour.trace_files): at most trace_file_max_bytes x trace_files_kept per service.
+        stream = RotatingTraceFile(directory / f"{service}.jsonl", max_bytes=settings.trace_file_max_bytes,
+                                   files=settings.trace_files_kept)  # fmt: skip
+        provider.add_span_processor(BatchSpanProcessor(FileSpanExporter(stream=stream)))  # type: ignore[arg-type]
     for processor in EXTRA_SPAN_PROCESSORS:
         provider.add_span_processor(processor)
     _providers[service] = provider
