@@ -201,6 +201,12 @@ def describe(error: BaseException) -> str:
             return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['type']}" for e in error.errors())[:500]
         if isinstance(error, PoisonMessage) and isinstance(error.__cause__, ValidationError):
             return describe(error.__cause__)
+        # The database's and the driver's messages quote the values they refused ('invalid input for query
+        # argument $1: ...'): the kind of error only.
+        if isinstance(error, asyncpg.PostgresError):
+            return f"{type(error).__name__} (SQLSTATE {error.sqlstate})"
+        if isinstance(error, asyncpg.InterfaceError):
+            return type(error).__name__
         return str(error)[:500]
     except Exception:  # an exception whose str() fails is still a reason
         return type(error).__name__
