@@ -97,12 +97,27 @@ async def _bound_by_request_deadline(conn: asyncpg.Connection) -> None:
     await conn.execute(f"SET statement_timeout = {max(1, int(remaining * 1000))}")
 
 
+class _DeadlinePool(asyncpg.Pool):
+    """asyncpg's pool (built as ``asyncpg.create_pool`` builds it), whose wait for a free connection counts
+    against the request's deadline too: past it, a TimeoutError (a 503), and no connection was taken."""
+
+    __slots__ = ()
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        deadline = REQUEST_DEADLINE.get()
+        remaining = deadline.remaining() if deadline is not None else None
+        if timeout is None and remaining is not None:
+            timeout = max(0.001, remaining)
+        return super().acquire(timeout=timeout)
+
+
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10, idle_seconds: float = 300.0) -> asyncpg.Pool:
     """A pool whose connections unused for ``idle_seconds`` are closed (0: never), down to ``min_size``; a
     connection taken while serving an HTTP request is bound by that request's deadline."""
-    pool = await asyncpg.create_pool(
+    pool = await _DeadlinePool(
         url, min_size=min_size, max_size=max_size, max_inactive_connection_lifetime=idle_seconds, connect=_connect,
-        setup=_bound_by_request_deadline,
+        setup=_bound_by_request_deadline, max_queries=50000, loop=None, connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
     )  # fmt: skip
     assert pool is not None
     return pool

@@ -23,7 +23,7 @@ from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.specification import AsyncAPI, get_asyncapi_html
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from harbour import idempotency, milestones, telemetry
+from harbour import idempotency, logsafe, milestones, telemetry
 from harbour.auth import Caller, TokenVerifier
 from harbour.clock import Clock, SystemClock
 from harbour.db import HARBOUR_MIGRATIONS, create_pool, database_url, ensure_database, migrate
@@ -282,6 +282,7 @@ def create_app(
     background: bool = True,
 ) -> FastAPI:
     settings = settings or get_settings()
+    logsafe.install()  # exception texts and tracebacks never reach a log (harbour/logsafe.py)
     service_runtime = ServiceRuntime(definition, endpoints or default_endpoints(definition, settings),
                                      settings=settings, clock=clock)  # fmt: skip
 

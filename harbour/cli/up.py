@@ -28,7 +28,7 @@ import httpx
 import typer
 from rich.table import Table
 
-from harbour import infra
+from harbour import infra, logsafe
 from harbour.cli import app, console, err_console, fail
 from harbour.settings import REPO_ROOT, HarbourSettings, get_settings
 
@@ -213,6 +213,8 @@ def up(
     ),
 ) -> None:
     """Infrastructure, then every service as its own process; prints where each listens; Ctrl-C stops them all."""
+    # This process's own records too (each service process installs it in create_app): types and places only.
+    logsafe.install()
     settings = get_settings()
     plan = _plan(_select(only), settings)  # ports and imports checked before anything is started
     if not plan:
