@@ -8,12 +8,15 @@ so a caller cannot even learn that a person is followed elsewhere.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from harbour.auth import Caller, OrgKind, Role
+from fastapi import Depends
+
+from harbour.auth import Caller, OrgKind, Role, authenticated
 from harbour.errors import Forbidden, NotFound
 
 
@@ -121,6 +124,19 @@ def grants_for(caller: Caller, action: Action) -> list[Grant]:
     if not roles:
         raise Forbidden(f"role {caller.role} may not {action}")
     return roles
+
+
+def may(action: Action) -> Callable[..., Awaitable[Caller]]:
+    """FastAPI dependency: the verified caller if its kind and role may ``action`` on some case, else 401/403.
+
+    A dependency that raises is resolved before FastAPI reports the body's errors, so a caller without the role
+    gets 403 whatever it sent, and never learns the body's shape from a 422."""
+
+    async def check(caller: Caller = Depends(authenticated)) -> Caller:
+        grants_for(caller, action)
+        return caller
+
+    return check
 
 
 async def find_case(conn: Any, case_id: str) -> CaseAccess | None:

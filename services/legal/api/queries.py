@@ -12,7 +12,7 @@ from harbour.auth import Caller, OrgKind, Role, authenticated
 from harbour.errors import Forbidden
 from harbour.service import RuntimeDep, ServiceRuntime
 from schemas.legal import ResidenceDocument
-from services.legal.access import Action, authorize
+from services.legal.access import Action, authorize, may
 from services.legal.api.models import (
     DeadlineView,
     DocumentView,
@@ -31,7 +31,7 @@ router = APIRouter(tags=["queries"])
 @router.get("/cases/{case_id}/residence", response_model=ResidenceStatus, responses=PROBLEMS,
             summary="The case's residence status: document in force, validity, pending request, next deadline",
             description="Centre staff of the case's centre; the Immigration Office; the competent office.")  # fmt: skip
-async def residence_status(case_id: str, caller: Caller = Depends(authenticated),
+async def residence_status(case_id: str, caller: Caller = Depends(may(Action.READ_RESIDENCE)),
                            rt: ServiceRuntime = RuntimeDep) -> ResidenceStatus:  # fmt: skip
     today = legal_today(rt.clock)
     async with rt.pool.acquire() as conn:
@@ -76,7 +76,7 @@ async def residence_status(case_id: str, caller: Caller = Depends(authenticated)
 @router.get("/cases/{case_id}/proceedings", response_model=ProceedingsView, responses=PROBLEMS,
             summary="The criminal proceedings of the case",
             description="Centre staff of the case's centre; the office the file is assigned to.")  # fmt: skip
-async def proceedings_summary(case_id: str, caller: Caller = Depends(authenticated),
+async def proceedings_summary(case_id: str, caller: Caller = Depends(may(Action.READ_PROCEEDINGS)),
                               rt: ServiceRuntime = RuntimeDep) -> ProceedingsView:  # fmt: skip
     async with rt.pool.acquire() as conn:
         await authorize(conn, caller, case_id, Action.READ_PROCEEDINGS)

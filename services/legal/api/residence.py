@@ -7,10 +7,10 @@ from datetime import date
 
 from fastapi import APIRouter, Depends
 
-from harbour.auth import Caller, authenticated
+from harbour.auth import Caller
 from harbour.errors import RuleViolation
 from harbour.service import RuntimeDep, ServiceRuntime
-from services.legal.access import Action, CaseAccess
+from services.legal.access import Action, CaseAccess, may
 from services.legal.api.common import accepted, day_of, run_on
 from services.legal.api.models import (
     Accepted,
@@ -57,7 +57,10 @@ async def _decide(
 @router.post("/open", response_model=Accepted, status_code=201, responses=PROBLEMS,
              summary="Open the procedure at an EU citizen's request (centre caseworker)")  # fmt: skip
 async def open_on_request(
-    case_id: str, body: OpenOnRequest, caller: Caller = Depends(authenticated), rt: ServiceRuntime = RuntimeDep
+    case_id: str,
+    body: OpenOnRequest,
+    caller: Caller = Depends(may(Action.OPEN_ON_REQUEST)),
+    rt: ServiceRuntime = RuntimeDep,
 ) -> Accepted:
     async def command(work: LegalWork, case: CaseAccess) -> Accepted:
         residence = await work.residence_or_new(case_id)
@@ -72,7 +75,10 @@ async def open_on_request(
 @router.post("/requests", response_model=Accepted, status_code=201, responses=PROBLEMS,
              summary="Request a first issue of a document (centre caseworker)")  # fmt: skip
 async def request_document(
-    case_id: str, body: DocumentRequest, caller: Caller = Depends(authenticated), rt: ServiceRuntime = RuntimeDep
+    case_id: str,
+    body: DocumentRequest,
+    caller: Caller = Depends(may(Action.REQUEST_DOCUMENT)),
+    rt: ServiceRuntime = RuntimeDep,
 ) -> Accepted:
     def request(residence: ResidenceProcedure, on: date, facts: ProceedingsFacts | None) -> None:
         residence.request(body.document, on=on, facts=facts)
@@ -83,7 +89,10 @@ async def request_document(
 @router.post("/renewal-requests", response_model=Accepted, status_code=201, responses=PROBLEMS,
              summary="Request the renewal of the document in force (centre caseworker)")  # fmt: skip
 async def request_renewal(
-    case_id: str, body: RenewalRequest, caller: Caller = Depends(authenticated), rt: ServiceRuntime = RuntimeDep
+    case_id: str,
+    body: RenewalRequest,
+    caller: Caller = Depends(may(Action.REQUEST_RENEWAL)),
+    rt: ServiceRuntime = RuntimeDep,
 ) -> Accepted:
     def renew(residence: ResidenceProcedure, on: date, facts: ProceedingsFacts | None) -> None:
         residence.request_renewal(on=on, facts=facts)
@@ -95,7 +104,10 @@ async def request_renewal(
              summary="Record the Immigration Office's decision on the pending request (Immigration Office officer)",
              description="Issued: validity follows from the rules and the decision day. Refused: why.")  # fmt: skip
 async def decide(
-    case_id: str, body: Decision, caller: Caller = Depends(authenticated), rt: ServiceRuntime = RuntimeDep
+    case_id: str,
+    body: Decision,
+    caller: Caller = Depends(may(Action.DECIDE)),
+    rt: ServiceRuntime = RuntimeDep,
 ) -> Accepted:
     def record(residence: ResidenceProcedure, on: date, _: ProceedingsFacts | None) -> None:
         if body.outcome == "issued":
@@ -113,7 +125,10 @@ async def decide(
 @router.post("/voluntary-return", response_model=Accepted, status_code=201, responses=PROBLEMS,
              summary="The person prepares a return during the reflection period (centre caseworker)")  # fmt: skip
 async def choose_voluntary_return(
-    case_id: str, body: VoluntaryReturn, caller: Caller = Depends(authenticated), rt: ServiceRuntime = RuntimeDep
+    case_id: str,
+    body: VoluntaryReturn,
+    caller: Caller = Depends(may(Action.CHOOSE_RETURN)),
+    rt: ServiceRuntime = RuntimeDep,
 ) -> Accepted:
     return await _decide(rt, caller, case_id, Action.CHOOSE_RETURN, body,
                          lambda residence, on, _: residence.choose_voluntary_return(on=on))  # fmt: skip
@@ -122,7 +137,10 @@ async def choose_voluntary_return(
 @router.post("/ending", response_model=Accepted, status_code=201, responses=PROBLEMS,
              summary="Record that the status ended and why (centre caseworker)")  # fmt: skip
 async def end_status(
-    case_id: str, body: Ending, caller: Caller = Depends(authenticated), rt: ServiceRuntime = RuntimeDep
+    case_id: str,
+    body: Ending,
+    caller: Caller = Depends(may(Action.END_STATUS)),
+    rt: ServiceRuntime = RuntimeDep,
 ) -> Accepted:
     return await _decide(rt, caller, case_id, Action.END_STATUS, body,
                          lambda residence, on, _: residence.end(reason=body.reason, on=on))  # fmt: skip
