@@ -29,7 +29,10 @@ class RunningService:
 
 
 def fast_settings(**overrides: object) -> HarbourSettings:
-    base = {"relay_poll_seconds": 0.2, "timer_poll_seconds": 0.2, "consumer_max_attempts": 2}
+    base = {"relay_poll_seconds": 0.2, "timer_poll_seconds": 0.2, "consumer_max_attempts": 2,
+            # Load shedding off (0: no limit, no deadline) unless a test sets it: tests race many commands of one
+            # caller on purpose, on a machine other suites load; tests/integration/test_load_shedding.py sets it.
+            "max_in_flight": 0, "max_in_flight_per_caller": 0, "request_deadline_seconds": 0}  # fmt: skip
     base.update(overrides)
     return HarbourSettings(**base)  # type: ignore[arg-type]
 
