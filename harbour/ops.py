@@ -187,10 +187,16 @@ async def _read(bootstrap: str, topics: Sequence[str], *, quiet_ms: int = 500) -
     A topic the broker does not have (nothing was ever dead-lettered there since it started) reads as empty.
     The end is where the log goes quiet (no record within ``quiet_ms``), not the broker's end offsets: the
     development broker (Tansu) reports an end inside the last record batch, and trusting it listed only the
-    first dead letter of a burst that had been sent together.
+    first dead letter of a burst that had been sent together. Quiet is not reached before those end offsets,
+    though: the first fetch of many topics holding letters of a megabyte can take longer than ``quiet_ms``,
+    and stopping then listed none at all.
     """
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, **client_options()
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        group_id=None,
+        max_partition_fetch_bytes=4 << 20,
+        **client_options(),
     )
     await consumer.start()
     try:
@@ -201,11 +207,14 @@ async def _read(bootstrap: str, topics: Sequence[str], *, quiet_ms: int = 500) -
             return []
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
         records: list[ConsumerRecord] = []
-        while batch := await consumer.getmany(*tps, timeout_ms=quiet_ms):
+        while True:
+            batch = await consumer.getmany(*tps, timeout_ms=quiet_ms)
             for msgs in batch.values():
                 records.extend(msgs)
-        return sorted(records, key=lambda r: (r.topic, r.partition, r.offset))
+            if not batch and all([await consumer.position(tp) >= ends[tp] for tp in tps]):
+                return sorted(records, key=lambda r: (r.topic, r.partition, r.offset))
     finally:
         await consumer.stop()
 

@@ -7,6 +7,9 @@ put on the topics with a raw aiokafka producer, so that nothing of Harbour's own
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import signal
 import time
 import uuid
 from collections import Counter
@@ -21,8 +24,9 @@ from hypothesis import strategies as st
 
 from harbour import ops
 from harbour.db import drop_database
-from harbour.kafka.consumer import InboxConsumer
-from harbour.kafka.topics import topic_table
+from harbour.kafka.consumer import HandlerContext, InboxConsumer, Subscription
+from harbour.kafka.topics import TopicSpec, ensure_topics, register_topics, topic_table
+from harbour.store import RecordedEvent
 from schemas.housing import HousingKind, PersonMoved
 from schemas.intake import Centre
 from schemas.legal import DocumentIssued, ResidenceDocument
@@ -34,10 +38,13 @@ from services.intake.app import DEFINITION as INTAKE
 from services.legal.app import DEFINITION as LEGAL
 from services.tracks.app import DEFINITION as TRACKS
 from tests.support.harness import RunningService, fast_settings, running_service
+from tests.support.pantry import ShelfStocked
+from tests.support.pantry_service import LARDER, count_stock
 from tests.support.poison import (
     DOMAIN_KINDS,
     LARGE_KINDS,
     MILESTONE_KINDS,
+    OVERSIZED,
     LetterWatch,
     Record,
     Sent,
@@ -250,6 +257,13 @@ async def test_poison_of_every_kind_on_every_subscribed_topic_is_dead_lettered_o
         f"missing letters: {sorted(set(expected_letters) - set(lettered))[:5]}, "
         f"unexpected: {sorted(set(lettered) - set(expected_letters))[:5]}"
     )
+    # `harbour dlq list` reads every one of them, whatever headers they carry, with its reason.
+    listed = [d for d in await ops.list_dead_letters(bootstrap, dlqs)
+              if (d.original_topic, d.original_partition, d.original_offset) in mine]  # fmt: skip
+    assert len(listed) == sum(expected_letters.values()) and {d.reason for d in listed} == {"poison"}
+    oversized = {(s.record.topic, s.partition, s.offset) for s in sent if len(s.record.value or b"") >= OVERSIZED}
+    assert oversized and {(d.original_topic, d.original_partition, d.original_offset) for d in listed
+                          if d.omitted == "value"} == oversized, "letters too large go without their value"  # fmt: skip
     # What the feeds stored: each good milestone once, and nothing else of this run.
     milestone_ids = [s.record.message_id for s in sent if s.record.good and s.record.topic.startswith("milestones.")]
     async with platform.services["feeds"].runtime.pool.acquire() as conn:
@@ -338,3 +352,104 @@ async def test_an_operator_parks_the_record_a_stopped_group_stands_at_and_the_gr
     letters = [d for d in await ops.list_dead_letters(bootstrap, [f"{INTAKE_TOPIC}.dlq"])
                if (d.original_partition, d.original_offset) == (PARK_PARTITION, sent_stuck.offset)]  # fmt: skip
     assert [(d.consumer, d.reason) for d in letters] == [(parked_consumer, "parked")], "one letter, with its reason"
+
+
+# --------------------------------------------------------------------------------------------- failing handlers
+
+# A topic per test: a larder reads its topic from the beginning, and must not meet the other test's records.
+LOOP_TOPIC = TopicSpec(f"poison-loop.{uuid.uuid4().hex[:6]}.events.v1", 1, "case id")
+OUTAGE_TOPIC = TopicSpec(f"poison-outage.{uuid.uuid4().hex[:6]}.events.v1", 1, "case id")
+register_topics([LOOP_TOPIC, OUTAGE_TOPIC])
+CALLS: Counter[str] = Counter()
+PAUSE: dict[str, object] = {}
+
+
+async def _count_or_fail(ctx: HandlerContext, event: RecordedEvent) -> None:
+    """Counts stock, except for two items: one whose every attempt fails with a driver error (the kind that
+    also means "the database is away"), one whose last attempt pauses the broker before the dead letter goes."""
+    stocked = event.event
+    assert isinstance(stocked, ShelfStocked)
+    CALLS[stocked.item] += 1
+    if stocked.item == "bad-argument":
+        # A handler bug the driver reports as an asyncpg.InterfaceError (a query short of an argument), the
+        # error type that also says "the connection is gone": on every delivery.
+        await ctx.conn.fetchval("SELECT $1::int")
+    if stocked.item == "outage":
+        if CALLS["outage"] == ctx.runtime.settings.consumer_max_attempts:
+            os.kill(PAUSE["pid"], signal.SIGSTOP)  # type: ignore[arg-type]  # the dead letter is next
+        raise RuntimeError("this item can never be counted")
+    await count_stock(ctx, event)
+
+
+def _stock(topic: TopicSpec, shelf: str, item: str) -> Record:
+    return good_event(topic.name, ShelfStocked(shelf_id=shelf, item=item, count=1, unit="kg"), f"case-{shelf}")
+
+
+async def _larder(pg_server_url: str, bootstrap: str, topic: TopicSpec):
+    sub = Subscription(topic=topic.name, consumer="larder.count-or-fail", handle=_count_or_fail,
+                       event_types=frozenset({ShelfStocked.event_type}))  # fmt: skip
+    definition = dataclasses.replace(LARDER, subscriptions=[sub])
+    await ensure_topics(bootstrap, [topic, topic.dlq])
+    return running_service(definition, pg_server_url=pg_server_url, bootstrap=bootstrap)
+
+
+async def _tally(larder: RunningService, shelf: str) -> int:
+    async with larder.runtime.pool.acquire() as conn:
+        return await conn.fetchval("SELECT coalesce(sum(total), 0) FROM tallies WHERE shelf_id = $1", shelf)
+
+
+async def test_a_record_whose_handler_keeps_failing_with_a_driver_error_while_the_database_answers_is_dead_lettered(
+    pg_server_url, running_broker
+):
+    # Before: an InterfaceError was taken for "the database is away" on its type alone, and the record sent back
+    # unacknowledged, forever. Now the database is asked, it answers, and the attempts are counted.
+    shelf = f"loop-{uuid.uuid4().hex[:6]}"
+    CALLS.clear()
+    async with await _larder(pg_server_url, running_broker.bootstrap, LOOP_TOPIC) as larder:
+        bad, good = _stock(LOOP_TOPIC, shelf, "bad-argument"), _stock(LOOP_TOPIC, shelf, "rice")
+        async with LetterWatch(running_broker.bootstrap, [LOOP_TOPIC.dlq.name]) as watch:
+            sent_bad, _ = await send_all(running_broker.bootstrap, [bad, good])
+
+            async def counted() -> bool:
+                return await _tally(larder, shelf) == 1
+
+            assert await wait_for(counted, timeout=60), f"stalled after {CALLS['bad-argument']} attempts"
+            letters = await watch.poll()
+        budget = larder.settings.consumer_max_attempts + 5
+        assert CALLS["bad-argument"] == budget, "bounded: a few more attempts than a plain failure, then a letter"
+        assert letters == {(LOOP_TOPIC.name, sent_bad.partition, sent_bad.offset, "larder.count-or-fail"): 1}
+        [letter] = watch.records
+        h = {k: (v or b"").decode() for k, v in letter.headers}
+        assert (h["dlq.reason"], h["dlq.error_type"], h["dlq.error_message"]) == (
+            "handler-failed", "InterfaceError", "InterfaceError")  # fmt: skip
+
+
+async def test_a_broker_outage_while_dead_lettering_loses_nothing(pg_server_url, running_broker):
+    shelf = f"outage-{uuid.uuid4().hex[:6]}"
+    CALLS.clear()
+    PAUSE["pid"] = running_broker.pid
+    try:
+        async with await _larder(pg_server_url, running_broker.bootstrap, OUTAGE_TOPIC) as larder:
+            [consumer] = larder.runtime.consumers
+            bad, good = _stock(OUTAGE_TOPIC, shelf, "outage"), _stock(OUTAGE_TOPIC, shelf, "rice")
+            async with LetterWatch(running_broker.bootstrap, [OUTAGE_TOPIC.dlq.name]) as watch:
+                sent_bad, _ = await send_all(running_broker.bootstrap, [bad, good])
+
+                async def refused() -> bool:  # the broker is paused: the letter was not acknowledged
+                    return consumer.dead_letter_failures >= 1
+
+                assert await wait_for(refused, timeout=60), "the handler never reached its last attempt"
+                assert consumer.dead_lettered == 0 and await _tally(larder, shelf) == 0, "nothing passed it"
+                os.kill(running_broker.pid, signal.SIGCONT)
+
+                async def counted() -> bool:
+                    return await _tally(larder, shelf) == 1
+
+                assert await wait_for(counted, timeout=90), "the partition did not move on after the outage"
+                letters = await watch.poll()
+    finally:
+        os.kill(running_broker.pid, signal.SIGCONT)
+    mine = letters[(OUTAGE_TOPIC.name, sent_bad.partition, sent_bad.offset, "larder.count-or-fail")]
+    # At least once: the letter whose acknowledgement the outage swallowed may have been written as well.
+    assert 1 <= mine <= 2, f"{mine} letters"
+    print(f"outage: {consumer.dead_letter_failures} unacknowledged letter publishes, {mine} letter(s)")
