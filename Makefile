@@ -34,6 +34,8 @@ bench: venv infra
 	$(BIN)/python -m bench.append
 	$(BIN)/python -m bench.relay
 	$(BIN)/python -m bench.e2e
+	$(BIN)/python -m bench.heal
+	$(BIN)/python -m bench.overload
 
 # Stops only what `harbour infra up` started (pid files under var/run); no-op without a venv.
 down:
