@@ -162,6 +162,8 @@ class ServiceRuntime:
         self.pool = await create_pool(self.endpoints.database_url, min_size=self.settings.db_pool_min,
                                       max_size=self.settings.db_pool_max,
                                       idle_seconds=self.settings.db_pool_idle_seconds)  # fmt: skip
+        # Erasures purge the dead copies of a key through this pool, whichever connection erased.
+        self.vault.attach(self.pool)
         dirs = {"harbour": HARBOUR_MIGRATIONS}
         if self.definition.migrations is not None:
             dirs[self.name] = self.definition.migrations
@@ -235,6 +237,7 @@ class ServiceRuntime:
             await self.milestone_relay.stop()
         with contextlib.suppress(Exception):
             await self.timers.stop()
+        await self.vault.close()  # a purge still pending stays recorded: the next one takes it
         await self.pool.close()
         telemetry.shutdown_providers()
         self._started = False

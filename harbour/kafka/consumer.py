@@ -40,7 +40,7 @@ from faststream.middlewares import AckPolicy
 from pydantic import ValidationError
 
 from harbour import telemetry
-from harbour.errors import ConcurrencyError
+from harbour.errors import ConcurrencyError, HarbourError
 from harbour.kafka.rebuild import AssignmentWatch
 from harbour.kafka.security import client_options
 from harbour.settings import HarbourSettings
@@ -207,7 +207,12 @@ def describe(error: BaseException) -> str:
             return f"{type(error).__name__} (SQLSTATE {error.sqlstate})"
         if isinstance(error, asyncpg.InterfaceError):
             return type(error).__name__
-        return str(error)[:500]
+        # Any other exception's text may quote what the handler was holding (a KeyError names the missing value,
+        # a ValueError the bad one): a dead-letter topic is read by operators, so only the kind of error goes,
+        # and for the domain's own refusals the rule's title and the field at fault.
+        if isinstance(error, HarbourError):
+            return f"{type(error).__name__}: {error.title}" + (f" (field {error.field})" if error.field else "")
+        return type(error).__name__
     except Exception:  # an exception whose str() fails is still a reason
         return type(error).__name__
 

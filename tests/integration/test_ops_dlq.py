@@ -62,7 +62,8 @@ async def test_a_dead_letter_is_listed_with_its_reason_and_re_driven_once(pg_ser
         assert dlq in ops.dlq_topics(), "listed by default: the topic table names it"
         [letter] = await ops.list_dead_letters(running_broker.bootstrap, [dlq])
         assert (letter.topic, letter.original_topic, letter.consumer) == (dlq, topic.name, "larder.count-when-open")
-        assert (letter.error_type, letter.error_message) == ("RuntimeError", "the larder is closed")
+        # The kind of error only: an exception's text may quote what the handler held, and operators read this topic.
+        assert (letter.error_type, letter.error_message) == ("RuntimeError", "RuntimeError")
         assert (letter.event_type, letter.case_id) == ("test.ShelfStocked", "case-closed")
         assert letter.original_offset == 0 and letter.original_partition is not None
         assert not any("kg" in str(value) for value in dataclasses.astuple(letter)), "never the payload"
