@@ -7,6 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Touched after a successful install: the venv is rebuilt only when it is missing or pyproject.toml changed.
 STAMP := $(VENV)/.installed
+# Three workers on two cores: most tests wait on a broker or the database, not on a core. Whole modules go to one
+# worker (--dist loadfile) because each module starts its own broker. `make test PYTEST_WORKERS=` runs serially.
+PYTEST_WORKERS ?= -n 3 --dist loadfile
 
 .PHONY: venv infra run test bench down
 
@@ -28,7 +31,7 @@ test: venv infra
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/harbour schemas check
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q $(PYTEST_WORKERS)
 
 bench: venv infra
 	$(BIN)/python -m bench.append

@@ -273,6 +273,8 @@ async def test_a_follower_position_is_the_store_head_after_draining(pg_server_ur
         assert await pantry.runtime.store.head() == Position()
         await append_stock(pantry.runtime, "h", 3)
         head = await pantry.runtime.store.head()
+        # Committed is not yet readable while any older transaction on the server runs (tests in parallel).
+        await wait_until(lambda: _equals(readable(pantry.runtime), 3))
         events = await pantry.runtime.store.read_all(Position())
         assert Position(events[-1].tx_id, events[-1].global_position) == head
         assert json.loads(events[0].value())["shelf_id"] == "h"
