@@ -272,9 +272,10 @@ async def test_a_follower_position_is_the_store_head_after_draining(pg_server_ur
                                background=False) as pantry:  # fmt: skip
         assert await pantry.runtime.store.head() == Position()
         await append_stock(pantry.runtime, "h", 3)
-        head = await pantry.runtime.store.head()
-        # Committed is not yet readable while any older transaction on the server runs (tests in parallel).
+        # Committed is not yet readable while any older transaction on the server runs (tests in parallel); the
+        # head is the last *readable* position, so both are read once the three are.
         await wait_until(lambda: _equals(readable(pantry.runtime), 3))
+        head = await pantry.runtime.store.head()
         events = await pantry.runtime.store.read_all(Position())
         assert Position(events[-1].tx_id, events[-1].global_position) == head
         assert json.loads(events[0].value())["shelf_id"] == "h"
