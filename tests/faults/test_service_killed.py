@@ -21,6 +21,7 @@ from harbour.auth import issue_token
 from harbour.db import database_url, drop_database
 from harbour.settings import HarbourSettings
 from tests.support.intake_flow import PAYOKE, POLICE, SIGNALS
+from tests.support.platform_load import STEPS
 from tests.support.processes import ServiceProcess, process_env
 
 pytestmark = pytest.mark.integration
@@ -29,14 +30,6 @@ CHAINS = 36
 WORKERS = 4
 # A retry is bounded in count, not in time: a service down for a restart answers within a few dozen tries.
 MAX_TRIES = 400
-
-STEPS = (
-    ("/referrals/{rid}/screening", {}, 200),
-    ("/referrals/{rid}/decision", {"decision": "accept"}, 200),
-    ("/referrals/{rid}/interviews", {}, 200),
-    ("/referrals/{rid}/consents", {"scope": "guidance"}, 200),
-    ("/referrals/{rid}/admission", {"eu_citizen": False}, 201),
-)
 
 
 class Tally:
