@@ -42,7 +42,6 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 from rich.console import Console
@@ -50,6 +49,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from harbour.auth import OrgKind, is_known_org, issue_token, org_kind
+from harbour.clock import local_day
 from harbour.milestones.pseudonyms import Pseudonyms, decode_key
 from harbour.settings import HarbourSettings, get_settings
 from schemas.audiences import all_audiences
@@ -135,15 +135,14 @@ class Story:
     shelter_address: str
     home_address: str
     today: date  # legal's today (Brussels): the hearing day
-    utc_today: date  # intake's and tracks' today (their clocks count in UTC): the day of the session
 
     @classmethod
     def new(cls) -> Story:
         run = secrets.token_hex(3)
         serial = int(run, 16) % 100_000
-        # Brussels' date: legal's "today" (intake's is UTC; within a day of it, and never after it).
+        # The platform's one "today" (harbour.clock.today: Brussels for BE), as every service dates facts.
         now = datetime.now(UTC)
-        today = now.astimezone(ZoneInfo("Europe/Brussels")).date()
+        today = local_day(now)
         year = today.year % 100
         return cls(
             run=run,
@@ -156,7 +155,6 @@ class Story:
             shelter_address=f"Fictiefstraat {serial % 97 + 1}, 2000 Antwerpen (fictional, demo {run})",
             home_address=f"Verzonnenlaan {serial % 89 + 1} bus 3, 2018 Antwerpen (fictional, demo {run})",
             today=today,
-            utc_today=now.date(),
         )
 
     def secrets_to_keep(self) -> dict[str, str]:
@@ -564,7 +562,7 @@ class Walk:
         await self.p.eventually("tracks", "GET", f"/tracks/{self.case}", CASEWORKER, what="open the track")
         await self.p.call("tracks", "POST", f"/tracks/{self.case}/goals", CASEWORKER, {
             "goal_id": self.goal_id, "area": "administrative",
-            "target_date": str(self.story.utc_today + timedelta(days=180)),
+            "target_date": str(self.story.today + timedelta(days=180)),
             "own_words": "Get my own papers back and work with a real contract.",
         })  # fmt: skip
         track = await self.p.call("tracks", "POST", f"/tracks/{self.case}/goals/{self.goal_id}/progress", CASEWORKER)
@@ -576,7 +574,7 @@ class Walk:
 
     async def session(self) -> str:
         made = await self.p.call("tracks", "POST", f"/tracks/{self.case}/sessions", CASEWORKER, {
-            "held_on": str(self.story.utc_today), "area": "juridical", "kind": "accompaniment", "duration_minutes": 180,
+            "held_on": str(self.story.today), "area": "juridical", "kind": "accompaniment", "duration_minutes": 180,
             "attended": True, "notes": "Accompanied to the hearing; interpreter present.",
         })  # fmt: skip
         return f"{made['track']['sessions_recorded']} session recorded (notes sealed)"

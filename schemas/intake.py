@@ -106,6 +106,14 @@ class MinorFlagReason(StrEnum):
     CASEWORKER_ASSESSMENT = "caseworker-assessment"
 
 
+class MinorKind(StrEnum):
+    """Unaccompanied minors get a guardian and three months of reflection; accompanied minors do not (DOMAIN §2,
+    docs/minors.md)."""
+
+    UNACCOMPANIED = "unaccompanied"
+    ACCOMPANIED = "accompanied"
+
+
 class ErasureReason(StrEnum):
     PERSON_REQUEST = "person-request"  # GDPR Art. 17
     RETENTION_ENDED = "retention-ended"
@@ -281,6 +289,32 @@ class GuardianshipReferralRequested(DomainEvent):
     case_id: Id | None = None  # None while the minor is not admitted (e.g. redirected to a youth centre)
     reason: MinorFlagReason
     requested_on: date
+
+
+class MinorityEstablished(DomainEvent):
+    """A case fact, at any time after admission: the person is a minor (an age assessment, a birth certificate
+    found), or a minor of another kind than known (a parent turned out to be absent). Every service that
+    decides on minority (legal's reflection period, the Guardianship Service's milestones) applies it."""
+
+    event_type: ClassVar[str] = "MinorityEstablished"
+    schema_version: ClassVar[int] = 1
+
+    case_id: Id
+    kind: MinorKind
+    basis: MinorFlagReason
+    established_on: date
+
+
+class MinorityDisproved(DomainEvent):
+    """A case fact: the person is not a minor after all (an age assessment found an adult). It never shortens a
+    document already issued (docs/minors.md)."""
+
+    event_type: ClassVar[str] = "MinorityDisproved"
+    schema_version: ClassVar[int] = 1
+
+    case_id: Id
+    basis: MinorFlagReason
+    disproved_on: date
 
 
 class CaseOpened(DomainEvent):

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 from fastapi import Response
 from pydantic import BaseModel
 
 from harbour.clock import Clock
+from harbour.clock import local_day as _local_day
+from harbour.clock import today as _today
 from harbour.idempotency import Work, run_command
 from harbour.repository import Repository
 from harbour.store import CommandContext
@@ -28,16 +29,15 @@ from schemas.housing import BedAssigned, WithdrawalReason
 from services.housing.domain import Placement, ShelterNetwork
 
 T = TypeVar("T")
-BRUSSELS = ZoneInfo("Europe/Brussels")
 
 
 def today(clock: Clock) -> date:
     """The calendar day in Belgium: a placement at 23:30 in Brussels is on that day, not the UTC one."""
-    return clock.now().astimezone(BRUSSELS).date()
+    return _today(clock)
 
 
 def local_day(moment: datetime) -> date:
-    return moment.astimezone(BRUSSELS).date()
+    return _local_day(moment)
 
 
 async def run(pool_tx: Any, org: str, work: Work, body: BaseModel | None = None) -> Response:

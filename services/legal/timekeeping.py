@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from harbour import timers
-from harbour.clock import Clock
+from harbour.clock import Clock, local_moment, today
 from harbour.settings import HarbourSettings
 from schemas.legal import HearingScheduled
 from services.legal.residence import ResidenceProcedure
 from services.legal.rules import DEFAULT_REMINDER_DAYS, DeadlineKind, ResidenceRules
 
-BRUSSELS = ZoneInfo("Europe/Brussels")
 FIRING_TIME = time(8, 0)
 
 REMINDER = "legal.document-reminder"
@@ -27,13 +25,13 @@ HEARING_CHECK = "legal.hearing-check"
 
 
 def legal_today(clock: Clock) -> date:
-    """Today's date in Brussels (harbour.clock.today is UTC: wrong between midnight and 01:00/02:00)."""
-    return clock.now().astimezone(BRUSSELS).date()
+    """Today's legal day (harbour.clock.today: the jurisdiction's calendar, Brussels for BE)."""
+    return today(clock)
 
 
 def morning_of(day: date) -> datetime:
     """The moment a timer for ``day`` fires: 08:00 Brussels (DST handled by the zone)."""
-    return datetime.combine(day, FIRING_TIME, tzinfo=BRUSSELS)
+    return local_moment(day, FIRING_TIME)
 
 
 def rules_from(settings: HarbourSettings) -> ResidenceRules:

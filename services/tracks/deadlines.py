@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime, time
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from harbour import timers
+from harbour.clock import local_moment
 from harbour.repository import Repository
 from harbour.store import CommandContext, RecordedEvent
 from schemas.tracks import PlanReviewed, TrackClosed, TrackOpened, TrackReopened
@@ -22,12 +22,11 @@ from services.tracks.domain import DEFAULT_REMINDER_DAYS_BEFORE, Track, review_d
 REMINDER = "tracks.plan-review.reminder"
 OVERDUE = "tracks.plan-review.overdue"
 # Centres work office hours: a deadline day's timer fires at 08:00 Brussels time, not at midnight UTC.
-BRUSSELS = ZoneInfo("Europe/Brussels")
 FIRES_AT = time(8, 0)
 
 
 def at_office_opening(day: date) -> datetime:
-    return datetime.combine(day, FIRES_AT, tzinfo=BRUSSELS)
+    return local_moment(day, FIRES_AT)
 
 
 def _prefix(case_id: str) -> str:

@@ -574,6 +574,6 @@ def test_no_intake_event_has_a_free_text_field_other_than_ids_and_codes(event_cl
 
 
 def test_every_intake_event_is_registered_for_decoding() -> None:
-    assert len(INTAKE_EVENTS) == 13
+    assert len(INTAKE_EVENTS) == 15
     for cls in INTAKE_EVENTS:
         assert EVENT_TYPES.cls_for(cls.event_type) is cls

@@ -1,0 +1,129 @@
+"""Which centre holds a case, and since when: the custody periods every service keeps for the cases it follows.
+
+A case is one thing across the services: from a transfer's acceptance the receiving centre acts on every part
+of it (the intake file, the residence file and proceedings, the track, the housing), and the former centre
+keeps read access to what was recorded in its own period only. Tracks decides a transfer; every other service
+applies the accepted transfer through its inbox and records it here, in the transaction of its other effects.
+
+A period is keyed by the hand-over's sequence number (0: admission; n: a transfer accepted as version n of the
+track's stream), so redeliveries and facts that arrive out of order converge on the same periods. The end of a
+period is the moment this service applied the next hand-over: a former centre may have acted until then, and
+what it recorded until then is its history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Relation(StrEnum):
+    """How a centre stands to a case: acting owner, former holder (reads its own period), or nothing (404)."""
+
+    OWNER = "owner"
+    FORMER = "former"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class Period:
+    centre: str
+    seq: int
+    since_on: date
+    since_at: datetime  # when this service applied the hand-over that began the period
+    until_on: date | None = None  # None: the current period
+    until_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Custody:
+    case_id: str
+    periods: tuple[Period, ...]  # in hand-over order; never empty
+
+    @property
+    def centre(self) -> str:
+        """The centre that holds the case now: the only one that may act on it."""
+        return self.periods[-1].centre
+
+    def relation(self, centre: str | None) -> Relation:
+        if centre == self.centre:
+            return Relation.OWNER
+        if any(p.centre == centre for p in self.periods):
+            return Relation.FORMER
+        return Relation.NONE
+
+    def held_until(self, centre: str | None) -> datetime | None:
+        """The end of ``centre``'s last period (what it may still read was recorded up to then); None for the
+        owner (it reads all) and for a centre that never held the case."""
+        if self.relation(centre) is not Relation.FORMER:
+            return None
+        return max(p.until_at for p in self.periods if p.centre == centre and p.until_at is not None)
+
+    def holder_on(self, day: date) -> str:
+        """The centre that held the case on ``day`` (the later one on a hand-over day)."""
+        holder = self.periods[0].centre
+        for p in self.periods:
+            if p.since_on <= day:
+                holder = p.centre
+        return holder
+
+
+async def admit(conn: Any, case_id: str, centre: str, on: date) -> None:
+    """The admitting centre's period (idempotent: a redelivered admission changes nothing)."""
+    await conn.execute(
+        "INSERT INTO case_custody (case_id, seq, centre, since_on) VALUES ($1, 0, $2, $3) ON CONFLICT DO NOTHING",
+        case_id, centre, on,
+    )  # fmt: skip
+
+
+async def hand_over(conn: Any, case_id: str, *, to_centre: str, seq: int, on: date) -> bool:
+    """An accepted transfer (``seq`` > 0, the track stream's version of its acceptance); False if already known."""
+    if seq <= 0:
+        raise ValueError("a transfer's sequence number is the version of its acceptance, above 0")
+    status = await conn.execute(
+        "INSERT INTO case_custody (case_id, seq, centre, since_on) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        case_id, seq, to_centre, on,
+    )  # fmt: skip
+    return bool(status.endswith(" 1"))
+
+
+async def load(conn: Any, case_id: str) -> Custody | None:
+    """The case's periods, or None while this service knows no centre for it."""
+    rows = await conn.fetch(
+        "SELECT seq, centre, since_on, applied_at FROM case_custody WHERE case_id = $1 ORDER BY seq", case_id
+    )
+    if not rows:
+        return None
+    return Custody(case_id, _periods(rows))
+
+
+async def held_by(conn: Any, centre: str) -> list[str]:
+    """The ids of the cases ``centre`` holds now (its caseload in this service)."""
+    rows = await conn.fetch(
+        """SELECT case_id FROM (SELECT DISTINCT ON (case_id) case_id, centre FROM case_custody
+                                ORDER BY case_id, seq DESC) latest
+           WHERE centre = $1 ORDER BY case_id""",
+        centre,
+    )
+    return [r["case_id"] for r in rows]
+
+
+def _periods(rows: list[Any]) -> tuple[Period, ...]:
+    periods: list[Period] = []
+    for i, row in enumerate(rows):
+        following = rows[i + 1] if i + 1 < len(rows) else None
+        periods.append(
+            Period(
+                centre=row["centre"],
+                seq=row["seq"],
+                since_on=row["since_on"],
+                since_at=row["applied_at"],
+                until_on=following["since_on"] if following is not None else None,
+                # A later hand-over applied before an earlier one (out of order): the earlier period ends when
+                # the later one was applied at the latest, so the two never overlap.
+                until_at=following["applied_at"] if following is not None else None,
+            )
+        )
+    return tuple(periods)
