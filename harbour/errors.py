@@ -8,10 +8,13 @@ class HarbourError(Exception):
     title: str = "Internal error"
     type_slug: str = "internal"
 
-    def __init__(self, detail: str, *, field: str | None = None) -> None:
+    def __init__(self, detail: str, *, field: str | None = None, **extra: str | list[str] | None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.field = field
+        # Members added to the problem document (RFC 9457 extensions): the ``rule`` a date broke, the
+        # ``allowed`` values of a field. Closed values only: never echo the caller's input back.
+        self.extra = {k: v for k, v in extra.items() if v is not None}
 
 
 class RuleViolation(HarbourError):

@@ -192,7 +192,13 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def harbour_error(request: Request, exc: HarbourError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         response = problem(
-            exc.status, exc.title, exc.detail, slug=exc.type_slug, instance=request.url.path, field=exc.field
+            exc.status,
+            exc.title,
+            exc.detail,
+            slug=exc.type_slug,
+            instance=request.url.path,
+            field=exc.field,
+            **exc.extra,
         )
         if headers:
             response.headers.update(headers)
