@@ -91,6 +91,9 @@ KNOWN_ORGS: dict[str, OrgKind] = {
     "ops": OrgKind.OPS,
     **{f"prosecution-{d}": OrgKind.PROSECUTION for d in BELGIAN_DISTRICTS},
     **{f"labour-auditorate-{d}": OrgKind.PROSECUTION for d in BELGIAN_DISTRICTS},
+    # The federal prosecutor takes cross-border network cases: an office a file is assigned to, an audience,
+    # so one of its magistrates must be able to sign in (schemas/audiences.py lists it).
+    "federal-prosecution": OrgKind.PROSECUTION,
 }
 
 _SLUG = r"[a-z0-9]+(?:-[a-z0-9]+)*"

@@ -117,6 +117,12 @@ def role_audience(role: Role, facts: CaseFacts, zones: Iterable[str] | None = No
             return GUARDIANSHIP_SERVICE if facts.minor else None
 
 
+def _named(role: Role, facts: CaseFacts) -> str | None:
+    """The organisation the case's facts name for ``role``, whether or not it is an audience."""
+    return {Role.OWNING_CENTRE: facts.owning_centre, Role.REFERRER: facts.referring_org,
+            Role.PROSECUTION: facts.prosecution_office}.get(role)  # fmt: skip
+
+
 def role_audiences(role: Role, zones: Iterable[str] | None = None) -> tuple[str, ...]:
     """Every audience that may ever play ``role`` (the topics a publishing service must be allowed to write)."""
     return {
@@ -165,7 +171,9 @@ def address(event: Any, facts: CaseFacts, zones: Iterable[str] | None = None) ->
         audience = role_audience(role, facts, zones)
         if audience is not None:
             per_audience.setdefault(audience, []).append(role)
-        elif role is Role.REFERRER and facts.referring_org is not None:
+        elif _named(role, facts) is not None:
+            # The case names an organisation for the role that has no audience (an NGO referrer, a zone without
+            # a topic, an office id from before the registry was checked): counted, never silently dropped.
             unrouted.append(role)
     addressed = []
     for audience, roles in per_audience.items():

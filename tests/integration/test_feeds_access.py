@@ -39,7 +39,9 @@ async def test_a_feed_refuses_everyone_but_its_own_audience(feeds, endpoint, aud
 @pytest.mark.parametrize(
     ("audience", "caller"),
     [("centre-payoke", ("centre-payoke", "caseworker")), ("prosecution-antwerp", ("prosecution-antwerp", "clerk")),
-     ("police-federal", ("police-federal", "officer")), ("guardianship-service", ("guardianship-service", "manager"))],
+     ("police-federal", ("police-federal", "officer")), ("guardianship-service", ("guardianship-service", "manager")),
+     # It had a feed but no token could be issued for it (issue 13).
+     ("federal-prosecution", ("federal-prosecution", "magistrate"))],
 )  # fmt: skip
 async def test_an_audience_reads_its_own_feed(feeds, audience, caller):
     # The stream's 200 is read over a real socket in test_feeds_stream (in-process, an open stream never ends).

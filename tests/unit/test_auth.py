@@ -30,6 +30,7 @@ from harbour.auth import (
 )
 from harbour.errors import Forbidden, Unauthorized
 from harbour.settings import HarbourSettings
+from schemas.audiences import all_audiences, audience_kind
 
 
 @pytest.fixture
@@ -221,3 +222,19 @@ async def test_require_admits_a_matching_caller() -> None:
 def test_require_rejects_a_misspelt_kind_when_the_route_is_declared() -> None:
     with pytest.raises(ValueError):
         require(kinds={"centres"})
+
+
+_AUDIENCE_KINDS = {"centre": OrgKind.CENTRE, "police": OrgKind.POLICE, "inspectorate": OrgKind.INSPECTORATE,
+                   "prosecution": OrgKind.PROSECUTION, "immigration-office": OrgKind.IMMIGRATION_OFFICE,
+                   "guardianship-service": OrgKind.GUARDIANSHIP_SERVICE}  # fmt: skip
+
+
+@pytest.mark.parametrize("audience", all_audiences())
+def test_every_organisation_of_the_audience_registry_can_get_a_token_of_its_kind(
+    settings: HarbourSettings, audience: str
+) -> None:
+    # federal-prosecution had a feed but no token: nobody could read it or act as its magistrate.
+    kind = _AUDIENCE_KINDS[audience_kind(audience).value]
+    role = {OrgKind.CENTRE: "caseworker", OrgKind.PROSECUTION: "magistrate"}.get(kind, "officer")
+    caller = TokenVerifier(settings).verify(issue_token(audience, role, "u-1", settings=settings))
+    assert caller.org == audience and caller.kind is kind

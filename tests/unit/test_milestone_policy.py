@@ -272,3 +272,20 @@ def test_the_dev_pseudonym_key_is_made_once_and_reused(tmp_path: Path) -> None:
     one = Pseudonyms.from_settings(settings_).case_ref("centre-payoke", "ref-1")
     two = Pseudonyms.from_settings(settings_).case_ref("centre-payoke", "ref-1")
     assert one == two and (tmp_path / "keys" / "pseudonym.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_prosecution_office_outside_the_registry_is_counted_as_undelivered_not_dropped_silently() -> None:
+    from datetime import date
+
+    from schemas.legal import StatementKind, StatementMade
+
+    # A file assigned to "prosecution-atlantis" before legal checked office ids: its milestones reach nobody,
+    # and the counter says so (it used to say nothing).
+    before = UNROUTED.labels("legal", "statement-made", "prosecution", "no-audience")._value.get()
+    event = StatementMade(case_id="case-9", kind=StatementKind.STATEMENT, made_on=date(2026, 1, 5),
+                          unit="police-federal", report_number="PV-1")  # fmt: skip
+    facts = CaseFacts(owning_centre="centre-surya", prosecution_office="prosecution-atlantis")
+    route = _route("legal")
+    published = asyncio.run(route(FactsConn("case-9", "ref-9", facts), recorded(event, "case-9")))
+    assert [json.loads(m.value)["audience"] for m in published] == ["centre-surya"]
+    assert UNROUTED.labels("legal", "statement-made", "prosecution", "no-audience")._value.get() == before + 1
