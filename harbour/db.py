@@ -7,12 +7,17 @@ import time
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolAcquireContext, PoolConnectionProxy
 
 from harbour.errors import DependencyUnavailable
 from harbour.http.problems import DatabaseUnavailable
+
+# A connection a function can be handed: one of its own (``asyncpg.connect``: the relay's, a listener's) or one
+# lent by a pool (``pool.acquire()``). Both answer the same statements; asyncpg types them apart.
+Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
 
 HARBOUR_MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -80,7 +85,7 @@ class DeadlineExceeded(DependencyUnavailable):
     type_slug = "deadline-exceeded"
 
 
-async def _bound_by_request_deadline(conn: asyncpg.Connection) -> None:
+async def _bound_by_request_deadline(conn: PoolConnectionProxy) -> None:
     """Pool ``setup`` (on every acquire): the statements of a request may take only the time it has left.
 
     PostgreSQL enforces it (``statement_timeout``; lock waits count): a statement still running when the time is
@@ -89,10 +94,10 @@ async def _bound_by_request_deadline(conn: asyncpg.Connection) -> None:
     """
     deadline = REQUEST_DEADLINE.get()
     remaining = deadline.remaining() if deadline is not None else None
-    if remaining is None:
+    if deadline is None or remaining is None:
         return
     if remaining <= 0:
-        deadline.expired = True  # type: ignore[union-attr]
+        deadline.expired = True
         raise DeadlineExceeded("the request's deadline passed before it was done; nothing was changed, retry later")
     await conn.execute(f"SET statement_timeout = {max(1, int(remaining * 1000))}")
 
@@ -103,7 +108,7 @@ class _DeadlinePool(asyncpg.Pool):
 
     __slots__ = ()
 
-    def acquire(self, *, timeout: float | None = None) -> Any:
+    def acquire(self, *, timeout: float | None = None) -> PoolAcquireContext:
         deadline = REQUEST_DEADLINE.get()
         remaining = deadline.remaining() if deadline is not None else None
         if timeout is None and remaining is not None:

@@ -13,9 +13,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, cast
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -24,13 +24,14 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from harbour import telemetry
+from harbour.db import Connection
 from harbour.kafka.producer import make_producer
 from harbour.kafka.rebuild import AckLedger, Loss, Mark, Unsure, fingerprint
 from harbour.kafka.sleep_slot import DOMAIN_SLOT, SleepSlot
 from harbour.kafka.topics import TopicKeeper, TopicSpec
 from harbour.settings import HarbourSettings
 from harbour.store import EventStore, Position, RecordedEvent
-from harbour.store.eventstore import wire_header_names
+from harbour.store.eventstore import WireRow, wire_header_names
 
 log = logging.getLogger("harbour.relay")
 
@@ -73,7 +74,17 @@ class RouteNotReady(Exception):
 # The routing hook: given a connection to the service's own database and a stored event, the messages to
 # publish besides the domain-topic copy (audience milestones come this way, from the same store, so nothing
 # is published that is not stored). Raising makes the relay retry the batch later (nothing is skipped).
-Route = Callable[[Any, RecordedEvent], Awaitable[Sequence[OutgoingMessage]]]
+Route = Callable[[Connection, RecordedEvent], Awaitable[Sequence[OutgoingMessage]]]
+
+# A page the relay publishes: the events themselves (``read_all``) when routes need them, else the rows PostgreSQL
+# rendered in the Kafka form (``read_wire``, the domain relay). Both name their order as tx_id, global_position.
+Page = Sequence[RecordedEvent] | Sequence[WireRow]
+
+
+class _Payloads(Protocol):
+    """The key and value of each message of a batch, by the message's index (to fingerprint the last records)."""
+
+    def __getitem__(self, index: int, /) -> tuple[bytes, bytes]: ...
 
 
 def _runs_by_trace(
@@ -91,8 +102,8 @@ def _runs_by_trace(
     return runs
 
 
-def _settled(page: Sequence[Any]) -> asyncio.Future[Sequence[Any]]:
-    future: asyncio.Future[Sequence[Any]] = asyncio.get_running_loop().create_future()
+def _settled(page: Page) -> asyncio.Future[Page]:
+    future: asyncio.Future[Page] = asyncio.get_running_loop().create_future()
     future.set_result(page)
     return future
 
@@ -108,12 +119,12 @@ class _KeyValues:
 
     __slots__ = ("rows",)
 
-    def __init__(self, rows: Sequence[Any]) -> None:
+    def __init__(self, rows: Sequence[WireRow]) -> None:
         self.rows = rows
 
     def __getitem__(self, index: int) -> tuple[bytes, bytes]:
         row = self.rows[index]
-        return row[4], row[5]
+        return row.key, row.value
 
 
 def domain_message(topic: str, event: RecordedEvent) -> OutgoingMessage:
@@ -158,7 +169,7 @@ class OutboxRelay:
         self._held_back = False  # the last page was empty while committed events wait behind an older transaction
         self._held_back_wait = HELD_BACK_FIRST_WAIT
         self._busy_wait = BUSY_FIRST_WAIT
-        self._prefetch: tuple[Position, asyncio.Future[Sequence[Any]]] | None = None
+        self._prefetch: tuple[Position, asyncio.Future[Page]] | None = None
         self.ledger = AckLedger(self.name)  # what the broker acknowledged, per topic-partition (relay_acks)
         self._next_check = 0.0  # time.monotonic() of the next look for a loss (0: before the next batch)
         self._rebuild: _Rebuild | None = None
@@ -380,16 +391,16 @@ class OutboxRelay:
                     "position %d (its start): %d events up to global position %d, where the relay had got",
                     self.name, loss.reason, start.global_position, events, reached.global_position)  # fmt: skip
 
-    async def _rebuilt_up_to(self, batch: Sequence[Any], wire: bool) -> None:
+    async def _rebuilt_up_to(self, batch: Page) -> None:
         rebuild = self._rebuild
         assert rebuild is not None
         target = rebuild.target
-        positions = ((row[0], row[1]) for row in batch) if wire else ((e.tx_id, e.global_position) for e in batch)
+        positions = ((item.tx_id, item.global_position) for item in batch)
         covered = sum(1 for tx_id, gp in positions if (tx_id, gp) <= (target.tx_id, target.global_position))
         rebuild.republished += covered
         telemetry.RELAY_REPUBLISHED.labels(self.service, self.name).inc(covered)
         last = batch[-1]
-        done = Position(last[0], last[1]) if wire else Position(last.tx_id, last.global_position)
+        done = Position(last.tx_id, last.global_position)
         if done < target:
             return
         async with self.store.pool.acquire() as conn:
@@ -398,7 +409,7 @@ class OutboxRelay:
         log.warning("relay %s: rebuilt: %d events published again in %.1f s", self.name, rebuild.republished,
                     time.monotonic() - rebuild.started)  # fmt: skip
 
-    async def messages_for(self, conn: Any, event: RecordedEvent) -> list[OutgoingMessage]:
+    async def messages_for(self, conn: Connection, event: RecordedEvent) -> list[OutgoingMessage]:
         messages = [domain_message(self.domain_topic, event)] if self.domain_topic else []
         for route in self.routes:
             messages.extend(await route(conn, event))
@@ -429,7 +440,7 @@ class OutboxRelay:
         routed: list[tuple[RecordedEvent, list[OutgoingMessage]]] = []
         if not wire:
             try:
-                routed = await self._route(batch)
+                routed = await self._route(cast("Sequence[RecordedEvent]", batch))  # read_all's events
             except RouteNotReady:
                 # Its first event is the one not ready: the same page serves the next try (reading and decoding
                 # a whole page every 50 ms while a case's facts are late would keep a core busy).
@@ -439,7 +450,7 @@ class OutboxRelay:
             full = full and len(routed) == len(batch)
             batch = [event for event, _ in routed]
         last = batch[-1]
-        done = Position(last.tx_id, last.global_position) if not wire else Position(last[0], last[1])
+        done = Position(last.tx_id, last.global_position)
         if full:
             # A backlog: PostgreSQL reads the next page while this one is sent (it is used only if this batch
             # settles; any failure drops it and the relay starts again from its stored checkpoint).
@@ -453,7 +464,9 @@ class OutboxRelay:
             self._next_check = 0.0
         try:
             futures, payloads = await (
-                self._publish_wire(producer, batch) if wire else self._publish_routed(producer, routed)
+                self._publish_wire(producer, cast("Sequence[WireRow]", batch))
+                if wire
+                else self._publish_routed(producer, routed)
             )
             sent: dict[str, int] = {}
             # Per partition: the first offset, the last offset and the index of the message acknowledged there.
@@ -489,18 +502,18 @@ class OutboxRelay:
         await self.set_checkpoint(done, acked)
         self._position = done
         if self._rebuild is not None:
-            await self._rebuilt_up_to(batch, wire)
+            await self._rebuilt_up_to(batch)
         await self._report_lag(done)
         return len(batch)
 
-    def _read_page(self, position: Position) -> Awaitable[Sequence[Any]]:
+    def _read_page(self, position: Position) -> Coroutine[Any, Any, Page]:
         limit = self.settings.relay_batch_size
         if self.routes or self.domain_topic is None:  # routes need the events themselves
             return self.store.read_all(position, limit=limit)
         # The domain relay has PostgreSQL render its messages: no event is decoded here.
         return self.store.read_wire(position, limit=limit)
 
-    async def _page_at(self, position: Position) -> Sequence[Any]:
+    async def _page_at(self, position: Position) -> Page:
         prefetch, self._prefetch = self._prefetch, None
         if prefetch is not None:
             at, task = prefetch
@@ -562,8 +575,8 @@ class OutboxRelay:
         return futures, payloads
 
     async def _publish_wire(
-        self, producer: AIOKafkaProducer, rows: Sequence[Any]
-    ) -> tuple[list[tuple[str, asyncio.Future[Any]]], Sequence[Any]]:
+        self, producer: AIOKafkaProducer, rows: Sequence[WireRow]
+    ) -> tuple[list[tuple[str, asyncio.Future[Any]]], _Payloads]:
         """Send pre-rendered rows (tx_id, global_position, traceparent, event_type, key, value, headers, absent);
         returns the futures and, as the messages' keys and values, the rows themselves (a view, not a copy)."""
         topic = str(self.domain_topic)
@@ -572,15 +585,17 @@ class OutboxRelay:
         futures: list[tuple[str, asyncio.Future[Any]]] = []
         start, count = 0, len(rows)
         while start < count:
-            traceparent = rows[start][2]
+            traceparent = rows[start].traceparent
             end = start + 1
-            while traceparent and end < count and rows[end][2] == traceparent:
+            while traceparent and end < count and rows[end].traceparent == traceparent:
                 end += 1
             run = rows[start:end]
-            with self._publish_span(traceparent, [topic], len(run), {r[3] for r in run}, rows[start][1]) as extra:
+            with self._publish_span(
+                traceparent, [topic], len(run), {r.event_type for r in run}, rows[start].global_position
+            ) as extra:
                 for row in run:
-                    headers = [*zip(names(row[7]), row[6], strict=True), *extra]
-                    futures.append((topic, await send(topic, row[5], key=row[4], headers=headers)))
+                    headers = [*zip(names(row.absent), row.headers, strict=True), *extra]
+                    futures.append((topic, await send(topic, row.value, key=row.key, headers=headers)))
             start = end
         return futures, _KeyValues(rows)
 

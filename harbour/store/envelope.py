@@ -119,7 +119,8 @@ class RecordedEvent:
             str(self.stream_version), str(self.global_position), str(self.tx_id), self.case_id, self.jurisdiction,
             wire_timestamp(self.occurred_at), wire_timestamp(self.recorded_at), "application/json",
             self.actor.org, self.actor.role, self.actor.user,
-            self.correlation_id and str(self.correlation_id), self.causation_id and str(self.causation_id),
+            None if self.correlation_id is None else str(self.correlation_id),
+            None if self.causation_id is None else str(self.causation_id),
             self.traceparent,
         )  # fmt: skip
         return [(name, value.encode()) for name, value in zip(HEADER_NAMES, values, strict=True) if value is not None]
