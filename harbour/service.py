@@ -63,6 +63,9 @@ class ServiceDefinition:
     published_events: Sequence[type[DomainEvent]] = ()  # for the AsyncAPI document
     # Publish the audience milestones the policy maps from this service's events (harbour.milestones).
     milestones: bool = True
+    # Gauges read from the service's read models, refreshed at every /metrics scrape (a count that changes
+    # with the calendar, not only with events): ``await refresh(runtime, conn)``.
+    gauges: Sequence[Callable[[ServiceRuntime, Any], Awaitable[None]]] = ()
 
     def __post_init__(self) -> None:
         # Added here, not declared by each service: the case_audiences projection, its consumers of the other
@@ -345,6 +348,8 @@ def _add_platform_routes(app: FastAPI, rt: ServiceRuntime) -> None:
         with contextlib.suppress(Exception):
             async with rt.pool.acquire() as conn:
                 telemetry.TIMERS_DUE.labels(rt.name).set(await rt.timers.due_count(conn))
+                for refresh in rt.definition.gauges:
+                    await refresh(rt, conn)
         return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/asyncapi.json", tags=["platform"], include_in_schema=False)

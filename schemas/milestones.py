@@ -50,6 +50,9 @@ class MilestoneType(StrEnum):
     TRACK_TRANSFERRED = "track-transferred"
     TRACK_CLOSED = "track-closed"
     HOUSING_SECURED = "housing-secured"
+    STAY_LAPSED = "stay-lapsed"
+    STAY_GAP = "stay-gap"
+    REFLECTION_PERIOD_EXTENDED = "reflection-period-extended"
 
 
 class Milestone(BaseModel):
@@ -178,6 +181,8 @@ _DOCUMENT = {"document": From("document"), "decided_on": From("decided_on"), "st
 # fmt: on
 _STAY_VIEW = only("document", "starts_on", "ends_on")
 _STAY_DECISION = only("document", "decided_on", "starts_on", "ends_on")
+_LAPSE = only("document", "ends_on", "lapsed_from", "request_pending")
+_GAP = only("previous_document", "document", "gap_from", "gap_to", "decided_on")
 
 
 def _stay_granted(milestone: MilestoneType, document: str) -> Rule:
@@ -404,6 +409,46 @@ POLICY: tuple[Rule, ...] = (
         # When and what kind only: never the shelter, the bed or an address (they never leave housing).
         {Role.OWNING_CENTRE: only("secured_on", "housing_kind"),
          Role.GUARDIANSHIP_SERVICE: only("secured_on", "housing_kind")},
+    ),
+    Rule(
+        MilestoneType.STAY_LAPSED,
+        (Source("legal", "StayLapsed", "lapsed_from",
+                {"document": From("document"), "ends_on": From("ends_on"), "lapsed_from": From("lapsed_from"),
+                 "request_pending": From("request_pending")}),),
+        # No lapse goes unnoticed (a missed expiry is a serious failure for the victim, DOMAIN §2): the centre
+        # must act, the Immigration Office holds any pending request, and the magistrate learns that the
+        # witness may no longer be lawfully here and whether a request (often awaiting its own confirmation) is
+        # pending. The Guardianship Service too, for a minor: the guardian represents the minor in the
+        # residence procedure and must act with the centre. The same four fields for all: the dates and states
+        # of one document, nothing about the person.
+        {Role.OWNING_CENTRE: _LAPSE, Role.PROSECUTION: _LAPSE, Role.IMMIGRATION_OFFICE: _LAPSE,
+         Role.GUARDIANSHIP_SERVICE: _LAPSE},
+    ),
+    Rule(
+        MilestoneType.STAY_GAP,
+        (Source("legal", "StayGapRecorded", "decided_on",
+                {"previous_document": From("previous_document"), "document": From("document"),
+                 "gap_from": From("gap_from"), "gap_to": From("gap_to"), "decided_on": From("decided_on")}),),
+        # A late decision leaves days without valid stay that nothing else would show: the same audiences as
+        # the lapse it closes, so each can put the gap on its own file (a hearing or a check in those days).
+        {Role.OWNING_CENTRE: _GAP, Role.PROSECUTION: _GAP, Role.IMMIGRATION_OFFICE: _GAP,
+         Role.GUARDIANSHIP_SERVICE: _GAP},
+    ),
+    Rule(
+        MilestoneType.REFLECTION_PERIOD_EXTENDED,
+        (Source("legal", "ReflectionPeriodExtended", "extended_on",
+                {"document": From("document"), "starts_on": From("starts_on"),
+                 "previous_ends_on": From("previous_ends_on"), "ends_on": From("ends_on"),
+                 "extended_on": From("extended_on")}),),
+        # An unaccompanied minor's reflection lasts three months: the centre's and the guardian's deadlines
+        # move, and the Immigration Office, which issued the Annex 15 with its end date, must know the new one.
+        # The magistrate received the old end date with reflection-period-started (when the person must have
+        # decided on a statement; the issue named three audiences, but a magistrate left with a wrong end date
+        # would count the wrong days): it gets the new end date and the document, nothing more.
+        {Role.OWNING_CENTRE: only("document", "starts_on", "previous_ends_on", "ends_on"),
+         Role.GUARDIANSHIP_SERVICE: only("document", "starts_on", "previous_ends_on", "ends_on"),
+         Role.IMMIGRATION_OFFICE: only("document", "starts_on", "previous_ends_on", "ends_on", "extended_on"),
+         Role.PROSECUTION: only("document", "ends_on")},
     ),
 )
 # fmt: on

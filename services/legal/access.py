@@ -4,20 +4,26 @@ Order of the checks, and why: the caller's kind of organisation and role are che
 reveals nothing about any case. Only then is the case looked up; a case that is not the caller's to see (another
 centre's, or a file assigned to another prosecutor's office) answers 404 exactly as a case that does not exist,
 so a caller cannot even learn that a person is followed elsewhere.
+
+The case's centre is the one that holds it now (harbour.custody: the admitting centre, then each accepted
+transfer). A former holder knows the case, so it is told 403 on every command; what a grant lets it read is
+the file as it stood when it handed the case over (``CaseAccess.held_until``), never a fact recorded after.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
 from fastapi import Depends
 
 from harbour.auth import Caller, OrgKind, Role, authenticated
+from harbour.custody import Custody, Relation
 from harbour.errors import Forbidden, NotFound
+from services.legal.custody import holder_of
 
 
 class Scope(StrEnum):
@@ -26,11 +32,20 @@ class Scope(StrEnum):
     NATIONAL = "any case (the Immigration Office decides on every residence document in the country)"
 
 
+class Former(StrEnum):
+    """What a grant of scope CASE_CENTRE leaves a centre that held the case before a transfer."""
+
+    FORBIDDEN = "403: it may no longer act"
+    OWN_PERIOD = "reads what was recorded up to its hand-over"
+    NOT_APPLICABLE = "-"
+
+
 @dataclass(frozen=True)
 class Grant:
     kind: OrgKind
     roles: frozenset[Role]
     scope: Scope
+    former: Former = Former.NOT_APPLICABLE
 
 
 class Action(StrEnum):
@@ -57,8 +72,8 @@ class Action(StrEnum):
 
 
 R = Role
-CENTRE_WRITES = Grant(OrgKind.CENTRE, frozenset({R.CASEWORKER}), Scope.CASE_CENTRE)
-CENTRE_READS = Grant(OrgKind.CENTRE, frozenset({R.CASEWORKER, R.MANAGER}), Scope.CASE_CENTRE)
+CENTRE_WRITES = Grant(OrgKind.CENTRE, frozenset({R.CASEWORKER}), Scope.CASE_CENTRE, Former.FORBIDDEN)
+CENTRE_READS = Grant(OrgKind.CENTRE, frozenset({R.CASEWORKER, R.MANAGER}), Scope.CASE_CENTRE, Former.OWN_PERIOD)
 IMMIGRATION_DECIDES = Grant(OrgKind.IMMIGRATION_OFFICE, frozenset({R.OFFICER}), Scope.NATIONAL)
 IMMIGRATION_READS = Grant(OrgKind.IMMIGRATION_OFFICE, frozenset({R.OFFICER, R.CLERK}), Scope.NATIONAL)
 MAGISTRATE_WRITES = Grant(OrgKind.PROSECUTION, frozenset({R.MAGISTRATE}), Scope.COMPETENT_OFFICE)
@@ -95,24 +110,45 @@ ACCESS: dict[Action, tuple[Grant, ...]] = {
 
 @dataclass(frozen=True)
 class CaseAccess:
-    """The read-model row access is decided on (table legal_cases)."""
+    """The read-model row access is decided on (table legal_cases), with the case's holder (case_custody)."""
 
     case_id: str
-    centre: str
+    centre: str  # the centre that holds the case now
     unaccompanied_minor: bool
     eu_citizen: bool
     opened_on: date
     office: str | None
+    # Set when the caller is admitted as a former holder: it reads what was recorded up to then, nothing after.
+    held_until: datetime | None = None
+    custody: Custody | None = None  # None only for a CaseAccess built by hand (tests)
+
+    def relation(self, org: str | None) -> Relation:
+        if self.custody is None:
+            return Relation.OWNER if org == self.centre else Relation.NONE
+        return self.custody.relation(org)
 
 
-def _permits(grant: Grant, caller: Caller, case: CaseAccess) -> bool:
+class _Verdict(StrEnum):
+    ADMIT = "admit"
+    OWN_PERIOD = "own period"
+    FORBID = "forbid"
+    HIDE = "hide"
+
+
+def _judge(grant: Grant, caller: Caller, case: CaseAccess) -> _Verdict:
     match grant.scope:
         case Scope.CASE_CENTRE:
-            return caller.org == case.centre
+            match case.relation(caller.org):
+                case Relation.OWNER:
+                    return _Verdict.ADMIT
+                case Relation.FORMER:
+                    return _Verdict.OWN_PERIOD if grant.former is Former.OWN_PERIOD else _Verdict.FORBID
+                case Relation.NONE:
+                    return _Verdict.HIDE
         case Scope.COMPETENT_OFFICE:
-            return case.office is not None and caller.org == case.office
+            return _Verdict.ADMIT if case.office is not None and caller.org == case.office else _Verdict.HIDE
         case Scope.NATIONAL:
-            return True
+            return _Verdict.ADMIT
 
 
 def grants_for(caller: Caller, action: Action) -> list[Grant]:
@@ -145,13 +181,28 @@ async def find_case(conn: Any, case_id: str) -> CaseAccess | None:
            FROM legal_cases WHERE case_id = $1""",
         case_id,
     )
-    return None if row is None else CaseAccess(**dict(row))
+    if row is None:
+        return None
+    held = await holder_of(conn, case_id, fallback=row["centre"])
+    return CaseAccess(**{**dict(row), "centre": held.centre}, custody=held)
 
 
 async def authorize(conn: Any, caller: Caller, case_id: str, action: Action) -> CaseAccess:
-    """The case, if ``caller`` may do ``action`` on it: 403 for the wrong kind or role, else 404 if not theirs."""
+    """The case, if ``caller`` may do ``action`` on it: 403 for the wrong kind or role, else 404 if not theirs.
+
+    A former holder of the case gets 403 where only its centre grant would have admitted it to act, and the
+    case with ``held_until`` set where that grant lets it read its own period. The widest verdict wins: a
+    magistrate is admitted by its office whatever a centre grant says."""
     grants = grants_for(caller, action)
     case = await find_case(conn, case_id)
-    if case is None or not any(_permits(g, caller, case) for g in grants):
+    if case is None:
         raise NotFound(f"no case {case_id}")
-    return case
+    verdicts = {_judge(g, caller, case) for g in grants}
+    if _Verdict.ADMIT in verdicts:
+        return case
+    if _Verdict.OWN_PERIOD in verdicts:
+        assert case.custody is not None
+        return replace(case, held_until=case.custody.held_until(caller.org))
+    if _Verdict.FORBID in verdicts:
+        raise Forbidden(f"the case {case_id} is held by another centre since its transfer")
+    raise NotFound(f"no case {case_id}")

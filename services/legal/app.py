@@ -10,6 +10,7 @@ from harbour.kafka.consumer import Subscription
 from harbour.service import ServiceDefinition, create_app
 from schemas.legal import LEGAL_EVENTS
 from services.legal import api, handlers, projections
+from services.legal.api import stay
 from services.legal.timekeeping import EXPIRY, HEARING_CHECK, REMINDER
 
 DEFINITION = ServiceDefinition(
@@ -30,9 +31,11 @@ DEFINITION = ServiceDefinition(
         Subscription(
             topic="intake.events.v1",
             consumer="legal.case-opened",
-            handle=handlers.on_case_opened,
-            event_types=frozenset({"CaseOpened"}),
-            description="Follow an admitted case and open its residence procedure (not for EU citizens).",
+            handle=handlers.on_intake_fact,
+            # One consumer for intake's case facts keeps them in intake's order (a case's events share a partition).
+            event_types=frozenset({"CaseOpened", "MinorityEstablished", "MinorityDisproved"}),
+            description="Follow an admitted case and open its residence procedure (not for EU citizens); apply "
+            "a minority established or disproved later (an unaccompanied minor's reflection lasts three months).",
         )
     ],
     timer_handlers={
@@ -41,6 +44,7 @@ DEFINITION = ServiceDefinition(
         HEARING_CHECK: handlers.on_hearing_check,
     },
     published_events=list(LEGAL_EVENTS),
+    gauges=[stay.refresh_gauges],
 )
 
 

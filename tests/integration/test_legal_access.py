@@ -2,23 +2,28 @@
 
 Expectations are written out here by hand, independently of services/legal/access.py, so a change to the table
 that is not also a decision shows up as a failing cell. "ok" means admitted (the command may still be a 422).
+
+A second case was transferred from Payoke to Sürya (tracks' TransferAccepted, consumed): Sürya's staff then
+stand where Payoke's stood, and Payoke's cell is the FORMER column: 403 on every command, its own period on a
+read (the file as at its hand-over, ``as_of`` set).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from tests.support.legal_harness import (
-    COURT,
-    OFFICE,
-    LegalStage,
-    shared_legal_stage,  # noqa: F401 - the session-wide service
+from tests.support.legal_harness import COURT, OFFICE, LegalStage
+from tests.support.legal_transfers import (
+    TransferStage,
+    shared_transfer_stage,  # noqa: F401 - the module's legal service, with intake and tracks upstreams
 )
 
 CALLERS = {
     "payoke caseworker": ("centre-payoke", "caseworker"),
     "payoke manager": ("centre-payoke", "manager"),
     "pag-asa caseworker": ("centre-pag-asa", "caseworker"),
+    "surya caseworker": ("centre-surya", "caseworker"),
+    "surya manager": ("centre-surya", "manager"),
     "immigration officer": ("immigration-office", "officer"),
     "immigration clerk": ("immigration-office", "clerk"),
     "antwerp magistrate": (OFFICE, "magistrate"),
@@ -29,47 +34,56 @@ CALLERS = {
     "myria": ("myria", "analyst"),
 }
 
-CENTRE_ONLY = {"ok": {"payoke caseworker"}, 404: {"pag-asa caseworker"}}
+CENTRE_ONLY = {"ok": {"payoke caseworker"}, 404: {"pag-asa caseworker", "surya caseworker"}}
 CENTRE_OR_OFFICE = {"ok": {"payoke caseworker", "antwerp magistrate"},
-                    404: {"pag-asa caseworker", "ghent magistrate", "antwerp labour auditor"}}  # fmt: skip
-# (method, path under the case, body) -> who is admitted ("ok") and who gets 404; everyone else gets 403.
-ENDPOINTS: list[tuple[str, str, dict, dict]] = [
-    ("post", "residence/open", {}, CENTRE_ONLY),
-    ("post", "residence/requests", {"document": "annex-15"}, CENTRE_ONLY),
-    ("post", "residence/renewal-requests", {}, CENTRE_ONLY),
+                    404: {"pag-asa caseworker", "surya caseworker", "ghent magistrate",
+                          "antwerp labour auditor"}}  # fmt: skip
+STRANGERS = {"pag-asa caseworker", "surya caseworker", "surya manager", "ghent magistrate", "antwerp labour auditor"}
+OWN = "own period"  # a former holder reads the file as at its hand-over
+# (method, path under the case, body) -> who is admitted ("ok") and who gets 404 on the case Payoke holds;
+# everyone else gets 403. The last column: what Payoke's staff get once the case was transferred (FORMER).
+ENDPOINTS: list[tuple[str, str, dict, dict, int | str]] = [
+    ("post", "residence/open", {}, CENTRE_ONLY, 403),
+    ("post", "residence/requests", {"document": "annex-15"}, CENTRE_ONLY, 403),
+    ("post", "residence/renewal-requests", {}, CENTRE_ONLY, 403),
     ("post", "residence/decisions", {"outcome": "refused", "reason": "conditions-not-met"},
-     {"ok": {"immigration officer"}}),
-    ("post", "residence/voluntary-return", {"on": "2026-01-05"}, CENTRE_ONLY),
-    ("post", "residence/ending", {"reason": "stopped-cooperating", "on": "2026-01-04"}, CENTRE_ONLY),
+     {"ok": {"immigration officer"}}, 403),
+    ("post", "residence/voluntary-return", {"on": "2026-01-05"}, CENTRE_ONLY, 403),
+    ("post", "residence/ending", {"reason": "stopped-cooperating", "on": "2026-01-04"}, CENTRE_ONLY, 403),
     ("post", "proceedings/statements", {"kind": "statement", "unit": "police-zone-antwerp",
-                                        "report_number": "AN.1/26"}, CENTRE_ONLY),
-    ("post", "proceedings/file", {"office": OFFICE, "file_number": "AN55.1/26"}, CENTRE_OR_OFFICE),
+                                        "report_number": "AN.1/26"}, CENTRE_ONLY, 403),
+    ("post", "proceedings/file", {"office": OFFICE, "file_number": "AN55.1/26"}, CENTRE_OR_OFFICE, 403),
     ("post", "proceedings/opinion-requests", {"step": "a-card-initial"},
-     {"ok": {"payoke caseworker", "immigration officer"}, 404: {"pag-asa caseworker"}}),
+     {"ok": {"payoke caseworker", "immigration officer"}, 404: {"pag-asa caseworker", "surya caseworker"}}, 403),
     ("post", "proceedings/opinions", {"step": "a-card-initial", "outcome": "victim"},
-     {"ok": {"antwerp magistrate"}, 404: {"ghent magistrate", "antwerp labour auditor"}}),
-    ("post", "proceedings/stages", {"stage": "preliminary-inquiry"}, CENTRE_OR_OFFICE),
+     {"ok": {"antwerp magistrate"}, 404: {"ghent magistrate", "antwerp labour auditor"}}, 403),
+    ("post", "proceedings/stages", {"stage": "preliminary-inquiry"}, CENTRE_OR_OFFICE, 403),
     ("post", "proceedings/hearings", {"court": COURT, "hearing_on": "2026-06-01", "attendance_required": False},
-     CENTRE_OR_OFFICE),
-    ("post", "proceedings/civil-party", {}, CENTRE_ONLY),
-    ("post", "proceedings/requisitions", {"asks_trafficking_conviction": True}, CENTRE_OR_OFFICE),
+     CENTRE_OR_OFFICE, 403),
+    ("post", "proceedings/civil-party", {}, CENTRE_ONLY, 403),
+    ("post", "proceedings/requisitions", {"asks_trafficking_conviction": True}, CENTRE_OR_OFFICE, 403),
     ("post", "proceedings/verdicts", {"court": COURT, "instance": "first-instance",
                                       "defendants": [{"defendant": "defendant-1", "outcome": "acquitted"}]},
-     CENTRE_OR_OFFICE),
-    ("post", "proceedings/appeals", {"by": "prosecution"}, CENTRE_OR_OFFICE),
-    ("post", "proceedings/compensation", {"court": COURT, "amount_cents": 100}, CENTRE_ONLY),
-    ("post", "proceedings/conclusion", {"outcome": "final-judgment"}, CENTRE_OR_OFFICE),
+     CENTRE_OR_OFFICE, 403),
+    ("post", "proceedings/appeals", {"by": "prosecution"}, CENTRE_OR_OFFICE, 403),
+    ("post", "proceedings/compensation", {"court": COURT, "amount_cents": 100}, CENTRE_ONLY, 403),
+    ("post", "proceedings/conclusion", {"outcome": "final-judgment"}, CENTRE_OR_OFFICE, 403),
     ("get", "residence", {}, {"ok": {"payoke caseworker", "payoke manager", "immigration officer",
                                      "immigration clerk", "antwerp magistrate", "antwerp clerk"},
-                              404: {"pag-asa caseworker", "ghent magistrate", "antwerp labour auditor"}}),
+                              404: STRANGERS}, OWN),
     ("get", "proceedings", {}, {"ok": {"payoke caseworker", "payoke manager", "antwerp magistrate", "antwerp clerk"},
-                                404: {"pag-asa caseworker", "ghent magistrate", "antwerp labour auditor"}}),
+                                404: STRANGERS}, OWN),
 ]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
-def stage(legal_stage_for_session: LegalStage) -> LegalStage:
-    return legal_stage_for_session
+def transfers(transfer_stage_for_module: TransferStage) -> TransferStage:
+    return transfer_stage_for_module
+
+
+@pytest.fixture(scope="module")
+def stage(transfers: TransferStage) -> LegalStage:
+    return transfers.legal
 
 
 @pytest.fixture(scope="module")
@@ -80,10 +94,32 @@ async def case(stage: LegalStage) -> str:
     return case_id
 
 
+@pytest.fixture(scope="module")
+async def transferred(transfers: TransferStage) -> str:
+    """The same, then transferred to Sürya: Payoke is its former holder."""
+    case_id = await transfers.legal.open_case()
+    await transfers.legal.statement_and_file(case_id)
+    await transfers.accept_transfer(case_id, "centre-payoke", "centre-surya")
+    return case_id
+
+
 def expected(rule: dict, label: str) -> object:
     if label in rule["ok"]:
         return "ok"
     return 404 if label in rule.get(404, set()) else 403
+
+
+# After the transfer Sürya's staff stand where Payoke's stood; Payoke's admitted cells become the FORMER column.
+HOLDER_AFTER = {"surya caseworker": "payoke caseworker", "surya manager": "payoke manager"}
+FORMER = {"payoke caseworker", "payoke manager"}
+
+
+def expected_after_transfer(rule: dict, former: int | str, label: str) -> object:
+    if label in HOLDER_AFTER:
+        return expected(rule, HOLDER_AFTER[label])
+    if label in FORMER and expected(rule, label) == "ok":
+        return "ok" if former == OWN else former
+    return expected(rule, label)
 
 
 async def call(stage: LegalStage, method: str, path: str, body: dict, headers: dict) -> int:
@@ -98,14 +134,34 @@ async def test_each_caller_reaches_exactly_the_endpoints_the_access_table_grants
 ) -> None:
     headers = stage.as_(*CALLERS[label])
     wrong = {}
-    for method, path, body, rule in ENDPOINTS:
+    for method, path, body, rule, _ in ENDPOINTS:
         status = await call(stage, method, f"/cases/{case}/{path}", body, headers)
         got = "ok" if status not in {401, 403, 404} else status
         if got != expected(rule, label):
             wrong[f"{method.upper()} {path}"] = (status, expected(rule, label))
-    deadlines = await call(stage, "get", "/centres/centre-payoke/deadlines", {}, headers)
-    if (deadlines == 200) != (label in {"payoke caseworker", "payoke manager"}) or deadlines not in {200, 403}:
-        wrong["GET deadlines"] = (deadlines, "200 for Payoke's own staff, else 403")
+    for centre, staff in [("centre-payoke", FORMER), ("centre-surya", set(HOLDER_AFTER))]:
+        deadlines = await call(stage, "get", f"/centres/{centre}/deadlines", {}, headers)
+        if (deadlines == 200) != (label in staff) or deadlines not in {200, 403}:
+            wrong[f"GET {centre} deadlines"] = (deadlines, "200 for the centre's own staff, else 403")
+    assert wrong == {}
+
+
+@pytest.mark.parametrize("label", list(CALLERS))
+async def test_after_a_transfer_the_receiving_centre_acts_and_the_former_holder_reads_its_own_period(
+    stage: LegalStage, transferred: str, label: str
+) -> None:
+    headers = stage.as_(*CALLERS[label])
+    wrong = {}
+    for method, path, body, rule, former in ENDPOINTS:
+        url = f"/cases/{transferred}/{path}"
+        response = await (stage.svc.client.get(url, headers=headers) if method == "get"
+                          else stage.svc.client.post(url, json=body, headers=headers))  # fmt: skip
+        got = "ok" if response.status_code not in {401, 403, 404} else response.status_code
+        want = expected_after_transfer(rule, former, label)
+        if got != want:
+            wrong[f"{method.upper()} {path}"] = (response.status_code, want)
+        elif method == "get" and got == "ok" and (label in FORMER) != (response.json()["as_of"] is not None):
+            wrong[f"{method.upper()} {path} as_of"] = (response.json()["as_of"], "set for the former holder only")
     assert wrong == {}
 
 

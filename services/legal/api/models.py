@@ -6,7 +6,7 @@ never accepted from a caller: the domain computes them from the rules.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -175,9 +175,17 @@ class ResidenceStatus(BaseModel):
     hearing_warnings: int
     ended: EndingView | None
     next_deadline: DeadlineView | None
+    as_of: datetime | None = Field(
+        None,
+        description="Set for a centre that held the case before a transfer: the file as it stood at its hand-over "
+        "(stay_valid_today is then the stay on that day; deadlines are the holder's, so none is shown).",
+    )
 
 
 class ProceedingsView(BaseModel):
     case_id: str
     version: int
     summary: dict[str, Any]
+    as_of: datetime | None = Field(
+        None, description="Set for a centre that held the case before a transfer: the file as at its hand-over."
+    )

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
 from harbour.auth import Caller, OrgKind, Role, authenticated
+from harbour.clock import local_day
 from harbour.errors import Forbidden
+from harbour.events import DomainEvent
 from harbour.service import RuntimeDep, ServiceRuntime
-from schemas.legal import ResidenceDocument
-from services.legal.access import Action, authorize, may
+from schemas.legal import DocumentRefused, ResidenceDocument
+from services.legal.access import Action, CaseAccess, authorize, may
 from services.legal.api.models import (
     DeadlineView,
     DocumentView,
@@ -22,6 +24,10 @@ from services.legal.api.models import (
     ResidenceStatus,
 )
 from services.legal.api.residence import PROBLEMS
+from services.legal.custody import events_until
+from services.legal.proceedings import CriminalProceedings
+from services.legal.projections import ProceedingsSummary
+from services.legal.residence import ResidenceProcedure
 from services.legal.rules import DocumentValidity, stay_valid_on
 from services.legal.timekeeping import legal_today
 
@@ -30,12 +36,15 @@ router = APIRouter(tags=["queries"])
 
 @router.get("/cases/{case_id}/residence", response_model=ResidenceStatus, responses=PROBLEMS,
             summary="The case's residence status: document in force, validity, pending request, next deadline",
-            description="Centre staff of the case's centre; the Immigration Office; the competent office.")  # fmt: skip
+            description="Centre staff of the centre holding the case (a former holder: the file as at its "
+                        "hand-over); the Immigration Office; the competent office.")  # fmt: skip
 async def residence_status(case_id: str, caller: Caller = Depends(may(Action.READ_RESIDENCE)),
                            rt: ServiceRuntime = RuntimeDep) -> ResidenceStatus:  # fmt: skip
     today = legal_today(rt.clock)
     async with rt.pool.acquire() as conn:
         case = await authorize(conn, caller, case_id, Action.READ_RESIDENCE)
+        if case.held_until is not None:
+            return await residence_as_of(conn, case, case.held_until)
         row = await conn.fetchrow("SELECT *, last_refusal::text AS refusal FROM legal_residence_status "
                                   "WHERE case_id = $1", case_id)  # fmt: skip
         deadline = await conn.fetchrow(
@@ -73,18 +82,75 @@ async def residence_status(case_id: str, caller: Caller = Depends(may(Action.REA
     )
 
 
+async def residence_as_of(conn: Any, case: CaseAccess, until: datetime) -> ResidenceStatus:
+    """The residence status as it stood at ``until`` (a former holder's hand-over), from the events recorded up
+    to then: the read model holds only the latest state, which may carry facts of the receiving centre's period.
+
+    The same fields the read model gives, from a replay of the aggregate as legal_residence_status does; the
+    deadlines are the holder's to act on, so none is shown, and the stay is the stay on the hand-over day."""
+    version, events = await events_until(conn, ResidenceProcedure(case.case_id).stream_id, until)
+    residence = ResidenceProcedure(case.case_id)
+    residence.replay(events)
+    refusal = next((e for e in reversed(events) if isinstance(e, DocumentRefused)), None)
+    current, request, ended = residence.current, residence.open_request, residence.ended
+    return ResidenceStatus(
+        case_id=case.case_id,
+        procedure_open=version > 0,
+        version=version,
+        unaccompanied_minor=residence.unaccompanied_minor if version else case.unaccompanied_minor,
+        eu_citizen=case.eu_citizen,
+        opened_on=residence.opened_on,
+        current=None if current is None else DocumentView(
+            document=current.document, decided_on=current.decided_on, starts_on=current.starts_on,
+            ends_on=current.ends_on, renewals=current.renewals, expired=residence.current_expired),
+        pending_request=None if request is None else RequestView(
+            document=request.document, renewal=request.renewal, requested_on=request.requested_on,
+            magistrate_opinion=request.magistrate_opinion, magistrate_opinion_on=request.magistrate_opinion_on),
+        last_refusal=None if refusal is None else refusal.model_dump(mode="json", exclude={"case_id"}),
+        stay_valid_today=stay_valid_on(current, local_day(until), eu_citizen=case.eu_citizen),
+        reminders_sent=residence.reminders_given,
+        hearing_warnings=residence.hearing_warnings,
+        ended=None if ended is None else EndingView(ended_on=ended.ended_on, reason=ended.reason),
+        next_deadline=None,
+        as_of=until,
+    )  # fmt: skip
+
+
 @router.get("/cases/{case_id}/proceedings", response_model=ProceedingsView, responses=PROBLEMS,
             summary="The criminal proceedings of the case",
-            description="Centre staff of the case's centre; the office the file is assigned to.")  # fmt: skip
+            description="Centre staff of the centre holding the case (a former holder: the proceedings as at "
+                        "its hand-over); the office the file is assigned to.")  # fmt: skip
 async def proceedings_summary(case_id: str, caller: Caller = Depends(may(Action.READ_PROCEEDINGS)),
                               rt: ServiceRuntime = RuntimeDep) -> ProceedingsView:  # fmt: skip
     async with rt.pool.acquire() as conn:
-        await authorize(conn, caller, case_id, Action.READ_PROCEEDINGS)
+        case = await authorize(conn, caller, case_id, Action.READ_PROCEEDINGS)
+        if case.held_until is not None:
+            version, events = await events_until(conn, CriminalProceedings(case_id).stream_id, case.held_until)
+            return ProceedingsView(case_id=case_id, version=version, summary=summary_of(events) if version else {},
+                                   as_of=case.held_until)  # fmt: skip
         row = await conn.fetchrow("SELECT version, summary::text AS summary FROM legal_proceedings "
                                   "WHERE case_id = $1", case_id)  # fmt: skip
     if row is None:
         return ProceedingsView(case_id=case_id, version=0, summary={})
     return ProceedingsView(case_id=case_id, version=row["version"], summary=json.loads(row["summary"]))
+
+
+def summary_of(events: list[DomainEvent]) -> dict[str, Any]:
+    """The proceedings summary of ``events``, as the legal_proceedings read model folds them (same lists, same
+    keys), for a view as at a moment the read model has moved past."""
+    summary: dict[str, Any] = {"office": None, "file_number": None, "civil_party_on": None, "concluded": None}
+    for event in events:
+        fields = {k: v for k, v in event.model_dump(mode="json").items() if k != "case_id"}
+        match event.event_type:
+            case "ProsecutorialFileAssigned":
+                summary["office"], summary["file_number"] = fields["office"], fields["file_number"]
+            case "CivilPartyJoined":
+                summary["civil_party_on"] = fields["joined_on"]
+            case "ProceedingsConcluded":
+                summary["concluded"] = fields
+            case kind if kind in ProceedingsSummary.LISTS:
+                summary.setdefault(ProceedingsSummary.LISTS[kind], []).append(fields)
+    return summary
 
 
 @router.get("/centres/{centre}/deadlines", response_model=list[DeadlineView], responses=PROBLEMS,
@@ -103,8 +169,13 @@ async def centre_deadlines(
     today = legal_today(rt.clock)
     async with rt.pool.acquire() as conn:
         rows = await conn.fetch(
+            # The deadlines follow the case: the centre holding it now (case_custody, the registered centre for
+            # a case followed before custody was kept) must act on them, its former holders no longer.
             """SELECT d.* FROM legal_deadlines d JOIN legal_cases c USING (case_id)
-               WHERE c.centre = $1 AND d.due_on BETWEEN $2 AND $3 ORDER BY d.due_on, d.case_id, d.slot""",
+               LEFT JOIN LATERAL (SELECT k.centre FROM case_custody k WHERE k.case_id = c.case_id
+                                  ORDER BY k.seq DESC LIMIT 1) holder ON true
+               WHERE COALESCE(holder.centre, c.centre) = $1 AND d.due_on BETWEEN $2 AND $3
+               ORDER BY d.due_on, d.case_id, d.slot""",
             centre, today, today + timedelta(days=within_days),
         )  # fmt: skip
     return [_deadline(r) for r in rows]
