@@ -14,6 +14,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from harbour.events import DomainEvent
+from schemas.intake import MinorFlagReason, MinorKind
 
 # ---- identifiers --------------------------------------------------------------------------------------------
 
@@ -104,6 +105,14 @@ class AppealParty(StrEnum):
     PROSECUTION = "prosecution"
     DEFENDANT = "defendant"
     CIVIL_PARTY = "civil-party"
+
+
+class MinorityEffect(StrEnum):
+    """What a minority fact from intake changed for the residence procedure (docs/minors.md)."""
+
+    REFLECTION_EXTENDED = "reflection-extended"  # the running Annex 15 now lasts three months from its start
+    FIRST_ANNEX_15 = "first-annex-15"  # no Annex 15 yet: its first issue takes the period this fact implies
+    NONE = "none"  # documents stand as issued: reflection over, already that long, or never shortened
 
 
 class ProceedingsOutcome(StrEnum):
@@ -211,6 +220,58 @@ class DocumentExpired(DomainEvent):
     ends_on: date
     expired_on: date
     request_pending: bool  # a renewal or next document was requested but not decided in time
+
+
+class StayLapsed(DomainEvent):
+    """A milestone: the document in force passed its last valid day with no successor decided, so from
+    ``lapsed_from`` the person has no valid stay. Recorded with ``DocumentExpired`` (the document's fact) for
+    every document that can lapse; never for an EU citizen, whose stay rests on free movement."""
+
+    event_type: ClassVar[str] = "StayLapsed"
+    case_id: str
+    document: ResidenceDocument
+    ends_on: date  # the lapsed document's last valid day
+    lapsed_from: date  # the first day without valid stay (ends_on + 1)
+    request_pending: bool  # a renewal or next document was requested but not decided in time
+
+
+class StayGapRecorded(DomainEvent):
+    """A document issued or renewed after the previous one had lapsed (e.g. the magistrate's confirmation came
+    late): the person had no valid stay from ``gap_from`` to ``gap_to``, both included. Recorded with the
+    ``DocumentIssued`` / ``DocumentRenewed`` that ends the gap; a decision never covers the gap backwards."""
+
+    event_type: ClassVar[str] = "StayGapRecorded"
+    case_id: str
+    previous_document: ResidenceDocument
+    document: ResidenceDocument  # the document whose period ends the gap
+    gap_from: date
+    gap_to: date
+    decided_on: date
+
+
+class MinorityRecorded(DomainEvent):
+    """Intake established or disproved the person's minority (its ``MinorityEstablished`` /
+    ``MinorityDisproved``), and what that changed for the residence procedure."""
+
+    event_type: ClassVar[str] = "MinorityRecorded"
+    case_id: str
+    minor: MinorKind | None  # None: disproved, the person is an adult
+    basis: MinorFlagReason
+    fact_on: date  # the day intake established or disproved it
+    effect: MinorityEffect
+
+
+class ReflectionPeriodExtended(DomainEvent):
+    """An unaccompanied minor established while the Annex 15 runs: its reflection lasts three months from its
+    start (DOMAIN §2) instead of 45 days; reminders and the expiry move with ``ends_on``."""
+
+    event_type: ClassVar[str] = "ReflectionPeriodExtended"
+    case_id: str
+    document: Literal[ResidenceDocument.ANNEX_15] = ResidenceDocument.ANNEX_15
+    starts_on: date
+    previous_ends_on: date
+    ends_on: date
+    extended_on: date
 
 
 class VoluntaryReturnChosen(DomainEvent):
@@ -355,6 +416,10 @@ RESIDENCE_EVENTS: tuple[type[DomainEvent], ...] = (
     VoluntaryReturnChosen,
     ResidenceStatusEnded,
     HearingStayWarning,
+    StayLapsed,
+    StayGapRecorded,
+    MinorityRecorded,
+    ReflectionPeriodExtended,
 )
 PROCEEDINGS_EVENTS: tuple[type[DomainEvent], ...] = (
     StatementMade,

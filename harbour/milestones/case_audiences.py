@@ -4,7 +4,8 @@ Fed inline from the service's own events (a projection in the append's transacti
 sees the facts of an event it publishes no later than the event), and from the other services' events by
 consumers ``<service>.case-audiences.<owner>``, one group per upstream topic (each fact arrives on the topic
 of the service that owns it):
-- intake: the case opens (owning centre, referrer and its file number, minor) and a minor is flagged;
+- intake: the case opens (owning centre, referrer and its file number, minor), a minor is flagged, and
+  minority is established or disproved later;
 - legal: the competent prosecution office and its file number; the police report number of a statement
   made to the referring unit; the Immigration Office's involvement once a residence procedure opens;
 - tracks: a transfer moves the case to another centre.
@@ -46,7 +47,8 @@ class UpstreamFacts:
 # The facts each upstream service contributes (a service never consumes its own domain topic).
 UPSTREAM_FACTS: dict[str, UpstreamFacts] = {
     "intake": UpstreamFacts("intake.events.v1", frozenset({"CaseOpened", "MinorFlagged",
-                                                           "GuardianshipReferralRequested"}), None),
+                                                           "GuardianshipReferralRequested", "MinorityEstablished",
+                                                           "MinorityDisproved"}), None),
     "legal": UpstreamFacts("legal.events.v1", frozenset({"ProsecutorialFileAssigned", "StatementMade",
                                                          "ResidenceProcedureOpened", "DocumentRequested",
                                                          "ReflectionPeriodStarted", "DocumentIssued"}),
@@ -103,6 +105,13 @@ class CaseAudiences(Projection):
                            recorded.case_id)  # fmt: skip
 
     on_GuardianshipReferralRequested = on_MinorFlagged
+    # Minority is a case fact at any time (any minor is referred to the Guardianship Service, DOMAIN §1);
+    # disproved, the person is an adult and the service has nothing more to learn about them.
+    on_MinorityEstablished = on_MinorFlagged
+
+    async def on_MinorityDisproved(self, conn: Any, recorded: RecordedEvent) -> None:
+        await conn.execute("UPDATE case_audiences SET minor = false, updated_at = now() WHERE case_key = $1",
+                           recorded.case_id)  # fmt: skip
 
     # -- legal ----------------------------------------------------------------------------------------------
     async def on_ProsecutorialFileAssigned(self, conn: Any, recorded: RecordedEvent) -> None:

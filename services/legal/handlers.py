@@ -12,13 +12,14 @@ from datetime import date
 import schemas.intake  # noqa: F401 - registers intake's event types so CaseOpened can be decoded
 from harbour.errors import ConcurrencyError
 from harbour.kafka.consumer import HandlerContext
+from harbour.milestones import CASE_AUDIENCES
 from harbour.store import RecordedEvent
 from harbour.timers import Timer
-from schemas.intake import CaseOpened
-from schemas.legal import ResidenceDocument
+from schemas.intake import CaseOpened, MinorityDisproved, MinorityEstablished
+from schemas.legal import ReflectionPeriodExtended, ResidenceDocument
 from services.legal.case import LegalCase
 from services.legal.residence import opens_on_case_opened
-from services.legal.timekeeping import legal_today
+from services.legal.timekeeping import legal_today, sync_document_timers
 from services.legal.workflow import LegalWork
 
 CONFLICT_RETRIES = 3
@@ -62,6 +63,39 @@ async def on_case_opened(ctx: HandlerContext, event: RecordedEvent) -> None:
         residence = await work.residence_or_new(opened.case_id)
         residence.open(on=opened.opened_on, unaccompanied_minor=opened.minor)
         await work.save_residence(residence)
+
+
+async def on_intake_fact(ctx: HandlerContext, event: RecordedEvent) -> None:
+    """Intake's case facts, through one consumer so they apply in the order intake recorded them (a case's
+    events share its partition): the case opens before its minority can change anything."""
+    match event.event:
+        case CaseOpened():
+            await on_case_opened(ctx, event)
+        case MinorityEstablished() | MinorityDisproved():
+            await on_minority(ctx, event)
+
+
+async def on_minority(ctx: HandlerContext, event: RecordedEvent) -> None:
+    """A minority established or disproved at any time: the residence procedure applies it (docs/minors.md)."""
+    fact = event.event
+    assert isinstance(fact, MinorityEstablished | MinorityDisproved)
+    if isinstance(fact, MinorityEstablished):
+        minor, on = fact.kind, fact.established_on
+    else:
+        minor, on = None, fact.disproved_on
+    # Who follows the case (the Guardianship Service for a minor) in this very transaction: the milestone of an
+    # extension recorded below must find it, whatever the case-audiences consumer has read of intake yet.
+    await CASE_AUDIENCES.handle(ctx.conn, event)
+    work = _work(ctx)
+    residence = await work.residence_or_new(fact.case_id)
+    if residence.version == 0:
+        # No procedure: an EU citizen's opens only at their request, or the case is not followed here.
+        return
+    if residence.note_minority(minor=minor, basis=fact.basis, on=on):
+        extended = any(isinstance(e, ReflectionPeriodExtended) for e in residence.pending())
+        await work.save_residence(residence)
+        if extended:  # the Annex 15's reminders and expiry move to its new last day
+            await sync_document_timers(ctx.conn, residence)
 
 
 async def on_document_reminder(ctx: HandlerContext, timer: Timer) -> None:

@@ -11,12 +11,15 @@ from typing import Any
 from harbour.events import EVENT_TYPES, DomainEvent
 from harbour.projection import Projection
 from harbour.store.envelope import RecordedEvent
+from schemas.intake import MinorKind
 from schemas.legal import (
     DocumentIssued,
     DocumentRefused,
     DocumentRenewed,
     LegalCaseRegistered,
+    MinorityRecorded,
     ProsecutorialFileAssigned,
+    ReflectionPeriodExtended,
     ReflectionPeriodStarted,
     ResidenceDocument,
 )
@@ -60,6 +63,13 @@ class LegalCases(Projection):
             "UPDATE legal_cases SET office = $2, file_number = $3 WHERE case_id = $1",
             event.case_id, event.office, event.file_number,
         )  # fmt: skip
+
+    async def on_MinorityRecorded(self, conn: Any, recorded: RecordedEvent) -> None:
+        # Minority is a case fact that changes after admission: the case row shows the latest (its status reads it).
+        event = recorded.event
+        assert isinstance(event, MinorityRecorded)
+        await conn.execute("UPDATE legal_cases SET unaccompanied_minor = $2 WHERE case_id = $1",
+                           event.case_id, event.minor is MinorKind.UNACCOMPANIED)  # fmt: skip
 
 
 class ResidenceStatusView(Projection):
@@ -174,6 +184,14 @@ class Deadlines(Projection):
     on_DocumentIssued = _document
     on_DocumentRenewed = _document
 
+    async def on_ReflectionPeriodExtended(self, conn: Any, recorded: RecordedEvent) -> None:
+        event = recorded.event
+        assert isinstance(event, ReflectionPeriodExtended)
+        await conn.execute(
+            """UPDATE legal_deadlines SET due_on = $2 WHERE case_id = $1 AND slot = 'document' AND document = $3""",
+            event.case_id, event.ends_on, event.document.value,
+        )  # fmt: skip
+
     async def on_ResidenceStatusEnded(self, conn: Any, recorded: RecordedEvent) -> None:
         await conn.execute("DELETE FROM legal_deadlines WHERE case_id = $1 AND slot = 'document'", recorded.case_id)
 
@@ -186,4 +204,28 @@ class Deadlines(Projection):
         )  # fmt: skip
 
 
-PROJECTIONS: tuple[Projection, ...] = (LegalCases(), ResidenceStatusView(), ProceedingsSummary(), Deadlines())
+class StayHistory(Projection):
+    """Every validity period of a residence file, with the last day each covered (legal_stay_periods): the
+    history "valid stay on day D?" is answered from. Replays the aggregate, like the status view, so the
+    periods are exactly the ones the rules compute."""
+
+    name = "legal_stay_periods"
+    tables = ("legal_stay_periods",)
+    CHANGES = frozenset({"ReflectionPeriodStarted", "DocumentIssued", "DocumentRenewed", "ReflectionPeriodExtended"})
+
+    async def handle(self, conn: Any, event: RecordedEvent) -> None:
+        if event.stream_type != ResidenceProcedure.stream_type or event.event_type not in self.CHANGES:
+            return
+        residence = ResidenceProcedure(event.case_id)
+        residence.replay(await _stream_until(conn, event))
+        await conn.execute("DELETE FROM legal_stay_periods WHERE case_id = $1", event.case_id)
+        await conn.executemany(
+            """INSERT INTO legal_stay_periods (case_id, seq, document, decided_on, starts_on, ends_on,
+                   renewal_number, until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+            [(event.case_id, seq, p.document.value, p.decided_on, p.starts_on, p.ends_on, p.renewal_number, p.until)
+             for seq, p in enumerate(residence.history(), start=1)],
+        )  # fmt: skip
+
+
+PROJECTIONS: tuple[Projection, ...] = (LegalCases(), ResidenceStatusView(), ProceedingsSummary(), Deadlines(),
+                                       StayHistory())  # fmt: skip

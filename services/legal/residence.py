@@ -8,11 +8,13 @@ proceedings come in as a :class:`ProceedingsFacts` value, so the basis of each r
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 from harbour.aggregate import Aggregate
 from harbour.errors import RuleViolation
 from harbour.events import DomainEvent
+from schemas.intake import MinorFlagReason, MinorKind
 from schemas.legal import (
     DocumentExpired,
     DocumentExpiryReminderDue,
@@ -22,11 +24,16 @@ from schemas.legal import (
     DocumentRequested,
     EndingReason,
     HearingStayWarning,
+    MinorityEffect,
+    MinorityRecorded,
+    ReflectionPeriodExtended,
     ReflectionPeriodStarted,
     RefusalReason,
     ResidenceDocument,
     ResidenceProcedureOpened,
     ResidenceStatusEnded,
+    StayGapRecorded,
+    StayLapsed,
     VoluntaryReturnChosen,
 )
 from services.legal import rules as law
@@ -38,6 +45,8 @@ from services.legal.rules import (
     MagistrateOpinion,
     ProceedingsFacts,
     ResidenceRules,
+    StayOnDay,
+    StayPeriod,
 )
 
 Doc = ResidenceDocument
@@ -57,7 +66,8 @@ class ResidenceProcedure(Aggregate):
         super().__init__(id)
         self.rules = rules
         self.opened_on: date | None = None
-        self.unaccompanied_minor = False
+        self.unaccompanied_minor = False  # decides the length of a first Annex 15 (kept in step with ``minor``)
+        self.minor: MinorKind | None = None
         self.eu_citizen = False
         self.open_request: DocumentRequested | None = None
         self.current: DocumentValidity | None = None
@@ -66,6 +76,9 @@ class ResidenceProcedure(Aggregate):
         self._reminded: set[tuple[ResidenceDocument, date, int]] = set()
         self._expired: set[tuple[ResidenceDocument, date]] = set()
         self._warned: set[tuple[date, str, date | None]] = set()
+        self.periods: list[StayPeriod] = []  # every validity period, in decision order (the stay's history)
+        self.gaps: list[StayGapRecorded] = []
+        self._minority_facts: set[tuple[MinorKind | None, MinorFlagReason, date]] = set()
 
     # ---- opening and requests -------------------------------------------------------------------------------
 
@@ -163,7 +176,9 @@ class ResidenceProcedure(Aggregate):
                     renewal_number=current.renewals + 1,
                 )
             )
+            self._record_gap(current, document, starts_on, on)
         elif document is Doc.ANNEX_15:
+            previous = self.current
             self._record(
                 ReflectionPeriodStarted(
                     case_id=self.id,
@@ -173,11 +188,14 @@ class ResidenceProcedure(Aggregate):
                     unaccompanied_minor=self.unaccompanied_minor,
                 )
             )
+            self._record_gap(previous, document, on, on)
         else:
+            previous = self.current
             ends_on = law.validity_end(document, on)
             self._record(
                 DocumentIssued(case_id=self.id, document=document, decided_on=on, starts_on=on, ends_on=ends_on)
             )
+            self._record_gap(previous, document, on, on)
             if document is Doc.B_CARD:  # unlimited stay: the victim-status procedure has reached its end
                 self._record(
                     ResidenceStatusEnded(case_id=self.id, ended_on=on, reason=EndingReason.STATUS_GRANTED_UNLIMITED)
@@ -246,6 +264,61 @@ class ResidenceProcedure(Aggregate):
                 request_pending=self.open_request is not None,
             )
         )
+        # The document's fact above; the person's below. An EU citizen stays under free movement: no lapse.
+        if not self.eu_citizen:
+            self._record(
+                StayLapsed(
+                    case_id=self.id,
+                    document=document,
+                    ends_on=ends_on,
+                    lapsed_from=ends_on + timedelta(days=1),
+                    request_pending=self.open_request is not None,
+                )
+            )
+        return True
+
+    def note_minority(self, *, minor: MinorKind | None, basis: MinorFlagReason, on: date) -> bool:
+        """Apply intake's minority fact (``minor`` None: disproved); returns whether anything was recorded.
+
+        An unaccompanied minor established while the Annex 15 runs extends it to three months from its start;
+        established before the Annex 15 is issued, its first issue gets three months. Nothing else changes a
+        document: a minority established once the reflection ended changes nothing, and disproving never
+        shortens a document already issued (docs/minors.md). The same fact twice is recorded once.
+        """
+        self._require_opened()
+        key = (minor, basis, on)
+        if key in self._minority_facts:
+            return False
+        current = self.current
+        extended_to: date | None = None
+        if Doc.ANNEX_15 not in self.issued:
+            effect = MinorityEffect.FIRST_ANNEX_15 if self.ended is None else MinorityEffect.NONE
+        else:
+            effect = MinorityEffect.NONE
+            running = (
+                self.ended is None
+                and current is not None
+                and current.document is Doc.ANNEX_15
+                and current.ends_on is not None
+                and on <= current.ends_on  # established while it ran (or before), even if we learn it late
+            )
+            if minor is MinorKind.UNACCOMPANIED and running:
+                assert current is not None and current.ends_on is not None
+                extended_to = law.extended_reflection_end(current.starts_on, current.ends_on)
+                if extended_to is not None:
+                    effect = MinorityEffect.REFLECTION_EXTENDED
+        self._record(MinorityRecorded(case_id=self.id, minor=minor, basis=basis, fact_on=on, effect=effect))
+        if extended_to is not None:
+            assert current is not None and current.ends_on is not None
+            self._record(
+                ReflectionPeriodExtended(
+                    case_id=self.id,
+                    starts_on=current.starts_on,
+                    previous_ends_on=current.ends_on,
+                    ends_on=extended_to,
+                    extended_on=on,
+                )
+            )
         return True
 
     def warn_for_hearing(self, *, hearing_on: date, court: str, on: date) -> bool:
@@ -274,6 +347,13 @@ class ResidenceProcedure(Aggregate):
     def stay_valid_on(self, day: date) -> bool:
         return law.stay_valid_on(self.current, day, eu_citizen=self.eu_citizen)
 
+    def history(self) -> list[StayPeriod]:
+        """Every validity period with the last day it covered (the basis of "valid stay on day D?")."""
+        return law.stay_history(self.periods)
+
+    def stay_on(self, day: date) -> StayOnDay:
+        return law.stay_on(self.history(), day, eu_citizen=self.eu_citizen)
+
     @property
     def reminders_given(self) -> int:
         return len(self._reminded)
@@ -301,6 +381,7 @@ class ResidenceProcedure(Aggregate):
             case ResidenceProcedureOpened():
                 self.opened_on = event.opened_on
                 self.unaccompanied_minor = event.unaccompanied_minor
+                self.minor = MinorKind.UNACCOMPANIED if event.unaccompanied_minor else None
                 self.eu_citizen = event.eu_citizen
             case DocumentRequested():
                 self.open_request = event
@@ -308,6 +389,7 @@ class ResidenceProcedure(Aggregate):
                 self.open_request = None
                 self.issued.add(event.document)
                 self.current = DocumentValidity(event.document, event.decided_on, event.starts_on, event.ends_on)
+                self.periods.append(StayPeriod(event.document, event.decided_on, event.starts_on, event.ends_on))
             case DocumentRenewed():
                 self.open_request = None
                 # A renewal decided before the card ran out starts the day after it ends: the person is covered
@@ -323,6 +405,8 @@ class ResidenceProcedure(Aggregate):
                 self.current = DocumentValidity(
                     event.document, event.decided_on, starts_on, event.ends_on, event.renewal_number
                 )
+                self.periods.append(StayPeriod(event.document, event.decided_on, event.starts_on, event.ends_on,
+                                               event.renewal_number))  # fmt: skip
             case DocumentRefused():
                 self.open_request = None
             case DocumentExpiryReminderDue():
@@ -335,6 +419,19 @@ class ResidenceProcedure(Aggregate):
                 self.ended = event
             case VoluntaryReturnChosen():
                 pass  # the ending that follows it carries the state change
+            case StayLapsed():
+                pass  # DocumentExpired, recorded with it, carries the state change
+            case StayGapRecorded():
+                self.gaps.append(event)
+            case MinorityRecorded():
+                self._minority_facts.add((event.minor, event.basis, event.fact_on))
+                self.minor = event.minor
+                self.unaccompanied_minor = event.minor is MinorKind.UNACCOMPANIED
+            case ReflectionPeriodExtended():
+                if self.current is not None:
+                    self.current = replace(self.current, ends_on=event.ends_on)
+                if self.periods:
+                    self.periods[-1] = replace(self.periods[-1], ends_on=event.ends_on)
 
     # ---- helpers --------------------------------------------------------------------------------------------
 
@@ -349,6 +446,16 @@ class ResidenceProcedure(Aggregate):
             magistrate_opinion=opinion.outcome if opinion else None,
             magistrate_opinion_on=opinion.given_on if opinion else None,
         )
+
+    def _record_gap(
+        self, previous: DocumentValidity | None, document: ResidenceDocument, starts_on: date, on: date
+    ) -> None:
+        """Put on the file the days without valid stay before ``document``'s period, if its predecessor lapsed."""
+        gap = law.stay_gap(previous.ends_on if previous else None, starts_on)
+        if gap is None or previous is None or self.eu_citizen:  # an EU citizen's stay never depends on it
+            return
+        self._record(StayGapRecorded(case_id=self.id, previous_document=previous.document, document=document,
+                                     gap_from=gap[0], gap_to=gap[1], decided_on=on))  # fmt: skip
 
     def _require_opened(self) -> None:
         if self.opened_on is None:

@@ -6,7 +6,8 @@ failure for the victim. ``ends_on`` is the last day a document is valid (the dat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from enum import StrEnum
 
@@ -78,8 +79,27 @@ RENEWABLE = frozenset({ResidenceDocument.ATTESTATION_OF_IMMATRICULATION, Residen
 
 
 def renewal_start(current_ends_on: date, decided_on: date) -> date:
-    """A renewal continues the document without a gap; decided after expiry, it can only start that day."""
+    """A renewal continues the document without a gap; decided after expiry, it can only start that day (the
+    gap before it is recorded explicitly: :func:`stay_gap`)."""
     return max(current_ends_on + timedelta(days=1), decided_on)
+
+
+def stay_gap(previous_ends_on: date | None, starts_on: date) -> tuple[date, date] | None:
+    """The days without valid stay between a document's last valid day and its successor's first, if any.
+
+    A decision never covers those days backwards (the Immigration Office issues from its decision day), so a
+    confirmation that came late leaves a gap that must be on the file: (first day without, last day without).
+    """
+    if previous_ends_on is None or starts_on <= previous_ends_on + timedelta(days=1):
+        return None
+    return previous_ends_on + timedelta(days=1), starts_on - timedelta(days=1)
+
+
+def extended_reflection_end(starts_on: date, ends_on: date) -> date | None:
+    """The new last day of a running Annex 15 once an unaccompanied minor is established: three months from
+    its own start (not from the day minority was established), or None when it already runs that long."""
+    extended = reflection_end(starts_on, unaccompanied_minor=True)
+    return extended if extended > ends_on else None
 
 
 # ---- the document in force ----------------------------------------------------------------------------------
@@ -95,6 +115,70 @@ class DocumentValidity:
 
     def valid_on(self, day: date) -> bool:
         return self.starts_on <= day and (self.ends_on is None or day <= self.ends_on)
+
+
+@dataclass(frozen=True)
+class StayPeriod:
+    """One validity period of the residence file's history: a first issue or one renewal, as decided.
+
+    ``until`` is the last day it covered: its ``ends_on``, or the eve of the next period when a later document
+    replaced it early (an attestation issued during the reflection period ends the Annex 15's coverage).
+    """
+
+    document: ResidenceDocument
+    decided_on: date
+    starts_on: date
+    ends_on: date | None  # as issued (None: unlimited)
+    renewal_number: int = 0
+    until: date | None = None  # set by :func:`stay_history`
+
+    def covers(self, day: date) -> bool:
+        return self.starts_on <= day and (self.until is None or day <= self.until)
+
+
+def stay_history(issued: Sequence[StayPeriod]) -> list[StayPeriod]:
+    """The periods in decision order, each with the last day it covered (none overlaps the next)."""
+    found = []
+    for i, period in enumerate(issued):
+        until = period.ends_on
+        following = issued[i + 1] if i + 1 < len(issued) else None
+        if following is not None and (until is None or following.starts_on <= until):
+            until = max(following.starts_on - timedelta(days=1), period.starts_on - timedelta(days=1))
+        found.append(replace(period, until=until))
+    return found
+
+
+@dataclass(frozen=True)
+class StayOnDay:
+    """The residence file's answer for one day: valid or not, the period covering it, or the gap it falls in."""
+
+    on: date
+    valid: bool
+    basis: str  # "document", "eu-free-movement", "gap", "before-first-document"
+    period: StayPeriod | None = None
+    gap_from: date | None = None  # first day without valid stay
+    gap_to: date | None = None  # last day without: None while no successor has been issued
+    previous: StayPeriod | None = None  # the period the gap follows
+
+
+def stay_on(history: Sequence[StayPeriod], day: date, *, eu_citizen: bool = False) -> StayOnDay:
+    """Has the person a valid stay on ``day``? Over the whole history (from :func:`stay_history`), past days too.
+
+    EU citizens stay under free movement whatever their (optional) document says.
+    """
+    period = next((p for p in reversed(history) if p.covers(day)), None)
+    if eu_citizen:
+        return StayOnDay(day, True, "eu-free-movement", period)
+    if period is not None:
+        return StayOnDay(day, True, "document", period)
+    before = [p for p in history if p.until is not None and p.starts_on <= p.until < day]
+    if not before:
+        return StayOnDay(day, False, "before-first-document")
+    previous = before[-1]
+    assert previous.until is not None
+    following = next((p for p in history if p.starts_on > day), None)
+    gap_to = None if following is None else following.starts_on - timedelta(days=1)
+    return StayOnDay(day, False, "gap", None, previous.until + timedelta(days=1), gap_to, previous)
 
 
 def stay_valid_on(current: DocumentValidity | None, day: date, *, eu_citizen: bool = False) -> bool:

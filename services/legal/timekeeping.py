@@ -11,12 +11,15 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from harbour import timers
-from harbour.clock import Clock, local_moment, today
+from harbour.clock import Clock, local_moment, today, zone_of
 from harbour.settings import HarbourSettings
 from schemas.legal import HearingScheduled
 from services.legal.residence import ResidenceProcedure
 from services.legal.rules import DEFAULT_REMINDER_DAYS, DeadlineKind, ResidenceRules
 
+# Brussels' zone as harbour.clock gives it (BE's legal time), for the tests and tools that set a clock to a
+# Brussels moment; the service itself only ever asks harbour.clock for its days and moments.
+BRUSSELS = zone_of("BE")
 FIRING_TIME = time(8, 0)
 
 REMINDER = "legal.document-reminder"

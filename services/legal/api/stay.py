@@ -1,0 +1,145 @@
+"""Has this person a valid stay on day D? The residence file's history answers for any day, past ones too.
+
+Read from ``legal_stay_periods`` (every validity period with the last day it covered) through the pure
+:func:`services.legal.rules.stay_on`, so the endpoint, the aggregate and the gauge below apply one rule. A former
+holder of the case (after a transfer) gets the answer from the file as it stood at its hand-over.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from prometheus_client import Gauge
+from pydantic import BaseModel, ConfigDict, Field
+
+from harbour.auth import Caller
+from harbour.events import EVENT_TYPES
+from harbour.service import RuntimeDep, ServiceRuntime
+from schemas.legal import ResidenceDocument
+from services.legal.access import Action, authorize, may
+from services.legal.api.residence import PROBLEMS
+from services.legal.residence import ResidenceProcedure
+from services.legal.rules import StayPeriod, stay_on
+from services.legal.timekeeping import legal_today
+
+router = APIRouter(tags=["queries"])
+
+# Persons (cases) with an open procedure, not ended, not EU citizens, and no period covering today: a count,
+# never an id. Refreshed from the read model at every scrape (harbour.service's /metrics calls
+# :func:`refresh_gauges`), so it follows the calendar without waiting for an event.
+WITHOUT_VALID_STAY = Gauge(
+    "harbour_legal_persons_without_valid_stay",
+    "Persons whose residence procedure runs (not ended, not an EU citizen) with no valid document today",
+)
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StayPeriodView(_View):
+    document: ResidenceDocument
+    decided_on: date
+    starts_on: date
+    ends_on: date | None = Field(description="as issued; null: unlimited (B-card)")
+    renewal_number: int = Field(description="0 for a first issue")
+    covered_until: date | None = Field(description="last day it covered: ends_on, or the eve of its replacement")
+
+
+class StayGapView(_View):
+    gap_from: date = Field(description="first day without valid stay")
+    gap_to: date | None = Field(description="last day without valid stay; null: no successor issued yet")
+    after: StayPeriodView = Field(description="the period the gap follows")
+
+
+class StayOnDayView(_View):
+    case_id: str
+    on: date
+    valid: bool
+    basis: Literal["document", "eu-free-movement", "gap", "before-first-document"]
+    procedure_open: bool
+    period: StayPeriodView | None = Field(None, description="the period covering the day")
+    gap: StayGapView | None = Field(None, description="the gap the day falls in")
+    status_ended_on: date | None = Field(None, description="the status ended on this day or before")
+    as_of: datetime | None = Field(None, description="a former holder: the file as at its hand-over")
+
+
+@router.get("/cases/{case_id}/residence/stay", response_model=StayOnDayView, responses=PROBLEMS,
+            summary="Whether the person had (or has) a valid stay on a day, and the period or gap it falls in",
+            description="Centre staff of the centre holding the case (a former holder: the file as at its "
+                        "hand-over); the Immigration Office; the competent office.")  # fmt: skip
+async def stay_on_day(
+    case_id: str,
+    on: date | None = Query(None, description="The day asked about (default: today); any day, past or future."),
+    caller: Caller = Depends(may(Action.READ_RESIDENCE)),
+    rt: ServiceRuntime = RuntimeDep,
+) -> StayOnDayView:
+    day = on or legal_today(rt.clock)
+    async with rt.pool.acquire() as conn:
+        case = await authorize(conn, caller, case_id, Action.READ_RESIDENCE)
+        held_until: datetime | None = case.held_until
+        if held_until is not None:
+            history, opened, ended_on = await _history_as_of(conn, case_id, held_until)
+        else:
+            history, opened, ended_on = await _history(conn, case_id)
+    answer = stay_on(history, day, eu_citizen=case.eu_citizen)
+    gap = None
+    if answer.basis == "gap" and answer.gap_from is not None and answer.previous is not None:
+        gap = StayGapView(gap_from=answer.gap_from, gap_to=answer.gap_to, after=_view(answer.previous))
+    return StayOnDayView(
+        case_id=case_id, on=day, valid=answer.valid, basis=answer.basis,  # type: ignore[arg-type]
+        procedure_open=opened, period=None if answer.period is None else _view(answer.period), gap=gap,
+        status_ended_on=ended_on if ended_on is not None and ended_on <= day else None, as_of=held_until,
+    )  # fmt: skip
+
+
+def _view(period: StayPeriod) -> StayPeriodView:
+    return StayPeriodView(document=period.document, decided_on=period.decided_on, starts_on=period.starts_on,
+                          ends_on=period.ends_on, renewal_number=period.renewal_number,
+                          covered_until=period.until)  # fmt: skip
+
+
+async def _history(conn: Any, case_id: str) -> tuple[list[StayPeriod], bool, date | None]:
+    rows = await conn.fetch(
+        """SELECT document, decided_on, starts_on, ends_on, renewal_number, until FROM legal_stay_periods
+           WHERE case_id = $1 ORDER BY seq""",
+        case_id,
+    )
+    status = await conn.fetchrow("SELECT ended_on FROM legal_residence_status WHERE case_id = $1", case_id)
+    history = [StayPeriod(ResidenceDocument(r["document"]), r["decided_on"], r["starts_on"], r["ends_on"],
+                          r["renewal_number"], r["until"]) for r in rows]  # fmt: skip
+    return history, status is not None, None if status is None else status["ended_on"]
+
+
+async def _history_as_of(conn: Any, case_id: str, until: datetime) -> tuple[list[StayPeriod], bool, date | None]:
+    # The read model holds the latest history, which may carry the receiving centre's decisions: replay the
+    # stream as recorded up to the hand-over instead.
+    residence = ResidenceProcedure(case_id)
+    rows = await conn.fetch(
+        """SELECT event_type, schema_version, payload::text AS payload FROM events
+           WHERE stream_id = $1 AND recorded_at <= $2 ORDER BY stream_version""",
+        residence.stream_id, until,
+    )  # fmt: skip
+    residence.replay(EVENT_TYPES.decode(r["event_type"], r["schema_version"], json.loads(r["payload"])) for r in rows)
+    ended = residence.ended.ended_on if residence.ended else None
+    return residence.history(), bool(rows), ended
+
+
+async def count_without_valid_stay(conn: Any, today: date) -> int:
+    """Cases whose procedure runs (not ended, not an EU citizen) with no period covering ``today``."""
+    return int(
+        await conn.fetchval(
+            """SELECT count(*) FROM legal_residence_status s
+               WHERE s.ended_on IS NULL AND NOT s.eu_citizen
+                 AND NOT EXISTS (SELECT 1 FROM legal_stay_periods p WHERE p.case_id = s.case_id
+                                 AND p.starts_on <= $1 AND (p.until IS NULL OR p.until >= $1))""",
+            today,
+        )
+    )
+
+
+async def refresh_gauges(rt: ServiceRuntime, conn: Any) -> None:
+    WITHOUT_VALID_STAY.set(await count_without_valid_stay(conn, legal_today(rt.clock)))
