@@ -100,6 +100,17 @@ def _shelter_registered_v1_to_v2(payload: JSON) -> JSON:
     return payload
 
 
+class BedAdded(DomainEvent):
+    """A bed added to a registered shelter; like a new shelter's beds, it serves the waiting list at once."""
+
+    event_type: ClassVar[str] = "BedAdded"
+
+    shelter_id: str
+    bed_id: str
+    constraints: frozenset[BedConstraint] = frozenset()
+    on: date
+
+
 class BedTakenOutOfService(DomainEvent):
     event_type: ClassVar[str] = "BedTakenOutOfService"
 

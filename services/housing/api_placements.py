@@ -15,6 +15,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from harbour.auth import Caller
+from harbour.clock import local_day
 from harbour.errors import NotFound, RuleViolation
 from harbour.events import DomainEvent
 from harbour.service import RuntimeDep, ServiceRuntime
@@ -31,7 +32,8 @@ from schemas.housing import (
     WithdrawalReason,
 )
 from schemas.intake import Centre
-from services.housing.access import allowed, owned_case
+from services.housing import dates
+from services.housing.access import CaseRow, allowed, exit_case, lock_case, owned_case
 from services.housing.commands import Unit, run, today
 
 router = APIRouter(prefix="/housing", tags=["placements"])
@@ -126,8 +128,10 @@ async def request_placement(
         unit = Unit(rt.repository, conn, rt.command_context(caller))
         await _not_in_a_shelter(unit, case_id)
         network = await unit.network(caller.org)
+        now = rt.clock.now()
         network.request_placement(request_id=request_id, case_id=case_id, needs=body.needs, urgency=body.urgency,
-                                  source=PlacementSource.CASEWORKER, requested_at=rt.clock.now())  # fmt: skip
+                                  source=PlacementSource.CASEWORKER, requested_at=now,
+                                  on=local_day(now))  # fmt: skip
         outcome = outcome_of(network.pending(), request_id, case_id)
         await unit.commit()
         return outcome
@@ -167,6 +171,8 @@ async def _host_answer(rt: ServiceRuntime, caller: Caller, request_id: str, acce
         request = network.requests.get(request_id)
         if request is None:  # unknown, closed, or addressed to another centre: all look the same
             raise NotFound(f"no open request {request_id} for this centre")
+        dates.check("accept-cross-centre" if accept else "decline-cross-centre", body.on,
+                    {"requested_on": local_day(request.requested_at)}, rt.clock)  # fmt: skip
         if accept:
             network.accept_cross_centre_placement(request_id=request_id, on=day)
         else:
@@ -206,9 +212,13 @@ async def withdraw_request(
         row = await conn.fetchrow("SELECT network, case_id FROM housing_requests WHERE request_id = $1", request_id)
         if row is None:
             raise NotFound(f"no request {request_id}")
-        await owned_case(conn, row["case_id"], caller)  # only the centre following the case withdraws
+        await owned_case(conn, row["case_id"], caller)  # only the centre holding the case withdraws
         unit = Unit(rt.repository, conn, rt.command_context(caller))
         network = await unit.network(row["network"])
+        open_request = network.requests.get(request_id)
+        if open_request is not None:
+            dates.check("withdraw-request", body.on, {"requested_on": local_day(open_request.requested_at)},
+                        rt.clock)  # fmt: skip
         network.withdraw_request(request_id=request_id, reason=body.reason, on=day)
         await unit.commit()
         return Outcome(request_id=request_id, case_id=row["case_id"], status="withdrawn")
@@ -216,26 +226,41 @@ async def withdraw_request(
     return await run(rt.store.transaction, caller.org, work, body)
 
 
-async def _leave_shelter(unit: Unit, conn: Any, case_id: str, reason: ExitReason, on: date) -> None:
-    """Free the person's bed, if they have one, in the network of the centre running that shelter."""
+async def _shelter_host(conn: Any, unit: Unit, case_id: str) -> str | None:
+    """The centre running the shelter the person sleeps in now, if they sleep in one."""
     placement = await unit.placement(case_id)
     if placement.stage is not HousingKind.SHELTER:
+        return None
+    return await conn.fetchval("SELECT centre FROM housing_shelters WHERE shelter_id = $1", placement.shelter_id)
+
+
+async def _leave_shelter(unit: Unit, conn: Any, case_id: str, reason: ExitReason, on: date) -> None:
+    """Free the person's bed, if they have one, in the network of the centre running that shelter: placements
+    stay where they are across a transfer, so that may be the former holder's network, or a host's."""
+    host = await _shelter_host(conn, unit, case_id)
+    if host is None:
         return
-    centre = await conn.fetchval("SELECT centre FROM housing_shelters WHERE shelter_id = $1", placement.shelter_id)
-    network = await unit.network(centre)
+    network = await unit.network(host)
     network.record_exit(case_id=case_id, reason=reason, on=on)  # and serves that network's waiting list
+
+
+async def _check_path_date(rt: ServiceRuntime, unit: Unit, case: CaseRow, command: str, on: date | None) -> None:
+    """The move's or exit's date against the person's entry into their current housing, the admission, today."""
+    placement = await unit.placement(case.case_id)
+    dates.check(command, on, {"housed_since": placement.since, "case_opened_on": case.opened_on}, rt.clock)
 
 
 @router.post("/cases/{case_id}/moves", response_model=PathOut)
 async def move(case_id: str, body: MoveIn, caller: Caller = allowed("move"),
                rt: ServiceRuntime = RuntimeDep) -> PathOut:  # fmt: skip
-    day = body.on or today(rt.clock)
     if body.address is not None and body.to is not HousingKind.INDEPENDENT:
         raise RuleViolation("an address is given for independent housing, and only for it", field="address")
 
     async def work(conn: Any) -> PathOut:
         case = await owned_case(conn, case_id, caller)
         unit = Unit(rt.repository, conn, rt.command_context(caller))
+        await _check_path_date(rt, unit, case, "move", body.on)
+        day = body.on or today(rt.clock)
         await _leave_shelter(unit, conn, case_id, ExitReason.MOVED_ON, day)
         placement = await unit.placement(case_id)
         event_id, sealed = uuid4(), None
@@ -253,11 +278,14 @@ async def move(case_id: str, body: MoveIn, caller: Caller = allowed("move"),
 @router.post("/cases/{case_id}/exit", response_model=PathOut)
 async def exit_housing(case_id: str, body: ExitIn, caller: Caller = allowed("exit"),
                        rt: ServiceRuntime = RuntimeDep) -> PathOut:  # fmt: skip
-    day = body.on or today(rt.clock)
-
     async def work(conn: Any) -> PathOut:
-        await owned_case(conn, case_id, caller)
+        await lock_case(conn, case_id)  # before the person's placement is read: a move cannot slip in between
         unit = Unit(rt.repository, conn, rt.command_context(caller))
+        # The holder records any end of the person's housing; the host of their shelter records their exit from
+        # it (across a transfer the person sleeps where they slept, and only the house sees them leave).
+        case = await exit_case(conn, case_id, caller, await _shelter_host(conn, unit, case_id))
+        await _check_path_date(rt, unit, case, "exit", body.on)
+        day = body.on or today(rt.clock)
         await _leave_shelter(unit, conn, case_id, body.reason, day)
         placement = await unit.placement(case_id)
         placement.end(reason=body.reason, on=day)

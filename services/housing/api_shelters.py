@@ -1,4 +1,5 @@
-"""Shelters: registering one with its secret address, reading that address, beds out of and back in service."""
+"""Shelters: registering one with its secret address, reading that address, adding a bed, beds out of and back in
+service. Every change that adds capacity (a shelter, a bed, a bed back in service) serves the waiting list."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from harbour.auth import Caller
 from harbour.errors import NotFound, RuleViolation
 from harbour.service import RuntimeDep, ServiceRuntime
 from schemas.housing import BedConstraint
+from services.housing import dates
 from services.housing.access import allowed, owned_shelter
 from services.housing.commands import Unit, run, today
 
@@ -42,6 +44,10 @@ class ShelterOut(BaseModel):
     beds: int
 
 
+class AddBed(BedIn):
+    on: date | None = None  # default: today where the shelter is
+
+
 class BedDate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     on: date | None = None
@@ -64,7 +70,9 @@ async def register_shelter(
     async def work(conn: object) -> ShelterOut:
         unit = Unit(rt.repository, conn, rt.command_context(caller))
         network = await unit.network(caller.org)
-        network.register_shelter(shelter_id=shelter_id, beds={b.bed_id: b.constraints for b in body.beds})
+        network.register_shelter(
+            shelter_id=shelter_id, beds={b.bed_id: b.constraints for b in body.beds}, on=today(rt.clock)
+        )  # its beds serve the waiting list at once
         await unit.commit()
         # The name and the address go to housing's own tables only, in the same transaction as the registration
         # (the event names the shelter by id): a shelter is never registered without them, nor they without it.
@@ -107,6 +115,7 @@ async def _bed_command(rt: ServiceRuntime, caller: Caller, shelter_id: str, bed_
 
     async def work(conn: object) -> None:
         await owned_shelter(conn, shelter_id, caller)
+        dates.check("bed-in-service" if in_service else "bed-out-of-service", body.on, {}, rt.clock)
         unit = Unit(rt.repository, conn, rt.command_context(caller))
         network = await unit.network(caller.org)
         if in_service:
@@ -132,3 +141,21 @@ async def bed_back_in_service(
     caller: Caller = allowed("bed_back_in_service"), rt: ServiceRuntime = RuntimeDep,
 ) -> None:  # fmt: skip
     return await _bed_command(rt, caller, shelter_id, bed_id, body, in_service=True)
+
+
+@router.post("/{shelter_id}/beds", status_code=204)
+async def add_bed(
+    shelter_id: str, body: AddBed, caller: Caller = allowed("add_bed"), rt: ServiceRuntime = RuntimeDep,
+) -> None:  # fmt: skip
+    """One more bed in a registered shelter; it goes at once to the first fitting person on the waiting list."""
+
+    async def work(conn: object) -> None:
+        await owned_shelter(conn, shelter_id, caller)
+        dates.check("add-bed", body.on, {}, rt.clock)
+        unit = Unit(rt.repository, conn, rt.command_context(caller))
+        network = await unit.network(caller.org)
+        network.add_bed(shelter_id=shelter_id, bed_id=body.bed_id, constraints=body.constraints,
+                        on=body.on or today(rt.clock))  # fmt: skip
+        await unit.commit()
+
+    return await run(rt.store.transaction, caller.org, work, body)  # a 204, as the bed commands

@@ -15,7 +15,7 @@ from harbour.pii import ERASED
 from harbour.service import RuntimeDep, ServiceRuntime
 from schemas.housing import HousingKind, PersonMoved
 from schemas.intake import Centre
-from services.housing.access import allowed, owned_case
+from services.housing.access import allowed, owned_case, readable_case
 from services.housing.commands import today
 
 router = APIRouter(prefix="/housing", tags=["views"])
@@ -191,12 +191,16 @@ _HISTORY_FIELDS = ("on", "request_id", "shelter_id", "bed_id", "to", "reason", "
 async def case_history(case_id: str, caller: Caller = allowed("case_history"),
                        rt: ServiceRuntime = RuntimeDep) -> CaseHistory:  # fmt: skip
     async with rt.pool.acquire() as conn:
-        await owned_case(conn, case_id, caller)
+        # The holder reads all of it; a former holder what housing recorded while it held the case (403 for
+        # nothing, 404 for a centre that never held it).
+        reading = await readable_case(conn, case_id, caller)
         # Every housing event of the case, across the networks and the person's own stream: network events
         # are stored under their own case (ShelterNetwork.case_key_for), so one indexed read finds them all.
         recorded = await rt.store.read_case(case_id, conn=conn)
     entries = []
     for r in recorded:
+        if not reading.may_read(r.recorded_at):
+            continue
         payload = r.payload
         centre = payload.get("centre") or payload.get("host_centre")
         if centre is None and r.stream_type == "shelter-network":
@@ -213,7 +217,9 @@ async def independent_address(
     rt: ServiceRuntime = RuntimeDep,
 ) -> IndependentAddress:  # fmt: skip
     async with rt.store.transaction() as conn:
-        case = await owned_case(conn, case_id, caller)
+        # Where the person lives now is the holder's to know only: a former holder reads its period's history
+        # (which says that there was an independent address, not what it is), and gets 403 here.
+        case = await owned_case(conn, case_id, caller, act=False)
         stream = await rt.store.read_stream(f"placement-{case_id}", conn=conn)
         last = stream[-1] if stream else None  # where the person lives now, not where they once lived
         if last is None or not isinstance(last.event, PersonMoved) or last.event.to is not HousingKind.INDEPENDENT:

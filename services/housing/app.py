@@ -42,6 +42,7 @@ DEFINITION = ServiceDefinition(
     ],
     published_events=[
         contracts.ShelterRegistered,
+        contracts.BedAdded,
         contracts.BedTakenOutOfService,
         contracts.BedReturnedToService,
         contracts.PlacementRequested,

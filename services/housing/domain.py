@@ -11,6 +11,14 @@ would then span streams, and a freed bed in one house could not serve the person
 person could get two beds. Load allows it: a centre has a few dozen beds and a few hundred placements a
 year, so contention on one stream per centre is negligible.
 
+**Capacity serves the waiting list whenever it appears**: a new shelter, a bed added, a bed back in service
+or freed by an exit each serve the centre's waiting list in one pass, most urgent first, then the earliest
+request, each request taking the fitting free bed with the fewest features it does not need. Without that, a
+person waiting "tonight" saw a bed of a new shelter go to a later "planned" request that came in after it.
+
+Dates are calendar days where the case is (``harbour.clock.local_day``), passed in by the command layer:
+this module never turns a moment into a day itself.
+
 A person's path (shelter → transitional → independent, then the end of housing) is a second, smaller
 aggregate per case (:class:`Placement`, stream ``placement-<case id>``). The application records a
 shelter exit in both streams in one transaction (``PlacementExited`` frees the bed, ``PersonMoved`` or
@@ -32,6 +40,7 @@ from harbour.events import DomainEvent
 from harbour.pii import Sealed
 from schemas.housing import (
     RESTRICTIONS,
+    BedAdded,
     BedAssigned,
     BedConstraint,
     BedReturnedToService,
@@ -163,9 +172,10 @@ class ShelterNetwork(Aggregate):
     def waiting(self) -> list[OpenRequest]:
         return waiting_order(r for r in self.requests.values() if r.status == "waiting")
 
-    def register_shelter(self, *, shelter_id: str, beds: Mapping[str, Iterable[BedConstraint]]) -> None:
-        """Register a shelter with its beds. Its name and secret address are not arguments: the service keeps
-        them in its own tables only, so they can never reach an event, a topic or another service."""
+    def register_shelter(self, *, shelter_id: str, beds: Mapping[str, Iterable[BedConstraint]], on: date) -> None:
+        """Register a shelter with its beds; its beds serve the waiting list at once (``on``: today, where the
+        case is). Its name and secret address are not arguments: the service keeps them in its own tables only,
+        so they can never reach an event, a topic or another service."""
         if shelter_id in self.shelters:
             raise RuleViolation("this shelter is already registered", field="shelter_id")
         if not beds:
@@ -174,6 +184,19 @@ class ShelterNetwork(Aggregate):
         if any(RESTRICTIONS <= spec.constraints for spec in specs):
             raise RuleViolation("a bed cannot be both women-only and men-only", field="beds")
         self._record(ShelterRegistered(shelter_id=shelter_id, centre=self.centre, beds=specs))
+        self._serve_waiting_list(on)
+
+    def add_bed(self, *, shelter_id: str, bed_id: str, constraints: Iterable[BedConstraint], on: date) -> None:
+        """A bed added to a registered shelter (a room refitted, a bunk bought); it serves the waiting list."""
+        if shelter_id not in self.shelters:
+            raise RuleViolation("no such shelter in this centre", field="shelter_id")
+        if (shelter_id, bed_id) in self.beds:
+            raise RuleViolation("this shelter already has a bed with this id", field="bed_id")
+        constraints = frozenset(constraints)
+        if RESTRICTIONS <= constraints:
+            raise RuleViolation("a bed cannot be both women-only and men-only", field="constraints")
+        self._record(BedAdded(shelter_id=shelter_id, bed_id=bed_id, constraints=constraints, on=on))
+        self._serve_waiting_list(on)
 
     def take_bed_out_of_service(self, *, shelter_id: str, bed_id: str, on: date) -> None:
         bed = self._bed(shelter_id, bed_id)
@@ -189,7 +212,7 @@ class ShelterNetwork(Aggregate):
         if bed.in_service:
             raise RuleViolation("this bed is in service", field="bed_id")
         self._record(BedReturnedToService(shelter_id=shelter_id, bed_id=bed_id, on=on))
-        self._serve_waiting_list(bed, on)
+        self._serve_waiting_list(on)
 
     def request_placement(
         self,
@@ -200,8 +223,10 @@ class ShelterNetwork(Aggregate):
         urgency: Urgency,
         source: PlacementSource,
         requested_at: datetime,
+        on: date,
     ) -> None:
-        """A bed in this centre's own shelters: assigned at once if one fits, else the request waits."""
+        """A bed in this centre's own shelters: assigned at once if one fits, else the request waits. ``on`` is
+        the day of ``requested_at`` where the case is (the command layer's ``local_day``), never its UTC date."""
         needs = self._check_new_request(request_id, case_id, needs)
         self._record(
             PlacementRequested(
@@ -214,7 +239,7 @@ class ShelterNetwork(Aggregate):
                 requested_at=requested_at,
             )
         )
-        self._assign_or_waitlist(self.requests[request_id], requested_at.date())
+        self._assign_or_waitlist(self.requests[request_id], on)
 
     def request_cross_centre_placement(
         self,
@@ -276,7 +301,7 @@ class ShelterNetwork(Aggregate):
         self._record(
             PlacementExited(case_id=case_id, shelter_id=bed.shelter_id, bed_id=bed.bed_id, reason=reason, on=on)
         )
-        self._serve_waiting_list(bed, on)
+        self._serve_waiting_list(on)
 
     # -- decisions shared by the commands ---------------------------------------------------------------
 
@@ -312,16 +337,20 @@ class ShelterNetwork(Aggregate):
             )
         )
 
-    def _serve_waiting_list(self, bed: Bed, on: date) -> None:
-        request = next_to_serve(self.waiting, bed)
-        if request is None:
-            return
-        self._record(
-            WaitlistServed(
-                request_id=request.request_id, case_id=request.case_id, waited_since=request.requested_at, on=on
+    def _serve_waiting_list(self, on: date) -> None:
+        """Give free beds to the waiting list in serving order, each request the fitting free bed with the fewest
+        features it does not need; a request no free bed fits keeps its place (a later one may still be served:
+        a women-only room never waits for a man). Called whenever capacity appears."""
+        for request in self.waiting:  # a snapshot: each assignment below removes its request from the list
+            bed = choose_bed(self.beds.values(), request.needs)
+            if bed is None:
+                continue
+            self._record(
+                WaitlistServed(
+                    request_id=request.request_id, case_id=request.case_id, waited_since=request.requested_at, on=on
+                )
             )
-        )
-        self._assign(request, bed, on)
+            self._assign(request, bed, on)
 
     def _assign(self, request: OpenRequest, bed: Bed, on: date) -> None:
         self._record(BedAssigned(request_id=request.request_id, case_id=request.case_id, shelter_id=bed.shelter_id,
@@ -349,6 +378,8 @@ class ShelterNetwork(Aggregate):
                 self.shelters.add(sid)
                 for spec in specs:
                     self.beds[(sid, spec.bed_id)] = Bed(sid, spec.bed_id, spec.constraints)
+            case BedAdded(shelter_id=sid, bed_id=bid, constraints=constraints):
+                self.beds[(sid, bid)] = Bed(sid, bid, constraints)
             case BedTakenOutOfService(shelter_id=sid, bed_id=bid):
                 self.beds[(sid, bid)].in_service = False
             case BedReturnedToService(shelter_id=sid, bed_id=bid):

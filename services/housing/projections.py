@@ -11,6 +11,7 @@ from typing import Any
 from harbour.projection import Projection
 from harbour.store import RecordedEvent
 from schemas.housing import (
+    BedAdded,
     BedAssigned,
     BedReturnedToService,
     BedTakenOutOfService,
@@ -44,6 +45,16 @@ class ShelterBeds(Projection):
             "INSERT INTO housing_beds (shelter_id, bed_id, centre, constraints) VALUES ($1, $2, $3, $4)",
             [(event.shelter_id, bed.bed_id, event.centre.value, sorted(c.value for c in bed.constraints))
              for bed in event.beds],
+        )  # fmt: skip
+        await self._snapshot(conn, event.shelter_id, recorded)
+
+    async def on_BedAdded(self, conn: Any, recorded: RecordedEvent) -> None:
+        event = recorded.event
+        assert isinstance(event, BedAdded)
+        await conn.execute(
+            """INSERT INTO housing_beds (shelter_id, bed_id, centre, constraints)
+               SELECT $1, $2, centre, $3 FROM housing_shelters WHERE shelter_id = $1""",
+            event.shelter_id, event.bed_id, sorted(c.value for c in event.constraints),
         )  # fmt: skip
         await self._snapshot(conn, event.shelter_id, recorded)
 

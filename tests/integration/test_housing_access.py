@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from harbour import custody
 from services.housing.access import ACCESS
 from services.housing.app import DEFINITION
 from tests.support.harness import RunningService, running_service
@@ -38,6 +39,7 @@ class Env:
             # housing's mirror of intake's CaseOpened (the real event is tested in test_housing_placements)
             await conn.execute("INSERT INTO case_registry VALUES ($1, $2, $3, $4)", case_id, new_id("person"),
                                centre, date(2026, 1, 5))  # fmt: skip
+            await custody.admit(conn, case_id, centre, date(2026, 1, 5))  # who holds it (harbour.custody)
         return case_id
 
     async def cross_request(self) -> str:
@@ -83,6 +85,7 @@ TARGETS: dict[str, Target] = {
     "shelter_address": lambda e: _static(f"/housing/shelters/{e.shelter}/address", None, PURPOSE),
     "bed_out_of_service": lambda e: _static(f"/housing/shelters/{e.shelter}/beds/b5/out-of-service", {}),
     "bed_back_in_service": lambda e: _static(f"/housing/shelters/{e.shelter}/beds/b5/in-service", {}),
+    "add_bed": lambda e: _static(f"/housing/shelters/{e.shelter}/beds", {"bed_id": "b1"}),  # taken: a 422
     "request_placement": lambda e: _case_target(e, "/placement-requests", {}),
     "request_cross_centre": lambda e: _case_target(e, "/cross-centre-requests", {"host_centre": HOST}),
     "accept_cross_centre": lambda e: _request_target(e, "accept", {}),

@@ -10,9 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harbour.clock import local_day
 from harbour.errors import RuleViolation
 from harbour.pii import Sealed
 from schemas.housing import (
+    BedAdded,
     BedAssigned,
     BedConstraint,
     BedReturnedToService,
@@ -53,7 +55,7 @@ D0 = T0.date()
 
 def network(beds: dict[str, set[BedConstraint]] | None = None) -> ShelterNetwork:
     net = ShelterNetwork("centre-payoke")
-    net.register_shelter(shelter_id="s1", beds=beds if beds is not None else {"b1": {W}})
+    net.register_shelter(shelter_id="s1", beds=beds if beds is not None else {"b1": {W}}, on=D0)
     return net
 
 
@@ -71,6 +73,7 @@ def request(
         urgency=urgency,
         source=PlacementSource.CASEWORKER,
         requested_at=at,
+        on=local_day(at),
     )
 
 
@@ -94,7 +97,7 @@ def test_a_registered_shelter_names_its_beds_and_never_an_address() -> None:
 def test_a_shelter_is_registered_only_once() -> None:
     net = network()
     with pytest.raises(RuleViolation) as err:
-        net.register_shelter(shelter_id="s1", beds={"b9": set()})
+        net.register_shelter(shelter_id="s1", beds={"b9": set()}, on=D0)
     assert err.value.field == "shelter_id"
 
 
@@ -210,6 +213,7 @@ def test_a_person_with_a_bed_or_an_open_request_cannot_request_another() -> None
             urgency=Urgency.URGENT,
             source=PlacementSource.INTAKE,
             requested_at=T0,
+            on=D0,
         )
     assert err.value.field == "case_id"
 
@@ -571,3 +575,108 @@ def test_the_network_keys_each_event_by_its_own_case_and_shelter_events_by_the_n
 def test_a_network_exists_only_for_a_recognised_centre() -> None:
     with pytest.raises(ValueError):
         ShelterNetwork("payoke")
+
+
+# -- capacity that appears serves the waiting list (issue 13) ---------------------------------------------
+
+
+def waiting_network() -> ShelterNetwork:
+    """One full women-only bed, and four people waiting with mixed urgencies and needs, in this arrival order:
+    planned (no needs), tonight (women-only), urgent (no needs), tonight (accessible)."""
+    net = network({"b1": {W}, "acc": {A}})
+    request(net, 0, needs={W})  # takes b1
+    request(net, 9, needs=frozenset())  # takes acc (spares nothing: the only bed it fits)
+    request(net, 1, needs=frozenset(), urgency=Urgency.PLANNED, at=T0 + timedelta(minutes=1))
+    request(net, 2, needs={W}, urgency=Urgency.TONIGHT, at=T0 + timedelta(minutes=2))
+    request(net, 3, needs=frozenset(), urgency=Urgency.URGENT, at=T0 + timedelta(minutes=3))
+    request(net, 4, needs={A}, urgency=Urgency.TONIGHT, at=T0 + timedelta(minutes=4))
+    new_events(net)
+    assert [r.case_id for r in net.waiting] == ["c2", "c4", "c3", "c1"]
+    return net
+
+
+def served(events: list) -> list[tuple[str, str]]:
+    return [(e.case_id, e.bed_id) for e in events if isinstance(e, BedAssigned)]
+
+
+def test_a_new_shelter_serves_the_waiting_list_by_urgency_then_time_with_fitting_beds() -> None:
+    net = waiting_network()
+    net.register_shelter(shelter_id="s2", beds={"n1": set(), "n2": set()}, on=D0 + timedelta(days=1))
+    events = new_events(net)
+    # c2 (tonight) needs women-only and c4 (tonight) an accessible bed: neither fits a plain bed, so the plain
+    # beds go to the next in order, c3 (urgent) and then c1 (planned); the tonight requests keep their places.
+    assert served(events) == [("c3", "n1"), ("c1", "n2")]
+    assert sum(isinstance(e, WaitlistServed) for e in events) == 2
+    assert all(e.on == D0 + timedelta(days=1) for e in events if isinstance(e, BedAssigned))
+    assert [r.case_id for r in net.waiting] == ["c2", "c4"]
+
+
+def test_a_new_shelter_gives_its_one_bed_to_the_tonight_request_before_a_later_planned_one() -> None:
+    net = network({"b1": set()})
+    request(net, 0, needs=frozenset())
+    request(net, 1, needs=frozenset(), urgency=Urgency.TONIGHT, at=T0 + timedelta(minutes=1))
+    new_events(net)
+    net.register_shelter(shelter_id="s2", beds={"n1": set()}, on=D0)
+    assert served(new_events(net)) == [("c1", "n1")]
+    request(net, 2, needs=frozenset(), urgency=Urgency.PLANNED, at=T0 + timedelta(minutes=2))
+    assert [type(e) for e in new_events(net)] == [PlacementRequested, PlacementWaitlisted]
+
+
+def test_a_bed_added_goes_to_the_first_waiting_request_it_fits_and_no_further() -> None:
+    net = waiting_network()
+    net.add_bed(shelter_id="s1", bed_id="w2", constraints={W}, on=D0)
+    events = new_events(net)
+    assert [type(e) for e in events] == [BedAdded, WaitlistServed, BedAssigned]
+    assert served(events) == [("c2", "w2")]
+    net.add_bed(shelter_id="s1", bed_id="a2", constraints={A}, on=D0)
+    assert served(new_events(net)) == [("c4", "a2")]  # c4 is first now, and an accessible bed fits it
+    assert [r.case_id for r in net.waiting] == ["c3", "c1"]
+
+
+def test_a_bed_added_to_a_network_with_nobody_waiting_stays_free() -> None:
+    net = network({"b1": set()})
+    new_events(net)
+    net.add_bed(shelter_id="s1", bed_id="b2", constraints={F}, on=D0)
+    assert [type(e) for e in new_events(net)] == [BedAdded]
+    assert net.beds[("s1", "b2")].free and net.beds[("s1", "b2")].constraints == frozenset({F})
+
+
+def test_a_bed_is_added_only_to_a_known_shelter_under_a_new_id_and_never_both_women_and_men_only() -> None:
+    net = network({"b1": set()})
+    new_events(net)
+    for kwargs, field in (({"shelter_id": "nope", "bed_id": "x"}, "shelter_id"),
+                          ({"shelter_id": "s1", "bed_id": "b1"}, "bed_id"),
+                          ({"shelter_id": "s1", "bed_id": "x", "constraints": {W, M}}, "constraints")):  # fmt: skip
+        with pytest.raises(RuleViolation) as err:
+            net.add_bed(**{"constraints": frozenset(), **kwargs}, on=D0)  # type: ignore[arg-type]
+        assert err.value.field == field
+    assert new_events(net) == []
+
+
+def test_a_bed_returned_to_service_serves_by_urgency_then_time_too() -> None:
+    net = waiting_network()
+    net.record_exit(case_id="c9", reason=ExitReason.MOVED_ON, on=D0)  # frees acc: c4 (tonight, accessible) first
+    assert served(new_events(net)) == [("c4", "acc")]
+
+
+def test_replaying_a_stream_with_added_beds_rebuilds_the_same_beds_and_waiting_list() -> None:
+    net = waiting_network()
+    net.add_bed(shelter_id="s1", bed_id="w2", constraints={W}, on=D0)
+    history = net.pending()
+    net.mark_saved()
+    original = waiting_network()
+    original.replay(history)
+    assert {k: (b.occupant, b.constraints) for k, b in original.beds.items()} == {
+        k: (b.occupant, b.constraints) for k, b in net.beds.items()
+    }
+    assert [r.case_id for r in original.waiting] == [r.case_id for r in net.waiting] == ["c4", "c3", "c1"]
+
+
+def test_the_day_of_a_placement_request_is_the_one_the_command_layer_passes_never_the_utc_date() -> None:
+    net = network({"b1": set()})
+    new_events(net)
+    late = datetime(2026, 1, 5, 23, 30, tzinfo=UTC)  # 00:30 on 6 January in Brussels
+    net.request_placement(request_id="r1", case_id="c1", needs=frozenset(), urgency=Urgency.TONIGHT,
+                          source=PlacementSource.CASEWORKER, requested_at=late, on=local_day(late))  # fmt: skip
+    [_requested, assigned] = new_events(net)
+    assert isinstance(assigned, BedAssigned) and assigned.on == local_day(late) == late.date() + timedelta(days=1)

@@ -1,0 +1,168 @@
+"""The waiting list is served whenever capacity appears (issue 13): a new shelter, a bed added, a bed back in
+service, a bed freed by an exit. Each trigger against the real housing service and PostgreSQL, with mixed
+urgencies and bed constraints: most urgent first, then the earliest request, and only a bed that fits.
+
+Before the fix only a freed bed served the list: a person waiting "tonight" saw a new shelter's bed go to a
+"planned" request made after it. Each test runs its own service (a fresh database), so the centres' networks
+hold exactly what the test put there and every count is exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from harbour import custody
+from harbour.clock import ManualClock
+from services.housing.app import DEFINITION
+from tests.support.harness import RunningService, running_service
+from tests.support.housing_env import new_id, register_shelter, request_bed
+
+pytestmark = pytest.mark.integration
+CENTRE = "centre-surya"
+
+
+@pytest.fixture
+async def housing(pg_server_url, broker) -> AsyncIterator[tuple[RunningService, ManualClock]]:
+    if not broker.is_running:
+        broker.start()
+    clock = ManualClock(datetime(2026, 1, 5, 18, 0, tzinfo=UTC))
+    async with running_service(DEFINITION, pg_server_url=pg_server_url, bootstrap=broker.bootstrap, clock=clock,
+                               background=False) as svc:  # fmt: skip
+        yield svc, clock
+
+
+async def admitted(svc: RunningService) -> str:
+    """A case housing follows for the centre (its mirror of intake's CaseOpened, as the access test writes it)."""
+    case_id = new_id("case")
+    async with svc.runtime.pool.acquire() as conn:
+        await conn.execute("INSERT INTO case_registry VALUES ($1, $2, $3, $4)", case_id, new_id("person"), CENTRE,
+                           date(2026, 1, 5))  # fmt: skip
+        await custody.admit(conn, case_id, CENTRE, date(2026, 1, 5))
+    return case_id
+
+
+async def waiting(svc: RunningService) -> list[str]:
+    listed = (await svc.client.get("/housing/waiting-list", headers=svc.token(CENTRE, "housing"))).json()
+    return [w["case_id"] for w in listed["waiting"]]
+
+
+async def occupant(svc: RunningService, bed_id: str) -> str | None:
+    async with svc.runtime.pool.acquire() as conn:
+        return await conn.fetchval("SELECT occupant FROM housing_beds WHERE centre = $1 AND bed_id = $2", CENTRE,
+                                   bed_id)  # fmt: skip
+
+
+async def served_count(svc: RunningService) -> int:
+    async with svc.runtime.pool.acquire() as conn:
+        return await conn.fetchval("SELECT count(*) FROM events WHERE event_type = 'WaitlistServed'")
+
+
+async def full_centre_with_a_queue(svc: RunningService, clock: ManualClock) -> tuple[str, dict[str, str]]:
+    """A full shelter (one plain bed, one women-only room) and four people waiting, arriving in this order:
+    planned (no needs), tonight (women-only), urgent (no needs), tonight (accessible)."""
+    shelter = await register_shelter(svc, CENTRE, {"plain": [], "women": ["women-only"], "acc": ["accessible"]})
+    for needs in ([], ["women-only"], ["accessible"]):
+        assert (await request_bed(svc, CENTRE, await admitted(svc), needs=needs))["status"] == "assigned"
+    queue: dict[str, str] = {}
+    for name, needs, urgency in (("planned", [], "planned"), ("tonight-w", ["women-only"], "tonight"),
+                                 ("urgent", [], "urgent"), ("tonight-a", ["accessible"], "tonight")):  # fmt: skip
+        clock.advance(timedelta(minutes=5))
+        queue[name] = await admitted(svc)
+        outcome = await request_bed(svc, CENTRE, queue[name], needs=needs, urgency=urgency)
+        assert outcome["status"] == "waitlisted", outcome
+    assert await waiting(svc) == [queue[n] for n in ("tonight-w", "tonight-a", "urgent", "planned")]
+    return shelter, queue
+
+
+async def test_a_new_shelter_gives_its_bed_to_the_person_waiting_tonight_not_to_a_later_planned_request(housing):
+    svc, clock = housing
+    await register_shelter(svc, CENTRE, {"only": []})
+    assert (await request_bed(svc, CENTRE, await admitted(svc)))["status"] == "assigned"
+    clock.advance(timedelta(minutes=1))
+    tonight = await admitted(svc)
+    assert (await request_bed(svc, CENTRE, tonight, urgency="tonight"))["status"] == "waitlisted"
+    clock.advance(timedelta(hours=1))
+    await register_shelter(svc, CENTRE, {"new": []}, name="New house")
+    assert await occupant(svc, "new") == tonight
+    assert await waiting(svc) == [] and await served_count(svc) == 1
+    # The "planned" request that came after it (and took the bed before the fix) now waits.
+    later = await admitted(svc)
+    assert (await request_bed(svc, CENTRE, later, urgency="planned"))["status"] == "waitlisted"
+    assert await waiting(svc) == [later]
+
+
+async def test_a_new_shelter_serves_the_queue_by_urgency_then_time_with_only_the_beds_that_fit(housing):
+    svc, clock = housing
+    _, queue = await full_centre_with_a_queue(svc, clock)
+    await register_shelter(svc, CENTRE, {"n1": [], "n2": [], "n3": ["women-only"]}, name="Second house")
+    # The women-only room goes to the tonight request that needs one; the two plain beds to the next fitting
+    # requests in order (urgent, then planned); the accessible request waits: no new bed offers access.
+    assert {b: await occupant(svc, b) for b in ("n1", "n2", "n3")} == {
+        "n1": queue["urgent"], "n2": queue["planned"], "n3": queue["tonight-w"],
+    }  # fmt: skip
+    assert await waiting(svc) == [queue["tonight-a"]] and await served_count(svc) == 3
+
+
+async def test_a_bed_added_to_a_shelter_goes_to_the_first_waiting_person_it_fits(housing):
+    svc, clock = housing
+    shelter, queue = await full_centre_with_a_queue(svc, clock)
+    headers = svc.token(CENTRE, "housing")
+    r = await svc.client.post(f"/housing/shelters/{shelter}/beds", json={"bed_id": "extra"}, headers=headers)
+    assert r.status_code == 204, r.text
+    assert await occupant(svc, "extra") == queue["urgent"]  # the first the plain bed fits, past both tonights
+    r = await svc.client.post(f"/housing/shelters/{shelter}/beds",
+                              json={"bed_id": "ramp", "constraints": ["accessible"]}, headers=headers)  # fmt: skip
+    assert r.status_code == 204, r.text
+    assert await occupant(svc, "ramp") == queue["tonight-a"]
+    assert await waiting(svc) == [queue["tonight-w"], queue["planned"]] and await served_count(svc) == 2
+    occupancy = (await svc.client.get("/housing/occupancy", headers=headers)).json()
+    assert occupancy["totals"] == {"beds": 5, "in_service": 5, "occupied": 5, "free": 0}
+    # A bed dated in the future, or with an id the shelter already has, is refused and adds nothing.
+    r = await svc.client.post(f"/housing/shelters/{shelter}/beds", json={"bed_id": "later", "on": "2035-01-01"},
+                              headers=headers)  # fmt: skip
+    assert r.status_code == 422 and r.json()["rule"] == "add-bed-not-in-the-future", r.text
+    r = await svc.client.post(f"/housing/shelters/{shelter}/beds", json={"bed_id": "ramp"}, headers=headers)
+    assert r.status_code == 422 and r.json()["field"] == "bed_id", r.text
+    assert (await svc.client.get("/housing/occupancy", headers=headers)).json()["totals"]["beds"] == 5
+
+
+async def test_a_bed_back_in_service_and_a_bed_freed_by_an_exit_serve_the_queue_in_the_same_order(housing):
+    svc, clock = housing
+    shelter, queue = await full_centre_with_a_queue(svc, clock)
+    headers = svc.token(CENTRE, "housing")
+    await register_shelter(svc, CENTRE, {"spare": ["women-only"]}, name="Spare")  # served at once: tonight-w
+    assert await occupant(svc, "spare") == queue["tonight-w"]
+    # Freed by an exit: the plain bed goes to "urgent" (the accessible tonight request does not fit it).
+    plain = await occupant(svc, "plain")
+    assert plain is not None
+    r = await svc.client.post(f"/housing/cases/{plain}/exit", json={"reason": "moved-on"},
+                              headers=svc.token(CENTRE, "caseworker"))  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert await occupant(svc, "plain") == queue["urgent"]
+    # Out of service and back: the accessible bed, once freed, is not served while out of service...
+    acc = await occupant(svc, "acc")
+    assert acc is not None
+    r = await svc.client.post(f"/housing/cases/{acc}/moves", json={"to": "transitional"},
+                              headers=svc.token(CENTRE, "caseworker"))  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert await occupant(svc, "acc") == queue["tonight-a"]  # freed by the move: served at once
+    assert await waiting(svc) == [queue["planned"]]
+    women = await occupant(svc, "women")
+    r = await svc.client.post(f"/housing/cases/{women}/exit", json={"reason": "moved-on"},
+                              headers=svc.token(CENTRE, "caseworker"))  # fmt: skip
+    assert r.status_code == 200 and await occupant(svc, "women") is None  # planned needs nothing: no women's room
+    await _post(svc, f"/housing/shelters/{shelter}/beds/women/out-of-service", {}, headers)
+    later = await admitted(svc)
+    assert (await request_bed(svc, CENTRE, later, needs=["women-only"], urgency="tonight"))["status"] == "waitlisted"
+    await _post(svc, f"/housing/shelters/{shelter}/beds/women/in-service", {}, headers)
+    assert await occupant(svc, "women") == later
+    assert await waiting(svc) == [queue["planned"]] and await served_count(svc) == 4
+
+
+async def _post(svc: RunningService, path: str, body: dict[str, Any], headers: dict[str, str]) -> None:
+    r = await svc.client.post(path, json=body, headers=headers)
+    assert r.status_code == 204, r.text
