@@ -50,6 +50,8 @@ class CriminalProceedings(Aggregate):
         self.statements: list[StatementMade] = []
         self.office: str | None = None
         self.file_number: str | None = None
+        self.assigned_on: date | None = None  # the first assignment: the day a criminal file exists
+        self.opinion_requests: list[MagistrateOpinionRequested] = []
         self.opinions: list[MagistrateOpinion] = []
         self.stage: InvestigationStage | None = None
         self.hearings: list[HearingScheduled] = []
@@ -189,6 +191,7 @@ class CriminalProceedings(Aggregate):
                 self.statements.append(event)
             case ProsecutorialFileAssigned():
                 self.office, self.file_number = event.office, event.file_number
+                self.assigned_on = self.assigned_on or event.assigned_on
             case MagistrateOpinionGiven():
                 self.opinions.append(MagistrateOpinion(event.step, event.outcome, event.given_on))
             case InvestigationStageReached():
@@ -205,8 +208,20 @@ class CriminalProceedings(Aggregate):
                 self.compensation_cents += event.amount_cents
             case ProceedingsConcluded():
                 self.concluded = event
-            case MagistrateOpinionRequested() | AppealLodged():
-                pass  # recorded for the file's history; no invariant depends on them
+            case MagistrateOpinionRequested():
+                self.opinion_requests.append(event)
+            case AppealLodged():
+                pass  # recorded for the file's history; no invariant depends on it
+
+    # ---- dates of its history (the bounds of services/legal/plausibility.RULES) ------------------------------
+
+    def requested_on(self, step: OpinionStep) -> date | None:
+        """The day the latest opinion for ``step`` was asked, if it was."""
+        return next((r.requested_on for r in reversed(self.opinion_requests) if r.step is step), None)
+
+    @property
+    def last_verdict_on(self) -> date | None:
+        return self.verdicts[-1].delivered_on if self.verdicts else None
 
     def _require_open(self) -> None:
         if self.concluded is not None:

@@ -7,7 +7,7 @@ force) live in exactly one place.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, TypeVar
 
@@ -37,6 +37,9 @@ class LegalWork:
     conn: Any  # the open transaction everything below commits in
     command: CommandContext
     today: date  # Brussels date of the clock: the default date of every fact recorded now
+    # Each stream is loaded once per unit of work: the date checks read the same aggregate the command then
+    # decides on and saves (a second load would be a second read, and a chance to judge two states).
+    _loaded: dict[tuple[str, str], ResidenceProcedure | CriminalProceedings] = field(default_factory=dict)
 
     async def residence(self, case_id: str, *, expected_version: int | None = None) -> ResidenceProcedure:
         """The case's residence procedure (404 when it was never opened)."""
@@ -46,15 +49,25 @@ class LegalWork:
         return _at(residence, expected_version)
 
     async def residence_or_new(self, case_id: str) -> ResidenceProcedure:
-        residence = await self.runtime.repository.load_or_new(ResidenceProcedure, case_id, conn=self.conn)
-        # Rules are settings (reminder days, B-card on requisitions); apply() never reads them, so setting them
-        # after the replay is equivalent to constructing with them.
-        residence.rules = rules_from(self.runtime.settings)
-        return residence
+        key = (ResidenceProcedure.stream_type, case_id)
+        if key not in self._loaded:
+            residence = await self.runtime.repository.load_or_new(ResidenceProcedure, case_id, conn=self.conn)
+            # Rules are settings (reminder days, B-card on requisitions); apply() never reads them, so setting
+            # them after the replay is equivalent to constructing with them.
+            residence.rules = rules_from(self.runtime.settings)
+            self._loaded[key] = residence
+        loaded = self._loaded[key]
+        assert isinstance(loaded, ResidenceProcedure)
+        return loaded
 
     async def proceedings(self, case_id: str, *, expected_version: int | None = None) -> CriminalProceedings:
-        proceedings = await self.runtime.repository.load_or_new(CriminalProceedings, case_id, conn=self.conn)
-        return _at(proceedings, expected_version)
+        key = (CriminalProceedings.stream_type, case_id)
+        if key not in self._loaded:
+            self._loaded[key] = await self.runtime.repository.load_or_new(CriminalProceedings, case_id,
+                                                                          conn=self.conn)  # fmt: skip
+        loaded = self._loaded[key]
+        assert isinstance(loaded, CriminalProceedings)
+        return _at(loaded, expected_version)
 
     async def save_residence(self, residence: ResidenceProcedure) -> list[RecordedEvent]:
         pending = residence.pending()

@@ -15,6 +15,7 @@ from harbour.service import ServiceRuntime
 from harbour.store import RecordedEvent
 from services.legal.access import Action, CaseAccess, authorize
 from services.legal.api.models import Accepted, Command
+from services.legal.plausibility import check_command
 from services.legal.timekeeping import legal_today
 from services.legal.workflow import LegalWork
 
@@ -35,7 +36,11 @@ async def run_on(
 
     async def attempt(conn: Any) -> T:
         case = await authorize(conn, caller, case_id, action)
-        return await command(LegalWork(rt, conn, rt.command_context(caller), legal_today(rt.clock)), case)
+        work = LegalWork(rt, conn, rt.command_context(caller), legal_today(rt.clock))
+        # After access (a stranger learns nothing from a 422), before the command decides: a date the case's
+        # history or the calendar rules out, or an office nobody knows, records nothing.
+        await check_command(work, case, action, body)
+        return await command(work, case)
 
     # The answer (``Accepted``, built from the events this transaction recorded) is recorded with the
     # command's Idempotency-Key in the same transaction; legal bodies carry no personal data.
@@ -44,7 +49,10 @@ async def run_on(
 
 
 def day_of(on: date | None, today: date, field: str = "on") -> date:
-    """The day a fact happened: today by default; a future day is refused (deadlines would start from it)."""
+    """The day a fact happened: today by default; a future day is refused (deadlines would start from it).
+
+    The date rules (services/legal/plausibility.RULES) refuse a future day first, naming their rule; this stays
+    the backstop for a command no rule covers."""
     if on is None:
         return today
     if on > today:
