@@ -1,0 +1,230 @@
+"""One case across every service (issue 13): the whole platform in one process on one real broker, a case driven
+through the real HTTP APIs, and transfers that move all of it.
+
+Scenarios:
+1. admitted at Payoke and taken through the residence procedure (Annex 15, statement, attestation, A-card with the
+   magistrate's opinion), a track and a shelter placement: Payoke alone acts on every part;
+2. moved mid-procedure Payoke → Sürya with the A-card's reminder falling due during the hand-over (requested, the
+   clock moved, the timer fired, then accepted), then Sürya → PAG-ASA: after each step exactly the holder acts on
+   intake, legal, tracks and housing, a former centre gets 403 and reads only its own period, a stranger 404, the
+   reminder's milestone went to the centre that held the case when it fell due, the renewal's to the new holder;
+3. a declined transfer leaves every part with the original centre, the centre that declined learns nothing;
+and no answer of any service was a 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import date
+
+import pytest
+
+from harbour.infra import BrokerProcess
+from harbour.service import wait_until
+from tests.support.whole_case import (
+    CENTRES,
+    IMMIGRATION,
+    MAY_ACT,
+    MAY_NOT_ACT,
+    PAG_ASA,
+    PARTS,
+    PAYOKE,
+    PURPOSE,
+    SURYA,
+    Case,
+    Whole,
+    days,
+    whole_platform,
+)
+
+
+@pytest.fixture(scope="module")
+async def whole(pg_server_url: str, broker: BrokerProcess) -> AsyncIterator[Whole]:
+    if not broker.is_running:
+        broker.start()
+    async with whole_platform(pg_server_url, broker.bootstrap) as platform:
+        yield platform
+        assert platform.server_errors() == [], "a service answered 500"
+
+
+def holders(acting: dict[str, dict[str, int]]) -> dict[str, list[str]]:
+    """Per part, the centres whose probe passed access (whatever the domain then said)."""
+    unexpected = {p: s for p, by in acting.items() for c, s in by.items() if s not in MAY_ACT | MAY_NOT_ACT}
+    assert not unexpected, f"a probe answered neither 'may act' nor 'may not': {acting}"
+    return {part: [c for c, s in by.items() if s in MAY_ACT] for part, by in acting.items()}
+
+
+def only(centre: str) -> dict[str, list[str]]:
+    return {part: [centre] for part in PARTS}
+
+
+async def case_in_procedure(whole: Whole) -> tuple[Case, date]:
+    """A case admitted at Payoke today, with an A-card issued 40 days later; returns it and the card's last day."""
+    case = await whole.admit(PAYOKE)
+    await whole.issue(case, "annex-15")
+    await whole.ok("tracks", f"/tracks/{case.case_id}/sessions", PAYOKE, "caseworker",
+                   {"held_on": whole.today.isoformat(), "area": "juridical", "kind": "conversation",
+                    "duration_minutes": 45, "attended": True}, expect=201)  # fmt: skip
+    placed = await whole.place(case)
+    assert placed["status"] == "assigned", placed
+    await whole.move_to(whole.today + days(10))
+    await whole.statement_and_file(case)
+    await whole.issue(case, "attestation-of-immatriculation")
+    await whole.move_to(whole.today + days(30))
+    await whole.opinion(case)
+    await whole.issue(case, "a-card")
+    status = (await whole.residence(case, PAYOKE)).json()
+    assert status["current"]["document"] == "a-card" and status["stay_valid_today"], status
+    return case, date.fromisoformat(status["current"]["ends_on"])
+
+
+async def test_an_admitted_case_in_its_residence_procedure_track_and_shelter_is_acted_on_by_its_centre_alone(
+    whole: Whole,
+):
+    case, _ = await case_in_procedure(whole)
+    assert holders(await whole.acting(case)) == only(PAYOKE)
+    reads = await whole.reads(case, PAYOKE)
+    assert set(reads.values()) == {200}, reads
+    stranger = await whole.reads(case, SURYA)
+    assert set(stranger.values()) == {404}, stranger
+    assert (await whole.read_person(case, PAYOKE), await whole.read_person(case, SURYA)) == (200, 404)
+    assert [d["case_id"] for d in await whole.deadlines(PAYOKE) if d["case_id"] == case.case_id]
+    assert not [d for d in await whole.deadlines(SURYA) if d["case_id"] == case.case_id]
+
+
+async def _reminder_milestones(whole: Whole, case: Case) -> list[list[str]]:
+    """For each reminder legal recorded for the case, the centres its milestone went to (waits until each went
+    somewhere, bounded: a reminder to nobody fails the assertion that follows, not the wait)."""
+    ids = await whole.event_ids("legal", case, "DocumentExpiryReminderDue")
+    found: list[list[str]] = [[] for _ in ids]
+
+    async def delivered() -> bool:
+        for n, event_id in enumerate(ids):
+            found[n] = await whole.milestone_audiences(event_id)
+        return all(found)
+
+    try:
+        await wait_until(delivered, timeout=25)
+    except TimeoutError:
+        pass
+    return found
+
+
+async def test_a_whole_case_moved_mid_procedure_with_a_reminder_due_during_the_hand_over_then_moved_again(
+    whole: Whole,
+):
+    case, ends_on = await case_in_procedure(whole)
+    cid = case.case_id
+
+    # Payoke asks Sürya to take the case 20 days before the A-card ends; Sürya answers only after the 14-day
+    # reminder fell due. Meanwhile the case is Payoke's alone, in every service.
+    await whole.move_to(ends_on - days(20))
+    assert (await whole.request_transfer(case, SURYA)).status_code == 200
+    assert holders(await whole.acting(case)) == only(PAYOKE)
+    assert set((await whole.reads(case, SURYA)).values()) <= {403, 404}
+
+    await whole.move_to(ends_on - days(14))
+    reminders = await _reminder_milestones(whole, case)
+    assert len(reminders) == 1, reminders  # the 14-day reminder of the A-card
+    assert reminders == [[PAYOKE]], "the reminder due during the hand-over went to the centre holding the case"
+
+    response = await whole.answer_transfer(case, SURYA, "accept")
+    assert response.status_code == 200, response.text
+    case.holder = SURYA
+    case.history.append(SURYA)
+    applied = await whole.applied(case)
+    assert set(applied.values()) == {SURYA}, f"the transfer was not applied everywhere: {applied}"
+
+    # Sürya now owns every part; Payoke knows the case (403), PAG-ASA does not (404).
+    acting = await whole.acting(case)
+    assert holders(acting) == only(SURYA)
+    assert {p: by[PAYOKE] for p, by in acting.items()} == dict.fromkeys(PARTS, 403)
+    assert {p: by[PAG_ASA] for p, by in acting.items()} == dict.fromkeys(PARTS, 404)
+
+    # Sürya reads the intake file and the identity (audited with its purpose), the residence file, the track, the
+    # housing; its deadline list holds the A-card's end, Payoke's no longer does.
+    reads = await whole.reads(case, SURYA)
+    assert set(reads.values()) == {200}, reads
+    assert await whole.read_person(case, SURYA) == 200
+    assert await whole.read_person(case, PAG_ASA) == 404
+    former_reads = await whole.reads(case, PAYOKE)
+    assert set(former_reads.values()) == {200}, f"the former centre reads its own period: {former_reads}"
+    audit = await whole.call("intake", "GET", f"/persons/{case.person_id}/reads", SURYA, "manager")
+    assert audit.status_code == 200, audit.text
+    assert [r for r in audit.json() if r["org"] == SURYA and r["purpose"] == PURPOSE["Harbour-Purpose"]]
+    assert [d["due_on"] for d in await whole.deadlines(SURYA) if d["case_id"] == cid
+            and d["kind"] == "document-expiry"] == [ends_on.isoformat()]  # fmt: skip
+    assert not [d for d in await whole.deadlines(PAYOKE) if d["case_id"] == cid]
+    assert set((await whole.reads(case, PAG_ASA)).values()) == {404}
+
+    # Sürya acts: the renewal of the A-card on the magistrate's confirmation, a session, a move out of the shelter
+    # still at Payoke's (the placement stayed where it was until moved).
+    await whole.opinion(case, step="a-card-renewal")
+    await whole.issue(case, renewal=True)
+    renewed = (await whole.residence(case, SURYA)).json()
+    assert renewed["current"]["renewals"] == 1, renewed
+    [renewal] = await whole.event_ids("legal", case, "DocumentRenewed")
+    await wait_until(lambda: _went_to(whole, renewal), timeout=25)
+    assert await whole.milestone_audiences(renewal) == [SURYA], "the renewal's milestone goes to the new holder"
+    moved = await whole.ok("housing", f"/housing/cases/{cid}/moves", SURYA, "caseworker", {"to": "transitional"})
+    assert moved["stage"] == "transitional"
+
+    # The former centre reads its own period only: the A-card as it handed it over, no renewal, no move.
+    former = await whole.residence(case, PAYOKE)
+    assert former.status_code == 200, former.text
+    assert former.json()["current"]["renewals"] == 0 and former.json()["pending_request"] is None, former.json()
+    history = await whole.call("housing", "GET", f"/housing/cases/{cid}/history", PAYOKE, "caseworker")
+    assert history.status_code == 200, history.text
+    entries = history.json()["entries"]
+    assert [e["to"] for e in entries if e["event_type"] == "PersonMoved"] == ["shelter"], entries
+    assert "BedAssigned" in [e["event_type"] for e in entries]
+
+    # Moved again, Sürya → PAG-ASA: PAG-ASA alone acts; Payoke and Sürya each read their own period.
+    await whole.move_to(whole.today + days(7))
+    await whole.transfer(case, PAG_ASA)
+    assert set(case.history) == set(CENTRES) and case.holder == PAG_ASA
+    acting = await whole.acting(case)
+    assert holders(acting) == only(PAG_ASA)
+    assert {p: (by[PAYOKE], by[SURYA]) for p, by in acting.items()} == dict.fromkeys(PARTS, (403, 403))
+    assert set((await whole.reads(case, PAG_ASA)).values()) == {200}
+    assert await whole.read_person(case, PAG_ASA) == 200
+    await whole.ok(
+        "housing",
+        f"/housing/cases/{cid}/moves",
+        PAG_ASA,
+        "caseworker",
+        {"to": "independent", "address": "Rue du Test 5, 1000 Bruxelles"},
+    )
+    for former_centre in (PAYOKE, SURYA):
+        response = await whole.call("housing", "GET", f"/housing/cases/{cid}/history", former_centre, "caseworker")
+        assert response.status_code == 200, (former_centre, response.text)
+        moves = [e["to"] for e in response.json()["entries"] if e["event_type"] == "PersonMoved"]
+        assert moves == (["shelter"] if former_centre == PAYOKE else ["shelter", "transitional"]), moves
+    residence = await whole.residence(case, SURYA)
+    assert residence.status_code == 200 and residence.json()["current"]["renewals"] == 1, residence.text
+    assert [d for d in await whole.deadlines(PAG_ASA) if d["case_id"] == cid]
+    assert not [d for d in await whole.deadlines(SURYA) if d["case_id"] == cid]
+    # The Immigration Office still decides on the case wherever it is (national scope), never a 500.
+    assert (await whole.call("legal", "GET", f"/cases/{cid}/residence", IMMIGRATION, "officer")).status_code == 200
+    assert whole.server_errors() == []
+
+
+async def _went_to(whole: Whole, event_id) -> bool:
+    return bool(await whole.milestone_audiences(event_id))
+
+
+async def test_a_declined_transfer_leaves_every_part_of_the_case_with_the_original_centre(whole: Whole):
+    case = await whole.admit(PAYOKE)
+    await whole.issue(case, "annex-15")
+    assert (await whole.place(case))["status"] == "assigned"
+    assert (await whole.request_transfer(case, PAG_ASA)).status_code == 200
+    declined = await whole.answer_transfer(case, PAG_ASA, "decline")
+    assert declined.status_code == 200, declined.text
+    # Any transfer of another case applied everywhere after the decline: the consumers have read past it.
+    other = await whole.admit(PAYOKE)
+    await whole.transfer(other, SURYA)
+    assert holders(await whole.acting(case)) == only(PAYOKE)
+    assert set((await whole.reads(case, PAYOKE)).values()) == {200}
+    assert set((await whole.reads(case, PAG_ASA)).values()) == {404}, "the centre that declined learns nothing"
+    assert (await whole.custody_of(case)) == dict.fromkeys(("intake", "legal", "housing"), PAYOKE)
+    assert whole.server_errors() == []
