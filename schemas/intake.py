@@ -275,6 +275,8 @@ class MinorFlagged(DomainEvent):
     referral_id: Id
     case_id: Id | None = None
     reason: MinorFlagReason
+    # Added for issue 13 with the meaning every earlier flag had (CaseOpened.minor: an unaccompanied minor).
+    kind: MinorKind = MinorKind.UNACCOMPANIED
     flagged_on: date
 
 
@@ -288,6 +290,8 @@ class GuardianshipReferralRequested(DomainEvent):
     referral_id: Id
     case_id: Id | None = None  # None while the minor is not admitted (e.g. redirected to a youth centre)
     reason: MinorFlagReason
+    # Which minor: the service appoints a guardian for an unaccompanied one (None: requested before issue 13).
+    kind: MinorKind | None = None
     requested_on: date
 
 

@@ -242,12 +242,13 @@ POLICY: tuple[Rule, ...] = (
     Rule(
         MilestoneType.GUARDIANSHIP_REFERRAL,
         (Source("intake", "GuardianshipReferralRequested", "requested_on",
-                {"requested_on": From("requested_on"), "reason": From("reason"),
+                {"requested_on": From("requested_on"), "reason": From("reason"), "kind": From("kind"),
                  "centre": FromFacts("owning_centre")}),),
         # How minority was established (a closed list) tells the service whether an age assessment is due;
-        # the centre's id is how it reaches the minor's guide. Any minor is referred (DOMAIN §1).
-        {Role.OWNING_CENTRE: only("requested_on", "reason"),
-         Role.GUARDIANSHIP_SERVICE: only("requested_on", "reason", "centre")},
+        # the centre's id is how it reaches the minor's guide. Any minor is referred (DOMAIN §1); the kind says
+        # whether a guardian is due (unaccompanied) or the parent with the minor represents them (accompanied).
+        {Role.OWNING_CENTRE: only("requested_on", "reason", "kind"),
+         Role.GUARDIANSHIP_SERVICE: only("requested_on", "reason", "kind", "centre")},
     ),
     Rule(
         MilestoneType.REFLECTION_PERIOD_STARTED,

@@ -5,6 +5,10 @@ Two checks, in this order:
    looked up, so it reveals nothing about any referral;
 2. the caller's relation to the object (``Scope``): a referral, case or person that is not the caller's is
    ``404`` exactly as if it did not exist, so another centre cannot even learn that a person was referred.
+
+Once a case is open its custody (harbour.custody) decides: the centre holding the case acts on the intake
+file and reads the person; a former holder (the case was transferred away) gets ``403`` on every command and
+on the person, and reads the case's history up to the end of its own period; any other centre ``404``.
 """
 
 from __future__ import annotations
@@ -14,13 +18,19 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from harbour.auth import Caller, OrgKind, Role, require
-from harbour.errors import NotFound
+from harbour.custody import Custody, Relation
+from harbour.errors import Forbidden, NotFound
 
 
 class Scope(StrEnum):
     OWN = "own"  # no object: the caller acts for itself (submits, lists its own cases)
-    REFERRER_OR_CENTRE = "referrer-or-centre"  # the referring organisation, or the centre it is addressed to
-    CENTRE = "centre"  # only the centre the referral, case or person belongs to
+    REFERRER_OR_CENTRE = "referrer-or-centre"  # the referring organisation, or the centre holding the referral
+    # The centre the referral is addressed to; once admitted, the centre holding the case (a former one: 403).
+    CENTRE = "centre"
+    # The holder reads all; a former holder reads what was recorded up to the end of its period.
+    CENTRE_OR_FORMER = "centre-or-former"
+    # The holder, or the Guardianship Service on a case referred to it (its age determination decides).
+    CENTRE_OR_GUARDIANSHIP = "centre-or-guardianship"
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,10 @@ class Rule:
 REFERRERS = frozenset({OrgKind.POLICE, OrgKind.INSPECTORATE, OrgKind.FIRST_LINE, OrgKind.CENTRE})
 CENTRE = frozenset({OrgKind.CENTRE})
 STAFF = frozenset({Role.CASEWORKER, Role.MANAGER})
+# In Belgium the Guardianship Service decides on a person's age when there is doubt (Programme Law of
+# 24 Dec 2002, Title XIII ch. 6, art. 7: its age determination, by medical test, binds the other authorities);
+# so it records that outcome itself, with the basis ``age-assessment`` only (docs/intake-minority.md).
+CENTRE_OR_GUARDIANSHIP = frozenset({OrgKind.CENTRE, OrgKind.GUARDIANSHIP_SERVICE})
 
 ACCESS: dict[str, Rule] = {
     "referral.submit": Rule(REFERRERS, None, Scope.OWN),
@@ -46,7 +60,9 @@ ACCESS: dict[str, Rule] = {
     "referral.minor": Rule(CENTRE, STAFF, Scope.CENTRE),
     "referral.admit": Rule(CENTRE, STAFF, Scope.CENTRE),
     "case.list": Rule(CENTRE, STAFF, Scope.OWN),
-    "case.read": Rule(CENTRE, STAFF, Scope.CENTRE),
+    "case.read": Rule(CENTRE, STAFF, Scope.CENTRE_OR_FORMER),
+    "case.history": Rule(CENTRE, STAFF, Scope.CENTRE_OR_FORMER),
+    "case.minority": Rule(CENTRE_OR_GUARDIANSHIP, STAFF, Scope.CENTRE_OR_GUARDIANSHIP),
     # Reading a person's identity is casework; a manager decides on erasure and checks who read what.
     "person.read": Rule(CENTRE, frozenset({Role.CASEWORKER}), Scope.CENTRE),
     "person.erase": Rule(CENTRE, frozenset({Role.MANAGER}), Scope.CENTRE),
@@ -61,13 +77,30 @@ def may(action: str) -> Callable[..., Awaitable[Caller]]:
 
 
 def require_relation(action: str, caller: Caller, *, centre: str | None, referrer: str | None = None,
-                     missing: str) -> None:  # fmt: skip
-    """The object check: 404 (``missing``, the same text as for an unknown id) when it is not the caller's."""
+                     missing: str, custody: Custody | None = None,
+                     referred_to_guardianship: bool = False) -> Relation:  # fmt: skip
+    """The object check: the caller's relation to it, or 404 (``missing``, the same text as for an unknown id)
+    when it is not the caller's, or 403 for a former holder on anything but a read of its period.
+
+    ``custody``: the case's, once admitted (``centre`` then does not count); ``centre``: the centre a referral
+    not yet admitted is addressed to. A referrer's relation is NONE (it reads the status only)."""
     scope = ACCESS[action].scope
     if scope is Scope.OWN:
-        return
-    if centre is not None and caller.org == centre:
-        return
+        return Relation.OWNER
+    if scope is Scope.CENTRE_OR_GUARDIANSHIP and caller.kind is OrgKind.GUARDIANSHIP_SERVICE:
+        if referred_to_guardianship:
+            return Relation.NONE
+        raise NotFound(missing)
+    relation = Relation.OWNER if centre is not None and caller.org == centre else Relation.NONE
+    if custody is not None:
+        relation = custody.relation(caller.org)
+    if relation is Relation.OWNER:
+        return relation
     if scope is Scope.REFERRER_OR_CENTRE and referrer is not None and caller.org == referrer:
-        return
+        return Relation.NONE  # a centre that referred a walk-in elsewhere reads its status like any referrer
+    if relation is Relation.FORMER:
+        if scope is Scope.CENTRE_OR_FORMER:
+            return relation
+        # It knows the case (it held it), so 403 reveals nothing: the case is simply no longer its to act on.
+        raise Forbidden("the case was transferred to another centre, which now holds it")
     raise NotFound(missing)

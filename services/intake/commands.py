@@ -8,14 +8,17 @@ from datetime import date
 from typing import Any
 
 from harbour.aggregate import Aggregate
+from harbour.auth import Caller
 from harbour.clock import Clock, today
+from harbour.custody import Custody, Relation
 from harbour.errors import ConcurrencyError, NotFound
 from harbour.pii import PersonalDataVault
 from harbour.repository import Repository
 from harbour.store import CommandContext, EventStore
-from schemas.intake import ErasureReason
+from schemas.intake import Centre, ErasureReason
+from services.intake.access import require_relation
 from services.intake.domain import Person, Referral
-from services.intake.queries import person_row
+from services.intake.queries import case_custody, case_row, person_row
 
 
 def missing_referral(referral_id: str) -> str:
@@ -43,12 +46,36 @@ def check_version(aggregate: Aggregate, expected: int | None) -> None:
         raise ConcurrencyError(aggregate.stream_id, expected, aggregate.version)
 
 
-async def load_centre_referral(repository: Repository, referral_id: str, centre: str, *, conn: Any = None) -> Referral:
-    """The referral addressed to ``centre``; any other referral is 404, exactly like one that does not exist."""
+async def load_centre_referral(repository: Repository, referral_id: str, caller: Caller, *, conn: Any,
+                               action: str = "referral.admit") -> Referral:  # fmt: skip
+    """The referral ``caller``'s centre may act on: addressed to it, or once admitted, a case it holds (then
+    ``referral.holder`` says so for the domain). A former holder gets 403; any other referral is 404, exactly
+    like one that does not exist."""
     referral = await repository.load_or_new(Referral, referral_id, conn=conn)
-    if referral.version == 0 or referral.target_centre is None or referral.target_centre.value != centre:
-        raise NotFound(missing_referral(referral_id))
+    missing = missing_referral(referral_id)
+    if referral.version == 0 or referral.target_centre is None:
+        raise NotFound(missing)
+    held = await custody_of_referral(conn, referral)
+    require_relation(action, caller, centre=referral.target_centre.value, missing=missing, custody=held)
+    if held is not None:
+        referral.holder = Centre(held.centre)
     return referral
+
+
+async def custody_of_referral(conn: Any, referral: Referral) -> Custody | None:
+    """The custody of the referral's case, or None before admission (the addressed centre then acts)."""
+    if referral.case_id is None:
+        return None
+    case = await case_row(conn, referral.case_id)
+    return None if case is None else await case_custody(conn, case)
+
+
+async def person_custody(conn: Any, person: Any) -> Custody | None:
+    """The custody of a person's case (a ``persons`` row), or None while the person has none."""
+    if person["case_id"] is None:
+        return None
+    case = await case_row(conn, person["case_id"])
+    return None if case is None else await case_custody(conn, case)
 
 
 @dataclass(frozen=True)
@@ -67,23 +94,29 @@ async def erase_person(
     context: CommandContext,
     person_id: str,
     reason: ErasureReason,
-    centre: str | None = None,
+    caller: Caller | None = None,
     conn: Any = None,
 ) -> Erased:
     """Destroy the person's key and record ``PersonErased``, in one transaction (neither without the other).
 
-    ``centre`` limits the erasure to that centre's persons (the HTTP endpoint); the command line passes None.
+    ``caller`` limits the erasure to the persons of the cases its centre holds (the HTTP endpoint: a former
+    holder gets 403, anyone else 404); the command line passes None.
     ``conn``: the transaction to erase in (the HTTP endpoint's, which records its Idempotency-Key with it);
     without one, a transaction of its own.
     """
     if conn is None:
         async with store.transaction() as own:
             return await erase_person(store=store, repository=repository, vault=vault, clock=clock,
-                                      context=context, person_id=person_id, reason=reason, centre=centre,
+                                      context=context, person_id=person_id, reason=reason, caller=caller,
                                       conn=own)  # fmt: skip
     row = await person_row(conn, person_id)
-    if row is None or (centre is not None and row["centre"] != centre):
+    if row is None:
         raise NotFound(missing_person(person_id))
+    if caller is not None:
+        held = await person_custody(conn, row)
+        if require_relation("person.erase", caller, centre=row["centre"], missing=missing_person(person_id),
+                            custody=held) is not Relation.OWNER:  # fmt: skip
+            raise NotFound(missing_person(person_id))
     person = Person(person_id)
     await lock_stream(conn, person.stream_id)
     person = await repository.load_or_new(Person, person_id, conn=conn)

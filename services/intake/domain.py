@@ -31,6 +31,9 @@ from schemas.intake import (
     IntakeInterviewHeld,
     MinorFlagged,
     MinorFlagReason,
+    MinorityDisproved,
+    MinorityEstablished,
+    MinorKind,
     PersonErased,
     RedirectReason,
     RedirectTarget,
@@ -80,7 +83,16 @@ class Referral(Aggregate):
         self.last_interview_on: date | None = None
         self.consents: set[ConsentScope] = set()
         self.person_id: str | None = None
-        self.minor = False
+        self.minor = False  # flagged or established as a minor of either kind, and not disproved since
+        self.minor_kind: MinorKind | None = None
+        self.minor_basis: MinorFlagReason | None = None
+        self.minority_established_on: date | None = None
+        self.referred_to_guardianship = False  # ever: the Guardianship Service may then decide on the age
+        # The kind of minor the Guardianship Service was last asked about (None: not asked, or disproved since).
+        self.guardianship_requested_for: MinorKind | None = None
+        # The centre holding the admitted case (harbour.custody), set by the application before a command:
+        # after a transfer the receiving centre acts on the intake file, not the centre it was addressed to.
+        self.holder: Centre | None = None
         self.case_id: str | None = None
         self.opened_on: date | None = None
 
@@ -254,18 +266,56 @@ class Referral(Aggregate):
         )
         self._record(event, event_id=event_id)
 
-    def flag_minor(self, *, by_centre: Centre, reason: MinorFlagReason, on: date) -> None:
-        """A minor gets 3 months of reflection and must be referred to the Guardianship Service, so the
-        flag always records that request too, whether the minor is admitted or sent to a youth centre."""
+    def flag_minor(self, *, by_centre: Centre, reason: MinorFlagReason, on: date,
+                   kind: MinorKind = MinorKind.UNACCOMPANIED) -> None:  # fmt: skip
+        """A minor must be referred to the Guardianship Service (DOMAIN §1: any minor), so the flag always
+        records that request too, whether the minor is admitted or sent to a youth centre. After admission the
+        flag is the case fact ``MinorityEstablished`` as well, which legal and the others apply."""
         self._require_target_centre(by_centre)
         self._require_status(_OPEN, "a closed referral cannot be flagged")
         if self.minor:
             raise RuleViolation("the person is already flagged as a minor", field="minor")
         self._not_before(on, self.submitted_on, "the submission")
-        self._record(MinorFlagged(referral_id=self.id, case_id=self.case_id, reason=reason, flagged_on=on))
-        self._record(
-            GuardianshipReferralRequested(referral_id=self.id, case_id=self.case_id, reason=reason, requested_on=on)
-        )
+        if self.case_id is not None:
+            self._record(MinorityEstablished(case_id=self.case_id, kind=kind, basis=reason, established_on=on))
+        self._record(MinorFlagged(referral_id=self.id, case_id=self.case_id, reason=reason, kind=kind,
+                                  flagged_on=on))  # fmt: skip
+        self._request_guardianship(kind, reason, on)
+
+    # --- minority, a case fact (after admission) -----------------------------------------------------------
+
+    def establish_minority(self, *, by_centre: Centre | None, kind: MinorKind, basis: MinorFlagReason,
+                           on: date) -> None:  # fmt: skip
+        """The person is a minor of ``kind`` (an age assessment, a birth certificate found; or an accompanied
+        minor found to be alone). ``by_centre=None``: the Guardianship Service's own age determination."""
+        self._require_case(by_centre)
+        if self.minor_kind is kind:
+            raise RuleViolation(f"the person is already established as an {kind} minor", field="kind")
+        self._record(MinorityEstablished(case_id=self.case_id, kind=kind, basis=basis, established_on=on))
+        self._request_guardianship(kind, basis, on)
+
+    def disprove_minority(self, *, by_centre: Centre | None, basis: MinorFlagReason, on: date) -> None:
+        """The person is not a minor after all. A document already issued stays as it is (legal decides)."""
+        self._require_case(by_centre)
+        if self.minor_kind is None:
+            raise RuleViolation("no minority is established on this case, so none can be disproved",
+                                field="minority")  # fmt: skip
+        self._record(MinorityDisproved(case_id=self.case_id, basis=basis, disproved_on=on))
+
+    def _request_guardianship(self, kind: MinorKind, basis: MinorFlagReason, on: date) -> None:
+        # Any minor is referred once; an accompanied minor found to be alone again, as a guardian is now due.
+        asked = self.guardianship_requested_for
+        if asked is None or (asked is MinorKind.ACCOMPANIED and kind is MinorKind.UNACCOMPANIED):
+            self._record(GuardianshipReferralRequested(referral_id=self.id, case_id=self.case_id, reason=basis,
+                                                       kind=kind, requested_on=on))  # fmt: skip
+
+    def _require_case(self, by_centre: Centre | None) -> None:
+        if self.status is None:
+            raise NotFound(f"referral {self.id} not found")
+        if by_centre is not None:
+            self._require_target_centre(by_centre)
+        if self.status is not ReferralStatus.ADMITTED or self.case_id is None:
+            raise RuleViolation("minority is a fact of an admitted case", field="status")
 
     # --- admission -------------------------------------------------------------------------------------
 
@@ -305,7 +355,9 @@ class Referral(Aggregate):
                 referral_id=self.id,
                 centre=by_centre,
                 person_id=self.person_id or person_id or str(uuid4()),
-                minor=self.minor,
+                # CaseOpened.minor has always meant an unaccompanied minor (3 months, a guardian): it keeps that
+                # meaning for legal, tracks and housing; any other minor follows as a case fact in this append.
+                minor=self.minor_kind is MinorKind.UNACCOMPANIED,
                 eu_citizen=eu_citizen,
                 exploitation_types=types,
                 urgency=self.urgency,
@@ -316,6 +368,10 @@ class Referral(Aggregate):
                 opened_on=on,
             )
         )
+        if self.minor_kind is MinorKind.ACCOMPANIED:
+            assert self.case_id is not None and self.minor_basis is not None  # applied CaseOpened; flagged
+            self._record(MinorityEstablished(case_id=self.case_id, kind=MinorKind.ACCOMPANIED,
+                                             basis=self.minor_basis, established_on=on))  # fmt: skip
 
     # --- guards -------------------------------------------------------------------------------------------
 
@@ -323,7 +379,7 @@ class Referral(Aggregate):
         if self.status is None:
             raise NotFound(f"referral {self.id} not found")
         # Another centre must not act on (or learn through errors more about) a referral that is not its own.
-        if by_centre != self.target_centre:
+        if by_centre != (self.holder or self.target_centre):
             raise RuleViolation("only the centre the referral is addressed to may act on it", field="centre")
 
     def _require_undecided(self) -> None:
@@ -378,8 +434,24 @@ class Referral(Aggregate):
                 self.person_id = event.person_id
             case MinorFlagged():
                 self.minor = True
+                self.minor_kind = event.kind
+                self.minor_basis = event.reason
+                self.minority_established_on = event.flagged_on
+            case MinorityEstablished():
+                self.minor = True
+                self.minor_kind = event.kind
+                self.minor_basis = event.basis
+                self.minority_established_on = event.established_on
+            case MinorityDisproved():
+                self.minor = False
+                self.minor_kind = None
+                self.minor_basis = None
+                self.minority_established_on = None
+                self.guardianship_requested_for = None  # a minority established again is referred again
             case GuardianshipReferralRequested():
-                pass  # a request to another body; it changes nothing here
+                # Before issue 13 every request was for an unaccompanied minor (the only kind then known).
+                self.guardianship_requested_for = event.kind or MinorKind.UNACCOMPANIED
+                self.referred_to_guardianship = True
             case CaseOpened():
                 self.status = ReferralStatus.ADMITTED
                 self.case_id = event.case_id

@@ -6,7 +6,7 @@ Responses never echo personal data except the person read (``PersonView``), whic
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -20,6 +20,7 @@ from schemas.intake import (
     ExploitationType,
     FileNumber,
     MinorFlagReason,
+    MinorKind,
     RedirectReason,
     RedirectTarget,
     Region,
@@ -114,6 +115,18 @@ class ConsentRequest(Command):
 
 class MinorRequest(Command):
     reason: MinorFlagReason
+    kind: MinorKind = Field(MinorKind.UNACCOMPANIED, description="an accompanied minor has a parent with them")
+
+
+class MinorityRequest(Command):
+    kind: MinorKind
+    basis: MinorFlagReason
+    on: date | None = Field(None, description="when it was established; defaults to today, never in the future")
+
+
+class DisprovalRequest(Command):
+    basis: MinorFlagReason
+    on: date | None = Field(None, description="when it was disproved; defaults to today, never in the future")
 
 
 class AdmissionRequest(Command):
@@ -174,10 +187,12 @@ class ReferralView(ReferralStatusView):
 class CaseView(BaseModel):
     case_id: str
     referral_id: str
-    centre: Centre
+    centre: Centre = Field(description="the centre holding the case now (after a transfer: the receiving one)")
+    admitted_by: Centre
     person_id: str
     opened_on: date
-    minor: bool
+    minor: bool = Field(description="a minor of either kind (see minority)")
+    minority: MinorKind | None
     eu_citizen: bool
     exploitation_types: list[ExploitationType]
     urgency: list[Urgency]
@@ -185,6 +200,20 @@ class CaseView(BaseModel):
     referring_organisation_id: str
     consents: list[ConsentScope]
     person_erased: bool
+
+
+class HistoryEntry(BaseModel):
+    """One fact of the case's intake file: what and when, never its content (the person's data stay sealed)."""
+
+    event_id: str
+    event_type: str
+    recorded_at: datetime
+
+
+class CaseHistory(BaseModel):
+    case_id: str
+    held_until: datetime | None = Field(description="a former holder reads up to the end of its period; else null")
+    entries: list[HistoryEntry]
 
 
 class CasePage(BaseModel):

@@ -12,14 +12,17 @@ from fastapi import APIRouter, Depends, Query
 
 from harbour.audit import PersonalDataRead, read_purpose, reads_of, record_read
 from harbour.auth import Caller
+from harbour.custody import Relation
 from harbour.errors import NotFound
 from harbour.idempotency import run_command
 from harbour.pii import ERASED, Sealed
 from harbour.service import RuntimeDep, ServiceRuntime
+from schemas.intake import Centre
 from services.intake.access import may, require_relation
-from services.intake.commands import erase_person, missing_person
+from services.intake.commands import erase_person, missing_person, person_custody
 from services.intake.models import CasePage, CaseView, ErasureRequest, ErasureView, PersonView, decode_value
-from services.intake.queries import case_page, case_row, case_view, person_fields, person_row
+from services.intake.periods import case_as_held_until
+from services.intake.queries import case_custody, case_page, case_row, case_view, person_fields, person_row
 
 router = APIRouter(tags=["cases and persons"])
 
@@ -33,28 +36,37 @@ async def list_cases(
 ) -> CasePage:
     async with rt.pool.acquire() as conn:
         rows = await case_page(conn, caller.org, after, limit + 1)
-    # One row more than asked tells whether a next page exists without a count query.
+    # One row more than asked tells whether a next page exists without a count query. Every case listed is held
+    # by the caller (case_page), so its centre is the caller's.
     page = rows[:limit]
-    return CasePage(items=[case_view(r) for r in page], next_after=page[-1]["position"] if len(rows) > limit else None)
+    items = [case_view(r).model_copy(update={"centre": Centre(caller.org)}) for r in page]
+    return CasePage(items=items, next_after=page[-1]["position"] if len(rows) > limit else None)
 
 
 @router.get("/cases/{case_id}", response_model=CaseView, summary="One of the calling centre's cases")
 async def read_case(case_id: str, caller: Caller = Depends(may("case.read")), rt: ServiceRuntime = RuntimeDep
                     ) -> CaseView:  # fmt: skip
+    """The holder reads the case as it is; a former holder as it stood at the end of its own period."""
     async with rt.pool.acquire() as conn:
         row = await case_row(conn, case_id)
-    missing = f"no case {case_id}"
-    if row is None:
-        raise NotFound(missing)
-    require_relation("case.read", caller, centre=row["centre"], missing=missing)
-    return case_view(row)
+        missing = f"no case {case_id}"
+        if row is None:
+            raise NotFound(missing)
+        held = await case_custody(conn, row)
+        relation = require_relation("case.read", caller, centre=row["centre"], missing=missing, custody=held)
+        if relation is Relation.FORMER:
+            return await case_as_held_until(rt, conn, row, held, caller.org)
+    return case_view(row, holder=held)
 
 
 async def _own_person(rt: ServiceRuntime, conn: object, caller: Caller, action: str, person_id: str) -> object:
     row = await person_row(conn, person_id)
     if row is None:
         raise NotFound(missing_person(person_id))
-    require_relation(action, caller, centre=row["centre"], missing=missing_person(person_id))
+    # The centre holding the person's case (after a transfer: the receiving one); before admission, the centre
+    # the referral is addressed to. A former holder no longer reads the identity (403): it guides them no more.
+    require_relation(action, caller, centre=row["centre"], missing=missing_person(person_id),
+                     custody=await person_custody(conn, row))  # fmt: skip
     return row
 
 
@@ -97,7 +109,7 @@ async def erase(
     async def work(conn: object) -> ErasureView:
         erased = await erase_person(
             store=rt.store, repository=rt.repository, vault=rt.vault, clock=rt.clock,
-            context=rt.command_context(caller), person_id=person_id, reason=body.reason, centre=caller.org,
+            context=rt.command_context(caller), person_id=person_id, reason=body.reason, caller=caller,
             conn=conn,
         )  # fmt: skip
         # The pseudonymous id, the day and a closed-list reason: nothing of the person in the stored answer.

@@ -25,6 +25,8 @@ from schemas.intake import (
     IdentityCaptured,
     IntakeInterviewHeld,
     MinorFlagged,
+    MinorityDisproved,
+    MinorityEstablished,
     PersonErased,
     ReferralAccepted,
     ReferralDeclined,
@@ -127,6 +129,14 @@ class ReferralStatusView(Projection):
         e: MinorFlagged = event.event  # type: ignore[assignment]
         await conn.execute("UPDATE referral_status SET minor = true WHERE referral_id = $1", e.referral_id)
 
+    async def on_MinorityEstablished(self, conn: Any, event: RecordedEvent) -> None:
+        e: MinorityEstablished = event.event  # type: ignore[assignment]
+        await conn.execute("UPDATE referral_status SET minor = true WHERE case_id = $1", e.case_id)
+
+    async def on_MinorityDisproved(self, conn: Any, event: RecordedEvent) -> None:
+        e: MinorityDisproved = event.event  # type: ignore[assignment]
+        await conn.execute("UPDATE referral_status SET minor = false WHERE case_id = $1", e.case_id)
+
     async def on_CaseOpened(self, conn: Any, event: RecordedEvent) -> None:
         e: CaseOpened = event.event  # type: ignore[assignment]
         await conn.execute(
@@ -147,11 +157,11 @@ class CentreCases(Projection):
         )  # the referral's projection ran first for this event (projection order is fixed), so this is stable
         await conn.execute(
             """INSERT INTO centre_cases (case_id, position, centre, referral_id, person_id, opened_on, minor,
-                   eu_citizen, exploitation_types, urgency, region, referring_org, consents)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)""",
+                   eu_citizen, exploitation_types, urgency, region, referring_org, consents, minority)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)""",
             e.case_id, event.global_position, e.centre.value, e.referral_id, e.person_id, e.opened_on, e.minor,
             e.eu_citizen, [t.value for t in e.exploitation_types], [u.value for u in e.urgency], e.region.value,
-            e.referring_organisation_id, list(consents or []),
+            e.referring_organisation_id, list(consents or []), "unaccompanied" if e.minor else None,
         )  # fmt: skip
 
     async def on_ConsentGiven(self, conn: Any, event: RecordedEvent) -> None:
@@ -174,7 +184,17 @@ class CentreCases(Projection):
     async def on_MinorFlagged(self, conn: Any, event: RecordedEvent) -> None:
         e: MinorFlagged = event.event  # type: ignore[assignment]
         if e.case_id is not None:
-            await conn.execute("UPDATE centre_cases SET minor = true WHERE case_id = $1", e.case_id)
+            await conn.execute("UPDATE centre_cases SET minor = true, minority = $2 WHERE case_id = $1",
+                               e.case_id, e.kind.value)  # fmt: skip
+
+    async def on_MinorityEstablished(self, conn: Any, event: RecordedEvent) -> None:
+        e: MinorityEstablished = event.event  # type: ignore[assignment]
+        await conn.execute("UPDATE centre_cases SET minor = true, minority = $2 WHERE case_id = $1",
+                           e.case_id, e.kind.value)  # fmt: skip
+
+    async def on_MinorityDisproved(self, conn: Any, event: RecordedEvent) -> None:
+        e: MinorityDisproved = event.event  # type: ignore[assignment]
+        await conn.execute("UPDATE centre_cases SET minor = false, minority = NULL WHERE case_id = $1", e.case_id)
 
     async def on_PersonErased(self, conn: Any, event: RecordedEvent) -> None:
         # The case stays (justice and statistics still need its facts); only the person's data are gone.

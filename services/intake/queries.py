@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
+from harbour import custody
+from harbour.custody import Custody, Period
 from services.intake.models import CaseView, Decision, ReferralStatusView, ReferralView
 
 MAX_PAGE = 200
@@ -67,28 +70,48 @@ async def case_row(conn: Any, case_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM centre_cases WHERE case_id = $1", case_id)
 
 
+async def case_custody(conn: Any, case: asyncpg.Record) -> Custody:
+    """Who holds the case ``case`` (a centre_cases row). A case admitted before custody was recorded (and not
+    yet moved by the data step of migration 0003) is held by the centre that admitted it."""
+    found = await custody.load(conn, case["case_id"])
+    if found is not None:
+        return found
+    since = datetime.combine(case["opened_on"], datetime.min.time(), tzinfo=UTC)
+    return Custody(case["case_id"], (Period(case["centre"], 0, case["opened_on"], since),))
+
+
 async def case_page(conn: Any, centre: str, after: int, limit: int) -> list[asyncpg.Record]:
+    """The cases ``centre`` holds now: those it admitted and kept, and those transferred to it."""
     return await conn.fetch(
-        "SELECT * FROM centre_cases WHERE centre = $1 AND position > $2 ORDER BY position LIMIT $3",
+        """SELECT c.* FROM centre_cases c
+           LEFT JOIN LATERAL (SELECT k.centre FROM case_custody k WHERE k.case_id = c.case_id
+                              ORDER BY k.seq DESC LIMIT 1) held ON true
+           WHERE COALESCE(held.centre, c.centre) = $1 AND c.position > $2 ORDER BY c.position LIMIT $3""",
         centre, after, max(1, min(limit, MAX_PAGE)),
     )  # fmt: skip
 
 
-def case_view(row: asyncpg.Record) -> CaseView:
+def case_view(row: asyncpg.Record, *, holder: Custody | None = None, **as_of: Any) -> CaseView:
+    """The case as its holder sees it; ``as_of`` overrides the facts that changed after a former holder's period
+    (``minor``, ``minority``, ``consents``, ``person_erased``)."""
+    fields = {"minor": row["minor"], "minority": row["minority"], "consents": list(row["consents"]),
+              "person_erased": row["person_erased_on"] is not None, **as_of}  # fmt: skip
     return CaseView(
         case_id=row["case_id"],
         referral_id=row["referral_id"],
-        centre=row["centre"],
+        centre=holder.centre if holder is not None else row["centre"],
+        admitted_by=row["centre"],
         person_id=row["person_id"],
         opened_on=row["opened_on"],
-        minor=row["minor"],
+        minor=fields["minor"],
+        minority=fields["minority"],
         eu_citizen=row["eu_citizen"],
         exploitation_types=list(row["exploitation_types"]),
         urgency=list(row["urgency"]),
         region=row["region"],
         referring_organisation_id=row["referring_org"],
-        consents=list(row["consents"]),
-        person_erased=row["person_erased_on"] is not None,
+        consents=fields["consents"],
+        person_erased=fields["person_erased"],
     )
 
 

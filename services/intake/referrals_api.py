@@ -11,15 +11,23 @@ from uuid import uuid4
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel
 
+from harbour import custody, plausibility
 from harbour.auth import Caller
 from harbour.clock import today
+from harbour.custody import Relation
 from harbour.errors import NotFound, RuleViolation
 from harbour.idempotency import Answer, run_command
 from harbour.service import RuntimeDep, ServiceRuntime
 from schemas.intake import Centre, ConsentScope, RedirectTarget
 from services.intake import idempotency
 from services.intake.access import may, require_relation
-from services.intake.commands import check_version, load_centre_referral, lock_stream, missing_referral
+from services.intake.commands import (
+    check_version,
+    load_centre_referral,
+    lock_stream,
+    missing_referral,
+)
+from services.intake.dates import RULES, history_of
 from services.intake.domain import Referral
 from services.intake.models import (
     AdmissionRequest,
@@ -35,14 +43,14 @@ from services.intake.models import (
     ReferralView,
     ScreeningRequest,
 )
-from services.intake.queries import case_row, case_view, referral_row, referral_view, status_view
+from services.intake.queries import case_custody, case_row, case_view, referral_row, referral_view, status_view
 
 router = APIRouter(prefix="/referrals", tags=["referrals"])
 
 
-def _check_birth_date(details: PersonDetails | None, on: date, field: str) -> None:
-    if details is not None and details.date_of_birth is not None and details.date_of_birth > on:
-        raise RuleViolation("a date of birth cannot be in the future", field=field)
+def _check_birth_date(details: PersonDetails | None, on: date, command: str, field: str) -> None:
+    if details is not None:
+        plausibility.check(RULES, command, {field: details.date_of_birth}, {}, today=on)
 
 
 @router.post("", status_code=201, response_model=ReferralStatusView, summary="Refer a possible victim to a centre")
@@ -52,7 +60,7 @@ async def submit_referral(
     rt: ServiceRuntime = RuntimeDep,
 ) -> Response:
     on = today(rt.clock)
-    _check_birth_date(body.person, on, "person.date_of_birth")
+    _check_birth_date(body.person, on, "referral.submit", "person.date_of_birth")
 
     async def work(conn: Any) -> Answer:
         referral = Referral(str(uuid4()))  # a new one per attempt: a rolled-back attempt leaves nothing behind
@@ -91,20 +99,23 @@ async def read_referral(
     """The addressed centre gets the whole referral; the referring organisation its status and decision."""
     async with rt.pool.acquire() as conn:
         row = await referral_row(conn, referral_id)
-    if row is None:
-        raise NotFound(missing_referral(referral_id))
-    require_relation("referral.read", caller, centre=row["target_centre"], referrer=row["referring_org"],
-                     missing=missing_referral(referral_id))  # fmt: skip
-    return referral_view(row) if caller.org == row["target_centre"] else status_view(row)
+        if row is None:
+            raise NotFound(missing_referral(referral_id))
+        case = await case_row(conn, row["case_id"]) if row["case_id"] is not None else None
+        held = await case_custody(conn, case) if case is not None else None
+    relation = require_relation("referral.read", caller, centre=row["target_centre"], referrer=row["referring_org"],
+                                missing=missing_referral(referral_id), custody=held)  # fmt: skip
+    # The centre holding the referral (after a transfer: the receiving one) works from all of it.
+    return referral_view(row) if relation is Relation.OWNER else status_view(row)
 
 
 async def _decided(rt: ServiceRuntime, conn: Any, caller: Caller, referral_id: str, expected: int | None,
-                   command: Callable[[Referral, Centre, date], None]) -> Referral:  # fmt: skip
+                   command: Callable[[Referral, Centre, date], None], action: str) -> Referral:  # fmt: skip
     """In ``conn``'s transaction: lock, load the caller's referral, run one domain command, save (409 if stale)."""
     # Commands on one referral queue behind each other (and a retry behind the first), each deciding on what
     # the one before committed.
     await lock_stream(conn, f"{Referral.stream_type}-{referral_id}")
-    referral = await load_centre_referral(rt.repository, referral_id, caller.org, conn=conn)
+    referral = await load_centre_referral(rt.repository, referral_id, caller, conn=conn, action=action)
     check_version(referral, expected)
     command(referral, Centre(caller.org), today(rt.clock))
     await rt.repository.save(referral, rt.command_context(caller), conn=conn)
@@ -112,11 +123,11 @@ async def _decided(rt: ServiceRuntime, conn: Any, caller: Caller, referral_id: s
 
 
 async def _act(rt: ServiceRuntime, caller: Caller, referral_id: str, body: BaseModel | None, expected: int | None,
-               command: Callable[[Referral, Centre, date], None]) -> Response:  # fmt: skip
+               command: Callable[[Referral, Centre, date], None], action: str) -> Response:  # fmt: skip
     """One domain command in one transaction, answered with the referral as that transaction left it."""
 
     async def work(conn: Any) -> ReferralView:
-        await _decided(rt, conn, caller, referral_id, expected, command)
+        await _decided(rt, conn, caller, referral_id, expected, command, action)
         return referral_view(await referral_row(conn, referral_id))
 
     return await run_command(rt.store.transaction, work, org=caller.org, body=body, retry=expected is None)
@@ -131,7 +142,8 @@ async def screen_referral(
     victimhood, which is the magistrate's)."""
     added = body.added_signal_ids
     return await _act(rt, caller, referral_id, body, body.expected_version,
-                      lambda r, c, on: r.screen(by_centre=c, on=on, added_signal_ids=added))  # fmt: skip
+                      lambda r, c, on: r.screen(by_centre=c, on=on, added_signal_ids=added),
+                      "referral.screen")  # fmt: skip
 
 
 @router.post("/{referral_id}/decision", response_model=ReferralView, summary="Accept, decline or redirect")
@@ -154,7 +166,7 @@ async def decide_referral(
             referral.redirect(by_centre=centre, to_centre=RedirectTarget(body.redirect_to),
                               reason=body.redirect_reason, on=on)  # fmt: skip
 
-    return await _act(rt, caller, referral_id, body, body.expected_version, decide)
+    return await _act(rt, caller, referral_id, body, body.expected_version, decide, "referral.decide")
 
 
 @router.post("/{referral_id}/interviews", response_model=ReferralView, summary="Record an intake interview")
@@ -164,11 +176,11 @@ async def hold_interview(
 ) -> ReferralView:  # fmt: skip
     def hold(referral: Referral, centre: Centre, on: date) -> None:
         held_on = body.held_on or on
-        if held_on > on:
-            raise RuleViolation("an interview cannot be recorded before it is held", field="held_on")
+        plausibility.check(RULES, "referral.interview", {"held_on": held_on},
+                           history_of(submitted_on=referral.submitted_on), today=on)  # fmt: skip
         referral.hold_intake_interview(by_centre=centre, on=held_on)
 
-    return await _act(rt, caller, referral_id, body, body.expected_version, hold)
+    return await _act(rt, caller, referral_id, body, body.expected_version, hold, "referral.interview")
 
 
 @router.post("/{referral_id}/consents", response_model=ReferralView, summary="Record the person's consent")
@@ -177,7 +189,8 @@ async def give_consent(
     rt: ServiceRuntime = RuntimeDep,
 ) -> ReferralView:  # fmt: skip
     return await _act(rt, caller, referral_id, body, body.expected_version,
-                      lambda r, c, on: r.give_consent(by_centre=c, scope=body.scope, on=on))  # fmt: skip
+                      lambda r, c, on: r.give_consent(by_centre=c, scope=body.scope, on=on),
+                      "referral.consent")  # fmt: skip
 
 
 @router.post("/{referral_id}/consents/{scope}/withdrawal", response_model=ReferralView,
@@ -187,7 +200,8 @@ async def withdraw_consent(
     rt: ServiceRuntime = RuntimeDep,
 ) -> ReferralView:  # fmt: skip
     return await _act(rt, caller, referral_id, None, None,
-                      lambda r, c, on: r.withdraw_consent(by_centre=c, scope=scope, on=on))  # fmt: skip
+                      lambda r, c, on: r.withdraw_consent(by_centre=c, scope=scope, on=on),
+                      "referral.consent")  # fmt: skip
 
 
 @router.post("/{referral_id}/minor", response_model=ReferralView,
@@ -197,7 +211,8 @@ async def flag_minor(
     rt: ServiceRuntime = RuntimeDep,
 ) -> ReferralView:  # fmt: skip
     return await _act(rt, caller, referral_id, body, body.expected_version,
-                      lambda r, c, on: r.flag_minor(by_centre=c, reason=body.reason, on=on))  # fmt: skip
+                      lambda r, c, on: r.flag_minor(by_centre=c, reason=body.reason, kind=body.kind, on=on),
+                      "referral.minor")  # fmt: skip
 
 
 @router.post("/{referral_id}/identity", response_model=ReferralView,
@@ -209,7 +224,7 @@ async def capture_identity(
     """The values are sealed with the person's own key and the event's id; they are never stored in clear,
     and the answer does not echo them."""
     on = today(rt.clock)
-    _check_birth_date(body, on, "date_of_birth")
+    _check_birth_date(body, on, "referral.identity", "date_of_birth")
     values = body.clear_values()
     if not values:
         raise RuleViolation("at least one identity field is needed", field="identity")
@@ -217,7 +232,8 @@ async def capture_identity(
     async def work(conn: Any) -> ReferralView:
         # Locked before the person's key may be written (see lock_stream), then read under the lock.
         await lock_stream(conn, f"{Referral.stream_type}-{referral_id}")
-        referral = await load_centre_referral(rt.repository, referral_id, caller.org, conn=conn)
+        referral = await load_centre_referral(rt.repository, referral_id, caller, conn=conn,
+                                              action="referral.identity")  # fmt: skip
         check_version(referral, body.expected_version)
         person_id = referral.person_id or str(uuid4())
         event_id = uuid4()
@@ -242,7 +258,11 @@ async def admit(
     async def work(conn: Any) -> Answer:
         referral = await _decided(rt, conn, caller, referral_id, body.expected_version,
                                   lambda r, c, on: r.admit(by_centre=c, eu_citizen=body.eu_citizen, on=on,
-                                                           exploitation_types=body.exploitation_types))  # fmt: skip
+                                                           exploitation_types=body.exploitation_types),
+                                  "referral.admit")  # fmt: skip
+        assert referral.case_id is not None and referral.opened_on is not None  # admitted just now
+        # The admitting centre's custody period, in the transaction that opens the case.
+        await custody.admit(conn, referral.case_id, caller.org, referral.opened_on)
         # The case as this transaction opened it (the projection is inline), not a read after the commit.
         case = await case_row(conn, referral.case_id)
         return Answer(case_view(case), location=f"/cases/{case['case_id']}")

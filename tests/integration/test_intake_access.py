@@ -13,10 +13,15 @@ from typing import Any
 
 import pytest
 
+from harbour import custody
+from harbour.clock import today
 from services.intake.access import ACCESS
 from services.intake.app import DEFINITION
 from tests.support.harness import running_service
 from tests.support.intake_flow import OPS, OTHER_POLICE, PAG_ASA, PAYOKE, POLICE, PROSECUTOR, IntakeClient, clock
+
+GUARDIANSHIP = "guardianship-service"
+SURYA = "centre-surya"
 
 # Who calls: the centre the referral is addressed to (caseworker, manager), another centre (both roles), the
 # police that referred, another police service, a prosecutor, the platform's operators, and nobody (no token).
@@ -29,6 +34,7 @@ ACTORS: dict[str, tuple[str, str] | None] = {
     "other police": (OTHER_POLICE, "officer"),
     "prosecutor": (PROSECUTOR, "magistrate"),
     "ops": (OPS, "operator"),
+    "guardianship service": (GUARDIANSHIP, "caseworker"),
     "no token": None,
 }
 
@@ -71,26 +77,42 @@ ENDPOINTS: dict[str, Endpoint] = {
         "person.erase", "POST", "/persons/{pid}/erasure", "submitted", {"reason": "person-request"}
     ),
     "list reads": Endpoint("person.reads", "GET", "/persons/{pid}/reads", "submitted"),
+    "establish minority": Endpoint(
+        "case.minority",
+        "POST",
+        "/cases/{cid}/minority",
+        "admitted",
+        {"kind": "unaccompanied", "basis": "age-assessment"},
+    ),
+    # On a case the Guardianship Service was referred (a minor admitted): its age determination may disprove.
+    "disprove minority": Endpoint(
+        "case.minority", "POST", "/cases/{cid}/minority/disproved", "minor admitted", {"basis": "age-assessment"}
+    ),
+    "read history": Endpoint("case.history", "GET", "/cases/{cid}/history", "admitted"),
 }
 
 # Columns in the order of ACTORS:
-#                   centre-cw centre-mgr other-cw other-mgr police other-police prosecutor ops no-token
+#                   centre-cw centre-mgr other-cw other-mgr police other-police prosecutor ops guardianship no-token
 EXPECTED: dict[str, tuple[int, ...]] = {
-    "submit referral": (201, 201, 201, 201, 201, 201, 403, 403, 401),
-    "read referral": (200, 200, 404, 404, 200, 404, 403, 403, 401),
-    "screen": (200, 200, 404, 404, 403, 403, 403, 403, 401),
-    "decide": (200, 200, 404, 404, 403, 403, 403, 403, 401),
-    "interview": (200, 200, 404, 404, 403, 403, 403, 403, 401),
-    "give consent": (200, 200, 404, 404, 403, 403, 403, 403, 401),
-    "withdraw consent": (200, 200, 404, 404, 403, 403, 403, 403, 401),
-    "capture identity": (200, 200, 404, 404, 403, 403, 403, 403, 401),
-    "flag minor": (200, 200, 404, 404, 403, 403, 403, 403, 401),
-    "admit": (201, 201, 404, 404, 403, 403, 403, 403, 401),
-    "list cases": (200, 200, 200, 200, 403, 403, 403, 403, 401),
-    "read case": (200, 200, 404, 404, 403, 403, 403, 403, 401),
-    "read person": (200, 403, 404, 403, 403, 403, 403, 403, 401),
-    "erase person": (403, 200, 403, 404, 403, 403, 403, 403, 401),
-    "list reads": (403, 200, 403, 404, 403, 403, 403, 403, 401),
+    "submit referral": (201, 201, 201, 201, 201, 201, 403, 403, 403, 401),
+    "read referral": (200, 200, 404, 404, 200, 404, 403, 403, 403, 401),
+    "screen": (200, 200, 404, 404, 403, 403, 403, 403, 403, 401),
+    "decide": (200, 200, 404, 404, 403, 403, 403, 403, 403, 401),
+    "interview": (200, 200, 404, 404, 403, 403, 403, 403, 403, 401),
+    "give consent": (200, 200, 404, 404, 403, 403, 403, 403, 403, 401),
+    "withdraw consent": (200, 200, 404, 404, 403, 403, 403, 403, 403, 401),
+    "capture identity": (200, 200, 404, 404, 403, 403, 403, 403, 403, 401),
+    "flag minor": (200, 200, 404, 404, 403, 403, 403, 403, 403, 401),
+    "admit": (201, 201, 404, 404, 403, 403, 403, 403, 403, 401),
+    "list cases": (200, 200, 200, 200, 403, 403, 403, 403, 403, 401),
+    "read case": (200, 200, 404, 404, 403, 403, 403, 403, 403, 401),
+    "read person": (200, 403, 404, 403, 403, 403, 403, 403, 403, 401),
+    "erase person": (403, 200, 403, 404, 403, 403, 403, 403, 403, 401),
+    "list reads": (403, 200, 403, 404, 403, 403, 403, 403, 403, 401),
+    # The Guardianship Service knows only the cases referred to it: another case is 404 to it.
+    "establish minority": (200, 200, 404, 404, 403, 403, 403, 403, 404, 401),
+    "disprove minority": (200, 200, 404, 404, 403, 403, 403, 403, 200, 401),
+    "read history": (200, 200, 404, 404, 403, 403, 403, 403, 403, 401),
 }
 
 CASES = [(endpoint, actor, EXPECTED[endpoint][i]) for endpoint in ENDPOINTS for i, actor in enumerate(ACTORS)]
@@ -117,7 +139,7 @@ async def test_each_caller_gets_the_status_the_access_table_promises(intake, end
     spec = ENDPOINTS[endpoint]
     ids: dict[str, str] = {"scope": "guidance"}
     if spec.stage is not None:
-        view = await intake.referral_at(spec.stage)
+        view = await at_stage(intake, spec.stage)
         ids |= {"rid": view["referral_id"], "cid": view.get("case_id") or "", "pid": view.get("person_id") or ""}
     body = spec.body if spec.body is not None else (intake.referral_body() if spec.method == "POST" else None)
     who = ACTORS[actor]
@@ -133,3 +155,88 @@ async def test_each_caller_gets_the_status_the_access_table_promises(intake, end
         assert missing.status_code == 404
         used = next(ids[k] for k in ("rid", "cid", "pid") if "{" + k + "}" in spec.path)
         assert missing.json()["detail"].replace("no-such-id", "X") == response.json()["detail"].replace(used, "X")
+
+
+async def at_stage(intake: IntakeClient, stage: str, *, transferred_to: str | None = None) -> dict[str, Any]:
+    """A referral at ``stage``; "minor admitted": admitted, then established an unaccompanied minor (which refers
+    the case to the Guardianship Service); ``transferred_to``: then handed over to that centre."""
+    view = await intake.referral_at("admitted" if stage == "minor admitted" else stage)
+    if stage == "minor admitted":
+        minor = await intake.command(f"/cases/{view['case_id']}/minority",
+                                     {"kind": "unaccompanied", "basis": "declared-age"})  # fmt: skip
+        view = {**view, **minor}
+    if transferred_to is not None:
+        # The hand-over exactly as intake's consumer of TransferAccepted records it (tests/integration/
+        # test_intake_custody.py drives the real consumer): this module runs the service without consumers.
+        runtime = intake.service.runtime
+        async with runtime.store.transaction() as conn:
+            await custody.hand_over(conn, view["case_id"], to_centre=transferred_to, seq=1, on=today(runtime.clock))
+    return view
+
+
+# ---- after a transfer Payoke -> PAG-ASA: the receiving centre acts, the former reads its period, others 404 ----
+
+TRANSFER_ACTORS: dict[str, tuple[str, str]] = {
+    "former caseworker": (PAYOKE, "caseworker"),
+    "former manager": (PAYOKE, "manager"),
+    "receiving caseworker": (PAG_ASA, "caseworker"),
+    "receiving manager": (PAG_ASA, "manager"),
+    "stranger caseworker": (SURYA, "caseworker"),
+    "stranger manager": (SURYA, "manager"),
+    "police referrer": (POLICE, "officer"),
+}
+
+TRANSFERRED: dict[str, Endpoint] = {
+    "read referral": Endpoint("referral.read", "GET", "/referrals/{rid}", "admitted"),
+    "give consent": Endpoint("referral.consent", "POST", "/referrals/{rid}/consents", "admitted",
+                             {"scope": "contact-by-phone"}),
+    "withdraw consent": Endpoint("referral.consent", "POST", "/referrals/{rid}/consents/{scope}/withdrawal",
+                                 "admitted", {}),
+    "capture identity": Endpoint("referral.identity", "POST", "/referrals/{rid}/identity", "admitted",
+                                 {"languages": ["nl"]}),
+    "flag minor": Endpoint("referral.minor", "POST", "/referrals/{rid}/minor", "admitted", {"reason": "declared-age"}),
+    "list cases": ENDPOINTS["list cases"],
+    "read case": ENDPOINTS["read case"],
+    "read history": ENDPOINTS["read history"],
+    "establish minority": ENDPOINTS["establish minority"],
+    "disprove minority": Endpoint("case.minority", "POST", "/cases/{cid}/minority/disproved", "minor admitted",
+                                  {"basis": "identity-document"}),
+    "read person": Endpoint("person.read", "GET", "/persons/{pid}", "admitted",
+                            headers={"Harbour-Purpose": "transfer access test"}),
+    "erase person": Endpoint("person.erase", "POST", "/persons/{pid}/erasure", "admitted",
+                             {"reason": "person-request"}),
+    "list reads": Endpoint("person.reads", "GET", "/persons/{pid}/reads", "admitted"),
+}  # fmt: skip
+
+# Columns in the order of TRANSFER_ACTORS:
+#                     former-cw former-mgr recv-cw recv-mgr stranger-cw stranger-mgr police-referrer
+TRANSFER_EXPECTED: dict[str, tuple[int, ...]] = {
+    "read referral": (403, 403, 200, 200, 404, 404, 200),  # the referrer still sees its referral's status
+    "give consent": (403, 403, 200, 200, 404, 404, 403),
+    "withdraw consent": (403, 403, 200, 200, 404, 404, 403),
+    "capture identity": (403, 403, 200, 200, 404, 404, 403),
+    "flag minor": (403, 403, 200, 200, 404, 404, 403),
+    "list cases": (200, 200, 200, 200, 200, 200, 403),  # whose cases are listed: test_intake_custody.py
+    "read case": (200, 200, 200, 200, 404, 404, 403),  # the former: as at the end of its period
+    "read history": (200, 200, 200, 200, 404, 404, 403),
+    "establish minority": (403, 403, 200, 200, 404, 404, 403),
+    "disprove minority": (403, 403, 200, 200, 404, 404, 403),
+    "read person": (403, 403, 200, 403, 404, 403, 403),
+    "erase person": (403, 403, 403, 200, 403, 404, 403),
+    "list reads": (403, 403, 403, 200, 403, 404, 403),
+}
+
+TRANSFER_CASES = [(e, a, TRANSFER_EXPECTED[e][i]) for e in TRANSFERRED for i, a in enumerate(TRANSFER_ACTORS)]
+
+
+@pytest.mark.parametrize(("endpoint", "actor", "status"), TRANSFER_CASES,
+                         ids=[f"{e} by {a} after a transfer" for e, a, _ in TRANSFER_CASES])  # fmt: skip
+async def test_after_a_transfer_each_caller_gets_the_status_the_access_table_promises(intake, endpoint, actor, status):
+    spec = TRANSFERRED[endpoint]
+    view = await at_stage(intake, spec.stage or "admitted", transferred_to=PAG_ASA)
+    ids = {"rid": view["referral_id"], "cid": view["case_id"], "pid": view["person_id"], "scope": "guidance"}
+    headers = {**intake.auth(*TRANSFER_ACTORS[actor]), **(spec.headers or {})}
+    response = await intake.client.request(spec.method, spec.path.format(**ids), json=spec.body, headers=headers)
+    assert response.status_code == status, response.text
+    if status >= 400:
+        assert response.headers["content-type"].startswith("application/problem+json")

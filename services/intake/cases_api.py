@@ -1,0 +1,111 @@
+"""Commands and reads on an admitted case: its minority (a case fact at any time) and its intake history.
+
+Minority: the centre holding the case records that the person is a minor of a kind, or not a minor after all;
+so may the Guardianship Service on a case referred to it, as its age determination decides (access.py). Each
+establishment also refers the minor to the Guardianship Service when it was not asked yet about this kind
+(the domain decides). Who may call: ``access.ACCESS`` ("case.minority", "case.history").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Depends, Response
+
+from harbour import plausibility
+from harbour.auth import Caller, OrgKind
+from harbour.clock import today
+from harbour.errors import NotFound, RuleViolation
+from harbour.idempotency import run_command
+from harbour.service import RuntimeDep, ServiceRuntime
+from schemas.intake import Centre, MinorFlagReason
+from services.intake.access import may, require_relation
+from services.intake.commands import check_version, lock_stream
+from services.intake.dates import RULES, history_of
+from services.intake.domain import Referral
+from services.intake.models import CaseHistory, CaseView, DisprovalRequest, MinorityRequest
+from services.intake.periods import case_events, history_entries
+from services.intake.queries import case_custody, case_row, case_view
+
+router = APIRouter(prefix="/cases", tags=["cases and persons"])
+
+
+def missing_case(case_id: str) -> str:
+    return f"no case {case_id}"  # the same text as the case read's, for an unknown id and another's case
+
+
+async def _on_case(rt: ServiceRuntime, caller: Caller, case_id: str, body: MinorityRequest | DisprovalRequest,
+                   command: str, decide: Callable[[Referral, Centre | None], None]) -> Response:  # fmt: skip
+    """Lock the case's stream, check the caller's relation, the version and the dates, run one domain command."""
+
+    async def work(conn: Any) -> CaseView:
+        row = await case_row(conn, case_id)
+        if row is None:
+            raise NotFound(missing_case(case_id))
+        # Commands on one intake file queue behind each other (its stream lock), each deciding on the last.
+        await lock_stream(conn, f"{Referral.stream_type}-{row['referral_id']}")
+        referral = await rt.repository.load(Referral, row["referral_id"], conn=conn)
+        held = await case_custody(conn, row)
+        require_relation("case.minority", caller, centre=row["centre"], missing=missing_case(case_id),
+                         custody=held, referred_to_guardianship=referral.referred_to_guardianship)  # fmt: skip
+        by_centre: Centre | None = None
+        if caller.kind is OrgKind.GUARDIANSHIP_SERVICE:
+            # Its part is the age determination: a declared age or a document is the centre's to record.
+            if body.basis is not MinorFlagReason.AGE_ASSESSMENT:
+                raise RuleViolation("the Guardianship Service records the outcome of an age assessment",
+                                    field="basis")  # fmt: skip
+        else:
+            by_centre = referral.holder = Centre(held.centre)
+        check_version(referral, body.expected_version)
+        on = today(rt.clock)
+        plausibility.check(RULES, command, {"on": body.on or on},
+                           history_of(opened_on=referral.opened_on,
+                                      minority_established_on=referral.minority_established_on),
+                           today=on)  # fmt: skip
+        decide(referral, by_centre)
+        await rt.repository.save(referral, rt.command_context(caller), conn=conn)
+        return case_view(await case_row(conn, case_id), holder=held)
+
+    return await run_command(rt.store.transaction, work, org=caller.org, body=body,
+                             retry=body.expected_version is None)  # fmt: skip
+
+
+@router.post("/{case_id}/minority", status_code=200, response_model=CaseView,
+             summary="Record that the person is a minor (unaccompanied or accompanied), at any time")  # fmt: skip
+async def establish_minority(
+    case_id: str, body: MinorityRequest, caller: Caller = Depends(may("case.minority")),
+    rt: ServiceRuntime = RuntimeDep,
+) -> Response:  # fmt: skip
+    def decide(referral: Referral, by_centre: Centre | None) -> None:
+        referral.establish_minority(by_centre=by_centre, kind=body.kind, basis=body.basis,
+                                    on=body.on or today(rt.clock))  # fmt: skip
+
+    return await _on_case(rt, caller, case_id, body, "case.minority", decide)
+
+
+@router.post("/{case_id}/minority/disproved", status_code=200, response_model=CaseView,
+             summary="Record that the person is not a minor after all")  # fmt: skip
+async def disprove_minority(
+    case_id: str, body: DisprovalRequest, caller: Caller = Depends(may("case.minority")),
+    rt: ServiceRuntime = RuntimeDep,
+) -> Response:  # fmt: skip
+    def decide(referral: Referral, by_centre: Centre | None) -> None:
+        referral.disprove_minority(by_centre=by_centre, basis=body.basis, on=body.on or today(rt.clock))
+
+    return await _on_case(rt, caller, case_id, body, "case.minority.disproved", decide)
+
+
+@router.get("/{case_id}/history", response_model=CaseHistory,
+            summary="The facts of the case's intake file (a former holder: those of its own period)")  # fmt: skip
+async def read_history(case_id: str, caller: Caller = Depends(may("case.history")),
+                       rt: ServiceRuntime = RuntimeDep) -> CaseHistory:  # fmt: skip
+    async with rt.pool.acquire() as conn:
+        row = await case_row(conn, case_id)
+        if row is None:
+            raise NotFound(missing_case(case_id))
+        held = await case_custody(conn, row)
+        require_relation("case.history", caller, centre=row["centre"], missing=missing_case(case_id), custody=held)
+        until = held.held_until(caller.org)
+        events = await case_events(rt, conn, row, until)
+    return CaseHistory(case_id=case_id, held_until=until, entries=history_entries(events))
