@@ -30,6 +30,7 @@ run: venv
 test: venv infra
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/harbour schemas check
 	$(BIN)/pytest -q $(PYTEST_WORKERS)
 

@@ -14,10 +14,11 @@ from uuid import UUID
 from fastapi import Header
 from pydantic import BaseModel, ConfigDict
 
+from harbour.db import Connection
 from harbour.errors import RuleViolation
 
 if TYPE_CHECKING:
-    import asyncpg
+    pass
 
 PURPOSE_HEADER = "Harbour-Purpose"
 MAX_PURPOSE_LENGTH = 200
@@ -60,7 +61,7 @@ def read_purpose(
 
 
 async def record_read(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     org: str,
     role: str,
@@ -74,7 +75,7 @@ async def record_read(
 
     ``at`` defaults to the database's clock; pass the service clock's time where tests move time.
     """
-    return await conn.fetchval(
+    read_id: int = await conn.fetchval(
         """INSERT INTO personal_data_reads (person_id, org, role, user_id, what, purpose, read_at)
            VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, clock_timestamp()))
            RETURNING id""",
@@ -86,10 +87,11 @@ async def record_read(
         _checked_purpose(purpose),
         at,
     )
+    return read_id
 
 
 async def reads_of(
-    conn: asyncpg.Connection, person_id: UUID | str, limit: int = 50, after: int | None = None
+    conn: Connection, person_id: UUID | str, limit: int = 50, after: int | None = None
 ) -> list[PersonalDataRead]:
     """One person's reads, oldest first, at most ``limit`` (capped at 500), those with id above ``after``."""
     rows = await conn.fetch(

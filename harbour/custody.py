@@ -16,7 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+
+import asyncpg
+
+from harbour.db import Connection
 
 
 class Relation(StrEnum):
@@ -70,7 +73,7 @@ class Custody:
         return holder
 
 
-async def admit(conn: Any, case_id: str, centre: str, on: date) -> None:
+async def admit(conn: Connection, case_id: str, centre: str, on: date) -> None:
     """The admitting centre's period (idempotent: a redelivered admission changes nothing)."""
     await conn.execute(
         "INSERT INTO case_custody (case_id, seq, centre, since_on) VALUES ($1, 0, $2, $3) ON CONFLICT DO NOTHING",
@@ -78,7 +81,7 @@ async def admit(conn: Any, case_id: str, centre: str, on: date) -> None:
     )  # fmt: skip
 
 
-async def hand_over(conn: Any, case_id: str, *, to_centre: str, seq: int, on: date) -> bool:
+async def hand_over(conn: Connection, case_id: str, *, to_centre: str, seq: int, on: date) -> bool:
     """An accepted transfer (``seq`` > 0, the track stream's version of its acceptance); False if already known."""
     if seq <= 0:
         raise ValueError("a transfer's sequence number is the version of its acceptance, above 0")
@@ -89,7 +92,7 @@ async def hand_over(conn: Any, case_id: str, *, to_centre: str, seq: int, on: da
     return bool(status.endswith(" 1"))
 
 
-async def load(conn: Any, case_id: str) -> Custody | None:
+async def load(conn: Connection, case_id: str) -> Custody | None:
     """The case's periods, or None while this service knows no centre for it."""
     rows = await conn.fetch(
         "SELECT seq, centre, since_on, applied_at FROM case_custody WHERE case_id = $1 ORDER BY seq", case_id
@@ -99,7 +102,7 @@ async def load(conn: Any, case_id: str) -> Custody | None:
     return Custody(case_id, _periods(rows))
 
 
-async def held_by(conn: Any, centre: str) -> list[str]:
+async def held_by(conn: Connection, centre: str) -> list[str]:
     """The ids of the cases ``centre`` holds now (its caseload in this service)."""
     rows = await conn.fetch(
         """SELECT case_id FROM (SELECT DISTINCT ON (case_id) case_id, centre FROM case_custody
@@ -110,7 +113,7 @@ async def held_by(conn: Any, centre: str) -> list[str]:
     return [r["case_id"] for r in rows]
 
 
-def _periods(rows: list[Any]) -> tuple[Period, ...]:
+def _periods(rows: list[asyncpg.Record]) -> tuple[Period, ...]:
     periods: list[Period] = []
     for i, row in enumerate(rows):
         following = rows[i + 1] if i + 1 < len(rows) else None

@@ -34,6 +34,7 @@ import hashlib
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
+from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -43,6 +44,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from harbour.db import Connection
 from harbour.errors import RuleViolation
 from harbour.unit_of_work import retrying
 
@@ -96,7 +98,7 @@ _DEPENDENCY = Depends(command_request)
 
 
 def _is_command(route: APIRoute) -> bool:
-    return bool(route.methods & COMMAND_METHODS)
+    return bool((route.methods or set()) & COMMAND_METHODS)
 
 
 def install(router: APIRouter) -> None:
@@ -180,7 +182,7 @@ def _lock_name(org: str, key: str) -> str:
     return f"idempotency:{org}\x1f{key}"
 
 
-async def _stored(conn: Any, org: str, key: str, request: CommandRequest, print_: str) -> Reply | None:
+async def _stored(conn: Connection, org: str, key: str, request: CommandRequest, print_: str) -> Reply | None:
     row = await conn.fetchrow(
         "SELECT method, path, fingerprint, status, body, location FROM idempotent_commands WHERE org = $1 AND key = $2",
         org, key,
@@ -192,7 +194,7 @@ async def _stored(conn: Any, org: str, key: str, request: CommandRequest, print_
     return Reply(row["status"], row["body"], row["location"])
 
 
-async def _record(conn: Any, org: str, key: str, request: CommandRequest, print_: str, reply: Reply) -> None:
+async def _record(conn: Connection, org: str, key: str, request: CommandRequest, print_: str, reply: Reply) -> None:
     recorded = await conn.fetchval(
         """INSERT INTO idempotent_commands (org, key, method, path, fingerprint, status, body, location)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (org, key) DO NOTHING RETURNING true""",
@@ -202,11 +204,11 @@ async def _record(conn: Any, org: str, key: str, request: CommandRequest, print_
         raise _KeyTaken
 
 
-Work = Callable[[Any], Awaitable[BaseModel | Answer | None]]
+Work = Callable[[Connection], Awaitable[BaseModel | Answer | None]]
 
 
 async def run_command(
-    pool_tx: Callable[[], Any],
+    pool_tx: Callable[[], AbstractAsyncContextManager[Connection]],
     work: Work,
     *,
     org: str,
@@ -229,7 +231,7 @@ async def run_command(
     digest = print_ if print_ is not None else fingerprint(body, personal=personal)
     replayed = False
 
-    async def attempt(conn: Any) -> Reply:
+    async def attempt(conn: Connection) -> Reply:
         nonlocal replayed
         replayed = False
         if key is not None:

@@ -36,7 +36,6 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -44,6 +43,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel, ConfigDict
 
+from harbour.db import Connection
 from harbour.devsecrets import dev_secret
 from harbour.errors import HarbourError, RuleViolation
 from harbour.settings import HarbourSettings
@@ -102,12 +102,13 @@ def _unb64(text: str, what: str) -> bytes:
 
 def decode_master_key(value: str | bytes) -> bytes:
     """A master key from its base64 text (as in settings), or raw 32 bytes; refuses anything else."""
-    raw = value
     if isinstance(value, str):
         try:
             raw = base64.b64decode(value.strip().encode("ascii"), validate=True)
         except (binascii.Error, UnicodeEncodeError, ValueError):
             raise PersonalDataError("the master key is not valid base64") from None
+    else:
+        raw = value
     if len(raw) != _KEY_BYTES:
         raise PersonalDataError(f"the master key must be {_KEY_BYTES} bytes, not {len(raw)}")
     return bytes(raw)
@@ -224,7 +225,7 @@ class PersonalDataVault:
         except InvalidTag:
             raise PersonalDataError(f"the stored key of person {person_id} does not unwrap") from None
 
-    async def _key_for_sealing(self, conn: asyncpg.Connection, person_id: str) -> tuple[int, bytes]:
+    async def _key_for_sealing(self, conn: Connection, person_id: str) -> tuple[int, bytes]:
         row = await self._key_row(conn, person_id)
         if row is None:
             person_key = secrets.token_bytes(_KEY_BYTES)
@@ -253,14 +254,14 @@ class PersonalDataVault:
         )
 
     @staticmethod
-    async def _key_row(conn: asyncpg.Connection, person_id: str) -> asyncpg.Record | None:
+    async def _key_row(conn: Connection, person_id: str) -> asyncpg.Record | None:
         return await conn.fetchrow(
             "SELECT key_version, wrapped_key, master_key_version, erased_at FROM person_keys WHERE person_id = $1",
             person_id,
         )
 
     async def _keys_for_opening(
-        self, conn: asyncpg.Connection, person_ids: Iterable[str]
+        self, conn: Connection, person_ids: Iterable[str]
     ) -> dict[str, tuple[int, bytes] | None]:
         """Each person's (key version, key), or None for an erased person. A person with no row is an error."""
         wanted = sorted(set(person_ids))
@@ -288,9 +289,7 @@ class PersonalDataVault:
 
     # --- the API ---------------------------------------------------------------------------------------
 
-    async def seal(
-        self, conn: asyncpg.Connection, person_id: UUID | str, field: str, value: str, aad: UUID | str
-    ) -> Sealed:
+    async def seal(self, conn: Connection, person_id: UUID | str, field: str, value: str, aad: UUID | str) -> Sealed:
         """Encrypt ``value`` under the person's key (created on first use), bound to ``aad`` and ``field``.
 
         Raises :class:`PersonErasedError` (422) for an erased person.
@@ -301,7 +300,7 @@ class PersonalDataVault:
 
     async def seal_fields(
         self,
-        conn: asyncpg.Connection,
+        conn: Connection,
         person_id: UUID | str,
         fields: Mapping[str, str | None],
         aad: UUID | str,
@@ -322,7 +321,7 @@ class PersonalDataVault:
         ciphertext = AESGCM(person_key).encrypt(nonce, value.encode("utf-8"), _value_aad(aad, field))
         return Sealed(person_id=person_id, key_version=key_version, nonce=_b64(nonce), ciphertext=_b64(ciphertext))
 
-    async def open(self, conn: asyncpg.Connection, sealed: Sealed, field: str, aad: UUID | str) -> str | None:
+    async def open(self, conn: Connection, sealed: Sealed, field: str, aad: UUID | str) -> str | None:
         """The clear value, or None when the person was erased (show :data:`ERASED`).
 
         Raises :class:`SealBroken` when the value was altered or is opened as another event's or field's.
@@ -331,7 +330,7 @@ class PersonalDataVault:
         return self._open_with(keys[sealed.person_id], sealed, field, aad)
 
     async def open_many(
-        self, conn: asyncpg.Connection, items: Sequence[tuple[Sealed | None, str, UUID | str]]
+        self, conn: Connection, items: Sequence[tuple[Sealed | None, str, UUID | str]]
     ) -> list[str | None]:
         """Open many ``(sealed, field, aad)`` at once (one key query for all persons); None in, None out."""
         present = [sealed.person_id for sealed, _, _ in items if sealed is not None]
@@ -362,7 +361,7 @@ class PersonalDataVault:
             ) from None
         return clear.decode("utf-8")
 
-    async def erase(self, conn: asyncpg.Connection, person_id: UUID | str) -> bool:
+    async def erase(self, conn: Connection, person_id: UUID | str) -> bool:
         """Destroy the person's key, leaving a tombstone. True if this call erased them, False if already erased.
 
         A person with no key yet is erased too (a tombstone alone), so nothing can be sealed for them later.
@@ -391,7 +390,7 @@ class PersonalDataVault:
         self._purge_soon(conn, row["xid"])
         return True
 
-    def _purge_soon(self, conn: Any, xid: Any) -> None:
+    def _purge_soon(self, conn: Connection, xid: object) -> None:
         """Purge the dead key copies that transaction ``xid`` leaves, in the background, once it has ended.
 
         The caller is inside that transaction, so the purge cannot run here: a task waits for the transaction to
@@ -408,11 +407,11 @@ class PersonalDataVault:
             self._purges[id(pool)] = purge
         purge.add(xid)
 
-    async def is_erased(self, conn: asyncpg.Connection, person_id: UUID | str) -> bool:
+    async def is_erased(self, conn: Connection, person_id: UUID | str) -> bool:
         erased_at = await conn.fetchval("SELECT erased_at FROM person_keys WHERE person_id = $1", str(person_id))
         return erased_at is not None
 
-    async def rotate_master_key(self, conn: asyncpg.Connection, new_key: str | bytes, new_version: int) -> int:
+    async def rotate_master_key(self, conn: Connection, new_key: str | bytes, new_version: int) -> int:
         """Re-wrap every live person key under ``new_key`` (version ``new_version``). Returns how many.
 
         Run it in a transaction. Afterwards this vault wraps new keys with the new master key and still opens
@@ -463,7 +462,7 @@ class PersonalDataVault:
         self._purge_soon(conn, await conn.fetchval("SELECT pg_current_xact_id()::text"))
         return len(rewrapped)
 
-    async def rewrap_batch(self, conn: asyncpg.Connection, *, limit: int = 500) -> int:
+    async def rewrap_batch(self, conn: Connection, *, limit: int = 500) -> int:
         """Re-wrap up to ``limit`` live keys that an older master key wraps under the current one. Returns how many.
 
         One batch per transaction (the caller's), so that a rotation over many persons holds row locks for a
@@ -538,7 +537,7 @@ class KeyTableStatus:
     pending_purges: int
 
 
-async def key_table_status(conn: asyncpg.Connection) -> KeyTableStatus:
+async def key_table_status(conn: Connection) -> KeyTableStatus:
     rows = await conn.fetch(
         """SELECT master_key_version, count(*) AS n FROM person_keys WHERE erased_at IS NULL
            GROUP BY master_key_version ORDER BY master_key_version"""
@@ -548,14 +547,14 @@ async def key_table_status(conn: asyncpg.Connection) -> KeyTableStatus:
     return KeyTableStatus({row["master_key_version"]: row["n"] for row in rows}, erased, pending)
 
 
-async def _request_purge(conn: asyncpg.Connection, reason: str) -> None:
+async def _request_purge(conn: Connection, reason: str) -> None:
     await conn.execute(
         "INSERT INTO person_key_purges (xid, reason) VALUES (pg_current_xact_id(), $1) ON CONFLICT (xid) DO NOTHING",
         reason,
     )
 
 
-async def _held_back_by(conn: asyncpg.Connection, xid: str) -> str | None:
+async def _held_back_by(conn: Connection, xid: str) -> str | None:
     """Why the row versions transaction ``xid`` killed may still be visible to someone, or None when none can.
 
     VACUUM FULL copies a dead row version, wrapped key and all, into the new table while any snapshot might still
@@ -576,6 +575,7 @@ async def _held_back_by(conn: asyncpg.Connection, xid: str) -> str | None:
                    <= coalesce(nullif(current_setting('vacuum_defer_cleanup_age', true), '')::int, 0) AS deferred""",
         xid,
     )
+    assert row is not None  # an aggregate-free SELECT always returns its one row
     if row["running"]:
         return "a transaction older than the erasure is still running"
     if row["snapshots"]:
@@ -587,12 +587,12 @@ async def _held_back_by(conn: asyncpg.Connection, xid: str) -> str | None:
     return None
 
 
-async def _rewrite_key_table(conn: asyncpg.Connection, lock_timeout_ms: int) -> int | None:
+async def _rewrite_key_table(conn: Connection, lock_timeout_ms: int) -> int | None:
     """VACUUM FULL person_keys (new pages, the indexes and the TOAST table rebuilt); returns the dead row versions
     it had to keep, from its VERBOSE report, or None when the server reports in a language we do not parse."""
-    notices: list[Any] = []
+    notices: list[asyncpg.PostgresLogMessage] = []
 
-    def listener(_conn: Any, message: Any) -> None:
+    def listener(_conn: Connection, message: asyncpg.PostgresLogMessage) -> None:
         notices.append(message)
 
     conn.add_log_listener(listener)
@@ -659,7 +659,7 @@ async def purge_dead_key_copies(
         delay = min(delay * 2, 1.0)
 
 
-def _pool_of(conn: Any) -> asyncpg.Pool | None:
+def _pool_of(conn: Connection) -> asyncpg.Pool | None:
     """The pool a connection was acquired from, if it was.
 
     asyncpg hands out ``PoolConnectionProxy`` objects whose holder knows their pool. Not a public attribute, but
@@ -678,7 +678,7 @@ class _BackgroundPurge:
         self._xids: set[int] = set()
         self._task: asyncio.Task[None] | None = None
 
-    def add(self, xid: Any) -> None:
+    def add(self, xid: object) -> None:
         self._xids.add(int(str(xid)))
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run(), name="harbour.pii.purge")

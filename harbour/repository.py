@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
+from uuid import UUID
 
 from harbour.aggregate import Aggregate
+from harbour.db import Connection
 from harbour.errors import NotFound
+from harbour.events import DomainEvent
 from harbour.projection import Projection
 from harbour.store import CommandContext, EventStore, NewEvent, RecordedEvent
 
@@ -18,21 +21,21 @@ class Repository:
         self.store = store
         self.projections = list(projections)
 
-    async def load(self, cls: type[A], id: str, *, conn: Any | None = None, missing: str | None = None) -> A:
+    async def load(self, cls: type[A], id: str, *, conn: Connection | None = None, missing: str | None = None) -> A:
         """The aggregate rebuilt from its stream; NotFound (404) when the stream is empty."""
         aggregate = await self.load_or_new(cls, id, conn=conn)
         if aggregate.version == 0:
             raise NotFound(missing or f"no {cls.stream_type} {id}")
         return aggregate
 
-    async def load_or_new(self, cls: type[A], id: str, *, conn: Any | None = None) -> A:
+    async def load_or_new(self, cls: type[A], id: str, *, conn: Connection | None = None) -> A:
         aggregate = cls(id)
         recorded = await self.store.read_stream(aggregate.stream_id, conn=conn)
         aggregate.replay(r.event for r in recorded)
         return aggregate
 
     async def save(
-        self, aggregate: Aggregate, context: CommandContext, *, conn: Any | None = None
+        self, aggregate: Aggregate, context: CommandContext, *, conn: Connection | None = None
     ) -> list[RecordedEvent]:
         """Append the aggregate's pending events at the version it was loaded at (409 if it moved on)."""
         pending = aggregate.pending_with_ids()
@@ -47,7 +50,7 @@ class Repository:
         return recorded
 
     async def _save(
-        self, aggregate: Aggregate, pending: list, context: CommandContext, conn: Any
+        self, aggregate: Aggregate, pending: list[tuple[UUID, DomainEvent]], context: CommandContext, conn: Connection
     ) -> list[RecordedEvent]:
         recorded = await self.store.append(
             stream_id=aggregate.stream_id,

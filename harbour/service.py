@@ -26,11 +26,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from harbour import idempotency, logsafe, milestones, telemetry
 from harbour.auth import Caller, TokenVerifier
 from harbour.clock import Clock, SystemClock
-from harbour.db import HARBOUR_MIGRATIONS, create_pool, database_url, ensure_database, migrate
+from harbour.db import HARBOUR_MIGRATIONS, Connection, create_pool, database_url, ensure_database, migrate
 from harbour.events import DomainEvent
 from harbour.http.problems import ConnectionFailureShield, install_problem_handlers
 from harbour.http.shedding import LoadShedding
-from harbour.kafka.consumer import HandlerContext, InboxConsumer, Subscription
+from harbour.kafka.consumer import GroupTimeouts, HandlerContext, InboxConsumer, Subscription
 from harbour.kafka.relay import OutboxRelay, Route
 from harbour.kafka.security import faststream_security
 from harbour.kafka.topics import TopicKeeper, TopicSpec, topic_table
@@ -38,7 +38,7 @@ from harbour.pii import PersonalDataVault
 from harbour.projection import Projection
 from harbour.repository import Repository
 from harbour.settings import HarbourSettings, get_settings
-from harbour.store import Actor, CommandContext, EventStore
+from harbour.store import Actor, CommandContext, EventStore, RecordedEvent
 from harbour.timers import Timer, TimerRunner
 
 log = logging.getLogger("harbour.service")
@@ -128,7 +128,7 @@ class ServiceRuntime:
             middlewares=(KafkaTelemetryMiddleware(tracer_provider=provider),),
             logger=logging.getLogger(f"harbour.{self.name}.kafka"),
         )
-        timeouts = {
+        timeouts: GroupTimeouts = {
             "session_timeout_ms": self.settings.consumer_session_timeout_ms,
             "heartbeat_interval_ms": self.settings.consumer_heartbeat_ms,
             "rebalance_timeout_ms": self.settings.consumer_rebalance_timeout_ms,
@@ -245,13 +245,13 @@ class ServiceRuntime:
         telemetry.shutdown_providers()
         self._started = False
 
-    def _count_appends(self, events: Sequence[Any]) -> None:
+    def _count_appends(self, events: Sequence[RecordedEvent]) -> None:
         for event in events:
             telemetry.APPENDS.labels(self.name, event.event_type).inc()
 
-    def _timer_handlers(self) -> dict[str, Callable[[Any, Timer], Awaitable[None]]]:
-        def adapt(handler: TimerHandler) -> Callable[[Any, Timer], Awaitable[None]]:
-            async def fire(conn: Any, timer: Timer) -> None:
+    def _timer_handlers(self) -> dict[str, Callable[[Connection, Timer], Awaitable[None]]]:
+        def adapt(handler: TimerHandler) -> Callable[[Connection, Timer], Awaitable[None]]:
+            async def fire(conn: Connection, timer: Timer) -> None:
                 command = CommandContext(actor=Actor.system(f"{self.name}.timers"),
                                          traceparent=telemetry.current_traceparent())  # fmt: skip
                 await handler(HandlerContext(conn, self, command, None), timer)
@@ -273,7 +273,8 @@ class ServiceRuntime:
 
 def runtime(request: Request) -> ServiceRuntime:
     """FastAPI dependency: the running service."""
-    return request.app.state.runtime
+    running: ServiceRuntime = request.app.state.runtime
+    return running
 
 
 RuntimeDep = Depends(runtime)

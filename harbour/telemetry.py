@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import IO, cast
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
@@ -74,7 +75,8 @@ def tracer_provider(service: str, settings: HarbourSettings) -> TracerProvider:
         # Rotated by size (harbour.trace_files): at most trace_file_max_bytes x trace_files_kept per service.
         stream = RotatingTraceFile(directory / f"{service}.jsonl", max_bytes=settings.trace_file_max_bytes,
                                    files=settings.trace_files_kept)  # fmt: skip
-        provider.add_span_processor(BatchSpanProcessor(FileSpanExporter(stream=stream)))  # type: ignore[arg-type]
+        # The exporter only writes and flushes its stream, which is all a RotatingTraceFile does of IO[str].
+        provider.add_span_processor(BatchSpanProcessor(FileSpanExporter(stream=cast("IO[str]", stream))))
     for processor in EXTRA_SPAN_PROCESSORS:
         provider.add_span_processor(processor)
     _providers[service] = provider

@@ -23,6 +23,7 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict
 
 from harbour.clock import Clock
+from harbour.db import Connection
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class Timer(BaseModel):
     cancelled_at: datetime | None = None
 
 
-TimerHandler = Callable[[asyncpg.Connection, Timer], Awaitable[None]]
+TimerHandler = Callable[[Connection, Timer], Awaitable[None]]
 
 
 class UnknownTimerKind(LookupError):
@@ -75,7 +76,7 @@ def _like_prefix(prefix: str) -> str:
 
 
 async def schedule(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     key: str,
     kind: str,
@@ -108,7 +109,7 @@ async def schedule(
     return row is not None
 
 
-async def cancel(conn: asyncpg.Connection, key: str) -> bool:
+async def cancel(conn: Connection, key: str) -> bool:
     """Cancel the pending timer ``key``; False if there is none (unknown, fired or already cancelled)."""
     row = await conn.fetchrow(
         """UPDATE timers SET cancelled_at = now()
@@ -118,7 +119,7 @@ async def cancel(conn: asyncpg.Connection, key: str) -> bool:
     return row is not None
 
 
-async def cancel_prefix(conn: asyncpg.Connection, prefix: str) -> int:
+async def cancel_prefix(conn: Connection, prefix: str) -> int:
     """Cancel every pending timer whose key starts with ``prefix`` (e.g. all of one document); returns how many."""
     if not prefix:
         raise ValueError("an empty prefix would cancel every timer")
@@ -130,17 +131,18 @@ async def cancel_prefix(conn: asyncpg.Connection, prefix: str) -> int:
     return int(result.split()[-1])
 
 
-async def get_timer(conn: asyncpg.Connection, key: str) -> Timer | None:
+async def get_timer(conn: Connection, key: str) -> Timer | None:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM timers WHERE key = $1", key)
     return None if row is None else _timer(row)
 
 
-async def due_count(conn: asyncpg.Connection, now: datetime) -> int:
+async def due_count(conn: Connection, now: datetime) -> int:
     """Pending timers whose due time has passed (the "due timers" metric; should hover near zero)."""
-    return await conn.fetchval(
+    count: int = await conn.fetchval(
         "SELECT count(*) FROM timers WHERE fired_at IS NULL AND cancelled_at IS NULL AND due_at <= $1",
         _aware(now, "now"),
     )
+    return count
 
 
 class TimerRunner:
@@ -190,9 +192,10 @@ class TimerRunner:
 
     def backoff(self, attempts: int) -> timedelta:
         """The wait after the ``attempts``-th failed attempt."""
-        return min(self._retry_base * (2 ** max(0, min(attempts - 1, 30))), self._retry_max)
+        factor: int = 2 ** max(0, min(attempts - 1, 30))
+        return min(self._retry_base * factor, self._retry_max)
 
-    async def due_count(self, conn: asyncpg.Connection) -> int:
+    async def due_count(self, conn: Connection) -> int:
         return await due_count(conn, self._clock.now())
 
     # --- firing ----------------------------------------------------------------------------------------
@@ -232,7 +235,7 @@ class TimerRunner:
                     fired += 1
         return fired
 
-    async def _fire(self, conn: asyncpg.Connection, timer: Timer) -> bool:
+    async def _fire(self, conn: Connection, timer: Timer) -> bool:
         handler = self._handlers.get(timer.kind)
         try:
             if handler is None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from contextlib import AbstractAsyncContextManager
+from typing import TypeVar
 
 import asyncpg
 
+from harbour.db import Connection
 from harbour.errors import ConcurrencyError
 from harbour.store.eventstore import StreamOrderRetry
 
@@ -20,7 +22,11 @@ RETRYABLE = (ConcurrencyError, StreamOrderRetry, asyncpg.SerializationError, asy
 
 
 async def retrying(
-    pool_tx: Callable[[], Any], work: Callable[[Any], Awaitable[T]], *, retry: bool = True, queue_on: str | None = None
+    pool_tx: Callable[[], AbstractAsyncContextManager[Connection]],
+    work: Callable[[Connection], Awaitable[T]],
+    *,
+    retry: bool = True,
+    queue_on: str | None = None,
 ) -> T:
     """Run ``work(conn)`` in a fresh transaction, again from the start when another writer won a race.
 

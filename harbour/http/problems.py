@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -40,7 +41,7 @@ class DatabaseUnavailable(ConnectionError):
 # Failures of the connection, not of the statement: the database (or the way to it) is away, and the same
 # request may succeed once it is back. A command cut off by one of them may or may not have committed; its
 # Idempotency-Key makes sending it again safe.
-CONNECTION_FAILURES: tuple[type[BaseException], ...] = (
+CONNECTION_FAILURES: tuple[type[Exception], ...] = (
     DatabaseUnavailable,
     asyncpg.PostgresConnectionError,  # class 08: connection does not exist, failure, rejection, protocol
     asyncpg.OperatorInterventionError,  # class 57: admin/crash shutdown, cannot connect now, cancelled
@@ -163,7 +164,7 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
-def _errors(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
+def _errors(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
     # Only the location and the reason: echoing the input back could echo personal data into logs and proxies.
     return [
         {"field": _field(e.get("loc", ())), "message": str(e.get("msg", "invalid")), "code": str(e.get("type"))}
@@ -216,7 +217,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         return unavailable(request, exc)
 
     for failure in CONNECTION_FAILURES:
-        app.add_exception_handler(failure, dependency_down)  # type: ignore[arg-type]
+        app.add_exception_handler(failure, dependency_down)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

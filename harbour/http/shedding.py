@@ -118,7 +118,7 @@ class _TokenBuckets:
         if verifier is None:
             return None
         try:
-            org = verifier.verify(token).org
+            org: str = verifier.verify(token).org
         except HarbourError:
             return None  # not a valid token: the route answers 401; the request is bucketed by client
         if len(self._known) >= TOKEN_CACHE_SIZE:

@@ -16,4 +16,4 @@ import aiokafka.client
 from aiokafka.protocol.metadata import MetadataRequest
 
 if not isinstance(aiokafka.client.MetadataRequest, functools.partial):
-    aiokafka.client.MetadataRequest = functools.partial(MetadataRequest, allow_auto_topic_creation=False)  # type: ignore[misc]
+    aiokafka.client.MetadataRequest = functools.partial(MetadataRequest, allow_auto_topic_creation=False)

@@ -28,7 +28,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 from uuid import UUID
 
 import asyncpg
@@ -40,6 +40,7 @@ from faststream.middlewares import AckPolicy
 from pydantic import ValidationError
 
 from harbour import telemetry
+from harbour.db import Connection
 from harbour.errors import ConcurrencyError, HarbourError
 from harbour.kafka.rebuild import AssignmentWatch
 from harbour.kafka.security import client_options
@@ -49,6 +50,8 @@ from harbour.store.envelope import HEADER_NAMES
 from harbour.store.eventstore import StreamOrderRetry
 
 if TYPE_CHECKING:
+    from harbour.clock import Clock
+    from harbour.repository import Repository
     from harbour.service import ServiceRuntime
 
 log = logging.getLogger("harbour.consumer")
@@ -80,21 +83,31 @@ class RawMessage:
 class HandlerContext:
     """What a handler gets: the open transaction, the runtime, and the context of the events it writes."""
 
-    conn: Any
+    conn: Connection
     runtime: ServiceRuntime
     command: CommandContext
     message: RecordedEvent | RawMessage | None
 
     @property
-    def repository(self):
+    def repository(self) -> Repository:
         return self.runtime.repository
 
     @property
-    def clock(self):
+    def clock(self) -> Clock:
         return self.runtime.clock
 
 
 Handler = Callable[[HandlerContext, RecordedEvent], Awaitable[None]]
+
+
+class GroupTimeouts(TypedDict):
+    """How long a consumer group waits for its members (the settings' consumer_*_ms), as the subscriber takes them."""
+
+    session_timeout_ms: int
+    heartbeat_interval_ms: int
+    rebalance_timeout_ms: int
+
+
 RawHandler = Callable[[HandlerContext, RawMessage], Awaitable[None]]
 
 
@@ -284,7 +297,7 @@ class InboxConsumer:
         self._producer: AIOKafkaProducer | None = None
         self._producer_lock = asyncio.Lock()
 
-    def register(self, broker: KafkaBroker, *, group_timeouts: dict[str, int]) -> None:
+    def register(self, broker: KafkaBroker, *, group_timeouts: GroupTimeouts) -> None:
         sub = self.subscription
         # Subscriptions that name one consumer (group and inbox) are read by one Kafka consumer, registered by
         # the first of them: a group then joins once, not once per topic. Each join costs a rebalance (seconds),
@@ -316,7 +329,8 @@ class InboxConsumer:
 
         @subscriber
         async def on_message(message: KafkaMessage) -> None:
-            await self._for_topic(message.raw_message.topic).consume(message)
+            record: ConsumerRecord = message.raw_message  # one record: this subscriber reads no batches
+            await self._for_topic(record.topic).consume(message)
 
         # The dead-letter producer stops with the subscriber (the runtime stops the broker, which stops these).
         stop = subscriber.stop
@@ -345,7 +359,7 @@ class InboxConsumer:
 
     def _observe_lag(self, message: KafkaMessage) -> None:
         """Consumer lag: messages behind the partition's end, summed over the partitions this group reads here."""
-        raw = message.raw_message
+        raw: ConsumerRecord = message.raw_message
         consumer = getattr(message, "consumer", None)
         highwater = getattr(consumer, "highwater", None)
         if highwater is None:

@@ -54,6 +54,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import OffsetOutOfRangeError
 
+from harbour.db import Connection
 from harbour.kafka.security import client_options
 from harbour.settings import HarbourSettings
 
@@ -104,7 +105,7 @@ class AckLedger:
         self.relay = relay
         self.acks: dict[tuple[str, int], Acked] = {}
 
-    async def load(self, conn: Any) -> None:
+    async def load(self, conn: Connection) -> None:
         rows = await conn.fetch(
             """SELECT topic, partition, last_offset, last_fingerprint, anchor_offset, anchor_fingerprint
                  FROM relay_acks WHERE relay = $1""",
@@ -126,7 +127,7 @@ class AckLedger:
                             f"{known.last.offset}): the partition's log started over")  # fmt: skip
         return None
 
-    async def record(self, conn: Any, batch: Mapping[tuple[str, int], tuple[int, Mark]]) -> None:
+    async def record(self, conn: Connection, batch: Mapping[tuple[str, int], tuple[int, Mark]]) -> None:
         """Write the batch's last records (in the caller's transaction, the one that moves the checkpoint)."""
         if not batch:
             return
@@ -163,7 +164,7 @@ class AckLedger:
         """The records checked that are not yet the anchors of their partitions."""
         return {key: mark for key, mark in checked.items() if key in self.acks and self.acks[key].anchor != mark}
 
-    async def confirm(self, conn: Any, checked: Mapping[tuple[str, int], Mark]) -> None:
+    async def confirm(self, conn: Connection, checked: Mapping[tuple[str, int], Mark]) -> None:
         """The records checked were in place: they become the anchors (the last ones may have moved on since)."""
         checked = self.unconfirmed(checked)
         if not checked:
@@ -183,7 +184,7 @@ class AckLedger:
     def snapshot(self) -> dict[tuple[str, int], Mark]:
         return {key: acked.last for key, acked in self.acks.items()}
 
-    async def forget(self, conn: Any) -> None:
+    async def forget(self, conn: Connection) -> None:
         """After a loss: nothing the broker acknowledged before counts any more (in the rebuild's transaction)."""
         await conn.execute("DELETE FROM relay_acks WHERE relay = $1", self.relay)
 

@@ -9,7 +9,7 @@ without waking anyone.
 
 from __future__ import annotations
 
-from typing import Any
+from harbour.db import Connection
 
 LOCK_CLASS = 18498  # 'HB': the first key of every slot lock (two-key advisory locks never meet bigint ones)
 SLOTS = (1, 2)  # the slots harbour_append looks at: a service's domain relay and its milestone relay
@@ -17,7 +17,7 @@ DOMAIN_SLOT, MILESTONE_SLOT = SLOTS
 
 
 class SleepSlot:
-    def __init__(self, conn: Any, slot: int) -> None:
+    def __init__(self, conn: Connection, slot: int) -> None:
         if slot not in SLOTS:
             raise ValueError(f"sleep slot {slot} is not one harbour_append wakes (it checks {SLOTS})")
         self.conn = conn  # the relay's own connection, which also LISTENs: a session lock dies with it

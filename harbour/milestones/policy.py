@@ -13,6 +13,7 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
+from harbour.events import DomainEvent
 from schemas.audiences import (
     CENTRES,
     GUARDIANSHIP_SERVICE,
@@ -58,10 +59,11 @@ class Addressing:
     unrouted: list[Role]
 
 
-def plain(value: Any) -> FieldValue:
+def plain(value: object) -> FieldValue:
     """A field value as a milestone carries it: a code list's value, a calendar day, a number or a flag."""
     if isinstance(value, Enum):
-        return value.value
+        code: FieldValue = value.value  # the code lists of schemas/ are str enums
+        return code
     if isinstance(value, datetime):  # a datetime is a date too: milestones carry calendar days only
         return value.date()
     if value is None or isinstance(value, str | int | bool | date):
@@ -69,18 +71,19 @@ def plain(value: Any) -> FieldValue:
     raise TypeError(f"a milestone field cannot carry a {type(value).__name__}")
 
 
-def _dig(event: Any, path: str) -> Any:
-    value = event
+def _dig(event: DomainEvent, path: str) -> Any:
+    # A dotted path into the event's fields (their types are the schema's, known only at run time).
+    value: Any = event
     for part in path.split("."):
         value = getattr(value, part)
     return value
 
 
-def _matches(source: Source, event: Any) -> bool:
+def _matches(source: Source, event: DomainEvent) -> bool:
     return all(plain(_dig(event, path)) in allowed for path, allowed in source.when.items())
 
 
-def match(event: Any) -> tuple[Rule, Source] | None:
+def match(event: DomainEvent) -> tuple[Rule, Source] | None:
     """The rule and source a decoded event falls under, or None (a test checks the table is unambiguous)."""
     for rule in POLICY:
         for source in rule.sources:
@@ -145,7 +148,7 @@ def _file_number(role: Role, facts: CaseFacts) -> str | None:
     return {Role.REFERRER: facts.referrer_file_number, Role.PROSECUTION: facts.prosecution_file_number}.get(role)
 
 
-def _value(spec: FieldSpec, event: Any, facts: CaseFacts) -> FieldValue:
+def _value(spec: FieldSpec, event: DomainEvent, facts: CaseFacts) -> FieldValue:
     match spec:
         case From(path):
             return plain(_dig(event, path))
@@ -157,7 +160,7 @@ def _value(spec: FieldSpec, event: Any, facts: CaseFacts) -> FieldValue:
             return plain(getattr(facts, fact))
 
 
-def address(event: Any, facts: CaseFacts, zones: Iterable[str] | None = None) -> Addressing:
+def address(event: DomainEvent, facts: CaseFacts, zones: Iterable[str] | None = None) -> Addressing:
     """The milestones a decoded event gives, one per audience, each with only the fields its roles grant."""
     found = match(event)
     if found is None:

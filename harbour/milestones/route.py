@@ -20,11 +20,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
 from uuid import UUID, uuid5
 
 from prometheus_client import Counter
 
+from harbour.db import Connection
 from harbour.kafka.relay import OutgoingMessage, RouteNotReady
 from harbour.milestones.case_audiences import load_facts
 from harbour.milestones.policy import Addressed, address, match, source_event_types
@@ -54,7 +54,7 @@ class MilestoneRoute:
         self.event_types = source_event_types(service)
         self._missing_since: dict[UUID, float] = {}
 
-    async def __call__(self, conn: Any, recorded: RecordedEvent) -> Sequence[OutgoingMessage]:
+    async def __call__(self, conn: Connection, recorded: RecordedEvent) -> Sequence[OutgoingMessage]:
         if recorded.event_type not in self.event_types:
             return []
         event = recorded.event
@@ -75,7 +75,7 @@ class MilestoneRoute:
             UNROUTED.labels(self.service, found[0].milestone.value, role.value, "no-audience").inc()
         return [self._message(recorded, root_id, a) for a in addressing.addressed]
 
-    async def _facts(self, conn: Any, recorded: RecordedEvent) -> tuple[str, CaseFacts] | None:
+    async def _facts(self, conn: Connection, recorded: RecordedEvent) -> tuple[str, CaseFacts] | None:
         # Only the event the relay is stuck on is remembered: the relay tries it again until it passes.
         first_missed = self._missing_since.setdefault(recorded.event_id, time.monotonic())
         known = await load_facts(conn, recorded.case_id)
