@@ -19,11 +19,12 @@ own events over the rows converges to the same state.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import schemas.intake
 import schemas.legal
 import schemas.tracks
+from harbour.db import Connection
 from harbour.kafka.consumer import HandlerContext, Subscription
 from harbour.projection import Projection
 from harbour.store import RecordedEvent
@@ -60,7 +61,9 @@ _UPSERT = """INSERT INTO case_audiences (case_key, {cols}) VALUES ($1, {params})
              ON CONFLICT (case_key) DO UPDATE SET {updates}, updated_at = now()"""
 
 
-async def _upsert(conn: Any, case_key: str, values: dict[str, Any], updates: dict[str, str] | None = None) -> None:
+async def _upsert(
+    conn: Connection, case_key: str, values: dict[str, Any], updates: dict[str, str] | None = None
+) -> None:
     """Insert the row or set ``values``; ``updates`` overrides the SET expression of a column (e.g. COALESCE)."""
     cols = list(values)
     sets = [f"{c} = {(updates or {}).get(c, f'EXCLUDED.{c}')}" for c in cols]
@@ -74,22 +77,22 @@ class CaseAudiences(Projection):
     tables = ()  # never emptied by a rebuild: see the module's docstring
 
     # -- intake ---------------------------------------------------------------------------------------------
-    async def on_ReferralSubmitted(self, conn: Any, recorded: RecordedEvent) -> None:
-        e = recorded.event
+    async def on_ReferralSubmitted(self, conn: Connection, recorded: RecordedEvent) -> None:
+        e = cast(schemas.intake.ReferralSubmitted, recorded.event)
         await _upsert(conn, recorded.case_id, {"root_id": e.referral_id, "owning_centre": e.target_centre.value,
                                                "referring_org": e.referring_organisation_id,
                                                "referrer_file_number": e.referrer_file_number})  # fmt: skip
 
-    async def on_ReferralRedirected(self, conn: Any, recorded: RecordedEvent) -> None:
+    async def on_ReferralRedirected(self, conn: Connection, recorded: RecordedEvent) -> None:
         # To another centre: that centre now decides. To a youth centre: the referral leaves the platform and
         # the redirecting centre stays its last owner.
-        target = recorded.event.to_centre.value
+        target = cast(schemas.intake.ReferralRedirected, recorded.event).to_centre.value
         if target in CENTRES:
             await conn.execute("UPDATE case_audiences SET owning_centre = $2, updated_at = now() WHERE case_key = $1",
                                recorded.case_id, target)  # fmt: skip
 
-    async def on_CaseOpened(self, conn: Any, recorded: RecordedEvent) -> None:
-        e = recorded.event
+    async def on_CaseOpened(self, conn: Connection, recorded: RecordedEvent) -> None:
+        e = cast(schemas.intake.CaseOpened, recorded.event)
         # COALESCE: a transfer already seen (topics are not ordered among each other) keeps its centre.
         await _upsert(conn, recorded.case_id,
                       {"root_id": e.referral_id, "owning_centre": e.centre.value, "referring_org":
@@ -99,7 +102,7 @@ class CaseAudiences(Projection):
                                                "case_audiences.referrer_file_number)",
                        "minor": "case_audiences.minor OR EXCLUDED.minor"})  # fmt: skip
 
-    async def on_MinorFlagged(self, conn: Any, recorded: RecordedEvent) -> None:
+    async def on_MinorFlagged(self, conn: Connection, recorded: RecordedEvent) -> None:
         # Before admission an upstream service has no row for the referral (it follows cases only): no effect.
         await conn.execute("UPDATE case_audiences SET minor = true, updated_at = now() WHERE case_key = $1",
                            recorded.case_id)  # fmt: skip
@@ -109,26 +112,26 @@ class CaseAudiences(Projection):
     # disproved, the person is an adult and the service has nothing more to learn about them.
     on_MinorityEstablished = on_MinorFlagged
 
-    async def on_MinorityDisproved(self, conn: Any, recorded: RecordedEvent) -> None:
+    async def on_MinorityDisproved(self, conn: Connection, recorded: RecordedEvent) -> None:
         await conn.execute("UPDATE case_audiences SET minor = false, updated_at = now() WHERE case_key = $1",
                            recorded.case_id)  # fmt: skip
 
     # -- legal ----------------------------------------------------------------------------------------------
-    async def on_ProsecutorialFileAssigned(self, conn: Any, recorded: RecordedEvent) -> None:
-        e = recorded.event
+    async def on_ProsecutorialFileAssigned(self, conn: Connection, recorded: RecordedEvent) -> None:
+        e = cast(schemas.legal.ProsecutorialFileAssigned, recorded.event)
         await _upsert(conn, recorded.case_id, {"prosecution_office": e.office, "prosecution_file_number":
                                                e.file_number})  # fmt: skip
 
-    async def on_StatementMade(self, conn: Any, recorded: RecordedEvent) -> None:
+    async def on_StatementMade(self, conn: Connection, recorded: RecordedEvent) -> None:
         # A statement made to the referring unit itself gives that unit its file number, if it had none.
-        e = recorded.event
+        e = cast(schemas.legal.StatementMade, recorded.event)
         await conn.execute(
             """UPDATE case_audiences SET referrer_file_number = $3, updated_at = now()
                WHERE case_key = $1 AND referring_org = $2 AND referrer_file_number IS NULL""",
             recorded.case_id, e.unit, e.report_number,
         )  # fmt: skip
 
-    async def on_ResidenceProcedureOpened(self, conn: Any, recorded: RecordedEvent) -> None:
+    async def on_ResidenceProcedureOpened(self, conn: Connection, recorded: RecordedEvent) -> None:
         # The Immigration Office follows a case from its first residence step, never before (an EU citizen
         # without a procedure is none of its business).
         await _upsert(conn, recorded.case_id, {"immigration_involved": True})
@@ -138,8 +141,8 @@ class CaseAudiences(Projection):
     on_DocumentIssued = on_ResidenceProcedureOpened
 
     # -- tracks ---------------------------------------------------------------------------------------------
-    async def on_TransferAccepted(self, conn: Any, recorded: RecordedEvent) -> None:
-        e = recorded.event
+    async def on_TransferAccepted(self, conn: Connection, recorded: RecordedEvent) -> None:
+        e = cast(schemas.tracks.TransferAccepted, recorded.event)
         # Only a later transfer moves the case again (a redelivered older one must not move it back).
         await _upsert(conn, recorded.case_id, {"owning_centre": e.to_centre.value, "owning_centre_since":
                                                e.accepted_on},
@@ -169,7 +172,7 @@ def upstream_subscriptions(service: str) -> list[Subscription]:
     return found
 
 
-async def load_facts(conn: Any, case_key: str) -> tuple[str, CaseFacts] | None:
+async def load_facts(conn: Connection, case_key: str) -> tuple[str, CaseFacts] | None:
     """The case's root id and facts, or None while intake's facts about it have not arrived."""
     row = await conn.fetchrow("SELECT * FROM case_audiences WHERE case_key = $1", case_key)
     if row is None or row["root_id"] is None:
