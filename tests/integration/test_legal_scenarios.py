@@ -297,7 +297,8 @@ async def test_the_procedure_opens_from_a_real_case_opened_and_is_published_on_t
 
 async def test_the_openapi_document_lists_every_command_and_query(stage: LegalStage) -> None:
     paths = (await stage.svc.client.get("/openapi.json")).json()["paths"]
-    assert len([p for p in paths if p.startswith("/cases/")]) == 20
+    assert len([p for p in paths if p.startswith("/cases/")]) == 21
+    assert "/cases/{case_id}/residence/stay" in paths  # the stay on any day (tests/integration/test_legal_stay.py)
     assert "/centres/{centre}/deadlines" in paths
     assert "422" in paths["/cases/{case_id}/residence/requests"]["post"]["responses"]
     assert DocumentExpiryReminderDue.event_type in (await stage.svc.client.get("/asyncapi.json")).text
