@@ -62,6 +62,9 @@ class Whole:
     responses: list[tuple[str, str, int]] = field(default_factory=list)  # (service, path, status): every call
     shelters: dict[str, str] = field(default_factory=dict)  # centre -> its shelter id
 
+    def __repr__(self) -> str:  # hypothesis prints its arguments: the services' settings are noise there
+        return f"Whole({', '.join(self.services)})"
+
     # ---- calls ---------------------------------------------------------------------------------------------
     def headers(self, service: str, org: str, role: str, user: str = "tester") -> dict[str, str]:
         return self.services[service].token(org, role, user)
@@ -127,7 +130,7 @@ class Whole:
     async def admit(self, centre: str = PAYOKE) -> Case:
         """A referral by the federal police to ``centre``, screened, accepted, interviewed, consented, admitted;
         returns once legal, tracks and housing all follow the case."""
-        region = {PAYOKE: "flanders", PAG_ASA: "brussels", SURYA: "wallonia"}[centre]
+        region = {PAYOKE: "flanders", PAG_ASA: "brussels-capital", SURYA: "wallonia"}[centre]
         referral = {"target_centre": centre, "region": region, "referrer_file_number": "AN.12.L1.004567/26",
                     "exploitation_types": ["labour-exploitation"], "urgency": [],
                     "signal_ids": ["movement-and-control.identity-documents-withheld",
