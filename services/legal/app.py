@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from harbour.kafka.consumer import Subscription
 from harbour.service import ServiceDefinition, create_app
 from schemas.legal import LEGAL_EVENTS
-from services.legal import api, handlers, projections
+from services.legal import api, custody, handlers, projections
 from services.legal.api import stay
 from services.legal.timekeeping import EXPIRY, HEARING_CHECK, REMINDER
 
@@ -26,7 +26,7 @@ DEFINITION = ServiceDefinition(
     domain_topic="legal.events.v1",
     migrations=Path(__file__).parent / "migrations",
     routers=[api.router],
-    projections=list(projections.PROJECTIONS),
+    projections=[*projections.PROJECTIONS, custody.CASE_CUSTODY],  # custody after legal_cases: it corrects centre
     subscriptions=[
         Subscription(
             topic="intake.events.v1",
@@ -36,7 +36,14 @@ DEFINITION = ServiceDefinition(
             event_types=frozenset({"CaseOpened", "MinorityEstablished", "MinorityDisproved"}),
             description="Follow an admitted case and open its residence procedure (not for EU citizens); apply "
             "a minority established or disproved later (an unaccompanied minor's reflection lasts three months).",
-        )
+        ),
+        Subscription(
+            topic="tracks.events.v1",
+            consumer="legal.transfer-accepted",
+            handle=custody.on_transfer_accepted,
+            event_types=frozenset({"TransferAccepted"}),
+            description="A transfer accepted: the receiving centre holds the residence file and proceedings.",
+        ),
     ],
     timer_handlers={
         REMINDER: handlers.on_document_reminder,
