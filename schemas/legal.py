@@ -20,7 +20,10 @@ from schemas.intake import MinorFlagReason, MinorKind
 
 # A lowercase slug such as "police-zone-antwerp" or "criminal-court-ghent": ids, never free text.
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=80)]
-# The competent office: a district's prosecution office, a labour auditorate, or the federal prosecutor.
+# The competent office: a district's prosecution office, a labour auditorate, or the federal prosecutor. Only the
+# shape is checked here: this type also decodes stored events, and an id recorded before the registry check must
+# still load. Commands check the id against the audience registry (services/legal/plausibility.check_office:
+# a 422 listing the valid ids), so "prosecution-atlantis" is refused and its milestones never go to nobody.
 OfficeId = Annotated[
     str,
     StringConstraints(pattern=r"^((prosecution|labour-auditorate)-[a-z]+(-[a-z]+)*|federal-prosecution)$"),
