@@ -20,7 +20,7 @@ from services.tracks.domain import Track
 
 class Scope(StrEnum):
     OWNER = "owner"  # the centre that owns the track now
-    OWNER_OR_FORMER = "owner-or-former"  # ... or a former owner, for the events of its own period only
+    OWNER_OR_FORMER = "owner-or-former"  # ... or a former owner, for the events up to its (last) hand-over
     RECEIVING = "receiving"  # the centre a pending transfer request is addressed to
     CENTRE = "centre"  # lists over the caller's own centre; no single track involved
 

@@ -1,8 +1,11 @@
 """HTTP commands on a track: caseworker, phase, plan, reviews, sessions, transfer, closure, reopening.
 
-Every command loads the track, checks the caller against ``access.ACCESS``, runs the domain command and saves
-in one transaction (with the review timers the new events imply). Free text about the person is sealed under
-the person's key with the id of the event that will carry it as associated data, before the domain sees it.
+Every command loads the track, checks the caller against ``access.ACCESS``, checks the dates the caller typed
+against ``services.tracks.dates.RULES`` (422 naming the field and the rule), runs the domain command and saves
+in one transaction (with the review timers the new events imply). A date the caller leaves out is today where
+the case is (``harbour.clock.today``: a session recorded at 23:30 in Brussels is on the Brussels day).
+Free text about the person is sealed under the person's key with the id of the event that will carry it as
+associated data, before the domain sees it.
 The queries are in ``services/tracks/queries.py``.
 """
 
@@ -32,6 +35,7 @@ from schemas.tracks import (
     TransferReason,
 )
 from schemas.tracks import Centre as CentreId
+from services.tracks import dates
 from services.tracks.access import allowed, check_scope
 from services.tracks.deadlines import save_track
 from services.tracks.domain import MAX_SESSION_MINUTES, Track
@@ -65,7 +69,11 @@ class SetGoal(Command):
     own_words: Text  # the person's own words about the goal: sealed, never stored in clear
 
 
-class DropGoal(Command):
+class Dated(Command):
+    on: date | None = None  # the day it happened, when recorded later; default today (where the case is)
+
+
+class DropGoal(Dated):
     reason: Text  # sealed: why the person and the caseworker let the goal go
 
 
@@ -92,7 +100,7 @@ class DeclineTransfer(Command):
     reason: TransferDeclineReason
 
 
-class CloseTrack(Command):
+class CloseTrack(Dated):
     reason: Literal["completed"] | EarlyClosureReason = COMPLETED
 
 
@@ -143,6 +151,19 @@ async def _seal(rt: ServiceRuntime, conn: Any, track: Track, field: str, text: s
 CaseId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
+def _on(rt: ServiceRuntime, body: Dated | None) -> date:
+    return body.on if body is not None and body.on is not None else today(rt.clock)
+
+
+def _goal_set_on(track: Track, goal_id: str) -> date | None:
+    goal = track.goals.get(goal_id)
+    return goal.set_on if goal is not None else None  # an unknown goal: the domain names it (goal_id)
+
+
+def _check_goal_date(rt: ServiceRuntime, track: Track, command: str, goal_id: str, body: Dated | None) -> None:
+    dates.check(command, {"on": body.on if body else None}, {"goal_set_on": _goal_set_on(track, goal_id)}, rt.clock)
+
+
 @router.put("/{case_id}/caseworker", response_model=TrackView)
 async def assign_caseworker(case_id: CaseId, body: AssignCaseworker,
                             caller: Caller = Depends(allowed("assign_caseworker")),
@@ -168,6 +189,7 @@ async def set_goal(case_id: CaseId, body: SetGoal, caller: Caller = Depends(allo
     goal_id = body.goal_id or uuid4().hex
 
     async def change(track: Track, conn: Any) -> None:
+        dates.check("set-goal", {"target_date": body.target_date}, {"track_opened_on": track.opened_on}, rt.clock)
         event_id = uuid4()
         words = await _seal(rt, conn, track, "own_words", body.own_words, event_id)
         track.set_goal(goal_id=goal_id, area=body.area, target_date=body.target_date, own_words=words,
@@ -178,21 +200,23 @@ async def set_goal(case_id: CaseId, body: SetGoal, caller: Caller = Depends(allo
 
 
 @router.post("/{case_id}/goals/{goal_id}/progress", response_model=TrackView)
-async def progress_goal(case_id: CaseId, goal_id: str, body: Command | None = None,
+async def progress_goal(case_id: CaseId, goal_id: str, body: Dated | None = None,
                         caller: Caller = Depends(allowed("progress_goal")),
                         rt: ServiceRuntime = RuntimeDep) -> TrackView:  # fmt: skip
     async def change(track: Track, conn: Any) -> None:
-        track.progress_goal(goal_id=goal_id, on=today(rt.clock))
+        _check_goal_date(rt, track, "progress-goal", goal_id, body)
+        track.progress_goal(goal_id=goal_id, on=_on(rt, body))
 
     return await _run(rt, caller, case_id, "progress_goal", body, change)
 
 
 @router.post("/{case_id}/goals/{goal_id}/achieve", response_model=TrackView)
-async def achieve_goal(case_id: CaseId, goal_id: str, body: Command | None = None,
+async def achieve_goal(case_id: CaseId, goal_id: str, body: Dated | None = None,
                        caller: Caller = Depends(allowed("achieve_goal")),
                        rt: ServiceRuntime = RuntimeDep) -> TrackView:  # fmt: skip
     async def change(track: Track, conn: Any) -> None:
-        track.achieve_goal(goal_id=goal_id, on=today(rt.clock))
+        _check_goal_date(rt, track, "achieve-goal", goal_id, body)
+        track.achieve_goal(goal_id=goal_id, on=_on(rt, body))
 
     return await _run(rt, caller, case_id, "achieve_goal", body, change)
 
@@ -201,18 +225,22 @@ async def achieve_goal(case_id: CaseId, goal_id: str, body: Command | None = Non
 async def drop_goal(case_id: CaseId, goal_id: str, body: DropGoal, caller: Caller = Depends(allowed("drop_goal")),
                     rt: ServiceRuntime = RuntimeDep) -> TrackView:  # fmt: skip
     async def change(track: Track, conn: Any) -> None:
+        _check_goal_date(rt, track, "drop-goal", goal_id, body)
         event_id = uuid4()
         reason = await _seal(rt, conn, track, "reason", body.reason, event_id)
-        track.drop_goal(goal_id=goal_id, reason=reason, on=today(rt.clock), event_id=event_id)
+        track.drop_goal(goal_id=goal_id, reason=reason, on=_on(rt, body), event_id=event_id)
 
     return await _run(rt, caller, case_id, "drop_goal", body, change)
 
 
 @router.post("/{case_id}/reviews", response_model=TrackView)
-async def review_plan(case_id: CaseId, body: Command | None = None, caller: Caller = Depends(allowed("review_plan")),
+async def review_plan(case_id: CaseId, body: Dated | None = None, caller: Caller = Depends(allowed("review_plan")),
                       rt: ServiceRuntime = RuntimeDep) -> TrackView:  # fmt: skip
     async def change(track: Track, conn: Any) -> None:
-        track.review_plan(on=today(rt.clock), review_interval_months=rt.settings.plan_review_months)
+        dates.check("review-plan", {"on": body.on if body else None},
+                    {"track_opened_on": track.opened_on, "last_reviewed_on": track.last_reviewed_on},
+                    rt.clock)  # fmt: skip
+        track.review_plan(on=_on(rt, body), review_interval_months=rt.settings.plan_review_months)
 
     return await _run(rt, caller, case_id, "review_plan", body, change)
 
@@ -223,6 +251,7 @@ async def record_session(case_id: CaseId, body: RecordSession, caller: Caller = 
     session_id = body.session_id or uuid4().hex
 
     async def change(track: Track, conn: Any) -> None:
+        dates.check("record-session", {"held_on": body.held_on}, {"track_opened_on": track.opened_on}, rt.clock)
         event_id = uuid4()
         notes = None if body.notes is None else await _seal(rt, conn, track, "notes", body.notes, event_id)
         track.record_session(session_id=session_id, held_on=body.held_on, area=body.area, kind=body.kind,
@@ -283,7 +312,8 @@ async def withdraw_transfer(case_id: CaseId, body: Command | None = None,
 async def close_track(case_id: CaseId, body: CloseTrack, caller: Caller = Depends(allowed("close_track")),
                       rt: ServiceRuntime = RuntimeDep) -> TrackView:  # fmt: skip
     async def change(track: Track, conn: Any) -> None:
-        track.close(on=today(rt.clock), reason=str(body.reason))
+        dates.check("close-track", {"on": body.on}, {"track_opened_on": track.opened_on}, rt.clock)
+        track.close(on=_on(rt, body), reason=str(body.reason))
 
     return await _run(rt, caller, case_id, "close_track", body, change)
 

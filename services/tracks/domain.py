@@ -189,13 +189,13 @@ class Track(Aggregate):
         return [FormerOwnership(p.centre, p.until_version) for p in self.ownership if p.until_version]
 
     def may_read(self, centre: Centre, version: int) -> bool:
-        """The owner reads the whole track; a former owner only the events of its own period(s)."""
+        """The owner reads the whole track; a former owner what it could read while it owned it, up to its last
+        hand-over (the history it received included, as ``GET /tracks/{case}`` shows it the track as handed over)
+        and nothing recorded after: the custody promise of every service (tests/support/custody_contract.py)."""
         if centre == self.owning_centre:
             return True
-        return any(
-            p.centre == centre and p.until_version and p.from_version <= version <= p.until_version
-            for p in self.ownership
-        )
+        ends = [p.until_version for p in self.ownership if p.centre == centre and p.until_version]
+        return bool(ends) and version <= max(ends)
 
     @property
     def goals_flagged_for_review(self) -> list[Goal]:

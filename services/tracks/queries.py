@@ -1,8 +1,9 @@
 """HTTP queries: one track, its timeline, a caseworker's caseload, incoming transfers, and the two audited
 reads of sealed words (session notes; a goal's own words and drop reason).
 
-A former owner reads the track as it was when it handed it over and only the timeline entries and words of
-its own period(s) (``Track.may_read``); everyone else outside the owning centre gets 403/404 (``access``).
+A former owner reads the track as it was when it handed it over, and the timeline entries and words recorded up
+to that hand-over, none after (``Track.may_read``); everyone else outside the owning centre gets 403/404
+(``access``).
 """
 
 from __future__ import annotations
