@@ -9,23 +9,35 @@ Scenarios:
    intake, legal, tracks and housing, a former centre gets 403 and reads only its own period, a stranger 404, the
    reminder's milestone went to the centre that held the case when it fell due, the renewal's to the new holder;
 3. a declined transfer leaves every part with the original centre, the centre that declined learns nothing;
+4. a reminder falls due in legal after tracks accepted a transfer but before legal applied it (legal's consumers
+   stalled): its milestone goes to exactly one centre, and the deadline is the receiving centre's from then on;
+5. an attestation lapses after a transfer: the stay-lapsed milestone goes to the new holder, the prosecution office
+   and the Immigration Office, never to the former centre;
+6. the receiving centre establishes an unaccompanied minor during the Annex 15: the former centre's attempt is a
+   403, a stranger's a 404, the reflection period lasts three months from its start, and the extension's milestone
+   goes to the new holder, the Guardianship Service and the Immigration Office;
 and no answer of any service was a 500.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date
+from uuid import UUID
 
+import asyncpg
 import pytest
 
 from harbour.infra import BrokerProcess
 from harbour.service import wait_until
 from tests.support.whole_case import (
     CENTRES,
+    GUARDIANSHIP,
     IMMIGRATION,
     MAY_ACT,
     MAY_NOT_ACT,
+    OFFICE,
     PAG_ASA,
     PARTS,
     PAYOKE,
@@ -45,6 +57,18 @@ async def whole(pg_server_url: str, broker: BrokerProcess) -> AsyncIterator[Whol
     async with whole_platform(pg_server_url, broker.bootstrap) as platform:
         yield platform
         assert platform.server_errors() == [], "a service answered 500"
+
+
+def months_later(day: date, months: int) -> date:
+    """The same day ``months`` later (the 31st of a shorter month is its last day)."""
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    for last in (31, 30, 29, 28):
+        try:
+            return date(year, month, min(day.day, last))
+        except ValueError:
+            continue
+    raise AssertionError(day)
 
 
 def holders(acting: dict[str, dict[str, int]]) -> dict[str, list[str]]:
@@ -209,8 +233,21 @@ async def test_a_whole_case_moved_mid_procedure_with_a_reminder_due_during_the_h
     assert whole.server_errors() == []
 
 
-async def _went_to(whole: Whole, event_id) -> bool:
-    return bool(await whole.milestone_audiences(event_id))
+async def _went_to(whole: Whole, event_id: UUID, audiences: tuple[str, ...] = CENTRES, at_least: int = 1) -> bool:
+    return len(await whole.milestone_audiences(event_id, audiences)) >= at_least
+
+
+@asynccontextmanager
+async def legal_consumers_stalled(whole: Whole) -> AsyncIterator[None]:
+    """Legal's consumers lag while this is held: its inbox is locked against writes, so a handler does its work
+    and then waits to record the message, uncommitted (tests/support/platform_load.py consumers_stalled)."""
+    conn = await asyncpg.connect(whole.services["legal"].runtime.endpoints.database_url)
+    try:
+        await conn.execute("BEGIN; LOCK TABLE inbox IN SHARE MODE")
+        yield
+    finally:
+        await conn.execute("ROLLBACK")
+        await conn.close()
 
 
 async def test_a_declined_transfer_leaves_every_part_of_the_case_with_the_original_centre(whole: Whole):
@@ -227,4 +264,79 @@ async def test_a_declined_transfer_leaves_every_part_of_the_case_with_the_origin
     assert set((await whole.reads(case, PAYOKE)).values()) == {200}
     assert set((await whole.reads(case, PAG_ASA)).values()) == {404}, "the centre that declined learns nothing"
     assert (await whole.custody_of(case)) == dict.fromkeys(("intake", "legal", "housing"), PAYOKE)
+    assert whole.server_errors() == []
+
+
+async def test_a_reminder_due_while_legal_has_not_yet_applied_an_accepted_transfer_goes_to_one_centre_never_nobody(
+    whole: Whole,
+):
+    case = await whole.admit(PAYOKE)
+    await whole.statement_and_file(case)
+    issued = await whole.issue(case, "attestation-of-immatriculation")
+    assert issued["events"] == ["DocumentIssued"], issued
+    ends_on = date.fromisoformat((await whole.residence(case, PAYOKE)).json()["current"]["ends_on"])
+    await whole.move_to(ends_on - days(15))
+    assert (await whole.request_transfer(case, SURYA)).status_code == 200
+    # Legal's consumers stall (its inbox locked): tracks accepts, the reminder falls due in legal before legal
+    # has applied the acceptance. Its milestone goes to exactly one centre, never to nobody.
+    async with legal_consumers_stalled(whole):
+        accepted = await whole.answer_transfer(case, SURYA, "accept")
+        assert accepted.status_code == 200, accepted.text
+        await whole.move_to(ends_on - days(14))
+        reminders = await _reminder_milestones(whole, case)
+    assert len(reminders) == 1 and len(reminders[0]) == 1 and reminders[0][0] in (PAYOKE, SURYA), reminders
+    case.holder = SURYA
+    case.history.append(SURYA)
+    applied = await whole.applied(case)
+    assert set(applied.values()) == {SURYA}, applied
+    assert holders(await whole.acting(case)) == only(SURYA)
+    # The deadline is the receiving centre's from the hand-over: its list holds it, the former's does not.
+    assert [d["due_on"] for d in await whole.deadlines(SURYA) if d["case_id"] == case.case_id] == [ends_on.isoformat()]
+    assert not [d for d in await whole.deadlines(PAYOKE) if d["case_id"] == case.case_id]
+
+
+async def test_a_document_that_lapses_after_a_transfer_tells_the_new_holder_the_office_and_the_immigration_office(
+    whole: Whole,
+):
+    case = await whole.admit(PAYOKE)
+    await whole.statement_and_file(case)
+    await whole.issue(case, "attestation-of-immatriculation")
+    ends_on = date.fromisoformat((await whole.residence(case, PAYOKE)).json()["current"]["ends_on"])
+    await whole.move_to(whole.today + days(5))
+    await whole.transfer(case, SURYA)
+    await whole.move_to(ends_on + days(1))  # no renewal requested: the attestation lapses
+    [lapse] = await whole.event_ids("legal", case, "StayLapsed")
+    audiences = (PAYOKE, PAG_ASA, SURYA, OFFICE, IMMIGRATION)
+    await wait_until(lambda: _went_to(whole, lapse, audiences, at_least=3), timeout=25)
+    assert await whole.milestone_audiences(lapse, audiences) == [SURYA, OFFICE, IMMIGRATION]
+    status = (await whole.residence(case, SURYA)).json()
+    assert status["stay_valid_today"] is False, status
+
+
+async def test_a_minority_established_by_the_receiving_centre_extends_the_running_annex_15_and_tells_that_centre(
+    whole: Whole,
+):
+    case = await whole.admit(PAYOKE)
+    await whole.issue(case, "annex-15")
+    started = (await whole.residence(case, PAYOKE)).json()["current"]
+    await whole.move_to(whole.today + days(5))
+    await whole.transfer(case, SURYA)
+    body = {"kind": "unaccompanied", "basis": "identity-document"}
+    former = await whole.call("intake", "POST", f"/cases/{case.case_id}/minority", PAYOKE, "caseworker", body)
+    assert former.status_code == 403, former.text
+    stranger = await whole.call("intake", "POST", f"/cases/{case.case_id}/minority", PAG_ASA, "caseworker", body)
+    assert stranger.status_code == 404, stranger.text
+    await whole.ok("intake", f"/cases/{case.case_id}/minority", SURYA, "caseworker", body)
+
+    async def extended() -> bool:
+        return bool(await whole.event_ids("legal", case, "ReflectionPeriodExtended"))
+
+    await wait_until(extended, timeout=20)
+    current = (await whole.residence(case, SURYA)).json()["current"]
+    three_months = months_later(date.fromisoformat(started["starts_on"]), 3) - days(1)
+    assert (current["starts_on"], current["ends_on"]) == (started["starts_on"], three_months.isoformat())
+    [extension] = await whole.event_ids("legal", case, "ReflectionPeriodExtended")
+    audiences = (PAYOKE, PAG_ASA, SURYA, GUARDIANSHIP, IMMIGRATION)
+    await wait_until(lambda: _went_to(whole, extension, audiences, at_least=3), timeout=25)
+    assert await whole.milestone_audiences(extension, audiences) == [SURYA, GUARDIANSHIP, IMMIGRATION]
     assert whole.server_errors() == []

@@ -34,6 +34,7 @@ CENTRES = (PAYOKE, PAG_ASA, SURYA)
 POLICE = "police-federal"
 IMMIGRATION = "immigration-office"
 OFFICE = "prosecution-antwerp"
+GUARDIANSHIP = "guardianship-service"
 PARTS = ("intake", "legal", "tracks", "housing")
 PURPOSE = {"Harbour-Purpose": "preparing the hand-over of the case"}
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)  # 09:00 in Brussels (winter: UTC+1)
