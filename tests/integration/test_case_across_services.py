@@ -340,3 +340,50 @@ async def test_a_minority_established_by_the_receiving_centre_extends_the_runnin
     await wait_until(lambda: _went_to(whole, extension, audiences, at_least=3), timeout=25)
     assert await whole.milestone_audiences(extension, audiences) == [SURYA, GUARDIANSHIP, IMMIGRATION]
     assert whole.server_errors() == []
+
+
+async def test_implausible_facts_are_refused_in_every_service_with_a_422_naming_the_field_and_nothing_recorded(
+    whole: Whole,
+):
+    """The issue's trials on 0567e24, over the whole case: each was accepted then; each must be a 422 now."""
+    case = await whole.admit(PAYOKE)
+    cid = case.case_id
+    await whole.issue(case, "annex-15")
+    assert (await whole.place(case))["status"] == "assigned"
+    await whole.statement_and_file(case)
+    await whole.issue(case, "attestation-of-immatriculation")
+    counts = {name: await whole.fetchval(name, "SELECT count(*) FROM events") for name in PARTS}
+    trials = {
+        "statement dated 2001": ("legal", f"/cases/{cid}/proceedings/statements", PAYOKE, "caseworker",
+                                 {"kind": "complaint", "unit": "police-zone-antwerp",
+                                  "report_number": "AN.55.L1.099999/2026", "on": "2001-03-01"}, "on"),
+        "verdict dated 2019": ("legal", f"/cases/{cid}/proceedings/verdicts", OFFICE, "magistrate",
+                               {"court": "criminal-court-antwerp", "instance": "first-instance", "on": "2019-06-01",
+                                "defendants": [{"defendant": "defendant-1", "outcome": "acquitted"}]}, "on"),
+        "opinion dated 2001, none requested": ("legal", f"/cases/{cid}/proceedings/opinions", OFFICE, "magistrate",
+                                               {"step": "a-card-initial", "outcome": "victim", "on": "2001-01-01"},
+                                               "on"),
+        "file for prosecution-atlantis": ("legal", f"/cases/{cid}/proceedings/file", PAYOKE, "caseworker",
+                                          {"office": "prosecution-atlantis", "file_number": "AT.1/26"}, "office"),
+        "attestation renewed the day it was issued": ("legal", f"/cases/{cid}/residence/renewal-requests", PAYOKE,
+                                                      "caseworker", {}, None),
+        "move dated 1999": ("housing", f"/housing/cases/{cid}/moves", PAYOKE, "caseworker",
+                            {"to": "transitional", "on": "1999-05-01"}, "on"),
+        "move dated 2035": ("housing", f"/housing/cases/{cid}/moves", PAYOKE, "caseworker",
+                            {"to": "transitional", "on": "2035-05-01"}, "on"),
+        "session held in 2001": ("tracks", f"/tracks/{cid}/sessions", PAYOKE, "caseworker",
+                                 {"held_on": "2001-01-01", "area": "juridical", "kind": "conversation",
+                                  "duration_minutes": 30, "attended": True}, "held_on"),
+        "minority established in 2001": ("intake", f"/cases/{cid}/minority", PAYOKE, "caseworker",
+                                         {"kind": "unaccompanied", "basis": "identity-document", "on": "2001-01-01"},
+                                         "on"),
+    }  # fmt: skip
+    answers = {}
+    for name, (service, path, org, role, body, field) in trials.items():
+        response = await whole.call(service, "POST", path, org, role, body)
+        problem = response.json()
+        answers[name] = (response.status_code, problem.get("field") if field else None)
+        if name == "file for prosecution-atlantis":
+            assert OFFICE in (problem.get("allowed") or []), problem
+    assert answers == {name: (422, trial[-1]) for name, trial in trials.items()}
+    assert {name: await whole.fetchval(name, "SELECT count(*) FROM events") for name in PARTS} == counts
