@@ -180,6 +180,17 @@ async def test_a_whole_case_moved_mid_procedure_with_a_reminder_due_during_the_h
             and d["kind"] == "document-expiry"] == [ends_on.isoformat()]  # fmt: skip
     assert not [d for d in await whole.deadlines(PAYOKE) if d["case_id"] == cid]
     assert set((await whole.reads(case, PAG_ASA)).values()) == {404}
+    # The caseloads follow: intake's case list and the track's "unassigned" caseload are the holder's now.
+    assert [await _in_case_list(whole, c, cid) for c in CENTRES] == [False, False, True]
+    caseloads = []
+    for centre in CENTRES:
+        load = await whole.call("tracks", "GET", "/caseload?caseworker_id=unassigned", centre, "manager")
+        caseloads.append(cid in [t["case_id"] for t in load.json()["open_tracks"]])
+    assert caseloads == [False, False, True]
+
+    # The next reminder, due after the hand-over, is the receiving centre's.
+    await whole.move_to(ends_on - days(3))
+    assert await _reminder_milestones(whole, case) == [[PAYOKE], [SURYA]]
 
     # Sürya acts: the renewal of the A-card on the magistrate's confirmation, a session, a move out of the shelter
     # still at Payoke's (the placement stayed where it was until moved).
@@ -231,6 +242,12 @@ async def test_a_whole_case_moved_mid_procedure_with_a_reminder_due_during_the_h
     # The Immigration Office still decides on the case wherever it is (national scope), never a 500.
     assert (await whole.call("legal", "GET", f"/cases/{cid}/residence", IMMIGRATION, "officer")).status_code == 200
     assert whole.server_errors() == []
+
+
+async def _in_case_list(whole: Whole, centre: str, case_id: str) -> bool:
+    response = await whole.call("intake", "GET", "/cases?limit=200", centre, "caseworker")
+    assert response.status_code == 200, response.text
+    return case_id in [c["case_id"] for c in response.json()["items"]]
 
 
 async def _went_to(whole: Whole, event_id: UUID, audiences: tuple[str, ...] = CENTRES, at_least: int = 1) -> bool:
