@@ -85,8 +85,11 @@ async def hand_over(conn: Connection, case_id: str, *, to_centre: str, seq: int,
     """An accepted transfer (``seq`` > 0, the track stream's version of its acceptance); False if already known."""
     if seq <= 0:
         raise ValueError("a transfer's sequence number is the version of its acceptance, above 0")
+    # clock_timestamp(), not now(): the caller takes the case's lock before this, and a former holder's command
+    # that committed while it waited for the lock began before this moment, so it stays in its own period.
     status = await conn.execute(
-        "INSERT INTO case_custody (case_id, seq, centre, since_on) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        """INSERT INTO case_custody (case_id, seq, centre, since_on, applied_at)
+           VALUES ($1, $2, $3, $4, clock_timestamp()) ON CONFLICT DO NOTHING""",
         case_id, seq, to_centre, on,
     )  # fmt: skip
     return bool(status.endswith(" 1"))
@@ -116,17 +119,18 @@ async def held_by(conn: Connection, centre: str) -> list[str]:
 def _periods(rows: list[asyncpg.Record]) -> tuple[Period, ...]:
     periods: list[Period] = []
     for i, row in enumerate(rows):
-        following = rows[i + 1] if i + 1 < len(rows) else None
+        later = rows[i + 1 :]
         periods.append(
             Period(
                 centre=row["centre"],
                 seq=row["seq"],
                 since_on=row["since_on"],
                 since_at=row["applied_at"],
-                until_on=following["since_on"] if following is not None else None,
-                # A later hand-over applied before an earlier one (out of order): the earlier period ends when
-                # the later one was applied at the latest, so the two never overlap.
-                until_at=following["applied_at"] if following is not None else None,
+                until_on=later[0]["since_on"] if later else None,
+                # Hand-overs applied out of order (the second of a chain consumed first): a period ends when the
+                # first of the later hand-overs was applied here, so a former holder never reads past the moment
+                # it stopped holding the case.
+                until_at=min(r["applied_at"] for r in later) if later else None,
             )
         )
     return tuple(periods)

@@ -69,15 +69,9 @@ async def on_transfer_accepted(ctx: HandlerContext, message: RecordedEvent) -> N
     event = message.event
     assert isinstance(event, TransferAccepted)
     await lock_case(ctx.conn, event.case_id)  # a command of the former holder commits before this, or sees it
-    applied = await custody.hand_over(ctx.conn, event.case_id, to_centre=event.to_centre.value,
-                                      seq=message.stream_version, on=event.accepted_on)  # fmt: skip
-    if applied:
-        # The period's end is the moment it was applied under the case's lock, not when this transaction began
-        # (now()): a former holder's command that committed while the handler waited for the lock is its own.
-        await ctx.conn.execute(
-            "UPDATE case_custody SET applied_at = clock_timestamp() WHERE case_id = $1 AND seq = $2",
-            event.case_id, message.stream_version,
-        )  # fmt: skip
+    # hand_over stamps the period's end after this lock: a command that committed while we waited is the former's.
+    await custody.hand_over(ctx.conn, event.case_id, to_centre=event.to_centre.value,
+                            seq=message.stream_version, on=event.accepted_on)  # fmt: skip
     await _follow_holder(ctx, event.case_id)
 
 

@@ -67,3 +67,18 @@ async def test_in_whatever_order_hand_overs_arrive_the_holder_is_the_last_one_ac
     assert held.centre == chain[-1]
     assert [p.centre for p in held.periods] == [A, *chain]
     assert sum(held.relation(c) is Relation.OWNER for c in (A, B, C)) == 1
+
+
+async def test_hand_overs_applied_out_of_order_end_each_former_period_at_the_first_later_one_applied(
+    db_pool: asyncpg.Pool,
+) -> None:
+    async with db_pool.acquire() as conn:
+        await custody.admit(conn, "case-4", A, date(2026, 1, 5))
+        await custody.hand_over(conn, "case-4", to_centre=C, seq=9, on=date(2026, 3, 1))  # B → C consumed first
+        await custody.hand_over(conn, "case-4", to_centre=B, seq=5, on=date(2026, 2, 1))  # then A → B
+        held = await custody.load(conn, "case-4")
+    assert held is not None and held.centre == C
+    seq9 = next(p for p in held.periods if p.seq == 9)
+    # A stopped holding the case here when C's hand-over was applied, before B's: it reads nothing after that.
+    assert held.held_until(A) == seq9.since_at
+    assert held.held_until(B) == seq9.since_at
