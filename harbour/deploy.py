@@ -337,6 +337,17 @@ DASHBOARDS: dict[str, tuple[str, tuple[Panel, ...]]] = {
                 unit="ops",
             ),
             Panel(
+                "Milestones not delivered (last hour) per service, milestone and role",
+                (
+                    (
+                        "sum by (service, milestone, role, why) (increase(harbour_milestones_unrouted_total[1h]))",
+                        "{{service}} {{milestone}} → {{role}} ({{why}})",
+                    ),
+                ),
+                description="A case names an organisation without an audience, or its audiences never became "
+                "known: somebody who should have been told was not.",
+            ),
+            Panel(
                 "Dead letters (last hour) per topic",
                 (("sum by (service, topic) (increase(harbour_dead_letters_total[1h]))", "{{service}} {{topic}}"),),
                 description="Anything above zero needs a re-drive (deploy/README.md).",
@@ -350,6 +361,12 @@ DASHBOARDS: dict[str, tuple[str, tuple[Panel, ...]]] = {
                 "Timers due and not yet fired (overdue)",
                 (("sum by (service) (harbour_timers_due)", "{{service}}"),),
                 description="A due timer not fired within seconds means the timer leader is down.",
+            ),
+            Panel(
+                "Persons without a valid stay today",
+                (("max(harbour_legal_persons_without_valid_stay)", "without valid stay"),),
+                description="Open residence procedures whose document lapsed with no successor (EU citizens "
+                "excepted): each one is a stay-lapsed milestone the centre must act on.",
             ),
             Panel(
                 "Timers fired per kind (reminders, expiries, overdue reviews)",
