@@ -152,6 +152,7 @@ async def test_a_whole_case_moved_mid_procedure_with_a_reminder_due_during_the_h
     assert len(reminders) == 1, reminders  # the 14-day reminder of the A-card
     assert reminders == [[PAYOKE]], "the reminder due during the hand-over went to the centre holding the case"
 
+    handed_over = (await whole.call("legal", "GET", f"/cases/{cid}/proceedings", PAYOKE, "caseworker")).json()
     response = await whole.answer_transfer(case, SURYA, "accept")
     assert response.status_code == 200, response.text
     case.holder = SURYA
@@ -201,6 +202,9 @@ async def test_a_whole_case_moved_mid_procedure_with_a_reminder_due_during_the_h
     [renewal] = await whole.event_ids("legal", case, "DocumentRenewed")
     await wait_until(lambda: _went_to(whole, renewal), timeout=25)
     assert await whole.milestone_audiences(renewal) == [SURYA], "the renewal's milestone goes to the new holder"
+    await whole.ok("tracks", f"/tracks/{cid}/sessions", SURYA, "caseworker",
+                   {"held_on": whole.today.isoformat(), "area": "housing", "kind": "conversation",
+                    "duration_minutes": 30, "attended": True}, expect=201)  # fmt: skip
     moved = await whole.ok("housing", f"/housing/cases/{cid}/moves", SURYA, "caseworker", {"to": "transitional"})
     assert moved["stage"] == "transitional"
 
@@ -213,6 +217,19 @@ async def test_a_whole_case_moved_mid_procedure_with_a_reminder_due_during_the_h
     entries = history.json()["entries"]
     assert [e["to"] for e in entries if e["event_type"] == "PersonMoved"] == ["shelter"], entries
     assert "BedAssigned" in [e["event_type"] for e in entries]
+    proceedings = {c: (await whole.call("legal", "GET", f"/cases/{cid}/proceedings", c, "caseworker")).json()
+                   for c in (PAYOKE, SURYA)}  # fmt: skip
+    assert (proceedings[PAYOKE]["version"], proceedings[PAYOKE]["summary"]) == (
+        handed_over["version"],
+        handed_over["summary"],
+    ), "the renewal's confirmation came after Payoke's period"
+    assert proceedings[SURYA]["version"] > handed_over["version"]
+    sessions = {}
+    for centre in (PAYOKE, SURYA):
+        timeline = await whole.call("tracks", "GET", f"/tracks/{cid}/timeline", centre, "caseworker")
+        assert timeline.status_code == 200, timeline.text
+        sessions[centre] = [e for e in timeline.json()["entries"] if e["event_type"] == "SessionRecorded"]
+    assert (len(sessions[PAYOKE]), len(sessions[SURYA])) == (1, 2), sessions
 
     # Moved again, Sürya → PAG-ASA: PAG-ASA alone acts; Payoke and Sürya each read their own period.
     await whole.move_to(whole.today + days(7))

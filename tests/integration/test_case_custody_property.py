@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from harbour.infra import BrokerProcess
 from tests.support.whole_case import CENTRES, MAY_ACT, MAY_NOT_ACT, PARTS, Whole, whole_platform
 
-EXAMPLES = 4
+EXAMPLES = 6
 MAX_STEPS = 4
 
 
