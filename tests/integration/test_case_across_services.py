@@ -15,14 +15,17 @@ Scenarios:
    and the Immigration Office, never to the former centre;
 6. the receiving centre establishes an unaccompanied minor during the Annex 15: the former centre's attempt is a
    403, a stranger's a 404, the reflection period lasts three months from its start, and the extension's milestone
-   goes to the new holder, the Guardianship Service and the Immigration Office;
+   goes to the new holder, the Guardianship Service and the Immigration Office; disproved later, it stays;
+7. two transfers accepted back to back while intake, legal and housing have applied neither: the last centre acts,
+   both former ones get 403 and still read (their periods);
+8. the issue's implausible facts, and an opinion dated 2001 that nobody asked for: each a 422 naming the field;
 and no answer of any service was a 500.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import date
 from uuid import UUID
 
@@ -272,16 +275,24 @@ async def _went_to(whole: Whole, event_id: UUID, audiences: tuple[str, ...] = CE
 
 
 @asynccontextmanager
-async def legal_consumers_stalled(whole: Whole) -> AsyncIterator[None]:
-    """Legal's consumers lag while this is held: its inbox is locked against writes, so a handler does its work
-    and then waits to record the message, uncommitted (tests/support/platform_load.py consumers_stalled)."""
-    conn = await asyncpg.connect(whole.services["legal"].runtime.endpoints.database_url)
+async def consumers_stalled(whole: Whole, services: tuple[str, ...]) -> AsyncIterator[None]:
+    """The consumers of ``services`` lag while this is held: each inbox is locked against writes, so a handler
+    does its work and then waits to record the message, uncommitted (as platform_load.consumers_stalled)."""
+    conns = []
     try:
-        await conn.execute("BEGIN; LOCK TABLE inbox IN SHARE MODE")
+        for name in services:
+            conn = await asyncpg.connect(whole.services[name].runtime.endpoints.database_url)
+            conns.append(conn)
+            await conn.execute("BEGIN; LOCK TABLE inbox IN SHARE MODE")
         yield
     finally:
-        await conn.execute("ROLLBACK")
-        await conn.close()
+        for conn in conns:
+            await conn.execute("ROLLBACK")
+            await conn.close()
+
+
+def legal_consumers_stalled(whole: Whole) -> AbstractAsyncContextManager[None]:
+    return consumers_stalled(whole, ("legal",))
 
 
 async def test_a_declined_transfer_leaves_every_part_of_the_case_with_the_original_centre(whole: Whole):
@@ -373,6 +384,36 @@ async def test_a_minority_established_by_the_receiving_centre_extends_the_runnin
     audiences = (PAYOKE, PAG_ASA, SURYA, GUARDIANSHIP, IMMIGRATION)
     await wait_until(lambda: _went_to(whole, extension, audiences, at_least=3), timeout=25)
     assert await whole.milestone_audiences(extension, audiences) == [SURYA, GUARDIANSHIP, IMMIGRATION]
+    # An age assessment then finds an adult: the Annex 15 already extended is not shortened.
+    await whole.ok("intake", f"/cases/{case.case_id}/minority/disproved", SURYA, "caseworker",
+                   {"basis": "caseworker-assessment"})  # fmt: skip
+
+    async def disproved() -> bool:  # legal records each minority fact it applies (established, then disproved)
+        return len(await whole.event_ids("legal", case, "MinorityRecorded")) >= 2
+
+    await wait_until(disproved, timeout=20)
+    assert (await whole.residence(case, SURYA)).json()["current"]["ends_on"] == three_months.isoformat()
+    assert whole.server_errors() == []
+
+
+async def test_two_transfers_accepted_before_any_service_applied_the_first_leave_the_last_centre_acting(
+    whole: Whole,
+):
+    case = await whole.admit(PAYOKE)
+    await whole.issue(case, "annex-15")
+    assert (await whole.place(case))["status"] == "assigned"
+    async with consumers_stalled(whole, ("intake", "legal", "housing")):
+        for to in (SURYA, PAG_ASA):
+            assert (await whole.request_transfer(case, to)).status_code == 200
+            assert (await whole.answer_transfer(case, to, "accept")).status_code == 200
+            case.holder = to
+            case.history.append(to)
+    applied = await whole.applied(case)
+    assert set(applied.values()) == {PAG_ASA}, applied
+    acting = await whole.acting(case)
+    assert holders(acting) == only(PAG_ASA)
+    assert {p: (by[PAYOKE], by[SURYA]) for p, by in acting.items()} == dict.fromkeys(PARTS, (403, 403))
+    assert set((await whole.reads(case, SURYA)).values()) == {200}, "a former holder, however brief its period"
     assert whole.server_errors() == []
 
 
