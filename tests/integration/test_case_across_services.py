@@ -462,3 +462,55 @@ async def test_implausible_facts_are_refused_in_every_service_with_a_422_naming_
             assert OFFICE in (problem.get("allowed") or []), problem
     assert answers == {name: (422, trial[-1]) for name, trial in trials.items()}
     assert {name: await whole.fetchval(name, "SELECT count(*) FROM events") for name in PARTS} == counts
+
+
+async def session(whole: Whole, case: Case) -> None:
+    await whole.ok("tracks", f"/tracks/{case.case_id}/sessions", case.holder, "caseworker",
+                   {"held_on": whole.today.isoformat(), "area": "housing", "kind": "conversation",
+                    "duration_minutes": 30, "attended": True}, expect=201)  # fmt: skip
+
+
+async def test_a_centre_that_held_the_case_twice_reads_up_to_its_last_hand_over_and_nothing_after(whole: Whole):
+    """Payoke → Sürya → Payoke → PAG-ASA. A former holder reads what it could read while it held the case, up to
+    its last hand-over (the history it received included: the custody contract's promise), nothing after."""
+    case = await whole.admit(PAYOKE)
+    cid = case.case_id
+    await whole.issue(case, "annex-15")
+    assert (await whole.place(case))["status"] == "assigned"
+    await whole.transfer(case, SURYA)
+    await whole.legal(
+        case,
+        "proceedings/statements",
+        {"kind": "complaint", "unit": "police-zone-liege", "report_number": "LG.20.L1.000777/2026"},
+    )
+    await session(whole, case)
+    await whole.transfer(case, PAYOKE)
+    await whole.ok("housing", f"/housing/cases/{cid}/moves", PAYOKE, "caseworker", {"to": "transitional"})
+    await session(whole, case)
+    await whole.transfer(case, PAG_ASA)
+    await session(whole, case)
+    await whole.ok("housing", f"/housing/cases/{cid}/moves", PAG_ASA, "caseworker",
+                   {"to": "independent", "address": "Rue du Test 5, 4000 Liège"})  # fmt: skip
+    await whole.legal(
+        case,
+        "proceedings/statements",
+        {"kind": "statement", "unit": "police-zone-liege", "report_number": "LG.20.L1.000778/2026"},
+    )
+    acting = await whole.acting(case)
+    assert holders(acting) == only(PAG_ASA)
+    assert {p: (by[PAYOKE], by[SURYA]) for p, by in acting.items()} == dict.fromkeys(PARTS, (403, 403))
+
+    seen: dict[str, tuple[int, int, int]] = {}
+    for centre in (PAYOKE, SURYA, PAG_ASA):
+        proceedings = await whole.call("legal", "GET", f"/cases/{cid}/proceedings", centre, "caseworker")
+        housing = await whole.call("housing", "GET", f"/housing/cases/{cid}/history", centre, "caseworker")
+        timeline = await whole.call("tracks", "GET", f"/tracks/{cid}/timeline", centre, "caseworker")
+        assert (proceedings.status_code, housing.status_code, timeline.status_code) == (200, 200, 200), centre
+        summary = proceedings.json()["summary"]
+        seen[centre] = (
+            len(summary.get("statements") or []),
+            len([e for e in housing.json()["entries"] if e["event_type"] == "PersonMoved" and e["to"] != "shelter"]),
+            len([e for e in timeline.json()["entries"] if e["event_type"] == "SessionRecorded"]),
+        )
+    # (proceedings facts, moves out of the shelter, sessions) each centre reads
+    assert seen == {SURYA: (1, 0, 1), PAYOKE: (1, 1, 2), PAG_ASA: (2, 2, 3)}
