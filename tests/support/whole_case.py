@@ -346,15 +346,16 @@ class Whole:
 
 @asynccontextmanager
 async def whole_platform(pg_server_url: str, bootstrap: str, clock: ManualClock | None = None,
-                         **overrides: Any) -> AsyncIterator[Whole]:  # fmt: skip
-    """Every service of the registry on ``bootstrap``, each with its own fresh database, sharing one clock."""
+                         without: tuple[str, ...] = (), **overrides: Any) -> AsyncIterator[Whole]:  # fmt: skip
+    """Every service of the registry on ``bootstrap`` (but ``without``: feeds, say, where a test reads the
+    milestone topics itself), each with its own fresh database, sharing one clock."""
     clock = clock or ManualClock(START)
     # Consumers must find their topics at start (a missing topic is only noticed at a later metadata refresh).
     await ensure_topics(bootstrap, list(topic_table(include_dlq=False)))
     settings = fast_settings(**{**SETTINGS, **overrides})
     async with AsyncExitStack() as stack:
         services: dict[str, RunningService] = {}
-        for name in registry.available():
+        for name in [n for n in registry.available() if n not in without]:
             service = running_service(registry.definition(name), pg_server_url=pg_server_url, bootstrap=bootstrap,
                                       settings=settings, clock=clock,
                                       database=f"harbour_test_{name}_{uuid.uuid4().hex[:8]}")  # fmt: skip
