@@ -24,6 +24,7 @@ and no answer of any service was a 500.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import date
@@ -514,3 +515,62 @@ async def test_a_centre_that_held_the_case_twice_reads_up_to_its_last_hand_over_
         )
     # (proceedings facts, moves out of the shelter, sessions) each centre reads
     assert seen == {SURYA: (1, 0, 1), PAYOKE: (1, 1, 2), PAG_ASA: (2, 2, 3)}
+
+
+# A command of the holder in flight while the transfer is applied: what it records, and when it recorded it.
+RACED = {
+    "intake": ("/cases/{cid}/minority", {"kind": "accompanied", "basis": "declared-age"}, "MinorityEstablished"),
+    "housing": ("/housing/cases/{cid}/moves", {"to": "transitional"}, "PersonMoved"),
+}
+
+
+@pytest.mark.parametrize("service", sorted(RACED))
+async def test_a_command_of_the_former_holder_in_flight_at_the_hand_over_commits_before_it_or_is_refused(
+    whole: Whole, service: str
+):
+    """Payoke's command has passed its access check and waits to append (the events table locked) when Sürya
+    accepts the transfer. Either the hand-over waits for the command (it then belongs to Payoke's period), or
+    the command is judged again after it (403): never a fact recorded by Payoke after it lost the case."""
+    case = await whole.admit(PAYOKE)
+    cid = case.case_id
+    assert (await whole.place(case))["status"] == "assigned"
+    assert (await whole.request_transfer(case, SURYA)).status_code == 200
+    path, body, event_type = RACED[service]
+    url = whole.services[service].runtime.endpoints.database_url
+    database = url.rpartition("/")[2]
+    blocker, watcher = await asyncpg.connect(url), await asyncpg.connect(url)
+    try:
+        await blocker.execute("BEGIN; LOCK TABLE events IN SHARE MODE")
+        command = asyncio.create_task(whole.call(service, "POST", path.format(cid=cid), PAYOKE, "caseworker", body))
+
+        async def waiting(n: int) -> bool:  # sessions of the service's database waiting on a lock
+            sql = """SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = $1 AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"""
+            return await watcher.fetchval(sql, database) >= n
+
+        await wait_until(lambda: waiting(1), timeout=10)  # the command, blocked on its append
+        assert (await whole.answer_transfer(case, SURYA, "accept")).status_code == 200
+
+        async def handed_over_or_queued() -> bool:  # the hand-over applied, or waiting behind the command
+            seq = await watcher.fetchval("SELECT max(seq) FROM case_custody WHERE case_id = $1", cid)
+            return (seq or 0) > 0 or await waiting(2)
+
+        await wait_until(handed_over_or_queued, timeout=15)
+    finally:
+        await blocker.execute("ROLLBACK")
+        await blocker.close()
+    try:
+        answer = await command
+        case.holder = SURYA
+        await whole.applied(case)
+        applied_at = await watcher.fetchval("SELECT applied_at FROM case_custody WHERE case_id = $1 AND seq > 0", cid)
+        recorded = await watcher.fetch("SELECT recorded_at, actor_org FROM events WHERE case_id = $1 AND "
+                                       "event_type = $2 AND payload->>'to' IS DISTINCT FROM 'shelter'",
+                                       cid, event_type)  # fmt: skip
+    finally:
+        await watcher.close()
+    assert answer.status_code in (200, 201, 403), answer.text
+    late = [r for r in recorded if r["recorded_at"] > applied_at]
+    assert (answer.status_code, len(recorded), late) in ((200, 1, []), (201, 1, []), (403, 0, [])), (
+        f"{service}: {answer.status_code}, {len(late)} of {len(recorded)} recorded by {PAYOKE} after the hand-over"
+    )
