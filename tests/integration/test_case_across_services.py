@@ -521,7 +521,10 @@ async def test_a_centre_that_held_the_case_twice_reads_up_to_its_last_hand_over_
 RACED = {
     "intake": ("/cases/{cid}/minority", {"kind": "accompanied", "basis": "declared-age"}, "MinorityEstablished"),
     "housing": ("/housing/cases/{cid}/moves", {"to": "transitional"}, "PersonMoved"),
-}
+    "legal": ("/cases/{cid}/proceedings/statements",
+              {"kind": "complaint", "unit": "police-zone-antwerp", "report_number": "AN.55.L1.054321/2026"},
+              "StatementMade"),
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("service", sorted(RACED))
