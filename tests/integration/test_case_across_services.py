@@ -213,6 +213,11 @@ async def test_a_whole_case_moved_mid_procedure_with_a_reminder_due_during_the_h
     assert moved["stage"] == "transitional"
 
     # The former centre reads its own period only: the A-card as it handed it over, no renewal, no move.
+    after_end = (ends_on + days(10)).isoformat()
+    stay = {c: (await whole.call("legal", "GET", f"/cases/{cid}/residence/stay?on={after_end}", c, "caseworker")).json()
+            for c in (PAYOKE, SURYA)}  # fmt: skip
+    assert (stay[SURYA]["valid"], stay[SURYA]["as_of"]) == (True, None), stay
+    assert stay[PAYOKE]["valid"] is False and stay[PAYOKE]["as_of"] is not None, stay  # the file as handed over
     former = await whole.residence(case, PAYOKE)
     assert former.status_code == 200, former.text
     assert former.json()["current"]["renewals"] == 0 and former.json()["pending_request"] is None, former.json()
@@ -385,6 +390,10 @@ async def test_a_minority_established_by_the_receiving_centre_extends_the_runnin
     audiences = (PAYOKE, PAG_ASA, SURYA, GUARDIANSHIP, IMMIGRATION)
     await wait_until(lambda: _went_to(whole, extension, audiences, at_least=3), timeout=25)
     assert await whole.milestone_audiences(extension, audiences) == [SURYA, GUARDIANSHIP, IMMIGRATION]
+    # Intake refers the minor to the Guardianship Service; the centre told is the one holding the case.
+    [referral] = await whole.event_ids("intake", case, "GuardianshipReferralRequested")
+    await wait_until(lambda: _went_to(whole, referral, audiences, at_least=2), timeout=25)
+    assert await whole.milestone_audiences(referral, audiences) == [SURYA, GUARDIANSHIP]
     # An age assessment then finds an adult: the Annex 15 already extended is not shortened.
     await whole.ok("intake", f"/cases/{case.case_id}/minority/disproved", SURYA, "caseworker",
                    {"basis": "caseworker-assessment"})  # fmt: skip
