@@ -193,6 +193,12 @@ async def test_a_whole_case_moved_mid_procedure_with_a_reminder_due_during_the_h
         caseloads.append(cid in [t["case_id"] for t in load.json()["open_tracks"]])
     assert caseloads == [False, False, True]
 
+    # The magistrate and the Immigration Office learn which centre to deal with now.
+    [accepted] = await whole.event_ids("tracks", case, "TransferAccepted")
+    everyone = (*CENTRES, OFFICE, IMMIGRATION, GUARDIANSHIP)
+    await wait_until(lambda: _went_to(whole, accepted, everyone, at_least=3), timeout=25)
+    assert await whole.milestone_audiences(accepted, everyone) == [SURYA, OFFICE, IMMIGRATION]
+
     # The next reminder, due after the hand-over, is the receiving centre's.
     await whole.move_to(ends_on - days(3))
     assert await _reminder_milestones(whole, case) == [[PAYOKE], [SURYA]]
