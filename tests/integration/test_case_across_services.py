@@ -321,6 +321,11 @@ async def test_a_declined_transfer_leaves_every_part_of_the_case_with_the_origin
     assert set((await whole.reads(case, PAYOKE)).values()) == {200}
     assert set((await whole.reads(case, PAG_ASA)).values()) == {404}, "the centre that declined learns nothing"
     assert (await whole.custody_of(case)) == dict.fromkeys(("intake", "legal", "housing"), PAYOKE)
+    # And the case's next milestone still goes to Payoke alone.
+    await whole.statement_and_file(case)
+    [statement] = await whole.event_ids("legal", case, "StatementMade")
+    await wait_until(lambda: _went_to(whole, statement), timeout=25)
+    assert await whole.milestone_audiences(statement) == [PAYOKE]
     assert whole.server_errors() == []
 
 
