@@ -81,12 +81,22 @@ async def admit(conn: Connection, case_id: str, centre: str, on: date) -> None:
     )  # fmt: skip
 
 
+async def _lock(conn: Connection, case_id: str, *, shared: bool) -> None:
+    # A readers-writer lock per case, held to the end of the transaction: commands that act on the case hold it
+    # shared (any number at once), a hand-over exclusively. So a command that passed its access check commits
+    # before the hand-over is applied, or waits and then sees the new holder; never a former holder's act
+    # recorded after the hand-over (a race observed in intake).
+    fn = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    await conn.execute(f"SELECT {fn}(hashtextextended($1, 0))", f"custody:{case_id}")
+
+
 async def hand_over(conn: Connection, case_id: str, *, to_centre: str, seq: int, on: date) -> bool:
     """An accepted transfer (``seq`` > 0, the track stream's version of its acceptance); False if already known."""
     if seq <= 0:
         raise ValueError("a transfer's sequence number is the version of its acceptance, above 0")
-    # clock_timestamp(), not now(): the caller takes the case's lock before this, and a former holder's command
-    # that committed while it waited for the lock began before this moment, so it stays in its own period.
+    await _lock(conn, case_id, shared=False)
+    # clock_timestamp(), not now(): stamped after the locks (this one and any the caller took), so a former
+    # holder's command that committed while the hand-over waited began before this moment: its own period.
     status = await conn.execute(
         """INSERT INTO case_custody (case_id, seq, centre, since_on, applied_at)
            VALUES ($1, $2, $3, $4, clock_timestamp()) ON CONFLICT DO NOTHING""",
@@ -95,8 +105,13 @@ async def hand_over(conn: Connection, case_id: str, *, to_centre: str, seq: int,
     return bool(status.endswith(" 1"))
 
 
-async def load(conn: Connection, case_id: str) -> Custody | None:
-    """The case's periods, or None while this service knows no centre for it."""
+async def load(conn: Connection, case_id: str, *, acting: bool = False) -> Custody | None:
+    """The case's periods, or None while this service knows no centre for it.
+
+    ``acting``: the caller decides a command on the case in this transaction; custody then holds until it commits
+    (a hand-over waits for the command, or the command for the hand-over)."""
+    if acting:
+        await _lock(conn, case_id, shared=True)
     rows = await conn.fetch(
         "SELECT seq, centre, since_on, applied_at FROM case_custody WHERE case_id = $1 ORDER BY seq", case_id
     )

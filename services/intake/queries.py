@@ -73,7 +73,8 @@ async def case_row(conn: Any, case_id: str) -> asyncpg.Record | None:
 async def case_custody(conn: Any, case: asyncpg.Record) -> Custody:
     """Who holds the case ``case`` (a centre_cases row). A case admitted before custody was recorded (and not
     yet moved by the data step of migration 0003) is held by the centre that admitted it."""
-    found = await custody.load(conn, case["case_id"])
+    # Inside a transaction the caller may act on what it reads: hold custody until it commits (harbour.custody).
+    found = await custody.load(conn, case["case_id"], acting=conn.is_in_transaction())
     if found is not None:
         return found
     since = datetime.combine(case["opened_on"], datetime.min.time(), tzinfo=UTC)

@@ -77,6 +77,11 @@ RULES: tuple[DateRule, ...] = (
     _not_future(A.REQUEST_OPINION, "opinion-request"),
     _rule(A.GIVE_OPINION, "on", NOT_BEFORE, OPINION_REQUESTED, "opinion-not-before-request",
           "an opinion answers a request: dated before it, one of the two dates is wrong"),
+    # A magistrate may also give an opinion nobody asked for here (the Immigration Office asked by letter): it
+    # is still given on a file of this case, so never before the file was assigned (an opinion dated 2001).
+    _rule(A.GIVE_OPINION, "on", NOT_BEFORE, FILE_ASSIGNED, "opinion-not-before-file-assigned",
+          "only the magistrate of the assigned file gives it: dated before the assignment, a date is wrong",
+          required=True),
     _not_future(A.GIVE_OPINION, "opinion"),
     _rule(A.RECORD_STAGE, "on", NOT_BEFORE, CASE_OPENED, "stage-not-before-case-opened",
           "a stage of this case's investigation"),
