@@ -19,6 +19,9 @@ Scenarios:
 7. two transfers accepted back to back while intake, legal and housing have applied neither: the last centre acts,
    both former ones get 403 and still read (their periods);
 8. the issue's implausible facts, and an opinion dated 2001 that nobody asked for: each a 422 naming the field;
+9. a centre that held the case twice reads up to its last hand-over, nothing after;
+10. a former holder's command in flight at the hand-over commits before it or is refused (intake, legal, housing);
+11. a minor's extended reflection reaches the Guardianship Service even when legal's audiences consumer lags;
 and no answer of any service was a 500.
 """
 
@@ -597,3 +600,49 @@ async def test_a_command_of_the_former_holder_in_flight_at_the_hand_over_commits
     assert (answer.status_code, len(recorded), late) in ((200, 1, []), (201, 1, []), (403, 0, [])), (
         f"{service}: {answer.status_code}, {len(late)} of {len(recorded)} recorded by {PAYOKE} after the hand-over"
     )
+
+
+async def test_the_extension_of_a_minors_reflection_reaches_the_guardianship_service_whichever_consumer_runs_first(
+    whole: Whole,
+):
+    """Legal learns the minority twice from intake's topic: its reaction extends the Annex 15, its case-audiences
+    consumer learns that the case has a minor (so the Guardianship Service follows it). Nothing orders the two
+    consumers: here the audiences consumer lags (legal's case_audiences locked against writes) while the
+    extension is recorded and its milestone routed. The Guardianship Service must still receive it."""
+    case = await whole.admit(PAYOKE)
+    await whole.issue(case, "annex-15")
+    audiences = (PAYOKE, PAG_ASA, SURYA, GUARDIANSHIP, IMMIGRATION)
+    url = whole.services["legal"].runtime.endpoints.database_url
+    database = url.rpartition("/")[2]
+    blocker, watcher = await asyncpg.connect(url), await asyncpg.connect(url)
+    try:
+        await blocker.execute("BEGIN; LOCK TABLE case_audiences IN SHARE MODE")
+        await whole.ok("intake", f"/cases/{case.case_id}/minority", PAYOKE, "caseworker",
+                       {"kind": "unaccompanied", "basis": "identity-document"})  # fmt: skip
+
+        async def routed_or_both_waiting() -> bool:
+            # Routed while the audiences consumer waits; or legal orders the two itself (its reaction writes
+            # the audiences too, and waits on the lock beside the consumer).
+            ids = await whole.event_ids("legal", case, "ReflectionPeriodExtended")
+            if ids and PAYOKE in await whole.milestone_audiences(ids[0], audiences):
+                return True
+            sql = """SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = $1 AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"""
+            return await watcher.fetchval(sql, database) >= 2
+
+        await wait_until(routed_or_both_waiting, timeout=15)
+    finally:
+        await blocker.execute("ROLLBACK")
+        await blocker.close()
+        await watcher.close()
+
+    async def extended() -> bool:
+        return bool(await whole.event_ids("legal", case, "ReflectionPeriodExtended"))
+
+    await wait_until(extended, timeout=20)
+    [extension] = await whole.event_ids("legal", case, "ReflectionPeriodExtended")
+    try:
+        await wait_until(lambda: _went_to(whole, extension, audiences, at_least=3), timeout=15)
+    except TimeoutError:
+        pass
+    assert await whole.milestone_audiences(extension, audiences) == [PAYOKE, GUARDIANSHIP, IMMIGRATION]
