@@ -22,6 +22,8 @@ Scenarios:
 9. a centre that held the case twice reads up to its last hand-over, nothing after;
 10. a former holder's command in flight at the hand-over commits before it or is refused (intake, legal, housing);
 11. a minor's extended reflection reaches the Guardianship Service even when legal's audiences consumer lags;
+12. the receiving centre's first act after the hand-over is told to it, not to the former centre, even when the
+    service's audiences consumer lags behind its custody consumer (legal, housing);
 and no answer of any service was a 500.
 """
 
@@ -646,3 +648,73 @@ async def test_the_extension_of_a_minors_reflection_reaches_the_guardianship_ser
     except TimeoutError:
         pass
     assert await whole.milestone_audiences(extension, audiences) == [PAYOKE, GUARDIANSHIP, IMMIGRATION]
+
+
+# The receiving centre's first act after the hand-over, and the event whose milestone tells the holding centre.
+FIRST_ACTS = {
+    "legal": ("/cases/{cid}/proceedings/opinion-requests", {"step": "a-card-initial"}, "MagistrateOpinionRequested"),
+    "housing": ("/housing/cases/{cid}/moves", {"to": "transitional"}, "PersonMoved"),
+}
+
+
+@pytest.mark.parametrize("service", sorted(FIRST_ACTS))
+async def test_the_receiving_centres_first_act_is_told_to_it_not_to_the_former_centre_whichever_consumer_runs_first(
+    whole: Whole, service: str
+):
+    """A service applies the transfer twice: to custody (who may act) and to its milestone audiences (who is
+    told). Nothing orders the two consumers: here the audiences consumer lags (case_audiences locked against
+    writes) while custody lets Sürya act. Sürya's act must never be told to Payoke, whose period has ended."""
+    case = await whole.admit(PAYOKE)
+    cid = case.case_id
+    assert (await whole.place(case))["status"] == "assigned"
+    await whole.statement_and_file(case)
+    assert (await whole.request_transfer(case, SURYA)).status_code == 200
+    path, body, event_type = FIRST_ACTS[service]
+    url = whole.services[service].runtime.endpoints.database_url
+    database = url.rpartition("/")[2]
+    blocker, watcher = await asyncpg.connect(url), await asyncpg.connect(url)
+    answer = None
+    try:
+        await blocker.execute("BEGIN; LOCK TABLE case_audiences IN SHARE MODE")
+        assert (await whole.answer_transfer(case, SURYA, "accept")).status_code == 200
+        case.holder = SURYA
+
+        async def holder_or_both_waiting() -> bool:
+            # Custody applied while the audiences consumer waits; or the service applies both in one transaction
+            # (its custody handler then waits on the lock beside the consumer).
+            if await watcher.fetchval("SELECT max(seq) FROM case_custody WHERE case_id = $1", cid):
+                return True
+            sql = """SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = $1 AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"""
+            return await watcher.fetchval(sql, database) >= 2
+
+        await wait_until(holder_or_both_waiting, timeout=15)
+        if await watcher.fetchval("SELECT max(seq) FROM case_custody WHERE case_id = $1", cid):
+            answer = await whole.call(service, "POST", path.format(cid=cid), SURYA, "caseworker", body)
+            assert answer.status_code in (200, 201), answer.text
+
+            async def routed() -> bool:
+                ids = await _acts(whole, service, case, event_type)
+                return bool(ids) and await _went_to(whole, ids[0])
+
+            try:  # routed while the audiences still name Payoke (or held back until they name Sürya)
+                await wait_until(routed, timeout=5)
+            except TimeoutError:
+                pass
+    finally:
+        await blocker.execute("ROLLBACK")
+        await blocker.close()
+        await watcher.close()
+    await whole.applied(case)
+    if answer is None:
+        await whole.ok(service, path.format(cid=cid), SURYA, "caseworker", body)
+    [act] = await _acts(whole, service, case, event_type)
+    await wait_until(lambda: _went_to(whole, act), timeout=25)
+    assert await whole.milestone_audiences(act) == [SURYA]
+
+
+async def _acts(whole: Whole, service: str, case: Case, event_type: str) -> list[UUID]:
+    rows = await whole.fetch(service, "SELECT event_id FROM events WHERE case_id = $1 AND event_type = $2 "
+                             "AND payload->>'to' IS DISTINCT FROM 'shelter' ORDER BY global_position",
+                             case.case_id, event_type)  # fmt: skip
+    return [r["event_id"] for r in rows]
