@@ -174,11 +174,20 @@ def upstream_subscriptions(service: str) -> list[Subscription]:
 
 async def load_facts(conn: Connection, case_key: str) -> tuple[str, CaseFacts] | None:
     """The case's root id and facts, or None while intake's facts about it have not arrived."""
-    row = await conn.fetchrow("SELECT * FROM case_audiences WHERE case_key = $1", case_key)
+    # The owning centre is the holder in this service's custody periods (harbour.custody) where it has them: the
+    # same rows its access rules decide on, written by the consumer that applies the transfer. Read from the
+    # separate case-audiences consumer instead, a lagging one sent the receiving centre's first acts to the
+    # former centre. case_audiences.owning_centre remains for cases without custody rows (before admission).
+    row = await conn.fetchrow(
+        """SELECT a.*, (SELECT k.centre FROM case_custody k WHERE k.case_id = a.case_key
+                        ORDER BY k.seq DESC LIMIT 1) AS holder
+           FROM case_audiences a WHERE a.case_key = $1""",
+        case_key,
+    )
     if row is None or row["root_id"] is None:
         return None
     facts = CaseFacts(
-        owning_centre=row["owning_centre"], referring_org=row["referring_org"],
+        owning_centre=row["holder"] or row["owning_centre"], referring_org=row["referring_org"],
         referrer_file_number=row["referrer_file_number"], prosecution_office=row["prosecution_office"],
         prosecution_file_number=row["prosecution_file_number"], minor=row["minor"],
         immigration_involved=row["immigration_involved"],

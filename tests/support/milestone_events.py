@@ -135,4 +135,5 @@ class FactsConn:
     async def fetchrow(self, sql: str, case_key: str) -> dict[str, Any] | None:
         if self.facts is None or case_key != self.case_key:
             return None
-        return {"root_id": self.root_id, **self.facts.__dict__}
+        # No custody periods in this stand-in: the owning centre is the case_audiences row's (``holder`` None).
+        return {"root_id": self.root_id, "holder": None, **self.facts.__dict__}
