@@ -19,9 +19,16 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
+from harbour.dates import add_months
 from harbour.errors import RuleViolation
 
 TODAY = "today"
+# Calendar bounds every table may name besides the case's own dates (relative to today): a hearing or a goal
+# dated 9999-12-31 is a typing error as surely as one dated 2001, and a bed's state recorded more than a
+# year late (0001-01-01) is no record of when it changed.
+A_YEAR_AGO = "a_year_ago"
+IN_FIVE_YEARS = "in_five_years"
+IN_TEN_YEARS = "in_ten_years"
 
 
 class Bound(StrEnum):
@@ -58,7 +65,9 @@ def check(
     *, today: date,
 ) -> None:  # fmt: skip
     """Raise :class:`Implausible` for the first rule of ``command`` that ``values`` break."""
-    known = {**history, TODAY: today}
+    calendar = {TODAY: today, A_YEAR_AGO: add_months(today, -12), IN_FIVE_YEARS: add_months(today, 60),
+                IN_TEN_YEARS: add_months(today, 120)}  # fmt: skip
+    known = {**calendar, **history}  # a test (or a service) may pin a calendar bound
     for rule in rules:
         if rule.command != command:
             continue

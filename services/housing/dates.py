@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import date
 
 from harbour.clock import Clock, today
-from harbour.plausibility import TODAY, Bound, DateRule
+from harbour.plausibility import A_YEAR_AGO, TODAY, Bound, DateRule
 from harbour.plausibility import check as _check
 
 _NB, _NA = Bound.NOT_BEFORE, Bound.NOT_AFTER
@@ -42,16 +42,27 @@ def _answer(command: str, what: str) -> tuple[DateRule, ...]:
     )  # fmt: skip
 
 
-def _bed(command: str, why: str) -> DateRule:
-    return DateRule(command, "on", _NA, TODAY, f"{command}-not-in-the-future", why)
+def _bed(command: str, why: str) -> tuple[DateRule, ...]:
+    return (
+        DateRule(command, "on", _NA, TODAY, f"{command}-not-in-the-future", why),
+        DateRule(
+            command,
+            "on",
+            _NB,
+            A_YEAR_AGO,
+            f"{command}-not-a-year-late",
+            "a bed's change may be recorded late, but not by more than a year: 0001-01-01 is a typing error, "
+            "not a day in the life of the house",
+        ),
+    )
 
 
 RULES: tuple[DateRule, ...] = (
     *_path("move", "a move"),
     *_path("exit", "an exit"),
-    _bed("add-bed", "a bed added from a later day is capacity the centre does not have yet, and would be given away"),
-    _bed("bed-out-of-service", "a bed out of service from a later day is a plan, not a fact: record it on the day"),
-    _bed("bed-in-service", "a bed back in service from a later day would be given to someone waiting tonight"),
+    *_bed("add-bed", "a bed added from a later day is capacity the centre does not have yet, and would be given away"),
+    *_bed("bed-out-of-service", "a bed out of service from a later day is a plan, not a fact: record it on the day"),
+    *_bed("bed-in-service", "a bed back in service from a later day would be given to someone waiting tonight"),
     *_answer("accept-cross-centre", "accepted"),
     *_answer("decline-cross-centre", "declined"),
     *_answer("withdraw-request", "withdrawn"),

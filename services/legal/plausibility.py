@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from harbour.errors import RuleViolation
-from harbour.plausibility import TODAY, Bound, DateRule, check
+from harbour.plausibility import IN_TEN_YEARS, TODAY, Bound, DateRule, check
 from schemas.audiences import PROSECUTION_OFFICES
 from schemas.legal import ResidenceDocument
 from services.legal.access import Action, CaseAccess
@@ -93,6 +93,8 @@ RULES: tuple[DateRule, ...] = (
     _not_future(A.SCHEDULE_HEARING, "hearing-scheduling"),
     _rule(A.SCHEDULE_HEARING, "hearing_on", NOT_BEFORE, FILE_ASSIGNED, "hearing-not-before-file-assigned",
           "the hearing itself may be months ahead, never before the file existed", required=True),
+    _rule(A.SCHEDULE_HEARING, "hearing_on", NOT_AFTER, IN_TEN_YEARS, "hearing-within-ten-years",
+          "a court sets hearings months, at most a few years, ahead: 9999-12-31 is a typing error"),
     _rule(A.JOIN_CIVIL_PARTY, "on", NOT_BEFORE, CASE_OPENED, "civil-party-not-before-case-opened",
           "a civil party may join before an investigating judge before any office holds a file; not before "
           "the case"),

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import date
 
 from harbour.clock import Clock, today
-from harbour.plausibility import TODAY, Bound, DateRule
+from harbour.plausibility import IN_FIVE_YEARS, TODAY, Bound, DateRule
 from harbour.plausibility import check as _check
 
 _NB, _NA = Bound.NOT_BEFORE, Bound.NOT_AFTER
@@ -39,6 +39,14 @@ RULES: tuple[DateRule, ...] = (
     *_happened("record-session", "held_on", "track_opened_on", "session", _OPENED),
     DateRule("set-goal", "target_date", _NB, "track_opened_on", "goal-target-not-before-track-opened", _OPENED),
     DateRule("set-goal", "target_date", _NB, TODAY, "goal-target-not-before-today", _PAST_TARGET),
+    DateRule(
+        "set-goal",
+        "target_date",
+        _NA,
+        IN_FIVE_YEARS,
+        "goal-target-within-five-years",
+        "a track runs two to three years, often longer, but a goal set for 9999 is no plan",
+    ),
     *_happened("progress-goal", "on", "goal_set_on", "goal-progress", _STARTED),
     *_happened("achieve-goal", "on", "goal_set_on", "goal-achieved", "a goal is achieved after it was set"),
     *_happened("drop-goal", "on", "goal_set_on", "goal-dropped", "a goal is let go after it was set"),

@@ -45,7 +45,7 @@ def test_today_is_the_brussels_day_so_a_move_dated_on_it_after_midnight_there_is
 def test_a_bed_dated_after_today_is_refused(command: str) -> None:
     assert refused(command, date(2035, 1, 1), {}) == ("on", f"{command}-not-in-the-future")
     check(command, TODAY, {}, CLOCK)
-    check(command, date(2020, 1, 1), {}, CLOCK)  # a bed's change recorded late is still a plausible one
+    check(command, date(2025, 6, 1), {}, CLOCK)  # a bed's change recorded late is still a plausible one
 
 
 @pytest.mark.parametrize("command", ["accept-cross-centre", "decline-cross-centre", "withdraw-request"])
@@ -57,10 +57,18 @@ def test_an_answer_to_a_request_is_neither_before_the_request_nor_in_the_future(
 
 def test_every_rule_has_a_unique_name_and_a_reason() -> None:
     names = [r.rule for r in RULES]
-    assert len(names) == len(set(names)) == 15
+    assert len(names) == len(set(names)) == 18
     assert all(r.why and r.field == "on" for r in RULES)
 
 
 def test_the_docs_show_housings_rule_table_as_the_code_has_it() -> None:
     docs = (Path(__file__).parents[2] / "docs" / "plausible-dates.md").read_text()
     assert render_markdown("housing", RULES) in docs
+
+
+@pytest.mark.parametrize("command", ["add-bed", "bed-out-of-service", "bed-in-service"])
+def test_a_bed_change_backdated_beyond_a_year_is_refused(command: str) -> None:
+    # A bed out of service dated 0001-01-01 was accepted (204).
+    assert refused(command, date(1, 1, 1), {}) == ("on", f"{command}-not-a-year-late")
+    assert refused(command, date(2025, 3, 31), {}) == ("on", f"{command}-not-a-year-late")
+    check(command, date(2025, 4, 1), {}, CLOCK)  # a year before 1 April 2026

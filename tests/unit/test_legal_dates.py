@@ -92,7 +92,10 @@ def test_every_command_and_every_date_a_caller_can_type_has_rules_and_none_in_th
              for name, f in model.model_fields.items() if f.annotation in (date, date | None)}  # fmt: skip
     assert typed == {"on", "hearing_on"}
     hearing = [r for r in RULES if r.field == "hearing_on"]
-    assert [(r.bound, r.than, r.required) for r in hearing] == [(Bound.NOT_BEFORE, "file_assigned_on", True)]
+    assert [(r.bound, r.than, r.required) for r in hearing] == [
+        (Bound.NOT_BEFORE, "file_assigned_on", True),
+        (Bound.NOT_AFTER, "in_ten_years", False),
+    ]
 
 
 def test_rule_names_are_unique_and_say_what_they_check() -> None:
@@ -141,3 +144,11 @@ def test_an_office_the_registry_does_not_know_is_refused_with_the_valid_ids() ->
 def test_the_docs_show_the_legal_rule_table_as_it_is() -> None:
     docs = (Path(__file__).parents[2] / "docs" / "plausible-dates.md").read_text()
     assert render_markdown("legal", RULES) in docs
+
+
+def test_a_hearing_dated_9999_is_refused_and_one_within_ten_years_accepted() -> None:
+    history = {"file_assigned_on": date(2026, 1, 10)}
+    with pytest.raises(Implausible) as raised:
+        check(RULES, Action.SCHEDULE_HEARING.value, {"hearing_on": date(9999, 12, 31)}, history, today=date(2026, 3, 1))
+    assert raised.value.extra == {"rule": "hearing-within-ten-years"}
+    check(RULES, Action.SCHEDULE_HEARING.value, {"hearing_on": date(2036, 3, 1)}, history, today=date(2026, 3, 1))

@@ -60,10 +60,19 @@ def test_a_review_and_a_closure_happen_between_the_opening_and_today() -> None:
 
 def test_every_rule_has_a_unique_name_and_a_reason() -> None:
     names = [r.rule for r in RULES]
-    assert len(names) == len(set(names)) == 15
+    assert len(names) == len(set(names)) == 16
     assert all(r.why for r in RULES)
 
 
 def test_the_docs_show_tracks_rule_table_as_the_code_has_it() -> None:
     docs = (Path(__file__).parents[2] / "docs" / "plausible-dates.md").read_text()
     assert render_markdown("tracks", RULES) in docs
+
+
+def test_a_goal_target_more_than_five_years_ahead_is_refused() -> None:
+    # A goal set for 9999-12-31 was accepted.
+    clock = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    with pytest.raises(Implausible) as err:
+        check("set-goal", {"target_date": date(9999, 12, 31)}, {"track_opened_on": date(2026, 1, 5)}, clock)
+    assert (err.value.field, err.value.extra) == ("target_date", {"rule": "goal-target-within-five-years"})
+    check("set-goal", {"target_date": date(2031, 3, 2)}, {"track_opened_on": date(2026, 1, 5)}, clock)
