@@ -1,6 +1,6 @@
 # Harbour: `make run` and `make test` work on a fresh machine with only Python 3.11 and make.
 # Everything else (the virtualenv, PostgreSQL if the machine has none, the Kafka broker) is installed or
-# started by the project itself; see harbour/infra.py.
+# started by the project itself; see harbour_tools/infra.py.
 
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV := .venv

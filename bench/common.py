@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 
 from harbour.db import HARBOUR_MIGRATIONS, create_pool, database_url, drop_database, ensure_database, migrate
 from harbour.events import DomainEvent
-from harbour.infra import resolve_postgres
 from harbour.settings import HarbourSettings
+from harbour_tools.infra import resolve_postgres
 
 # A traceparent as a request would have stored it: the relay continues this trace for every event.
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

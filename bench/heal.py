@@ -35,13 +35,13 @@ from aiokafka import AIOKafkaConsumer
 from bench.common import emit, fresh_database, progress, server_url
 from bench.relay import append_events, read_after
 from harbour.db import create_pool
-from harbour.infra import BrokerProcess
 from harbour.kafka.producer import make_producer
 from harbour.kafka.rebuild import AssignmentWatch
 from harbour.kafka.relay import OutboxRelay, domain_message
 from harbour.kafka.topics import TopicSpec, ensure_topics
 from harbour.settings import HarbourSettings
 from harbour.store import EventStore, Position
+from harbour_tools.infra import BrokerProcess
 
 WRITERS = 8
 

@@ -46,8 +46,8 @@ from bench.common import emit, progress, server_url
 from bench.e2e import percentile
 from harbour.auth import issue_token
 from harbour.db import drop_database
-from harbour.infra import BrokerProcess, free_port, resolve_kafka
 from harbour.settings import REPO_ROOT, HarbourSettings, get_settings
+from harbour_tools.infra import BrokerProcess, free_port, resolve_kafka
 
 TARGET_P99_MS = 1000
 TARGET_RECOVERY_S = 5.0

@@ -20,12 +20,12 @@ from pathlib import Path
 
 from bench.common import BenchItemCounted, emit, fresh_database, new_traceparent, progress, server_url
 from harbour.db import create_pool
-from harbour.infra import BrokerProcess, resolve_kafka
 from harbour.kafka.producer import make_producer
 from harbour.kafka.relay import OutboxRelay, domain_message
 from harbour.kafka.topics import TopicSpec, ensure_topics
 from harbour.settings import HarbourSettings
 from harbour.store import Actor, CommandContext, EventStore, Position, RecordedEvent
+from harbour_tools.infra import BrokerProcess, resolve_kafka
 
 TARGET = 0.5
 WRITERS = 8

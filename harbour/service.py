@@ -360,10 +360,3 @@ def _add_platform_routes(app: FastAPI, rt: ServiceRuntime) -> None:
     @app.get("/asyncapi", tags=["platform"], include_in_schema=False)
     async def asyncapi_docs() -> HTMLResponse:
         return HTMLResponse(get_asyncapi_html(rt.asyncapi().to_specification()))
-
-
-async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout: float = 20.0, interval: float = 0.05) -> None:
-    """Poll ``predicate`` until it holds (tests and the demo; never a fixed sleep)."""
-    async with asyncio.timeout(timeout):
-        while not await predicate():
-            await asyncio.sleep(interval)

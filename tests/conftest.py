@@ -12,8 +12,8 @@ import asyncpg
 import pytest
 
 from harbour.db import HARBOUR_MIGRATIONS, create_pool, database_url, drop_database, ensure_database, migrate
-from harbour.infra import BrokerProcess, free_port, resolve_postgres
 from harbour.settings import REPO_ROOT, HarbourSettings
+from harbour_tools.infra import BrokerProcess, free_port, resolve_postgres
 
 
 @pytest.fixture(scope="session")

@@ -22,11 +22,11 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from harbour import ops
 from harbour.db import drop_database
 from harbour.kafka.consumer import HandlerContext, InboxConsumer, Subscription
 from harbour.kafka.topics import TopicSpec, ensure_topics, register_topics, topic_table
 from harbour.store import RecordedEvent
+from harbour_tools import ops
 from schemas.housing import HousingKind, PersonMoved
 from schemas.intake import Centre
 from schemas.legal import DocumentIssued, ResidenceDocument

@@ -38,8 +38,8 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from harbour.infra import BrokerProcess
-from harbour.service import wait_until
+from harbour_tools.infra import BrokerProcess
+from tests.support.waiting import wait_until
 from tests.support.whole_case import (
     CENTRES,
     GUARDIANSHIP,

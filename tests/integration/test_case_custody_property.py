@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from harbour.infra import BrokerProcess
+from harbour_tools.infra import BrokerProcess
 from tests.support.whole_case import CENTRES, MAY_ACT, MAY_NOT_ACT, PARTS, Whole, whole_platform
 
 EXAMPLES = 6

@@ -7,13 +7,13 @@ import json
 import pytest
 from jsonschema import Draft202012Validator
 
-from harbour.contracts import SCHEMAS_DIR
-from harbour.service import wait_until
+from harbour_tools.contracts import SCHEMAS_DIR
 from schemas.milestones import milestone_topic
 from services.intake.app import DEFINITION
 from tests.support.harness import running_service
 from tests.support.intake_flow import PAYOKE, POLICE, IntakeClient, clock
 from tests.support.kafka import headers_of, read_topic
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -1,5 +1,5 @@
 """The demo, end to end: the five services in this process behind real sockets, the real broker, real
-PostgreSQL; ``harbour.demo.run`` walks its case over HTTP and every audience reads its own feed."""
+PostgreSQL; ``harbour_tools.demo.run`` walks its case over HTTP and every audience reads its own feed."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from rich.console import Console
 
-from harbour import demo
+from harbour_tools import demo
 from services import registry
 from tests.integration.test_feeds_helpers import served
 from tests.support.harness import fast_settings, running_service

@@ -13,10 +13,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from harbour import telemetry, timers
-from harbour.service import wait_until
 from harbour.settings import HarbourSettings
 from tests.support.harness import running_service
 from tests.support.pantry_service import LARDER, PANTRY
+from tests.support.waiting import wait_until
 from tests.unit.test_deploy_stack import COLLECTOR, dashboard_metrics, load_yaml
 
 PING = "test.deploy-ping"

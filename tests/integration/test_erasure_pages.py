@@ -19,13 +19,13 @@ import asyncpg
 import pytest
 
 from harbour.pii import PersonalDataVault, new_master_key, purge_dead_key_copies
-from harbour.service import wait_until
 from harbour.settings import REPO_ROOT
 from services.intake.app import DEFINITION
 from tests.support.harness import fast_settings, running_service
 from tests.support.intake_flow import PERSON, IntakeClient, clock
 from tests.support.intake_privacy import sealed_values
 from tests.support.key_pages import occurrences, open_with, raw_pages, unwrap_from_pages
+from tests.support.waiting import wait_until
 
 FIELDS = [f"field-{i}" for i in range(9)]
 
@@ -219,7 +219,7 @@ async def erase_through(intake: IntakeClient, how: str) -> None:
         env = {**os.environ, "HARBOUR_DATABASE_URL": pg_server, "HARBOUR_DATABASE_PREFIX": PREFIX,
                "HARBOUR_MASTER_KEY": master}  # fmt: skip
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "harbour.cli.main", "erase", person_id, "--reason", "retention-ended",
+            sys.executable, "-m", "harbour_tools.cli.main", "erase", person_id, "--reason", "retention-ended",
             cwd=REPO_ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
         output = (await process.communicate())[0].decode()

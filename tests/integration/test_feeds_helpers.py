@@ -18,11 +18,11 @@ import uvicorn
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
-from harbour.infra import free_port
 from harbour.kafka.topics import ensure_topics, topic_table
-from harbour.service import wait_until
+from harbour_tools.infra import free_port
 from schemas.milestones import Milestone, MilestoneType, milestone_topic
 from tests.support.harness import RunningService, fast_settings
+from tests.support.waiting import wait_until
 
 # The embedded broker forms a group in half a session timeout, and re-forms one after a member left in about
 # two and a half: short group timeouts keep each feeds start (and restart) at a second or a few.

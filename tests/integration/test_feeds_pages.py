@@ -6,7 +6,6 @@ import asyncio
 import uuid
 
 from harbour.db import drop_database
-from harbour.service import wait_until
 from services.feeds import projections
 from services.feeds.app import DEFINITION
 from tests.integration.test_feeds_helpers import (
@@ -21,6 +20,7 @@ from tests.integration.test_feeds_helpers import (
 )
 from tests.support.harness import running_service
 from tests.support.kafka import headers_of, read_topic
+from tests.support.waiting import wait_until
 
 # Audiences the other suites hardly use, so a test's feed holds (almost) only its own milestones.
 PAGED = "labour-auditorate-namur"

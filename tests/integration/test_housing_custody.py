@@ -21,7 +21,6 @@ import pytest
 
 from harbour import custody
 from harbour.kafka.consumer import HandlerContext
-from harbour.service import wait_until
 from harbour.store import Actor, CommandContext, RecordedEvent
 from schemas.tracks import TransferAccepted
 from services.housing import handlers
@@ -30,6 +29,7 @@ from tests.support.custody_contract import CENTRES, CustodyContract
 from tests.support.harness import RunningService, running_service
 from tests.support.housing_env import PURPOSE, known, new_id, open_case, register_shelter, request_bed
 from tests.support.upstream import Upstream, upstream
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 PAYOKE, PAG_ASA, SURYA = CENTRES

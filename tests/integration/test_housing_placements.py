@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from harbour.clock import ManualClock
-from harbour.service import wait_until
 from services.housing.app import DEFINITION
 from tests.support.harness import running_service
 from tests.support.housing_env import exit_case, open_case, register_shelter, request_bed
 from tests.support.upstream import upstream
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 CLOCK = ManualClock(datetime(2026, 1, 5, 20, 0, tzinfo=UTC))

@@ -18,12 +18,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from harbour import telemetry
 from harbour.audit import reads_of
 from harbour.pii import ERASED
-from harbour.service import wait_until
 from services.housing.app import DEFINITION
 from tests.support.harness import running_service
 from tests.support.housing_env import PURPOSE, erase_person, exit_case, open_case, register_shelter, request_bed
 from tests.support.kafka import read_topic
 from tests.support.upstream import upstream
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 SPANS = InMemorySpanExporter()

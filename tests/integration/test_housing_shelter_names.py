@@ -25,13 +25,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from harbour import telemetry
 from harbour.db import HARBOUR_MIGRATIONS, create_pool, database_url, ensure_database, migrate
 from harbour.events import EVENT_TYPES
-from harbour.service import wait_until
 from schemas.housing import ShelterRegistered
 from services.housing.app import DEFINITION
 from tests.support.harness import running_service
 from tests.support.housing_env import exit_case, open_case, register_shelter, request_bed
 from tests.support.kafka import read_topic
 from tests.support.upstream import upstream
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -58,7 +58,7 @@ def test_a_stored_v1_shelter_registration_is_read_as_v2_without_its_name():
 
 
 def test_schemas_check_accepts_shelter_registered_v2_only_while_v1_is_upcast(monkeypatch):
-    from harbour import contracts
+    from harbour_tools import contracts
 
     assert [b for b in contracts.check() if b.contract.startswith("ShelterRegistered")] == []
     # Without the upcaster, a v1 record still on the topic or in a store would not decode: a break.

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from harbour import infra
-from harbour.infra import BrokerProcess
 from harbour.settings import HarbourSettings
+from harbour_tools import infra
+from harbour_tools.infra import BrokerProcess
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,6 @@ from aiokafka import AIOKafkaProducer
 
 from harbour import custody
 from harbour.clock import today
-from harbour.service import wait_until
 from schemas.tracks import Centre, TransferAccepted
 from services.intake.app import DEFINITION
 from tests.support.custody_contract import CENTRES, CustodyContract
@@ -29,6 +28,7 @@ from tests.support.intake_flow import PERSON, IntakeClient, clock
 from tests.support.kafka import headers_of, read_topic
 from tests.support.poison import committed_offset
 from tests.support.upstream import Upstream, upstream
+from tests.support.waiting import wait_until
 
 TOPIC = "tracks.events.v1"
 

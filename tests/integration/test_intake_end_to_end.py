@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 
-from harbour.service import wait_until
 from schemas.intake import CaseOpened
 from services.intake.app import DEFINITION
 from tests.support.harness import running_service
 from tests.support.intake_flow import CLEAR_STRINGS, PAYOKE, PERSON, POLICE, IntakeClient, clock
 from tests.support.intake_privacy import record_text, topic_records
 from tests.support.kafka import headers_of
+from tests.support.waiting import wait_until
 
 
 async def test_a_police_referral_becomes_a_case_opened_at_payoke_that_others_consume_from_the_broker(

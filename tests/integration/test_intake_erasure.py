@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from harbour.service import wait_until
 from harbour.settings import REPO_ROOT
 from services.intake.app import DEFINITION
 from tests.support.harness import fast_settings, running_service
@@ -28,6 +27,7 @@ from tests.support.intake_privacy import (
     topic_records,
 )
 from tests.support.kafka import headers_of
+from tests.support.waiting import wait_until
 
 PREFIX = f"harbour_test_{uuid.uuid4().hex[:8]}_"  # the CLI finds intake's database from the settings' prefix
 PURPOSE = {"Harbour-Purpose": "checking erasure"}
@@ -132,7 +132,8 @@ async def run_cli(intake: IntakeClient, *args: str) -> tuple[int, str]:
     pg_server = intake.service.runtime.endpoints.database_url.rpartition("/")[0] + "/postgres"
     env = {**os.environ, "HARBOUR_DATABASE_URL": pg_server, "HARBOUR_DATABASE_PREFIX": PREFIX}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "import harbour.cli.erase, harbour.cli.main; from harbour.cli import app; app()", *args,
+        sys.executable, "-c",
+        "import harbour_tools.cli.erase, harbour_tools.cli.main; from harbour_tools.cli import app; app()", *args,
         cwd=REPO_ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     output, _ = await process.communicate()

@@ -46,7 +46,7 @@ def env_for(pg_server_url: str, prefix: str, current: tuple[int, str], ring: dic
 
 async def start_cli(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "harbour.cli.main", *args, cwd=REPO_ROOT, env=env,
+        sys.executable, "-m", "harbour_tools.cli.main", *args, cwd=REPO_ROOT, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from harbour.service import wait_until
 from schemas.intake import CaseOpened, Centre, Region
 from services.legal.app import DEFINITION
 from tests.support.custody_contract import CENTRES, CustodyContract
@@ -20,6 +19,7 @@ from tests.support.legal_transfers import (
     TransferStage,
     shared_transfer_stage,  # noqa: F401 - the module's legal service with intake and tracks upstreams
 )
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 PAYOKE, PAG_ASA, SURYA = CENTRES

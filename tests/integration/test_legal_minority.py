@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from harbour.service import wait_until
 from schemas.intake import MinorFlagReason, MinorityDisproved, MinorityEstablished, MinorKind
 from schemas.legal import ReflectionPeriodExtended
 from services.legal.rules import days_end, months_end
@@ -18,6 +17,7 @@ from tests.support.legal_harness import (
     LegalStage,
     shared_legal_stage,  # noqa: F401 - the module-wide service
 )
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 BASIS = MinorFlagReason.AGE_ASSESSMENT

@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from harbour.infra import BrokerProcess
 from harbour.milestones import Pseudonyms
-from harbour.service import wait_until
+from harbour_tools.infra import BrokerProcess
 from schemas.legal import StayGapRecorded, StayLapsed
 from schemas.milestones import Milestone, milestone_topic
 from services.legal.rules import days_end, months_end
@@ -23,6 +22,7 @@ from tests.support.legal_harness import (
     legal_stage,
     shared_legal_stage,  # noqa: F401 - the module-wide service
 )
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 CENTRE = "centre-payoke"

@@ -8,7 +8,7 @@ from datetime import datetime, time, timedelta
 
 from harbour.clock import ManualClock
 from harbour.db import drop_database
-from harbour.infra import BrokerProcess
+from harbour_tools.infra import BrokerProcess
 from services.legal.rules import days_end
 from services.legal.timekeeping import BRUSSELS
 from tests.support.legal_harness import START, LegalStage, legal_stage

@@ -18,11 +18,12 @@ import httpx
 
 from harbour.auth import is_known_org
 from harbour.http.shedding import LoadShedding
-from harbour.service import create_app, wait_until
+from harbour.service import create_app
 from services import registry
 from services.intake.app import DEFINITION as INTAKE
 from tests.support.harness import RunningService, fast_settings, running_service
 from tests.support.intake_flow import IntakeClient
+from tests.support.waiting import wait_until
 
 POLICE_A, POLICE_B, POLICE_C = "police-federal", "police-zone-antwerp", "police-zone-gent"
 

@@ -11,7 +11,6 @@ import pytest
 
 from harbour.clock import ManualClock
 from harbour.milestones import Pseudonyms
-from harbour.service import wait_until
 from schemas.intake import CaseOpened, Centre, Region, Urgency
 from schemas.milestones import Milestone, milestone_topic
 from services.housing.app import DEFINITION
@@ -19,6 +18,7 @@ from tests.support.harness import running_service
 from tests.support.housing_env import register_shelter
 from tests.support.kafka import read_topic
 from tests.support.upstream import upstream
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 CENTRE = "centre-surya"

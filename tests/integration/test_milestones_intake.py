@@ -10,12 +10,12 @@ import pytest
 
 from harbour.milestones import Pseudonyms
 from harbour.milestones.policy import published_audiences
-from harbour.service import wait_until
 from schemas.milestones import Milestone, milestone_topic
 from services.intake.app import DEFINITION
 from tests.support.harness import running_service
 from tests.support.intake_flow import CLEAR_STRINGS, PAYOKE, PERSON, POLICE, IntakeClient, clock
 from tests.support.kafka import headers_of, read_topic
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 REPORT_NUMBER = "AN.12.L1.004567/26"

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from harbour.infra import BrokerProcess
-from harbour.service import wait_until
+from harbour_tools.infra import BrokerProcess
+from tests.support.waiting import wait_until
 from tests.support.whole_case import PAYOKE, Case, Whole, whole_platform
 
 BRUSSELS = ZoneInfo("Europe/Brussels")

@@ -9,15 +9,15 @@ from collections import Counter
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from harbour import ops
 from harbour.kafka.consumer import HandlerContext, Subscription
 from harbour.kafka.topics import TopicSpec, ensure_topics, register_topics
-from harbour.service import wait_until
 from harbour.store import Actor, CommandContext, RecordedEvent
+from harbour_tools import ops
 from tests.support.harness import running_service
 from tests.support.kafka import headers_of, read_topic
 from tests.support.pantry import ShelfStocked
 from tests.support.pantry_service import LARDER, PANTRY, count_stock
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

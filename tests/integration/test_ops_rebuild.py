@@ -6,12 +6,12 @@ import uuid
 
 import pytest
 
-from harbour import ops
-from harbour.service import wait_until
 from harbour.store import Actor, CommandContext
+from harbour_tools import ops
 from tests.support.harness import running_service
 from tests.support.pantry import Shelf
 from tests.support.pantry_projection import PANTRY_WITH_TOTALS, ShelfTotals
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

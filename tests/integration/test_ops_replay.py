@@ -8,14 +8,14 @@ from collections import Counter
 
 import pytest
 
-from harbour import ops
 from harbour.kafka.topics import TopicSpec, register_topics
-from harbour.service import wait_until
 from harbour.store import Actor, CommandContext, Position
+from harbour_tools import ops
 from tests.support.harness import running_service
 from tests.support.kafka import headers_of, read_topic
 from tests.support.pantry import ShelfStocked
 from tests.support.pantry_service import LARDER, PANTRY
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from harbour.db import drop_database
-from harbour.infra import BrokerProcess, free_port, port_open
 from harbour.settings import REPO_ROOT
+from harbour_tools.infra import BrokerProcess, free_port, port_open
 from services.intake.app import DEFINITION as INTAKE
 
 pytestmark = pytest.mark.integration
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 def _harbour_up(args: list[str], env: dict[str, str], output: Path) -> subprocess.Popen[bytes]:
     with output.open("wb") as out:
         # Own session: the SIGINT the test sends reaches `harbour up` only, as Ctrl-C reaches it in a terminal.
-        return subprocess.Popen([sys.executable, "-m", "harbour.cli.main", "up", *args], cwd=REPO_ROOT, env=env,
+        return subprocess.Popen([sys.executable, "-m", "harbour_tools.cli.main", "up", *args], cwd=REPO_ROOT, env=env,
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)  # fmt: skip
 

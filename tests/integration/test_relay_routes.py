@@ -8,11 +8,11 @@ import uuid
 
 from harbour.kafka.relay import OutboxRelay, OutgoingMessage, RouteNotReady
 from harbour.kafka.topics import TopicSpec, ensure_topics
-from harbour.service import wait_until
 from harbour.store import Actor, CommandContext, EventStore, Position
 from tests.support.harness import fast_settings
 from tests.support.kafka import read_topic
 from tests.support.pantry import ShelfStocked
+from tests.support.waiting import wait_until
 
 CTX = CommandContext(actor=Actor("centre-payoke", "caseworker", "t"))
 

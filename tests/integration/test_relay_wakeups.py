@@ -10,11 +10,11 @@ import asyncpg
 
 import harbour.kafka.relay as relay_module
 from harbour.kafka.sleep_slot import LOCK_CLASS, SLOTS, SleepSlot
-from harbour.service import wait_until
 from harbour.store import Actor, CommandContext, EventStore
 from tests.support.harness import fast_settings, running_service
 from tests.support.pantry import ShelfStocked
 from tests.support.pantry_service import PANTRY
+from tests.support.waiting import wait_until
 
 CTX = CommandContext(actor=Actor("centre-payoke", "caseworker", "t"))
 Hook = Callable[[], Awaitable[None]]

@@ -15,12 +15,12 @@ from prometheus_client import REGISTRY
 
 from harbour import telemetry
 from harbour.db import database_url
-from harbour.service import wait_until
 from harbour.store import Actor, CommandContext, Position
 from tests.support.harness import fast_settings, running_service
 from tests.support.kafka import headers_of, read_topic
 from tests.support.pantry import ShelfStocked
 from tests.support.pantry_service import LARDER, PANTRY, PANTRY_TOPIC
+from tests.support.waiting import wait_until
 
 CTX = CommandContext(actor=Actor("centre-payoke", "caseworker", "t"))
 SPANS = InMemorySpanExporter()

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from harbour.infra import BrokerProcess
+from harbour_tools.infra import BrokerProcess
 from services.tracks.access import ACCESS
 from tests.support.tracks_env import PURPOSE, TracksEnv, tracks_env
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from harbour.infra import BrokerProcess
+from harbour_tools.infra import BrokerProcess
 from tests.support.custody_contract import CENTRES, CustodyContract
 from tests.support.tracks_env import TracksEnv, tracks_env
 

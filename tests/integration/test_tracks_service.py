@@ -10,10 +10,9 @@ from datetime import date, timedelta
 import pytest
 
 from harbour import timers
-from harbour.infra import BrokerProcess
 from harbour.pii import ERASED
-from harbour.service import wait_until
 from harbour.store import Actor
+from harbour_tools.infra import BrokerProcess
 from schemas.housing import HousingKind, PersonMoved
 from schemas.legal import (
     DocumentIssued,
@@ -28,6 +27,7 @@ from services.tracks.domain import add_months, review_deadlines
 from services.tracks.handlers import UNASSIGNED
 from tests.support.kafka import headers_of, read_topic
 from tests.support.tracks_env import PURPOSE, TracksEnv, tracks_env
+from tests.support.waiting import wait_until
 
 PAYOKE, PAG_ASA, SURYA = "centre-payoke", "centre-pag-asa", "centre-surya"
 

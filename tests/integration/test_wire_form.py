@@ -15,10 +15,10 @@ import pytest
 
 from harbour.clock import ManualClock
 from harbour.kafka.relay import domain_message
-from harbour.service import wait_until
 from harbour.store import Actor, CommandContext, EventStore, Position, RecordedEvent
 from harbour.store.eventstore import wire_header_names
 from tests.support.pantry import ShelfEmptied, ShelfStocked
+from tests.support.waiting import wait_until
 
 TOPIC = "pantry.events"
 TRACEPARENT = "00-" + "c" * 32 + "-" + "d" * 16 + "-01"

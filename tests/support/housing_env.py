@@ -6,10 +6,10 @@ import uuid
 from datetime import date
 from typing import Any
 
-from harbour.service import wait_until
 from schemas.intake import CaseOpened, Centre, PersonErased, Region, Urgency
 from tests.support.harness import RunningService
 from tests.support.upstream import Upstream
+from tests.support.waiting import wait_until
 
 PURPOSE = {"Harbour-Purpose": "placing the person tonight"}
 

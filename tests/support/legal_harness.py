@@ -18,15 +18,15 @@ import httpx
 import pytest
 
 from harbour.clock import ManualClock
-from harbour.infra import BrokerProcess
 from harbour.kafka.topics import ensure_topics, topic_table
-from harbour.service import wait_until
+from harbour_tools.infra import BrokerProcess
 from schemas.intake import CaseOpened, Centre, Region
 from services.legal.app import DEFINITION
 from services.legal.timekeeping import BRUSSELS, legal_today
 from tests.support.harness import RunningService, running_service
 from tests.support.kafka import read_topic
 from tests.support.upstream import Upstream, upstream
+from tests.support.waiting import wait_until
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=BRUSSELS)
 COURT = "criminal-court-antwerp"

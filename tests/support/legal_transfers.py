@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from harbour.infra import BrokerProcess
 from harbour.kafka.consumer import HandlerContext
-from harbour.service import wait_until
 from harbour.store import Actor, CommandContext, RecordedEvent
+from harbour_tools.infra import BrokerProcess
 from schemas.tracks import Centre, TransferAccepted, TransferReason, TransferRequested
 from services.legal.custody import on_transfer_accepted
 from tests.support.legal_harness import LegalStage, legal_stage
 from tests.support.upstream import Upstream, upstream
+from tests.support.waiting import wait_until
 
 
 @dataclass

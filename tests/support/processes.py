@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from harbour.infra import free_port
 from harbour.settings import REPO_ROOT
+from harbour_tools.infra import free_port
 
 
 @dataclass

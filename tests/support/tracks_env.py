@@ -23,13 +23,13 @@ from typing import Any
 from harbour.clock import ManualClock, today
 from harbour.events import DomainEvent
 from harbour.kafka.consumer import Handler, HandlerContext
-from harbour.service import wait_until
 from harbour.store import Actor, CommandContext, RecordedEvent
 from schemas.intake import CaseOpened, Centre, PersonErased, Region
 from services.tracks import handlers
 from services.tracks.app import DEFINITION
 from tests.support.harness import RunningService, running_service
 from tests.support.upstream import Upstream, upstream
+from tests.support.waiting import wait_until
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 PURPOSE = {"Harbour-Purpose": "preparing the plan review with the person"}

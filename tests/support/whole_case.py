@@ -24,10 +24,10 @@ import httpx
 
 from harbour.clock import ManualClock, local_moment, today
 from harbour.kafka.topics import ensure_topics, topic_table
-from harbour.service import wait_until
 from services import registry
 from tests.support.harness import RunningService, fast_settings, running_service
 from tests.support.kafka import read_topic
+from tests.support.waiting import wait_until
 
 PAYOKE, PAG_ASA, SURYA = "centre-payoke", "centre-pag-asa", "centre-surya"
 CENTRES = (PAYOKE, PAG_ASA, SURYA)

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
-from harbour import contracts
+from harbour_tools import contracts
 
 
 class Colour(StrEnum):

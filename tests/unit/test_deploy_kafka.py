@@ -9,11 +9,11 @@ from collections import defaultdict
 
 import pytest
 
-from harbour import deploy
 from harbour.kafka.consumer import Subscription
 from harbour.kafka.topics import TopicSpec
 from harbour.service import Endpoints, ServiceDefinition, ServiceRuntime
 from harbour.settings import REPO_ROOT, HarbourSettings
+from harbour_tools import deploy
 from services import registry
 
 TOPICS_FILE = REPO_ROOT / "deploy" / "kafka" / "topics.txt"
@@ -32,7 +32,7 @@ def in_production_process(code: str) -> object:
 @pytest.fixture(scope="module")
 def production() -> dict:
     return in_production_process(
-        "import json; from harbour import deploy; from harbour.kafka.topics import topic_table\n"
+        "import json; from harbour_tools import deploy; from harbour.kafka.topics import topic_table\n"
         "services = deploy.production_services()\n"
         "from schemas.audiences import all_audiences\n"
         "print(json.dumps({'table': [t.name for t in topic_table()], 'audiences': all_audiences(),"
@@ -57,7 +57,7 @@ def test_the_committed_generated_files_are_what_the_code_generates_now(productio
 
 
 def test_the_cli_check_passes_on_the_committed_files():
-    result = subprocess.run([sys.executable, "-m", "harbour.cli.main", "deploy", "all", "--check"], cwd=REPO_ROOT,
+    result = subprocess.run([sys.executable, "-m", "harbour_tools.cli.main", "deploy", "all", "--check"], cwd=REPO_ROOT,
                             capture_output=True, text=True, timeout=120)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -13,8 +13,8 @@ import jsonschema
 import pytest
 import yaml
 
-from harbour import deploy
 from harbour.settings import REPO_ROOT, HarbourSettings
+from harbour_tools import deploy
 from services import registry
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"

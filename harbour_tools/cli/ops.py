@@ -1,6 +1,6 @@
 """``harbour replay``, ``harbour dlq list|replay|park``, ``harbour rebuild``: operating a running platform.
 
-The logic is in ``harbour/ops.py``. These commands find PostgreSQL and Kafka the way ``harbour infra status``
+The logic is in ``harbour_tools/ops.py``. These commands find PostgreSQL and Kafka the way ``harbour infra status``
 does (``HARBOUR_DATABASE_URL`` / ``HARBOUR_KAFKA_BOOTSTRAP``, else the machine's server or the embedded ones
 ``harbour up`` started) and never start anything: replaying into a broker that was just started empty, or
 rebuilding in a database that was just created, would only hide that the platform is not running.
@@ -18,11 +18,11 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harbour import infra, ops
-from harbour.cli import app, console, err_console, fail
 from harbour.db import database_url
 from harbour.service import ServiceDefinition
 from harbour.settings import HarbourSettings, get_settings
+from harbour_tools import infra, ops
+from harbour_tools.cli import app, console, err_console, fail
 
 _T = TypeVar("_T")
 
@@ -170,7 +170,7 @@ def dlq_replay(
     topic: str = typer.Argument(..., help="the dead-letter topic, e.g. intake.events.v1.dlq"),
     consumer: str | None = typer.Option(None, "--consumer", help="only the letters this consumer failed"),
 ) -> None:
-    """Re-publish dead letters to their original topic, each once (see harbour/ops.py: replay_dead_letters)."""
+    """Re-publish dead letters to their original topic, each once (see harbour_tools/ops.py: replay_dead_letters)."""
     settings = get_settings()
     _load_all_topics()
     if not topic.endswith(".dlq"):

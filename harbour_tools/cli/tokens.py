@@ -7,8 +7,8 @@ from datetime import timedelta
 import typer
 
 from harbour.auth import Role, issue_token
-from harbour.cli import app, fail
 from harbour.settings import get_settings
+from harbour_tools.cli import app, fail
 
 
 @app.command("token")

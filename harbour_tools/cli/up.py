@@ -28,9 +28,10 @@ import httpx
 import typer
 from rich.table import Table
 
-from harbour import infra, logsafe
-from harbour.cli import app, console, err_console, fail
+from harbour import logsafe
 from harbour.settings import REPO_ROOT, HarbourSettings, get_settings
+from harbour_tools import infra
+from harbour_tools.cli import app, console, err_console, fail
 
 HOST = "127.0.0.1"
 HEALTH_SECONDS = 90.0  # a cold start creates databases, applies migrations and joins consumer groups
@@ -183,11 +184,11 @@ def _table(services: list[ServiceProcess]) -> Table:
 
 
 def _start_demo(services: list[ServiceProcess]) -> None:
-    """``--demo``: ``harbour.demo.run(urls)`` (urls: service name -> base URL) in a thread, when it exists."""
-    if importlib.util.find_spec("harbour.demo") is None:
-        console.print("[yellow]the demo isn't available in this tree yet (no harbour.demo module)[/]")
+    """``--demo``: ``harbour_tools.demo.run(urls)`` (urls: service name -> base URL) in a thread, when it exists."""
+    if importlib.util.find_spec("harbour_tools.demo") is None:
+        console.print("[yellow]the demo isn't available in this tree yet (no harbour_tools.demo module)[/]")
         return
-    demo = importlib.import_module("harbour.demo")
+    demo = importlib.import_module("harbour_tools.demo")
     urls = {s.name: s.url for s in services}
 
     def run() -> None:
@@ -207,7 +208,7 @@ def _start_demo(services: list[ServiceProcess]) -> None:
 @app.command("up")
 def up(
     only: str | None = typer.Option(None, "--only", help="comma-separated services to run, e.g. intake,legal"),
-    demo: bool = typer.Option(False, "--demo", help="once everything is healthy, run harbour.demo (if present)"),
+    demo: bool = typer.Option(False, "--demo", help="once everything is healthy, run harbour_tools.demo (if present)"),
     with_infra_down: bool = typer.Option(
         False, "--with-infra-down", help="on exit, also stop the embedded PostgreSQL/Kafka (like `make down`)"
     ),

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import typer
 
-from harbour import deploy
-from harbour.cli import app, console, fail
+from harbour_tools import deploy
+from harbour_tools.cli import app, console, fail
 
 deploy_app = typer.Typer(help="Generate the production artefacts under deploy/ from code.", no_args_is_help=True)
 app.add_typer(deploy_app, name="deploy")

@@ -1,7 +1,7 @@
 """``harbour demo``: walk one realistic case through a running platform and show what each agency received.
 
 Against the services ``harbour up`` started (their default URLs, shifted by ``HARBOUR_PORT_OFFSET``), or any
-other platform given by ``--base-url-<service>``. The case itself is :mod:`harbour.demo`.
+other platform given by ``--base-url-<service>``. The case itself is :mod:`harbour_tools.demo`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import asyncio
 
 import typer
 
-from harbour.cli import app, console
 from harbour.settings import get_settings
+from harbour_tools.cli import app, console
 
 
 @app.command("demo")
@@ -27,7 +27,7 @@ def demo(
 ) -> None:
     """Walk one labour-exploitation case through every service over HTTP; print each agency's milestones."""
     # Imported here: the demo pulls in the milestone machinery, which no other command needs at start-up.
-    from harbour import demo as walkthrough
+    from harbour_tools import demo as walkthrough
 
     settings = get_settings()
     urls = walkthrough.default_urls(settings)

@@ -16,7 +16,6 @@ import asyncio
 import asyncpg
 import typer
 
-from harbour.cli import app, console, fail
 from harbour.clock import SystemClock
 from harbour.db import create_pool
 from harbour.errors import NotFound, RuleViolation
@@ -25,6 +24,7 @@ from harbour.repository import Repository
 from harbour.service import default_endpoints
 from harbour.settings import HarbourSettings, get_settings
 from harbour.store import Actor, CommandContext, EventStore
+from harbour_tools.cli import app, console, fail
 from schemas.intake import ErasureReason
 
 

@@ -7,9 +7,9 @@ import json
 import typer
 from rich.table import Table
 
-from harbour import infra
-from harbour.cli import app, console
 from harbour.settings import get_settings
+from harbour_tools import infra
+from harbour_tools.cli import app, console
 
 infra_app = typer.Typer(
     help="PostgreSQL and the Kafka broker: find them, or start embedded ones.", no_args_is_help=True

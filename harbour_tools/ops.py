@@ -1,6 +1,6 @@
 """Operations on a running platform: replay a store, show, re-drive and park dead letters, rebuild a read model.
 
-The logic only; ``harbour/cli/ops.py`` is the command line around it. Every function takes what it works on
+The logic only; ``harbour_tools/cli/ops.py`` is the command line around it. Every function takes what it works on
 (a ``Target``: a service's definition, its store, the broker) so tests call it against their own services.
 Progress is reported through a plain ``(done, total)`` callback, so nothing here depends on rich.
 """

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from harbour import contracts
-from harbour.cli import app, console, fail
+from harbour_tools import contracts
+from harbour_tools.cli import app, console, fail
 
 schemas_app = typer.Typer(help="Published contracts: JSON Schema, AsyncAPI, the topic lock.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")

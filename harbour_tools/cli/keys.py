@@ -25,7 +25,6 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harbour.cli import app, console, fail
 from harbour.db import create_pool
 from harbour.pii import (
     KeyTableStatus,
@@ -37,6 +36,7 @@ from harbour.pii import (
 )
 from harbour.service import ServiceDefinition, default_endpoints
 from harbour.settings import HarbourSettings, get_settings
+from harbour_tools.cli import app, console, fail
 
 keys_app = typer.Typer(help="Master keys of the personal-data vault: rotate them, purge old copies.",
                        no_args_is_help=True)  # fmt: skip

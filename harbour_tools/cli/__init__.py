@@ -1,7 +1,7 @@
 """The ``harbour`` command line: one typer ``app`` that command modules register themselves on.
 
-A command module (``harbour/cli/<name>.py``) does ``from harbour.cli import app`` and adds its commands with
-``@app.command()`` or ``app.add_typer(...)``; ``harbour/cli/main.py`` imports it (one line) so it is loaded.
+A command module (``harbour_tools/cli/<name>.py``) does ``from harbour_tools.cli import app`` and adds its commands with
+``@app.command()`` or ``app.add_typer(...)``; ``harbour_tools/cli/main.py`` imports it (one line) so it is loaded.
 The app lives here rather than in ``main.py`` so that a command module can be imported on its own (in a test)
 without an import cycle through ``main``.
 """
@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from harbour.errors import HarbourError
-from harbour.infra import InfraError
+from harbour_tools.infra import InfraError
 
 # Messages for people go to stderr, so that stdout stays clean for what scripts capture
 # (``TOKEN=$(harbour token ...)``).
