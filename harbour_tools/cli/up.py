@@ -186,7 +186,7 @@ def _table(services: list[ServiceProcess]) -> Table:
 def _start_demo(services: list[ServiceProcess]) -> None:
     """``--demo``: ``harbour_tools.demo.run(urls)`` (urls: service name -> base URL) in a thread, when it exists."""
     if importlib.util.find_spec("harbour_tools.demo") is None:
-        console.print("[yellow]the demo isn't available in this tree yet (no harbour_tools.demo module)[/]")
+        console.print("[yellow]the demo is not installed here (the container image ships without it)[/]")
         return
     demo = importlib.import_module("harbour_tools.demo")
     urls = {s.name: s.url for s in services}
