@@ -403,6 +403,8 @@ class ShelterNetwork(Aggregate):
                 bed.occupant, bed.occupied_since = None, None
             case WaitlistServed():
                 pass  # the BedAssigned that follows changes the state
+            case _:
+                super().apply(event)  # an event it does not know is a TypeError, never silently dropped
 
     def _open(
         self,
@@ -485,3 +487,5 @@ class Placement(Aggregate):
                     self.used_requests.add(rid)
             case HousingEnded(on=on):
                 self.stage, self.since, self.shelter_id = None, on, None
+            case _:
+                super().apply(event)  # an event it does not know is a TypeError, never silently dropped

@@ -44,3 +44,5 @@ class LegalCase(Aggregate):
                 self.unaccompanied_minor = event.unaccompanied_minor
                 self.eu_citizen = event.eu_citizen
                 self.opened_on = event.opened_on
+            case _:
+                super().apply(event)  # an event it does not know is a TypeError, never silently dropped

@@ -212,6 +212,8 @@ class CriminalProceedings(Aggregate):
                 self.opinion_requests.append(event)
             case AppealLodged():
                 pass  # recorded for the file's history; no invariant depends on it
+            case _:
+                super().apply(event)  # an event it does not know is a TypeError, never silently dropped
 
     # ---- dates of its history (the bounds of services/legal/plausibility.RULES) ------------------------------
 

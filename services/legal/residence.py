@@ -432,6 +432,8 @@ class ResidenceProcedure(Aggregate):
                     self.current = replace(self.current, ends_on=event.ends_on)
                 if self.periods:
                     self.periods[-1] = replace(self.periods[-1], ends_on=event.ends_on)
+            case _:
+                super().apply(event)  # an event it does not know is a TypeError, never silently dropped
 
     # ---- helpers --------------------------------------------------------------------------------------------
 
