@@ -403,16 +403,6 @@ def test_network_events_are_keyed_by_their_own_case_and_shelter_events_by_the_st
     assert keys == ["shelter-network-centre-payoke", "c1", "c1"]
 
 
-def test_replaying_the_stream_rebuilds_the_same_beds_and_waiting_list() -> None:
-    net = network({"b1": {W}, "b2": {W, A}})
-    for n in range(1, 5):
-        request(net, n, at=T0 + timedelta(minutes=n))
-    net.record_exit(case_id="c2", reason=ExitReason.MOVED_ON, on=D0)
-    copy = ShelterNetwork("centre-payoke")
-    copy.replay(net.pending())
-    assert copy.beds == net.beds and copy.waiting == net.waiting and copy.bed_of_case == net.bed_of_case
-
-
 # -- a person's moves -------------------------------------------------------------------------------------
 
 
@@ -657,19 +647,6 @@ def test_a_bed_returned_to_service_serves_by_urgency_then_time_too() -> None:
     net = waiting_network()
     net.record_exit(case_id="c9", reason=ExitReason.MOVED_ON, on=D0)  # frees acc: c4 (tonight, accessible) first
     assert served(new_events(net)) == [("c4", "acc")]
-
-
-def test_replaying_a_stream_with_added_beds_rebuilds_the_same_beds_and_waiting_list() -> None:
-    net = waiting_network()
-    net.add_bed(shelter_id="s1", bed_id="w2", constraints={W}, on=D0)
-    history = net.pending()
-    net.mark_saved()
-    original = waiting_network()
-    original.replay(history)
-    assert {k: (b.occupant, b.constraints) for k, b in original.beds.items()} == {
-        k: (b.occupant, b.constraints) for k, b in net.beds.items()
-    }
-    assert [r.case_id for r in original.waiting] == [r.case_id for r in net.waiting] == ["c4", "c3", "c1"]
 
 
 def test_the_day_of_a_placement_request_is_the_one_the_command_layer_passes_never_the_utc_date() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import types
 import typing
 from collections.abc import Iterator
@@ -502,21 +501,6 @@ def test_a_case_whose_shelter_flag_contradicts_its_urgency_is_refused() -> None:
     event = last(admitted())
     with pytest.raises(ValidationError):
         CaseOpened.model_validate(event.model_dump() | {"needs_shelter_tonight": False})
-
-
-def test_replaying_the_stream_rebuilds_the_same_state() -> None:
-    original = admitted()
-    stored = [
-        EVENT_TYPES.decode(e.event_type, e.schema_version, json.loads(e.model_dump_json())) for e in original.pending()
-    ]
-    rebuilt = Referral("ref-1")
-    rebuilt.replay(stored)
-    assert (rebuilt.status, rebuilt.case_id, rebuilt.consents, rebuilt.version) == (
-        ReferralStatus.ADMITTED,
-        "case-1",
-        {ConsentScope.GUIDANCE},
-        len(stored),
-    )
 
 
 # --- erasure and the contracts -------------------------------------------------------------------------------

@@ -128,15 +128,6 @@ def test_the_a_card_request_records_the_magistrates_opinion_it_relies_on() -> No
     assert (requested.magistrate_opinion, requested.magistrate_opinion_on) == (OpinionOutcome.VICTIM, date(2026, 4, 1))
 
 
-def test_a_replayed_stream_rebuilds_the_same_state() -> None:
-    residence, _ = with_a_card()
-    replayed = ResidenceProcedure(CASE)
-    replayed.replay(residence.pending())
-    assert replayed.current == residence.current
-    assert replayed.issued == residence.issued
-    assert replayed.version == len(residence.pending())
-
-
 def test_a_minors_reflection_period_lasts_three_months() -> None:
     residence = opened(minor=True)
     residence.request(Doc.ANNEX_15, on=date(2026, 1, 5))

@@ -214,13 +214,6 @@ def test_a_next_document_issued_after_the_annex_15_lapsed_records_the_gap_too() 
     )
 
 
-def test_the_history_survives_a_replay() -> None:
-    residence, _, _ = a_card_case()
-    replayed = ResidenceProcedure(CASE)
-    replayed.replay(residence.pending())
-    assert replayed.history() == residence.history() and len(replayed.history()) == 3
-
-
 def _confirmed(proceedings: CriminalProceedings, card_end: date):  # the magistrate confirms before the renewal
     proceedings.give_opinion(step=OpinionStep.A_CARD_RENEWAL, outcome=OpinionOutcome.VICTIM,
                              on=card_end - timedelta(days=12))  # fmt: skip

@@ -448,27 +448,6 @@ def test_on_acceptance_ownership_moves_and_the_former_centre_reads_only_its_own_
     assert not track.may_read(Centre.PAG_ASA, 1)
 
 
-def test_ownership_history_is_the_same_when_the_stream_is_replayed() -> None:
-    track = Track("case-1")
-    track.open(centre="centre-payoke", person_id="person-1", caseworker_id="cw-1", opened_on=OPENED)
-    track.request_transfer(by_centre="centre-payoke", to_centre="centre-surya", reason="person-relocated", on=TODAY)
-    track.accept_transfer(by_centre="centre-surya", caseworker_id="cw-9", on=TODAY)
-    stream = track.pending()
-    track.mark_saved()  # positions must not depend on what was saved when
-    track.request_transfer(by_centre="centre-surya", to_centre="centre-pag-asa", reason="safety", on=TODAY)
-    track.accept_transfer(by_centre="centre-pag-asa", caseworker_id="cw-5", on=TODAY)
-    stream += track.pending()
-    expected = [FormerOwnership(Centre.PAYOKE, 3), FormerOwnership(Centre.SURYA, 5)]
-    assert track.former_centres == expected
-    rebuilt = Track("case-1")
-    rebuilt.replay(stream)
-    assert rebuilt.former_centres == expected and rebuilt.owning_centre is Centre.PAG_ASA
-    # A former owner reads what it could read as owner: up to its hand-over (the history it received too), no further.
-    assert rebuilt.may_read(Centre.SURYA, 5) and rebuilt.may_read(Centre.SURYA, 2)
-    assert not rebuilt.may_read(Centre.SURYA, 6)
-    assert rebuilt.may_read(Centre.PAYOKE, 3) and not rebuilt.may_read(Centre.PAYOKE, 4)
-
-
 @pytest.mark.parametrize("centre", ["centre-payoke", "centre-pag-asa"])
 def test_only_the_receiving_centre_can_accept_or_decline_a_transfer(centre: str) -> None:
     track = requested("centre-surya")
@@ -675,23 +654,6 @@ def test_facts_reported_after_closure_are_kept_without_flagging_the_frozen_plan(
 
 
 # --- replay and contracts --------------------------------------------------------------------------
-
-
-def test_replaying_the_stored_payloads_rebuilds_the_same_track() -> None:
-    track = Track("case-1")
-    track.open(centre="centre-payoke", person_id="person-1", caseworker_id="cw-1", opened_on=OPENED)
-    with_goal(track).progress_goal(goal_id="g1", on=TODAY)
-    track.request_transfer(by_centre="centre-payoke", to_centre="centre-surya", reason="person-relocated", on=TODAY)
-    track.accept_transfer(by_centre="centre-surya", caseworker_id="cw-9", on=TODAY)
-    record(track, notes=sealed("n"))
-    ready_to_close(track).close(on=TODAY, reason="person-ended-guidance")
-    stored = [(type(e).event_type, e.schema_version, e.model_dump(mode="json")) for e in track.pending()]
-    track.mark_saved()
-    rebuilt = Track("case-1")
-    rebuilt.replay(EVENT_TYPES.decode(*row) for row in stored)
-    for attribute in ("phase", "owning_centre", "former_centres", "caseworker_id", "closure_reason", "goals"):
-        assert getattr(rebuilt, attribute) == getattr(track, attribute), attribute
-    assert rebuilt.proceedings_concluded and rebuilt.residence_settled and rebuilt.version == track.version
 
 
 def test_a_completed_closure_survives_a_round_trip_through_the_event_registry() -> None:
