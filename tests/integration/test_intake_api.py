@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from harbour.service import wait_until
 from harbour.store import Position
 from services.intake.app import DEFINITION
 from services.intake.projections import PROJECTIONS
@@ -22,6 +21,7 @@ from tests.support.intake_flow import (
     IntakeClient,
     clock,
 )
+from tests.support.waiting import wait_until
 
 PURPOSE = {"Harbour-Purpose": "preparing the intake file"}
 
