@@ -1,22 +1,22 @@
 """The audiences of case milestones: every agency that follows cases, each on a topic of its own.
 
 One topic per audience (``milestones.<audience>.v1``) so that Kafka ACLs say who reads what: granting a
-prosecutor's office its topic grants nothing else. An audience id is the organisation id its tokens carry
+prosecutor's office its topic grants nothing else (the topics themselves, as rows of the platform's topic table,
+are the runtime's: ``harbour.milestones.topics``). An audience id is the organisation id its tokens carry
 (``harbour.auth``), so the feeds service can check that a caller reads only its own audience.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from enum import StrEnum
 
-from harbour.auth import BELGIAN_DISTRICTS
-from harbour.kafka.topics import TopicSpec, register_topics
-from harbour.settings import get_settings
+from harbour.organisations import BELGIAN_DISTRICTS
+from harbour.organisations import CENTRES as CENTRES
 
-# The three recognised specialised centres: the only bodies that may request victim status (DOMAIN §1).
-CENTRES: tuple[str, ...] = ("centre-payoke", "centre-pag-asa", "centre-surya")
+# CENTRES: the three recognised specialised centres, the only bodies that may request victim status (DOMAIN §1);
+# one list, the one access (harbour.auth) knows them by.
 # Inspectorates refer too (labour exploitation is mostly found on site visits by the social inspection
 # and the labour inspectorate), so they follow their referrals like a police unit does.
 INSPECTORATES: tuple[str, ...] = ("inspection-social", "inspection-labour")
@@ -33,11 +33,6 @@ POLICE_FEDERAL = "police-federal"
 IMMIGRATION_OFFICE = "immigration-office"
 GUARDIANSHIP_SERVICE = "guardianship-service"
 
-# Few messages per audience (hundreds of cases a year per office), keyed by case reference so that one
-# case stays in order; as many partitions as the domain topics, so a consumer group scales out the same way.
-AUDIENCE_PARTITIONS = 4
-AUDIENCE_TOPIC_KEY = "audience case reference"
-
 _ZONE = re.compile(r"police-[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
@@ -50,22 +45,24 @@ class AudienceKind(StrEnum):
     GUARDIANSHIP_SERVICE = "guardianship-service"
 
 
-def police_zones(zones: Iterable[str] | None = None) -> tuple[str, ...]:
-    """The local police zones with a topic of their own: ``zones``, or those configured (HARBOUR_POLICE_ZONES)."""
-    chosen = tuple(get_settings().police_zones if zones is None else zones)
+def police_zones(zones: Iterable[str]) -> tuple[str, ...]:
+    """The local police zones with a topic of their own: ``zones``, the configured ones (HARBOUR_POLICE_ZONES).
+
+    The caller passes them (a runtime its settings' ``police_zones``): the schemas read no configuration."""
+    chosen = tuple(zones)
     for zone in chosen:
         if not _ZONE.fullmatch(zone) or zone == POLICE_FEDERAL:
             raise ValueError(f"not a local police zone id: {zone!r} (expected police-<slug>)")
     return tuple(dict.fromkeys(chosen))
 
 
-def all_audiences(zones: Iterable[str] | None = None) -> list[str]:
+def all_audiences(zones: Iterable[str]) -> list[str]:
     """Every audience, in a stable order: centres, police, inspectorates, prosecution, the two federal services."""
     return [*CENTRES, POLICE_FEDERAL, *police_zones(zones), *INSPECTORATES, *PROSECUTION_OFFICES,
             IMMIGRATION_OFFICE, GUARDIANSHIP_SERVICE]  # fmt: skip
 
 
-def audience_kind(audience: str, zones: Iterable[str] | None = None) -> AudienceKind:
+def audience_kind(audience: str, zones: Iterable[str]) -> AudienceKind:
     if audience in CENTRES:
         return AudienceKind.CENTRE
     if audience == POLICE_FEDERAL or audience in police_zones(zones):
@@ -81,27 +78,9 @@ def audience_kind(audience: str, zones: Iterable[str] | None = None) -> Audience
     raise LookupError(f"no audience {audience!r}")
 
 
-def is_audience(org: str | None, zones: Iterable[str] | None = None) -> bool:
+def is_audience(org: str | None, zones: Iterable[str]) -> bool:
     return org is not None and org in all_audiences(zones)
 
 
 def milestone_topic(audience: str) -> str:
     return f"milestones.{audience}.v1"
-
-
-def audience_topics(audiences: Sequence[str] | None = None) -> list[TopicSpec]:
-    """The topic of each audience (all of them by default), as rows of the platform's topic table."""
-    return [
-        TopicSpec(milestone_topic(a), AUDIENCE_PARTITIONS, AUDIENCE_TOPIC_KEY, description=f"milestones for {a} only")
-        for a in (all_audiences() if audiences is None else audiences)
-    ]
-
-
-def register_audience_topics(zones: Iterable[str] | None = None) -> list[TopicSpec]:
-    """Add every audience topic to the topic table (idempotent; a runtime calls it with its own zones)."""
-    specs = audience_topics(all_audiences(zones))
-    register_topics(specs)
-    return specs
-
-
-register_audience_topics()

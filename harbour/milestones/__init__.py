@@ -21,8 +21,8 @@ from harbour.milestones.case_audiences import CASE_AUDIENCES, CaseAudiences, loa
 from harbour.milestones.policy import address, published_audiences, render_markdown, source_services
 from harbour.milestones.pseudonyms import Pseudonyms
 from harbour.milestones.route import UNROUTED, FactsPending, MilestoneRoute
+from harbour.milestones.topics import audience_topics, register_audience_topics
 from harbour.settings import HarbourSettings, get_settings
-from schemas.audiences import audience_topics, register_audience_topics
 
 if TYPE_CHECKING:
     from harbour.service import ServiceDefinition

@@ -14,6 +14,7 @@ from enum import Enum
 from typing import Any
 
 from harbour.events import DomainEvent
+from harbour.settings import get_settings
 from schemas.audiences import (
     CENTRES,
     GUARDIANSHIP_SERVICE,
@@ -102,7 +103,8 @@ def source_event_types(service: str | None = None) -> frozenset[str]:
 
 
 def referrer_audiences(zones: Iterable[str] | None = None) -> tuple[str, ...]:
-    return (POLICE_FEDERAL, *police_zones(zones), *INSPECTORATES)
+    # None: the configured zones (the schemas read no configuration; the runtime does).
+    return (POLICE_FEDERAL, *police_zones(get_settings().police_zones if zones is None else zones), *INSPECTORATES)
 
 
 def role_audience(role: Role, facts: CaseFacts, zones: Iterable[str] | None = None) -> str | None:

@@ -11,6 +11,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harbour.settings import get_settings
 from schemas import audiences as published
 from schemas.milestones import Milestone
 
@@ -22,11 +23,11 @@ MAX_PAGE = 500
 
 def audiences() -> list[str]:
     """Every audience with a feed: the audiences of the milestone policy (with the configured police zones)."""
-    return published.all_audiences()
+    return published.all_audiences(get_settings().police_zones)
 
 
 def is_audience(name: str) -> bool:
-    return published.is_audience(name)
+    return published.is_audience(name, get_settings().police_zones)
 
 
 def audience_of_topic(topic: str) -> str:

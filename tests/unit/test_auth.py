@@ -29,7 +29,7 @@ from harbour.auth import (
     require,
 )
 from harbour.errors import Forbidden, Unauthorized
-from harbour.settings import HarbourSettings
+from harbour.settings import HarbourSettings, get_settings
 from schemas.audiences import all_audiences, audience_kind
 
 
@@ -229,12 +229,12 @@ _AUDIENCE_KINDS = {"centre": OrgKind.CENTRE, "police": OrgKind.POLICE, "inspecto
                    "guardianship-service": OrgKind.GUARDIANSHIP_SERVICE}  # fmt: skip
 
 
-@pytest.mark.parametrize("audience", all_audiences())
+@pytest.mark.parametrize("audience", all_audiences(get_settings().police_zones))
 def test_every_organisation_of_the_audience_registry_can_get_a_token_of_its_kind(
     settings: HarbourSettings, audience: str
 ) -> None:
     # federal-prosecution had a feed but no token: nobody could read it or act as its magistrate.
-    kind = _AUDIENCE_KINDS[audience_kind(audience).value]
+    kind = _AUDIENCE_KINDS[audience_kind(audience, get_settings().police_zones).value]
     role = {OrgKind.CENTRE: "caseworker", OrgKind.PROSECUTION: "magistrate"}.get(kind, "officer")
     caller = TokenVerifier(settings).verify(issue_token(audience, role, "u-1", settings=settings))
     assert caller.org == audience and caller.kind is kind

@@ -34,8 +34,9 @@ def production() -> dict:
     return in_production_process(
         "import json; from harbour_tools import deploy; from harbour.kafka.topics import topic_table\n"
         "services = deploy.production_services()\n"
-        "from schemas.audiences import all_audiences\n"
-        "print(json.dumps({'table': [t.name for t in topic_table()], 'audiences': all_audiences(),"
+        "from schemas.audiences import all_audiences; from harbour.settings import get_settings\n"
+        "print(json.dumps({'table': [t.name for t in topic_table()],"
+        " 'audiences': all_audiences(get_settings().police_zones),"
         " 'stale': [str(p) for p in deploy.stale(deploy.artefacts(services))]}))"
     )
 

@@ -21,12 +21,12 @@ from harbour.events import EVENT_TYPES
 from harbour.milestones.policy import render_markdown, source_services
 from harbour.milestones.pseudonyms import Pseudonyms
 from harbour.milestones.route import UNROUTED, FactsPending, MilestoneRoute
+from harbour.milestones.topics import audience_topics
 from harbour.settings import REPO_ROOT, HarbourSettings
 from schemas.audiences import (
     AudienceKind,
     all_audiences,
     audience_kind,
-    audience_topics,
     milestone_topic,
 )
 from schemas.milestones import POLICY, CaseFacts, From, Milestone, MilestoneType, Role
