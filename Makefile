@@ -31,6 +31,7 @@ test: venv infra
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/harbour schemas check
 	$(BIN)/pytest -q $(PYTEST_WORKERS)
 

@@ -26,9 +26,9 @@ import schemas.legal
 import schemas.tracks
 from harbour.db import Connection
 from harbour.kafka.consumer import HandlerContext, Subscription
+from harbour.organisations import CENTRES
 from harbour.projection import Projection
 from harbour.store import RecordedEvent
-from schemas.audiences import CENTRES
 from schemas.milestones import POLICY, CaseFacts, Role
 
 # The upstream contracts must be registered for the consumers to decode them.
