@@ -17,6 +17,7 @@ from harbour import custody
 from harbour.clock import today
 from services.intake.access import ACCESS
 from services.intake.app import DEFINITION
+from tests.support.access_contract import AccessContract, Cell
 from tests.support.harness import running_service
 from tests.support.intake_flow import OPS, OTHER_POLICE, PAG_ASA, PAYOKE, POLICE, PROSECUTOR, IntakeClient, clock
 
@@ -125,38 +126,6 @@ async def intake(pg_server_url: str, broker) -> AsyncIterator[IntakeClient]:
         yield IntakeClient(service)
 
 
-async def test_the_matrix_covers_every_rule_and_every_route_of_the_api(intake):
-    assert {e.action for e in ENDPOINTS.values()} == set(ACCESS)
-    # The OpenAPI document lists every route a client can call (platform routes are left out of it).
-    paths = intake.service.app.openapi()["paths"]
-    routes = {(method.upper(), path) for path, ops in paths.items() for method in ops}
-    assert routes == {(e.method, e.path.replace("{rid}", "{referral_id}").replace("{cid}", "{case_id}")
-                       .replace("{pid}", "{person_id}")) for e in ENDPOINTS.values()}  # fmt: skip
-
-
-@pytest.mark.parametrize(("endpoint", "actor", "status"), CASES, ids=[f"{e} by {a}" for e, a, _ in CASES])
-async def test_each_caller_gets_the_status_the_access_table_promises(intake, endpoint, actor, status):
-    spec = ENDPOINTS[endpoint]
-    ids: dict[str, str] = {"scope": "guidance"}
-    if spec.stage is not None:
-        view = await at_stage(intake, spec.stage)
-        ids |= {"rid": view["referral_id"], "cid": view.get("case_id") or "", "pid": view.get("person_id") or ""}
-    body = spec.body if spec.body is not None else (intake.referral_body() if spec.method == "POST" else None)
-    who = ACTORS[actor]
-    headers = {**(intake.auth(*who) if who else {}), **(spec.headers or {})}
-    response = await intake.client.request(spec.method, spec.path.format(**ids), json=body, headers=headers)
-    assert response.status_code == status, response.text
-    if status >= 400:
-        assert response.headers["content-type"].startswith("application/problem+json")
-    if status == 404:
-        # Not yours reads exactly like "does not exist": the same text as for an unknown id.
-        unknown = spec.path.format(rid="no-such-id", cid="no-such-id", pid="no-such-id", scope="guidance")
-        missing = await intake.client.request(spec.method, unknown, json=body, headers=headers)
-        assert missing.status_code == 404
-        used = next(ids[k] for k in ("rid", "cid", "pid") if "{" + k + "}" in spec.path)
-        assert missing.json()["detail"].replace("no-such-id", "X") == response.json()["detail"].replace(used, "X")
-
-
 async def at_stage(intake: IntakeClient, stage: str, *, transferred_to: str | None = None) -> dict[str, Any]:
     """A referral at ``stage``; "minor admitted": admitted, then established an unaccompanied minor (which refers
     the case to the Guardianship Service); ``transferred_to``: then handed over to that centre."""
@@ -229,14 +198,62 @@ TRANSFER_EXPECTED: dict[str, tuple[int, ...]] = {
 TRANSFER_CASES = [(e, a, TRANSFER_EXPECTED[e][i]) for e in TRANSFERRED for i, a in enumerate(TRANSFER_ACTORS)]
 
 
-@pytest.mark.parametrize(("endpoint", "actor", "status"), TRANSFER_CASES,
-                         ids=[f"{e} by {a} after a transfer" for e, a, _ in TRANSFER_CASES])  # fmt: skip
-async def test_after_a_transfer_each_caller_gets_the_status_the_access_table_promises(intake, endpoint, actor, status):
-    spec = TRANSFERRED[endpoint]
-    view = await at_stage(intake, spec.stage or "admitted", transferred_to=PAG_ASA)
-    ids = {"rid": view["referral_id"], "cid": view["case_id"], "pid": view["person_id"], "scope": "guidance"}
-    headers = {**intake.auth(*TRANSFER_ACTORS[actor]), **(spec.headers or {})}
-    response = await intake.client.request(spec.method, spec.path.format(**ids), json=spec.body, headers=headers)
-    assert response.status_code == status, response.text
-    if status >= 400:
-        assert response.headers["content-type"].startswith("application/problem+json")
+AFTER_A_TRANSFER = "after a transfer"
+
+
+def _template(path: str) -> str:
+    return path.replace("{rid}", "{referral_id}").replace("{cid}", "{case_id}").replace("{pid}", "{person_id}")
+
+
+class TestIntakeAccess(AccessContract):
+    table = ACCESS
+
+    @classmethod
+    def cells(cls) -> list[Cell]:
+        return [Cell(e, a, s) for e, a, s in CASES] + [Cell(e, a, s, AFTER_A_TRANSFER) for e, a, s in TRANSFER_CASES]
+
+    def matrix_routes(self) -> set[tuple[str, str]]:
+        # The OpenAPI document lists every route a client can call (platform routes are left out of it).
+        return {(e.method, _template(e.path)) for e in [*ENDPOINTS.values(), *TRANSFERRED.values()]}
+
+    def matrix_entries(self) -> set[str]:
+        assert {e.action for e in TRANSFERRED.values()} <= {e.action for e in ENDPOINTS.values()}
+        return {e.action for e in ENDPOINTS.values()}
+
+    def app(self, env: IntakeClient) -> Any:
+        return env.service.app
+
+    async def call(self, env: IntakeClient, cell: Cell) -> Any:
+        if cell.matrix == AFTER_A_TRANSFER:
+            spec = TRANSFERRED[cell.endpoint]
+            view = await at_stage(env, spec.stage or "admitted", transferred_to=PAG_ASA)
+            ids = {"rid": view["referral_id"], "cid": view["case_id"], "pid": view["person_id"], "scope": "guidance"}
+            headers = {**env.auth(*TRANSFER_ACTORS[cell.caller]), **(spec.headers or {})}
+            return await env.client.request(spec.method, spec.path.format(**ids), json=spec.body, headers=headers)
+        spec = ENDPOINTS[cell.endpoint]
+        ids = {"scope": "guidance"}
+        if spec.stage is not None:
+            view = await at_stage(env, spec.stage)
+            ids |= {"rid": view["referral_id"], "cid": view.get("case_id") or "", "pid": view.get("person_id") or ""}
+        body = spec.body if spec.body is not None else (env.referral_body() if spec.method == "POST" else None)
+        who = ACTORS[cell.caller]
+        headers = {**(env.auth(*who) if who else {}), **(spec.headers or {})}
+        self._sent = (ids, body, headers)  # for also(): the same request on an unknown id
+        return await env.client.request(spec.method, spec.path.format(**ids), json=body, headers=headers)
+
+    async def also(self, env: IntakeClient, cell: Cell, response: Any) -> None:
+        if cell.matrix or cell.expected != 404:
+            return
+        # Not yours reads exactly like "does not exist": the same text as for an unknown id.
+        spec = ENDPOINTS[cell.endpoint]
+        ids, body, headers = self._sent
+        unknown = spec.path.format(rid="no-such-id", cid="no-such-id", pid="no-such-id", scope="guidance")
+        missing = await env.client.request(spec.method, unknown, json=body, headers=headers)
+        assert missing.status_code == 404
+        used = next(ids[k] for k in ("rid", "cid", "pid") if "{" + k + "}" in spec.path)
+        assert missing.json()["detail"].replace("no-such-id", "X") == response.json()["detail"].replace(used, "X")
+
+
+@pytest.fixture(scope="module")
+def access_env(intake: IntakeClient) -> IntakeClient:
+    return intake
