@@ -19,6 +19,7 @@ import pytest
 
 from harbour_tools.infra import BrokerProcess
 from services.tracks.access import ACCESS
+from tests.support.access_contract import AccessContract, Cell
 from tests.support.tracks_env import PURPOSE, TracksEnv, tracks_env
 
 PAYOKE, PAG_ASA, SURYA = "centre-payoke", "centre-pag-asa", "centre-surya"
@@ -176,26 +177,43 @@ async def tracks(pg_server_url: str, broker: BrokerProcess) -> AsyncIterator[Tra
         yield Tracks(env, ids, versions)
 
 
-def test_the_matrix_covers_every_endpoint_of_the_access_table() -> None:
-    assert set(POLICY) == set(ENDPOINTS) == set(ACCESS)
+def _template(path: str) -> str:
+    if path.startswith("="):
+        return path[1:]
+    return "/tracks/{case_id}" + path.replace("{g}", "{goal_id}").replace("{s}", "{session_id}")
 
 
-@pytest.mark.parametrize("caller", list(CALLERS))
-@pytest.mark.parametrize("endpoint", list(ENDPOINTS))
-async def test_each_endpoint_answers_each_caller_as_the_access_policy_says(
-    tracks: Tracks, endpoint: str, caller: str
-) -> None:
-    who = CALLERS[caller]
-    method, path, body = ENDPOINTS[endpoint]
-    ids = tracks.ids[who.track]
-    url = path[1:] if path.startswith("=") else f"/tracks/{ids['case']}" + path.format(g=ids["g"], s=ids["s"])
-    headers = dict(PURPOSE)
-    if who.org is not None:
-        headers.update(tracks.env.auth(who.org, who.role, "cw-1"))
-    response = await tracks.env.svc.client.request(method, url, json=body, headers=headers)
-    assert response.status_code == expected(endpoint, who), response.text
-    if response.status_code >= 400:
-        assert response.headers["content-type"].startswith("application/problem+json")
+class TestTracksAccess(AccessContract):
+    table = ACCESS
+
+    @classmethod
+    def cells(cls) -> list[Cell]:
+        return [Cell(e, c, expected(e, who)) for e in ENDPOINTS for c, who in CALLERS.items()]
+
+    def matrix_routes(self) -> set[tuple[str, str]]:
+        return {(method, _template(path)) for method, path, _ in ENDPOINTS.values()}
+
+    def matrix_entries(self) -> set[str]:
+        assert set(POLICY) == set(ENDPOINTS)
+        return set(ENDPOINTS)
+
+    def app(self, env: Tracks) -> Any:
+        return env.env.svc.app
+
+    async def call(self, env: Tracks, cell: Cell) -> Any:
+        who = CALLERS[cell.caller]
+        method, path, body = ENDPOINTS[cell.endpoint]
+        ids = env.ids[who.track]
+        url = path[1:] if path.startswith("=") else f"/tracks/{ids['case']}" + path.format(g=ids["g"], s=ids["s"])
+        headers = dict(PURPOSE)
+        if who.org is not None:
+            headers.update(env.env.auth(who.org, who.role, "cw-1"))
+        return await env.env.svc.client.request(method, url, json=body, headers=headers)
+
+
+@pytest.fixture(scope="module")
+def access_env(tracks: Tracks) -> Tracks:
+    return tracks
 
 
 async def test_the_matrix_changed_no_track(tracks: Tracks) -> None:
