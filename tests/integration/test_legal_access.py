@@ -10,8 +10,12 @@ read (the file as at its hand-over, ``as_of`` set).
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from services.legal.access import ACCESS, Action
+from tests.support.access_contract import OK, AccessContract, Cell
 from tests.support.legal_harness import COURT, OFFICE, LegalStage
 from tests.support.legal_transfers import (
     TransferStage,
@@ -73,7 +77,27 @@ ENDPOINTS: list[tuple[str, str, dict, dict, int | str]] = [
                               404: STRANGERS}, OWN),
     ("get", "proceedings", {}, {"ok": {"payoke caseworker", "payoke manager", "antwerp magistrate", "antwerp clerk"},
                                 404: STRANGERS}, OWN),
+    # The stay on a day is read from the residence file: the same callers as the file itself.
+    ("get", "residence/stay", {}, {"ok": {"payoke caseworker", "payoke manager", "immigration officer",
+                                          "immigration clerk", "antwerp magistrate", "antwerp clerk"},
+                                   404: STRANGERS}, OWN),
 ]  # fmt: skip
+
+# The entry of the access table (services/legal/access.py) each endpoint is decided by.
+A = Action
+ACTION_OF: dict[str, Action] = {
+    "residence/open": A.OPEN_ON_REQUEST, "residence/requests": A.REQUEST_DOCUMENT,
+    "residence/renewal-requests": A.REQUEST_RENEWAL, "residence/decisions": A.DECIDE,
+    "residence/voluntary-return": A.CHOOSE_RETURN, "residence/ending": A.END_STATUS,
+    "proceedings/statements": A.RECORD_STATEMENT, "proceedings/file": A.ASSIGN_FILE,
+    "proceedings/opinion-requests": A.REQUEST_OPINION, "proceedings/opinions": A.GIVE_OPINION,
+    "proceedings/stages": A.RECORD_STAGE, "proceedings/hearings": A.SCHEDULE_HEARING,
+    "proceedings/civil-party": A.JOIN_CIVIL_PARTY, "proceedings/requisitions": A.FILE_REQUISITIONS,
+    "proceedings/verdicts": A.RECORD_VERDICT, "proceedings/appeals": A.LODGE_APPEAL,
+    "proceedings/compensation": A.AWARD_COMPENSATION, "proceedings/conclusion": A.CONCLUDE,
+    "residence": A.READ_RESIDENCE, "residence/stay": A.READ_RESIDENCE, "proceedings": A.READ_PROCEEDINGS,
+}  # fmt: skip
+DEADLINES = "/centres/{centre}/deadlines"  # a centre's own deadlines: its staff only, whatever the case
 
 
 @pytest.fixture(scope="module")
@@ -122,47 +146,60 @@ def expected_after_transfer(rule: dict, former: int | str, label: str) -> object
     return expected(rule, label)
 
 
-async def call(stage: LegalStage, method: str, path: str, body: dict, headers: dict) -> int:
-    if method == "get":
-        return (await stage.svc.client.get(path, headers=headers)).status_code
-    return (await stage.svc.client.post(path, json=body, headers=headers)).status_code
+AFTER_A_TRANSFER = "after a transfer"
 
 
-@pytest.mark.parametrize("label", list(CALLERS))
-async def test_each_caller_reaches_exactly_the_endpoints_the_access_table_grants(
-    stage: LegalStage, case: str, label: str
-) -> None:
-    headers = stage.as_(*CALLERS[label])
-    wrong = {}
-    for method, path, body, rule, _ in ENDPOINTS:
-        status = await call(stage, method, f"/cases/{case}/{path}", body, headers)
-        got = "ok" if status not in {401, 403, 404} else status
-        if got != expected(rule, label):
-            wrong[f"{method.upper()} {path}"] = (status, expected(rule, label))
-    for centre, staff in [("centre-payoke", FORMER), ("centre-surya", set(HOLDER_AFTER))]:
-        deadlines = await call(stage, "get", f"/centres/{centre}/deadlines", {}, headers)
-        if (deadlines == 200) != (label in staff) or deadlines not in {200, 403}:
-            wrong[f"GET {centre} deadlines"] = (deadlines, "200 for the centre's own staff, else 403")
-    assert wrong == {}
+class TestLegalAccess(AccessContract):
+    """Cells in the order the callers used to run them: each caller's commands in turn on the same case."""
+
+    table = ACCESS
+
+    @classmethod
+    def cells(cls) -> list[Cell]:
+        cells = []
+        for label in CALLERS:
+            cells += [Cell(f"{m.upper()} {path}", label, expected(rule, label)) for m, path, _, rule, _ in ENDPOINTS]
+            for centre, staff in [("centre-payoke", FORMER), ("centre-surya", set(HOLDER_AFTER))]:
+                cells.append(Cell(f"GET {centre} deadlines", label, 200 if label in staff else 403))
+        for label in CALLERS:
+            cells += [Cell(f"{m.upper()} {path}", label, expected_after_transfer(rule, former, label),
+                           AFTER_A_TRANSFER) for m, path, _, rule, former in ENDPOINTS]  # fmt: skip
+        return cells
+
+    def matrix_routes(self) -> set[tuple[str, str]]:
+        return {(m.upper(), f"/cases/{{case_id}}/{path}") for m, path, _, _, _ in ENDPOINTS} | {("GET", DEADLINES)}
+
+    def matrix_entries(self) -> set[Action]:
+        assert set(ACTION_OF) == {path for _, path, _, _, _ in ENDPOINTS}
+        return set(ACTION_OF.values())
+
+    def app(self, env: tuple[LegalStage, str, str]) -> Any:
+        return env[0].svc.app
+
+    def admitted(self, status: int) -> bool:
+        return status < 500 and status not in {401, 403, 404}
+
+    async def call(self, env: tuple[LegalStage, str, str], cell: Cell) -> Any:
+        stage, case, transferred = env
+        headers = stage.as_(*CALLERS[cell.caller])
+        method, _, target = cell.endpoint.partition(" ")
+        if target.endswith(" deadlines"):
+            return await stage.svc.client.get(DEADLINES.format(centre=target.split()[0]), headers=headers)
+        body = next(b for m, path, b, _, _ in ENDPOINTS if (m.upper(), path) == (method, target))
+        url = f"/cases/{transferred if cell.matrix == AFTER_A_TRANSFER else case}/{target}"
+        if method == "GET":
+            return await stage.svc.client.get(url, headers=headers)
+        return await stage.svc.client.post(url, json=body, headers=headers)
+
+    async def also(self, env: tuple[LegalStage, str, str], cell: Cell, response: Any) -> None:
+        if cell.matrix == AFTER_A_TRANSFER and cell.endpoint.startswith("GET ") and cell.expected == OK:
+            as_of = response.json()["as_of"]
+            assert (cell.caller in FORMER) == (as_of is not None), f"as_of {as_of}: set for the former holder only"
 
 
-@pytest.mark.parametrize("label", list(CALLERS))
-async def test_after_a_transfer_the_receiving_centre_acts_and_the_former_holder_reads_its_own_period(
-    stage: LegalStage, transferred: str, label: str
-) -> None:
-    headers = stage.as_(*CALLERS[label])
-    wrong = {}
-    for method, path, body, rule, former in ENDPOINTS:
-        url = f"/cases/{transferred}/{path}"
-        response = await (stage.svc.client.get(url, headers=headers) if method == "get"
-                          else stage.svc.client.post(url, json=body, headers=headers))  # fmt: skip
-        got = "ok" if response.status_code not in {401, 403, 404} else response.status_code
-        want = expected_after_transfer(rule, former, label)
-        if got != want:
-            wrong[f"{method.upper()} {path}"] = (response.status_code, want)
-        elif method == "get" and got == "ok" and (label in FORMER) != (response.json()["as_of"] is not None):
-            wrong[f"{method.upper()} {path} as_of"] = (response.json()["as_of"], "set for the former holder only")
-    assert wrong == {}
+@pytest.fixture(scope="module")
+def access_env(stage: LegalStage, case: str, transferred: str) -> tuple[LegalStage, str, str]:
+    return stage, case, transferred
 
 
 async def test_another_centres_case_answers_exactly_like_a_case_that_does_not_exist(
