@@ -31,7 +31,7 @@ from harbour.milestones.policy import Addressed, address, match, source_event_ty
 from harbour.milestones.pseudonyms import Pseudonyms
 from harbour.settings import HarbourSettings
 from harbour.store import RecordedEvent
-from schemas.milestones import CaseFacts, Milestone, milestone_topic
+from schemas.milestones import POLICY, CaseFacts, Milestone, milestone_topic
 
 log = logging.getLogger("harbour.milestones")
 
@@ -53,6 +53,13 @@ class MilestoneRoute:
         self.pseudonyms = pseudonyms or Pseudonyms.from_settings(settings)
         self.event_types = source_event_types(service)
         self._missing_since: dict[UUID, float] = {}
+        # Every (milestone, role) this service can miss is exported from the start at 0: an alert on an increase
+        # then sees the first miss, and a dashboard shows "none missed" rather than "no data".
+        for rule in POLICY:
+            if any(source.service == service for source in rule.sources):
+                for role in rule.grants:
+                    for why in ("no-audience", "facts-unknown"):
+                        UNROUTED.labels(service, rule.milestone.value, role.value, why)
 
     async def __call__(self, conn: Connection, recorded: RecordedEvent) -> Sequence[OutgoingMessage]:
         if recorded.event_type not in self.event_types:

@@ -14,6 +14,7 @@ from opentelemetry.trace import SpanKind
 
 from harbour import telemetry, timers
 from harbour.settings import HarbourSettings
+from services.legal.app import DEFINITION as LEGAL
 from tests.support.harness import running_service
 from tests.support.pantry_service import LARDER, PANTRY
 from tests.support.waiting import wait_until
@@ -56,6 +57,8 @@ async def _work_and_scrape(pg_server_url, running_broker) -> dict[str, object]:
     async with (
         running_service(PANTRY_WITH_TIMER, pg_server_url=pg_server_url, bootstrap=bootstrap) as pantry,
         running_service(LARDER, pg_server_url=pg_server_url, bootstrap=bootstrap) as larder,
+        # A real publishing service: its milestone relay and the legal gauges are on the dashboards too.
+        running_service(LEGAL, pg_server_url=pg_server_url, bootstrap=bootstrap) as legal,
     ):
         # The provider is cached per service name for the process: add this test's exporter to it directly.
         telemetry.tracer_provider(PANTRY.name, pantry.settings).add_span_processor(SimpleSpanProcessor(spans))
@@ -81,7 +84,7 @@ async def _work_and_scrape(pg_server_url, running_broker) -> dict[str, object]:
         await wait_until(worked, timeout=60)
         async with pantry.runtime.pool.acquire() as conn:
             await wait_until(lambda: _fired(conn, f"{shelf}-ping"), timeout=20)
-        texts = [(await svc.client.get("/metrics")).text for svc in (pantry, larder)]
+        texts = [(await svc.client.get("/metrics")).text for svc in (pantry, larder, legal)]
     return {"samples": set().union(*(sampled(t) for t in texts)), "spans": spans.get_finished_spans()}
 
 
