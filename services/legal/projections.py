@@ -141,18 +141,8 @@ class ProceedingsSummary(Projection):
         if event.stream_type != "proceedings":
             return
         raw = await conn.fetchval("SELECT summary::text FROM legal_proceedings WHERE case_id = $1", event.case_id)
-        summary: dict[str, Any] = json.loads(raw) if raw else {"office": None, "file_number": None,
-                                                               "civil_party_on": None, "concluded": None}  # fmt: skip
-        fields = {k: v for k, v in event.event.model_dump(mode="json").items() if k != "case_id"}
-        match event.event_type:
-            case "ProsecutorialFileAssigned":
-                summary["office"], summary["file_number"] = fields["office"], fields["file_number"]
-            case "CivilPartyJoined":
-                summary["civil_party_on"] = fields["joined_on"]
-            case "ProceedingsConcluded":
-                summary["concluded"] = fields
-            case kind if kind in self.LISTS:
-                summary.setdefault(self.LISTS[kind], []).append(fields)
+        summary: dict[str, Any] = json.loads(raw) if raw else empty_summary()
+        fold_summary(summary, event.event)
         await conn.execute(
             """INSERT INTO legal_proceedings (case_id, version, summary) VALUES ($1, $2, $3::text::jsonb)
                ON CONFLICT (case_id) DO UPDATE SET version = EXCLUDED.version, summary = EXCLUDED.summary""",
@@ -229,3 +219,22 @@ class StayHistory(Projection):
 
 PROJECTIONS: tuple[Projection, ...] = (LegalCases(), ResidenceStatusView(), ProceedingsSummary(), Deadlines(),
                                        StayHistory())  # fmt: skip
+
+
+def empty_summary() -> dict[str, Any]:
+    return {"office": None, "file_number": None, "civil_party_on": None, "concluded": None}
+
+
+def fold_summary(summary: dict[str, Any], event: DomainEvent) -> None:
+    """One proceedings event into the summary: the read model and a former holder's view as at its hand-over
+    (api/queries.summary_of) fold the same way, so the two can never drift apart."""
+    fields = {k: v for k, v in event.model_dump(mode="json").items() if k != "case_id"}
+    match event.event_type:
+        case "ProsecutorialFileAssigned":
+            summary["office"], summary["file_number"] = fields["office"], fields["file_number"]
+        case "CivilPartyJoined":
+            summary["civil_party_on"] = fields["joined_on"]
+        case "ProceedingsConcluded":
+            summary["concluded"] = fields
+        case kind if kind in ProceedingsSummary.LISTS:
+            summary.setdefault(ProceedingsSummary.LISTS[kind], []).append(fields)

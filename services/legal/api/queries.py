@@ -26,7 +26,7 @@ from services.legal.api.models import (
 from services.legal.api.residence import PROBLEMS
 from services.legal.custody import events_until
 from services.legal.proceedings import CriminalProceedings
-from services.legal.projections import ProceedingsSummary
+from services.legal.projections import empty_summary, fold_summary
 from services.legal.residence import ResidenceProcedure
 from services.legal.rules import DocumentValidity, stay_valid_on
 from services.legal.timekeeping import legal_today
@@ -138,18 +138,9 @@ async def proceedings_summary(case_id: str, caller: Caller = Depends(may(Action.
 def summary_of(events: list[DomainEvent]) -> dict[str, Any]:
     """The proceedings summary of ``events``, as the legal_proceedings read model folds them (same lists, same
     keys), for a view as at a moment the read model has moved past."""
-    summary: dict[str, Any] = {"office": None, "file_number": None, "civil_party_on": None, "concluded": None}
+    summary = empty_summary()
     for event in events:
-        fields = {k: v for k, v in event.model_dump(mode="json").items() if k != "case_id"}
-        match event.event_type:
-            case "ProsecutorialFileAssigned":
-                summary["office"], summary["file_number"] = fields["office"], fields["file_number"]
-            case "CivilPartyJoined":
-                summary["civil_party_on"] = fields["joined_on"]
-            case "ProceedingsConcluded":
-                summary["concluded"] = fields
-            case kind if kind in ProceedingsSummary.LISTS:
-                summary.setdefault(ProceedingsSummary.LISTS[kind], []).append(fields)
+        fold_summary(summary, event)
     return summary
 
 
