@@ -24,10 +24,12 @@ from pydantic import BaseModel, ConfigDict
 
 from harbour.clock import Clock
 from harbour.db import Connection
+from harbour.store.eventstore import StreamOrderRetry
 
 log = logging.getLogger(__name__)
 
 _MAX_ERROR_LENGTH = 2000
+_REORDER_RETRIES = 5  # per pass: new transactions for a handler whose stream moved on meanwhile
 
 
 class Timer(BaseModel):
@@ -209,6 +211,7 @@ class TimerRunner:
         now = self._clock.now()
         fired = 0
         tried: list[str] = []  # timers already attempted in this pass: a failed one is not retried in it
+        reordered = 0  # transactions started again because the stream moved on (StreamOrderRetry)
         while len(tried) < self._batch_size:
             async with self._pool.acquire() as conn, conn.transaction():
                 # FOR UPDATE: the row stays locked until this transaction commits, so nobody else can fire,
@@ -230,8 +233,19 @@ class TimerRunner:
                 if row is None:
                     break
                 timer = _timer(row)
+                try:
+                    outcome = await self._fire(conn, timer)
+                except StreamOrderRetry:
+                    # Another transaction appended to the handler's stream after this one took its id (the row
+                    # lock gave it one): only a new transaction can append. Not the timer's failure, so no backoff
+                    # (with a test's manual clock, or a 30 s backoff, a reminder would sit out a deadline);
+                    # bounded, so two writers that keep crossing cannot spin here.
+                    reordered += 1
+                    if reordered <= _REORDER_RETRIES:
+                        continue
+                    outcome = await self._record_failure(conn, timer, StreamOrderRetry("the stream kept moving"))
                 tried.append(timer.key)
-                if await self._fire(conn, timer):
+                if outcome:
                     fired += 1
         return fired
 
@@ -244,28 +258,34 @@ class TimerRunner:
             # the failure is recorded in the same transaction without anyone else grabbing the timer.
             async with conn.transaction():
                 await handler(conn, timer)
+        except StreamOrderRetry:
+            raise
         except Exception as exc:
-            attempts = timer.attempts + 1
-            retry_at = self._clock.now() + self.backoff(attempts)
-            await conn.execute(
-                "UPDATE timers SET attempts = $2, last_error = $3, next_attempt_at = $4 WHERE key = $1",
-                timer.key,
-                attempts,
-                f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_LENGTH],
-                retry_at,
-            )
-            # The message stays on the row, not in the log: a handler's error might quote personal data.
-            log.warning(
-                "timer %s of kind %s failed (attempt %d, %s); retry at %s",
-                timer.key,
-                timer.kind,
-                attempts,
-                type(exc).__name__,
-                retry_at.isoformat(),
-            )
-            return False
+            return await self._record_failure(conn, timer, exc)
         await conn.execute("UPDATE timers SET fired_at = $2 WHERE key = $1", timer.key, self._clock.now())
         return True
+
+    async def _record_failure(self, conn: Connection, timer: Timer, exc: Exception) -> bool:
+        """Record a failed attempt on the row, in the claiming transaction, and when to try again."""
+        attempts = timer.attempts + 1
+        retry_at = self._clock.now() + self.backoff(attempts)
+        await conn.execute(
+            "UPDATE timers SET attempts = $2, last_error = $3, next_attempt_at = $4 WHERE key = $1",
+            timer.key,
+            attempts,
+            f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_LENGTH],
+            retry_at,
+        )
+        # The message stays on the row, not in the log: a handler's error might quote personal data.
+        log.warning(
+            "timer %s of kind %s failed (attempt %d, %s); retry at %s",
+            timer.key,
+            timer.kind,
+            attempts,
+            type(exc).__name__,
+            retry_at.isoformat(),
+        )
+        return False
 
     # --- the background task ---------------------------------------------------------------------------
 

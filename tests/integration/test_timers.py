@@ -268,3 +268,48 @@ async def test_a_naive_due_time_is_refused(db_pool):
     async with db_pool.acquire() as conn:
         with pytest.raises(ValueError, match="timezone-aware"):
             await schedule(conn, key="k", kind="reminder", due_at=datetime(2026, 1, 1), case_id="c", payload={})
+
+
+async def test_a_handler_whose_stream_moved_on_is_fired_again_at_once_in_a_new_transaction(db_pool, effects):
+    # A reminder whose residence stream was appended by a newer transaction (a renewal decided meanwhile) got a
+    # 30 s backoff, so with a test's manual clock it never fired (seen in CI: StreamOrderRetry on reminder-3).
+    from harbour.store.eventstore import StreamOrderRetry
+
+    clock = ManualClock(START)
+    calls: list[int] = []
+
+    async def crossed_once(conn: asyncpg.Connection, timer: Timer) -> None:
+        calls.append(await conn.fetchval("SELECT pg_current_xact_id()::text::bigint"))
+        if len(calls) == 1:
+            raise StreamOrderRetry("stream residence-case-1 was appended by a newer transaction; retry")
+        await record_effect(conn, timer)
+
+    runner = TimerRunner(db_pool, clock, {"reminder": crossed_once})
+    await put(db_pool, "case-1:doc:reminder-3", START)
+    assert await runner.run_due_once() == 1
+    assert len(calls) == 2 and calls[0] != calls[1]  # a new transaction, with a new id
+    assert await effects() == ["case-1:doc:reminder-3"]
+    async with db_pool.acquire() as conn:
+        timer = await get_timer(conn, "case-1:doc:reminder-3")
+    assert timer is not None and timer.fired_at is not None and timer.attempts == 0
+
+
+async def test_a_stream_that_keeps_moving_is_a_recorded_failure_after_a_few_new_transactions(db_pool, effects):
+    from harbour.store.eventstore import StreamOrderRetry
+
+    clock = ManualClock(START)
+    calls = 0
+
+    async def always_crossed(conn: asyncpg.Connection, timer: Timer) -> None:
+        nonlocal calls
+        calls += 1
+        raise StreamOrderRetry("stream moved on")
+
+    runner = TimerRunner(db_pool, clock, {"reminder": always_crossed})
+    await put(db_pool, "case-2:doc:reminder-3", START)
+    assert await runner.run_due_once() == 0
+    assert calls == 6  # the first try and five new transactions, then the pass moves on
+    async with db_pool.acquire() as conn:
+        timer = await get_timer(conn, "case-2:doc:reminder-3")
+    assert timer is not None and timer.fired_at is None and timer.attempts == 1
+    assert timer.last_error is not None and timer.last_error.startswith("StreamOrderRetry")
