@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -23,7 +23,7 @@ from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.specification import AsyncAPI, get_asyncapi_html
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from harbour import idempotency, logsafe, milestones, telemetry
+from harbour import idempotency, logsafe, telemetry
 from harbour.auth import Caller, TokenVerifier
 from harbour.clock import Clock, SystemClock
 from harbour.db import HARBOUR_MIGRATIONS, Connection, create_pool, database_url, ensure_database, migrate
@@ -46,8 +46,16 @@ log = logging.getLogger("harbour.service")
 TimerHandler = Callable[[HandlerContext, Timer], Awaitable[None]]
 
 
+class RelayPlan(Protocol):
+    """A relay a service runs besides its domain relay, built when the runtime starts (it needs the store)."""
+
+    def relay(self, *, store: EventStore, dsn: str, bootstrap: str, settings: HarbourSettings) -> OutboxRelay: ...
+
+
 @dataclass
 class ServiceDefinition:
+    """What a service owns, all of it declared here: the runtime adds nothing (no part is implied by its name)."""
+
     name: str
     title: str
     description: str
@@ -58,20 +66,15 @@ class ServiceDefinition:
     projections: Sequence[Projection] = ()
     subscriptions: Sequence[Subscription] = ()
     timer_handlers: Mapping[str, TimerHandler] = field(default_factory=dict)
-    routes: Sequence[Route] = ()  # extra messages per stored event (audience milestones)
+    routes: Sequence[Route] = ()  # extra messages per stored event, published by the domain relay
     topics: Sequence[TopicSpec] = ()  # topics this service publishes besides its domain topic
     published_events: Sequence[type[DomainEvent]] = ()  # for the AsyncAPI document
-    # Publish the audience milestones the policy maps from this service's events (harbour.milestones).
-    milestones: bool = True
+    # A second relay with its own checkpoint, for the audience milestones (``harbour.milestones.for_service``),
+    # so that a milestone waiting for its case's facts never delays the domain events. None: no such relay.
+    milestone_route: RelayPlan | None = None
     # Gauges read from the service's read models, refreshed at every /metrics scrape (a count that changes
     # with the calendar, not only with events): ``await refresh(runtime, conn)``.
     gauges: Sequence[Callable[[ServiceRuntime, Any], Awaitable[None]]] = ()
-
-    def __post_init__(self) -> None:
-        # Added here, not declared by each service: the case_audiences projection, its consumers of the other
-        # services' facts, and the audience topics. On the definition, so deploy (ACLs), rebuild and the
-        # AsyncAPI document see them like any declared part.
-        milestones.extend_definition(self)
 
     def database(self, settings: HarbourSettings) -> str:
         return f"{settings.database_prefix}{self.name}"
@@ -179,10 +182,11 @@ class ServiceRuntime:
             settings=self.settings, domain_topic=self.definition.domain_topic, topics=self.topics(),
             routes=self.definition.routes,
         )  # fmt: skip
-        self.milestone_relay = milestones.milestone_relay(
-            self.definition, store=self.store, dsn=self.endpoints.database_url, bootstrap=self.endpoints.bootstrap,
-            settings=self.settings,
-        )  # fmt: skip
+        if self.definition.milestone_route is not None:
+            self.milestone_relay = self.definition.milestone_route.relay(
+                store=self.store, dsn=self.endpoints.database_url, bootstrap=self.endpoints.bootstrap,
+                settings=self.settings,
+            )  # fmt: skip
         self.timers = TimerRunner(self.pool, self.clock, self._timer_handlers(), self.settings.timer_poll_seconds,
                                   lock_name=f"harbour.timers.{self.name}")  # fmt: skip
         if background:

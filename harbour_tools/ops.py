@@ -17,7 +17,6 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
-from harbour import milestones
 from harbour.db import create_pool
 from harbour.kafka.consumer import REASON_PARKED, letter_headers, letter_producer, send_letter
 from harbour.kafka.producer import make_producer
@@ -80,9 +79,10 @@ def _relays(target: Target) -> list[OutboxRelay]:
         name=f"replay:{definition.name}",
     )  # fmt: skip
     # Audience milestones have a relay of their own (own checkpoint) when the service publishes any.
-    milestone = milestones.milestone_relay(definition, store=target.store, dsn="", bootstrap=target.bootstrap,
-                                           settings=settings)  # fmt: skip
-    return [domain] if milestone is None else [domain, milestone]
+    if definition.milestone_route is None:
+        return [domain]
+    return [domain, definition.milestone_route.relay(store=target.store, dsn="", bootstrap=target.bootstrap,
+                                                     settings=settings)]  # fmt: skip
 
 
 async def replay(target: Target, from_position: int, *, progress: Progress = _no_progress, batch: int = 500) -> int:

@@ -1,17 +1,21 @@
 """Audience milestones at runtime: who follows each case, the per-audience pseudonyms, and the relay route.
 
-Every service that owns events the policy (``schemas.milestones.POLICY``) maps gets, without declaring them:
-- the ``case_audiences`` projection (inline, from its own events) and the consumers that bring the other
-  services' facts about a case (``<service>.case-audiences.<owner>``);
-- its audience topics (``milestones.<audience>.v1``, those its events can reach), so the topic keeper, the
-  deploy ACLs and the rebuild command see them like any declared part;
-- a relay of its own, ``milestones:<service>``, publishing the milestones from the same event store.
-A service whose events the policy does not map (feeds, a test stand-in) gets none of it.
+A service that owns events the policy (``schemas.milestones.POLICY``) maps declares, in its ``app.py``, the
+pieces ``for_service(<name>)`` gives (nothing is added behind its back):
+- ``projections``: the ``case_audiences`` projection (inline, from its own events; listed after the service's own
+  projections, it runs in the append's transaction like them);
+- ``subscriptions``: the consumers that bring the other services' facts about a case
+  (``<service>.case-audiences.<owner>``);
+- ``topics``: its audience topics (``milestones.<audience>.v1``, those its events can reach), so the topic keeper,
+  the deploy ACLs and the rebuild command see them like any declared part;
+- ``route``: a relay of its own, ``milestones:<service>``, publishing the milestones from the same event store.
+A service whose events the policy does not map (feeds, a test stand-in) declares none of it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from harbour import telemetry
 from harbour.kafka.relay import OutboxRelay
@@ -25,7 +29,8 @@ from harbour.milestones.topics import audience_topics, register_audience_topics
 from harbour.settings import HarbourSettings, get_settings
 
 if TYPE_CHECKING:
-    from harbour.service import ServiceDefinition
+    from harbour.kafka.consumer import Subscription
+    from harbour.projection import Projection
     from harbour.store import EventStore
 
 __all__ = [
@@ -33,20 +38,16 @@ __all__ = [
     "UNROUTED",
     "CaseAudiences",
     "FactsPending",
+    "MilestoneRelay",
     "MilestoneRoute",
     "Pseudonyms",
+    "ServiceMilestones",
     "address",
-    "extend_definition",
+    "for_service",
     "load_facts",
-    "milestone_relay",
     "milestone_topics",
-    "publishes_milestones",
     "render_markdown",
 ]
-
-
-def publishes_milestones(definition: ServiceDefinition) -> bool:
-    return definition.milestones and definition.name in source_services()
 
 
 def milestone_topics(service: str, settings: HarbourSettings | None = None) -> list[TopicSpec]:
@@ -56,30 +57,42 @@ def milestone_topics(service: str, settings: HarbourSettings | None = None) -> l
     return audience_topics(published_audiences(service, zones))
 
 
-def extend_definition(definition: ServiceDefinition) -> None:
-    """Add the case_audiences projection, its upstream consumers and the audience topics (idempotent)."""
-    if not publishes_milestones(definition):
-        return
-    if not any(isinstance(p, CaseAudiences) for p in definition.projections):
-        definition.projections = [*definition.projections, CASE_AUDIENCES]
-    consumers = {s.consumer for s in definition.subscriptions}
-    extra = [s for s in upstream_subscriptions(definition.name) if s.consumer not in consumers]
-    definition.subscriptions = [*definition.subscriptions, *extra]
-    names = {t.name for t in definition.topics}
-    definition.topics = [*definition.topics, *(t for t in milestone_topics(definition.name) if t.name not in names)]
+@dataclass(frozen=True)
+class MilestoneRelay:
+    """The relay ``milestones:<service>`` (a ``harbour.service.RelayPlan``): its own checkpoint and leader lock."""
+
+    service: str
+
+    def relay(self, *, store: EventStore, dsn: str, bootstrap: str, settings: HarbourSettings) -> OutboxRelay:
+        # The topics and the route from the runtime's settings (police zones, pseudonym keys), not the import's.
+        relay = OutboxRelay(
+            service=f"{self.service}.milestones", name=f"milestones:{self.service}", store=store, dsn=dsn,
+            bootstrap=bootstrap, settings=settings, domain_topic=None,
+            topics=milestone_topics(self.service, settings), routes=[MilestoneRoute(self.service, settings)],
+            sleep_slot=MILESTONE_SLOT,
+        )  # fmt: skip
+        # Metrics under "<service>.milestones" (its lag is not the domain relay's); spans under the service itself.
+        relay.tracer = telemetry.get_tracer(self.service, settings)
+        return relay
 
 
-def milestone_relay(definition: ServiceDefinition, *, store: EventStore, dsn: str, bootstrap: str,
-                    settings: HarbourSettings, **extra: Any) -> OutboxRelay | None:  # fmt: skip
-    """The service's milestone relay (its own checkpoint and leader lock), or None if it publishes none."""
-    if not publishes_milestones(definition):
-        return None
-    relay = OutboxRelay(
-        service=f"{definition.name}.milestones", name=f"milestones:{definition.name}", store=store, dsn=dsn,
-        bootstrap=bootstrap, settings=settings, domain_topic=None,
-        topics=milestone_topics(definition.name, settings), routes=[MilestoneRoute(definition.name, settings)],
-        sleep_slot=MILESTONE_SLOT, **extra,
-    )  # fmt: skip
-    # Metrics under "<service>.milestones" (its lag is not the domain relay's); spans under the service itself.
-    relay.tracer = telemetry.get_tracer(definition.name, settings)
-    return relay
+@dataclass(frozen=True)
+class ServiceMilestones:
+    """What a publishing service declares for its milestones (see the module's docstring)."""
+
+    projections: tuple[Projection, ...]
+    subscriptions: tuple[Subscription, ...]
+    topics: tuple[TopicSpec, ...]
+    route: MilestoneRelay
+
+
+def for_service(service: str, settings: HarbourSettings | None = None) -> ServiceMilestones:
+    """The milestone pieces of ``service``, one of the services the policy maps events from."""
+    if service not in source_services():
+        raise ValueError(f"the milestone policy maps no event of {service!r}: it publishes no milestones")
+    return ServiceMilestones(
+        projections=(CASE_AUDIENCES,),
+        subscriptions=tuple(upstream_subscriptions(service)),
+        topics=tuple(milestone_topics(service, settings)),
+        route=MilestoneRelay(service),
+    )

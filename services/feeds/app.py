@@ -17,8 +17,7 @@ DEFINITION = ServiceDefinition(
     domain_topic=None,
     migrations=Path(__file__).parent / "migrations",
     routers=[api.router],
-    subscriptions=handlers.subscriptions(),
-    milestones=False,  # feeds reads milestones; it owns no events the policy maps
+    subscriptions=handlers.subscriptions(),  # no milestones.for_service: it owns no event the policy maps
 )
 
 

@@ -6,10 +6,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from harbour import milestones
 from harbour.kafka.consumer import Subscription
 from harbour.service import ServiceDefinition, create_app
 from schemas import housing as contracts
 from services.housing import api, handlers, projections
+
+# The case_audiences projection, its consumers of the other services' facts, the audience topics, the relay.
+MILESTONES = milestones.for_service("housing")
 
 DEFINITION = ServiceDefinition(
     name="housing",
@@ -19,7 +23,8 @@ DEFINITION = ServiceDefinition(
     domain_topic="housing.events.v1",
     migrations=Path(__file__).parent / "migrations",
     routers=[api.router],
-    projections=projections.PROJECTIONS,
+    # case_audiences after the read models, inline in the append's transaction like them.
+    projections=[*projections.PROJECTIONS, *MILESTONES.projections],
     subscriptions=[
         Subscription(
             topic="intake.events.v1",
@@ -39,7 +44,10 @@ DEFINITION = ServiceDefinition(
             handle=handlers.on_transfer_accepted,
             event_types=frozenset({"TransferAccepted"}),
         ),
+        *MILESTONES.subscriptions,
     ],
+    topics=MILESTONES.topics,
+    milestone_route=MILESTONES.route,
     published_events=[
         contracts.ShelterRegistered,
         contracts.BedAdded,

@@ -6,9 +6,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from harbour import milestones
 from harbour.service import ServiceDefinition, create_app
 from schemas import intake as contracts
 from services.intake import api, handlers, projections
+
+# The case_audiences projection, its consumers of the other services' facts, the audience topics, the relay.
+MILESTONES = milestones.for_service("intake")
 
 PUBLISHED_EVENTS = (
     contracts.ReferralSubmitted,
@@ -37,9 +41,12 @@ DEFINITION = ServiceDefinition(
     domain_topic="intake.events.v1",
     migrations=Path(__file__).parent / "migrations",
     routers=[api.router],
-    projections=projections.PROJECTIONS,
-    subscriptions=handlers.SUBSCRIPTIONS,
+    # case_audiences after the read models, inline in the append's transaction like them.
+    projections=[*projections.PROJECTIONS, *MILESTONES.projections],
+    subscriptions=[*handlers.SUBSCRIPTIONS, *MILESTONES.subscriptions],
+    topics=MILESTONES.topics,
     published_events=PUBLISHED_EVENTS,
+    milestone_route=MILESTONES.route,
 )
 
 

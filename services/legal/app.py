@@ -6,12 +6,16 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from harbour import milestones
 from harbour.kafka.consumer import Subscription
 from harbour.service import ServiceDefinition, create_app
 from schemas.legal import LEGAL_EVENTS
 from services.legal import api, custody, handlers, projections
 from services.legal.api import stay
 from services.legal.timekeeping import EXPIRY, HEARING_CHECK, REMINDER
+
+# The case_audiences projection, its consumers of the other services' facts, the audience topics, the relay.
+MILESTONES = milestones.for_service("legal")
 
 DEFINITION = ServiceDefinition(
     name="legal",
@@ -26,7 +30,8 @@ DEFINITION = ServiceDefinition(
     domain_topic="legal.events.v1",
     migrations=Path(__file__).parent / "migrations",
     routers=[api.router],
-    projections=[*projections.PROJECTIONS, custody.CASE_CUSTODY],  # custody after legal_cases: it corrects centre
+    # custody after legal_cases (it corrects centre); case_audiences last, inline in the append's transaction too.
+    projections=[*projections.PROJECTIONS, custody.CASE_CUSTODY, *MILESTONES.projections],
     subscriptions=[
         Subscription(
             topic="intake.events.v1",
@@ -44,7 +49,10 @@ DEFINITION = ServiceDefinition(
             event_types=frozenset({"TransferAccepted"}),
             description="A transfer accepted: the receiving centre holds the residence file and proceedings.",
         ),
+        *MILESTONES.subscriptions,
     ],
+    topics=MILESTONES.topics,
+    milestone_route=MILESTONES.route,
     timer_handlers={
         REMINDER: handlers.on_document_reminder,
         EXPIRY: handlers.on_document_expiry,

@@ -6,12 +6,16 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from harbour import milestones
 from harbour.kafka.consumer import Subscription
 from harbour.service import ServiceDefinition, create_app
 from schemas.tracks import TRACK_EVENTS
 
 # handlers imports schemas.intake, schemas.legal and schemas.housing: the upstream event types are known.
 from services.tracks import api, deadlines, handlers, projections, queries
+
+# The case_audiences projection, its consumers of the other services' facts, the audience topics, the relay.
+MILESTONES = milestones.for_service("tracks")
 
 DEFINITION = ServiceDefinition(
     name="tracks",
@@ -21,7 +25,8 @@ DEFINITION = ServiceDefinition(
     domain_topic="tracks.events.v1",
     migrations=Path(__file__).parent / "migrations",
     routers=[api.router, queries.router],
-    projections=projections.PROJECTIONS,
+    # case_audiences after the read models, inline in the append's transaction like them.
+    projections=[*projections.PROJECTIONS, *MILESTONES.projections],
     # One consumer (group and inbox) for the three upstream topics: one group join at start-up, not three.
     # Order matters only within a case and a topic, which Kafka keeps; across topics see handlers.py (parking).
     subscriptions=[
@@ -43,7 +48,10 @@ DEFINITION = ServiceDefinition(
             handle=handlers.on_housing_event,
             event_types=handlers.HOUSING_EVENT_TYPES,
         ),
+        *MILESTONES.subscriptions,
     ],
+    topics=MILESTONES.topics,
+    milestone_route=MILESTONES.route,
     timer_handlers={
         deadlines.REMINDER: handlers.on_review_reminder,
         deadlines.OVERDUE: handlers.on_review_overdue,
