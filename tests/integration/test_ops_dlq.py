@@ -98,5 +98,5 @@ async def test_the_dead_letter_reader_reads_every_partition_of_a_topic_created_a
     finally:
         await producer.stop()
     assert len(partitions) > 1
-    records = await ops._read(running_broker.bootstrap, [topic.name, "test.reader.never-created"])
+    records = await ops.read_topics(running_broker.bootstrap, [topic.name, "test.reader.never-created"])
     assert sorted(r.key for r in records) == sorted(f"case-{i}".encode() for i in range(17))
