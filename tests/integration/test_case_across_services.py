@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import date
 from uuid import UUID
 
@@ -39,6 +39,7 @@ import asyncpg
 import pytest
 
 from harbour_tools.infra import BrokerProcess
+from tests.support import platform_load
 from tests.support.waiting import wait_until
 from tests.support.whole_case import (
     CENTRES,
@@ -291,21 +292,9 @@ async def _went_to(whole: Whole, event_id: UUID, audiences: tuple[str, ...] = CE
     return len(await whole.milestone_audiences(event_id, audiences)) >= at_least
 
 
-@asynccontextmanager
-async def consumers_stalled(whole: Whole, services: tuple[str, ...]) -> AsyncIterator[None]:
-    """The consumers of ``services`` lag while this is held: each inbox is locked against writes, so a handler
-    does its work and then waits to record the message, uncommitted (as platform_load.consumers_stalled)."""
-    conns = []
-    try:
-        for name in services:
-            conn = await asyncpg.connect(whole.services[name].runtime.endpoints.database_url)
-            conns.append(conn)
-            await conn.execute("BEGIN; LOCK TABLE inbox IN SHARE MODE")
-        yield
-    finally:
-        for conn in conns:
-            await conn.execute("ROLLBACK")
-            await conn.close()
+def consumers_stalled(whole: Whole, services: tuple[str, ...]) -> AbstractAsyncContextManager[None]:
+    """The consumers of ``services`` lag while this is held (platform_load.consumers_stalled: inboxes locked)."""
+    return platform_load.consumers_stalled(whole.services, services)
 
 
 def legal_consumers_stalled(whole: Whole) -> AbstractAsyncContextManager[None]:

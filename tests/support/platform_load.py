@@ -106,13 +106,14 @@ async def fetch(service: RunningService, sql: str, *args: Any) -> list[asyncpg.R
 
 
 @asynccontextmanager
-async def consumers_stalled(services: dict[str, RunningService]) -> AsyncIterator[None]:
-    """Every consumer of the platform stalls (lags) while this is held: each service's inbox is locked against
-    writes, so a handler does its work and then waits to record the message, uncommitted, and the messages
-    behind it stay unread. Reads of the inbox still pass (SHARE mode), so nothing else in the services waits."""
+async def consumers_stalled(services: dict[str, RunningService], names: tuple[str, ...] = CONSUMING
+                            ) -> AsyncIterator[None]:  # fmt: skip
+    """Every consumer of ``names`` (default: the whole platform's) stalls (lags) while this is held: each service's
+    inbox is locked against writes, so a handler does its work and then waits to record the message, uncommitted,
+    and the messages behind it stay unread. Reads of the inbox still pass (SHARE mode), so nothing else waits."""
     conns: list[asyncpg.Connection] = []
     try:
-        for name in CONSUMING:
+        for name in names:
             if name in services:
                 conn = await asyncpg.connect(services[name].runtime.endpoints.database_url)
                 conns.append(conn)
