@@ -18,7 +18,7 @@ from harbour.store import CommandContext, EventStore
 from schemas.intake import Centre, ErasureReason
 from services.intake.access import require_relation
 from services.intake.domain import Person, Referral
-from services.intake.queries import case_custody, case_row, person_row
+from services.intake.read_models import case_custody, case_row, person_row
 
 
 def missing_referral(referral_id: str) -> str:

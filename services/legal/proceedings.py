@@ -215,7 +215,7 @@ class CriminalProceedings(Aggregate):
             case _:
                 super().apply(event)  # an event it does not know is a TypeError, never silently dropped
 
-    # ---- dates of its history (the bounds of services/legal/plausibility.RULES) ------------------------------
+    # ---- dates of its history (the bounds of services/legal/dates.RULES) ------------------------------
 
     def requested_on(self, step: OpinionStep) -> date | None:
         """The day the latest opinion for ``step`` was asked, if it was."""

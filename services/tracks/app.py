@@ -12,7 +12,7 @@ from harbour.service import ServiceDefinition, create_app
 from schemas.tracks import TRACK_EVENTS
 
 # handlers imports schemas.intake, schemas.legal and schemas.housing: the upstream event types are known.
-from services.tracks import api, deadlines, handlers, projections, queries
+from services.tracks import api, deadlines, handlers, projections
 
 # The case_audiences projection, its consumers of the other services' facts, the audience topics, the relay.
 MILESTONES = milestones.for_service("tracks")
@@ -24,7 +24,7 @@ DEFINITION = ServiceDefinition(
     port=8103,
     domain_topic="tracks.events.v1",
     migrations=Path(__file__).parent / "migrations",
-    routers=[api.router, queries.router],
+    routers=[api.router],
     # case_audiences after the read models, inline in the append's transaction like them.
     projections=[*projections.PROJECTIONS, *MILESTONES.projections],
     # One consumer (group and inbox) for the three upstream topics: one group join at start-up, not three.

@@ -17,8 +17,8 @@ from harbour.idempotency import COMMAND_METHODS, HEADER
 from harbour.service import create_app
 from schemas.intake import Centre
 from services.housing.app import DEFINITION as HOUSING
+from services.intake.api.models import ReferralStatusView
 from services.intake.app import DEFINITION as INTAKE
-from services.intake.models import ReferralStatusView
 from services.legal.app import DEFINITION as LEGAL
 from services.tracks.app import DEFINITION as TRACKS
 from tests.support.harness import RunningService, running_service

@@ -1,4 +1,4 @@
-"""The legal date rules (services/legal/plausibility.RULES): each rule refuses a date past its bound and accepts
+"""The legal date rules (services/legal/dates.RULES): each rule refuses a date past its bound and accepts
 the bound itself; every date a caller can type is covered; the docs show the table as it is."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from harbour.plausibility import TODAY, Bound, DateRule, Implausible, check, ren
 from schemas.audiences import PROSECUTION_OFFICES
 from services.legal.access import ACCESS, Action
 from services.legal.api import models
-from services.legal.plausibility import RULES, check_office, dates_of
+from services.legal.dates import RULES, check_office, dates_of
 
 DAY = timedelta(days=1)
 BOUND = date(2026, 3, 10)

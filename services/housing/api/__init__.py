@@ -1,4 +1,4 @@
-"""The housing HTTP API: one router made of the shelter, placement and view routers.
+"""The housing HTTP API: one router made of the shelter and placement commands and the queries.
 
 Access rules are the table in :mod:`services.housing.access` (tested as a matrix).
 """
@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.housing import api_placements, api_shelters, api_views
+from services.housing.api import placements, queries, shelters
 
 router = APIRouter()
-router.include_router(api_shelters.router)
-router.include_router(api_placements.router)
-router.include_router(api_views.router)
+router.include_router(shelters.router)
+router.include_router(placements.router)
+router.include_router(queries.router)

@@ -1,7 +1,7 @@
 """The intake HTTP API (OpenAPI at ``/docs``): referrals, then the centre's cases and persons.
 
-Split by concern: ``referrals_api`` (submission to admission), ``people_api`` (cases, the audited person read,
-erasure, the read audit), ``cases_api`` (an admitted case's minority and its intake history).
+Split by concern: ``referrals`` (submission to admission), ``people`` (cases, the audited person read,
+erasure, the read audit), ``cases`` (an admitted case's minority and its intake history).
 Access rules: ``access.ACCESS``.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.intake import cases_api, people_api, referrals_api
+from services.intake.api import cases, people, referrals
 
 router = APIRouter()
-router.include_router(referrals_api.router)
-router.include_router(people_api.router)
-router.include_router(cases_api.router)
+router.include_router(referrals.router)
+router.include_router(people.router)
+router.include_router(cases.router)

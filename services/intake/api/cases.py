@@ -21,12 +21,12 @@ from harbour.idempotency import run_command
 from harbour.service import RuntimeDep, ServiceRuntime
 from schemas.intake import Centre, MinorFlagReason
 from services.intake.access import may, require_relation
+from services.intake.api.models import CaseHistory, CaseView, DisprovalRequest, MinorityRequest, case_view
+from services.intake.api.periods import case_events, history_entries
 from services.intake.commands import check_version, lock_stream
 from services.intake.dates import RULES, history_of
 from services.intake.domain import Referral
-from services.intake.models import CaseHistory, CaseView, DisprovalRequest, MinorityRequest
-from services.intake.periods import case_events, history_entries
-from services.intake.queries import case_custody, case_row, case_view
+from services.intake.read_models import case_custody, case_row
 
 router = APIRouter(prefix="/cases", tags=["cases and persons"])
 

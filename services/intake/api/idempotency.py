@@ -11,7 +11,7 @@ import hashlib
 import json
 
 from harbour.idempotency import HEADER
-from services.intake.models import ReferralRequest
+from services.intake.api.models import ReferralRequest
 
 __all__ = ["HEADER", "fingerprint"]
 

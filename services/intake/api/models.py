@@ -9,8 +9,10 @@ import json
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
+import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from harbour.custody import Custody
 from schemas.intake import (
     IDENTITY_FIELDS,
     Centre,
@@ -236,3 +238,77 @@ class ErasureView(BaseModel):
     person_id: str
     erased_on: date
     reason: ErasureReason
+
+
+# --- views of read-model rows (services/intake/read_models.py) ---------------------------------------------
+
+
+def status_view(row: asyncpg.Record) -> ReferralStatusView:
+    return ReferralStatusView(**_status_fields(row))
+
+
+def referral_view(row: asyncpg.Record) -> ReferralView:
+    return ReferralView(
+        **_status_fields(row),
+        version=row["version"],
+        screened=row["screened"],
+        screening=json.loads(row["screening"]),
+        signal_ids=list(row["signal_ids"]),
+        exploitation_types=list(row["exploitation_types"]),
+        urgency=list(row["urgency"]),
+        interviews=row["interviews"],
+        last_interview_on=row["last_interview_on"],
+        consents=list(row["consents"]),
+        minor=row["minor"],
+        person_id=row["person_id"],
+        case_id=row["case_id"],
+        opened_on=row["opened_on"],
+    )
+
+
+def _status_fields(row: asyncpg.Record) -> dict[str, Any]:
+    decision = None
+    if row["status"] in ("accepted", "declined", "redirected") or row["decided_on"] is not None:
+        decision = Decision(
+            decision="accepted" if row["status"] == "admitted" else row["status"],
+            decided_on=row["decided_on"],
+            decline_reason=row["decline_reason"],
+            redirected_to=row["redirected_to"],
+            redirect_reason=row["redirect_reason"],
+        )
+    return {
+        "referral_id": row["referral_id"],
+        "referring_organisation_id": row["referring_org"],
+        "referrer_file_number": row["referrer_file_number"],
+        "target_centre": row["target_centre"],
+        "region": row["region"],
+        "status": row["status"],
+        "submitted_on": row["submitted_on"],
+        "referrer_screening": json.loads(row["referrer_screening"]),
+        "decision": decision,
+        "taken_up": row["status"] == "admitted",
+    }
+
+
+def case_view(row: asyncpg.Record, *, holder: Custody | None = None, **as_of: Any) -> CaseView:
+    """The case as its holder sees it; ``as_of`` overrides the facts that changed after a former holder's period
+    (``minor``, ``minority``, ``consents``, ``person_erased``)."""
+    fields = {"minor": row["minor"], "minority": row["minority"], "consents": list(row["consents"]),
+              "person_erased": row["person_erased_on"] is not None, **as_of}  # fmt: skip
+    return CaseView(
+        case_id=row["case_id"],
+        referral_id=row["referral_id"],
+        centre=holder.centre if holder is not None else row["centre"],
+        admitted_by=row["centre"],
+        person_id=row["person_id"],
+        opened_on=row["opened_on"],
+        minor=fields["minor"],
+        minority=fields["minority"],
+        eu_citizen=row["eu_citizen"],
+        exploitation_types=list(row["exploitation_types"]),
+        urgency=list(row["urgency"]),
+        region=row["region"],
+        referring_organisation_id=row["referring_org"],
+        consents=fields["consents"],
+        person_erased=fields["person_erased"],
+    )

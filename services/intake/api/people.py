@@ -19,10 +19,18 @@ from harbour.pii import ERASED, Sealed
 from harbour.service import RuntimeDep, ServiceRuntime
 from schemas.intake import Centre
 from services.intake.access import may, require_relation
+from services.intake.api.models import (
+    CasePage,
+    CaseView,
+    ErasureRequest,
+    ErasureView,
+    PersonView,
+    case_view,
+    decode_value,
+)
+from services.intake.api.periods import case_as_held_until
 from services.intake.commands import erase_person, missing_person, person_custody
-from services.intake.models import CasePage, CaseView, ErasureRequest, ErasureView, PersonView, decode_value
-from services.intake.periods import case_as_held_until
-from services.intake.queries import case_custody, case_page, case_row, case_view, person_fields, person_row
+from services.intake.read_models import case_custody, case_page, case_row, person_fields, person_row
 
 router = APIRouter(tags=["cases and persons"])
 

@@ -17,9 +17,8 @@ from harbour.custody import Custody
 from harbour.service import ServiceRuntime
 from harbour.store import RecordedEvent
 from schemas.intake import Centre
+from services.intake.api.models import CaseView, HistoryEntry, case_view
 from services.intake.domain import Referral
-from services.intake.models import CaseView, HistoryEntry
-from services.intake.queries import case_view
 
 
 async def case_events(

@@ -19,17 +19,9 @@ from harbour.errors import NotFound, RuleViolation
 from harbour.idempotency import Answer, run_command
 from harbour.service import RuntimeDep, ServiceRuntime
 from schemas.intake import Centre, ConsentScope, RedirectTarget
-from services.intake import idempotency
 from services.intake.access import may, require_relation
-from services.intake.commands import (
-    check_version,
-    load_centre_referral,
-    lock_stream,
-    missing_referral,
-)
-from services.intake.dates import RULES, history_of
-from services.intake.domain import Referral
-from services.intake.models import (
+from services.intake.api import idempotency
+from services.intake.api.models import (
     AdmissionRequest,
     CaseView,
     ConsentRequest,
@@ -42,8 +34,19 @@ from services.intake.models import (
     ReferralStatusView,
     ReferralView,
     ScreeningRequest,
+    case_view,
+    referral_view,
+    status_view,
 )
-from services.intake.queries import case_custody, case_row, case_view, referral_row, referral_view, status_view
+from services.intake.commands import (
+    check_version,
+    load_centre_referral,
+    lock_stream,
+    missing_referral,
+)
+from services.intake.dates import RULES, history_of
+from services.intake.domain import Referral
+from services.intake.read_models import case_custody, case_row, referral_row
 
 router = APIRouter(prefix="/referrals", tags=["referrals"])
 

@@ -15,7 +15,7 @@ from harbour.service import ServiceRuntime
 from harbour.store import RecordedEvent
 from services.legal.access import Action, CaseAccess, authorize
 from services.legal.api.models import Accepted, Command
-from services.legal.plausibility import check_command
+from services.legal.dates import check_command
 from services.legal.timekeeping import legal_today
 from services.legal.workflow import LegalWork
 
@@ -51,7 +51,7 @@ async def run_on(
 def day_of(on: date | None, today: date, field: str = "on") -> date:
     """The day a fact happened: today by default; a future day is refused (deadlines would start from it).
 
-    The date rules (services/legal/plausibility.RULES) refuse a future day first, naming their rule; this stays
+    The date rules (services/legal/dates.RULES) refuse a future day first, naming their rule; this stays
     the backstop for a command no rule covers."""
     if on is None:
         return today

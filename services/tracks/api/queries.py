@@ -22,8 +22,7 @@ from harbour.pii import ERASED, Sealed
 from harbour.service import RuntimeDep, ServiceRuntime
 from harbour.store import RecordedEvent
 from services.tracks.access import allowed, check_scope, visible_until
-from services.tracks.domain import Track
-from services.tracks.views import (
+from services.tracks.api.models import (
     Caseload,
     CaseloadTrack,
     IncomingTransfer,
@@ -33,6 +32,7 @@ from services.tracks.views import (
     TrackView,
     track_view,
 )
+from services.tracks.domain import Track
 
 router = APIRouter(tags=["tracks"])
 CaseId = Annotated[str, StringConstraints(min_length=1, max_length=64)]

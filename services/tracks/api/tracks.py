@@ -6,7 +6,7 @@ in one transaction (with the review timers the new events imply). A date the cal
 the case is (``harbour.clock.today``: a session recorded at 23:30 in Brussels is on the Brussels day).
 Free text about the person is sealed under the person's key with the id of the event that will carry it as
 associated data, before the domain sees it.
-The queries are in ``services/tracks/queries.py``.
+The queries are in ``services/tracks/api/queries.py``.
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ from schemas.tracks import (
 from schemas.tracks import Centre as CentreId
 from services.tracks import dates
 from services.tracks.access import allowed, check_scope
+from services.tracks.api.models import TrackView, TransferDeclinedView, track_view
 from services.tracks.deadlines import save_track
 from services.tracks.domain import MAX_SESSION_MINUTES, Track
 from services.tracks.handlers import UNASSIGNED
-from services.tracks.views import TrackView, TransferDeclinedView, track_view
 
 router = APIRouter(prefix="/tracks", tags=["tracks"])
 
