@@ -14,60 +14,69 @@ person's exit from its house whoever holds the case, since a bed is freed where 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
-from fastapi import Depends
-
-from harbour import custody
-from harbour.auth import Caller, require
+from harbour import access, custody
+from harbour.access import AccessTable, Former, Grant
+from harbour.auth import Caller, OrgKind, Role
 from harbour.custody import Custody, Relation
 from harbour.errors import Forbidden, NotFound
 
-STAFF = frozenset({"caseworker", "housing", "manager"})
-SHELTER_ADMINS = frozenset({"housing", "manager"})
-ADDRESS_READERS = frozenset({"housing"})
+
+class Scope(StrEnum):
+    """Whose object it must be, checked in the endpoint (404 otherwise)."""
+
+    CALLERS_CENTRE = "the caller's centre"
+    OWNING_CENTRE = "owning centre"  # of the shelter, or holding the case (a former holder: the grant's former)
+    HOST_CENTRE = "host centre"  # the centre a cross-centre request asks for a bed
+    FOLLOWING_CENTRE = "centre following the case"
+    OWNER_OR_HOST = "owning centre, or the host of the person's shelter"
+    EVERY_CENTRE = "every centre, totals only"
 
 
-@dataclass(frozen=True)
-class Rule:
-    method: str
-    path: str
-    roles: frozenset[str]
-    scope: str  # whose object it must be, checked in the endpoint (404 otherwise)
+CENTRES = frozenset({OrgKind.CENTRE})  # only the three centres use housing
+STAFF = frozenset({Role.CASEWORKER, Role.HOUSING, Role.MANAGER})
+SHELTER_ADMINS = frozenset({Role.HOUSING, Role.MANAGER})
+ADDRESS_READERS = frozenset({Role.HOUSING})
+ACTS, READS = Former.FORBIDDEN, Former.OWN_PERIOD
 
 
-# The table the API is built from and the access matrix test is parametrized over.
-ACCESS: dict[str, Rule] = {
-    "register_shelter": Rule("POST", "/housing/shelters", SHELTER_ADMINS, "the caller's centre"),
-    "shelter_address": Rule("GET", "/housing/shelters/{shelter_id}/address", ADDRESS_READERS, "owning centre"),
-    "bed_out_of_service": Rule(
-        "POST", "/housing/shelters/{shelter_id}/beds/{bed_id}/out-of-service", SHELTER_ADMINS, "owning centre"
-    ),
-    "bed_back_in_service": Rule(
-        "POST", "/housing/shelters/{shelter_id}/beds/{bed_id}/in-service", SHELTER_ADMINS, "owning centre"
-    ),
-    "add_bed": Rule("POST", "/housing/shelters/{shelter_id}/beds", SHELTER_ADMINS, "owning centre"),
-    "request_placement": Rule("POST", "/housing/cases/{case_id}/placement-requests", STAFF, "owning centre"),
-    "request_cross_centre": Rule("POST", "/housing/cases/{case_id}/cross-centre-requests", STAFF, "owning centre"),
-    "accept_cross_centre": Rule("POST", "/housing/requests/{request_id}/accept", SHELTER_ADMINS, "host centre"),
-    "decline_cross_centre": Rule("POST", "/housing/requests/{request_id}/decline", SHELTER_ADMINS, "host centre"),
-    "withdraw_request": Rule("POST", "/housing/requests/{request_id}/withdraw", STAFF, "centre following the case"),
-    "move": Rule("POST", "/housing/cases/{case_id}/moves", STAFF, "owning centre"),
-    "exit": Rule("POST", "/housing/cases/{case_id}/exit", STAFF, "owning centre, or the host of the person's shelter"),
-    "occupancy": Rule("GET", "/housing/occupancy", STAFF, "the caller's centre"),
-    "occupancy_history": Rule("GET", "/housing/occupancy/history", STAFF, "the caller's centre"),
-    "free_beds": Rule("GET", "/housing/free-beds", STAFF, "every centre, totals only"),
-    "waiting_list": Rule("GET", "/housing/waiting-list", STAFF, "the caller's centre"),
-    "case_history": Rule("GET", "/housing/cases/{case_id}/history", STAFF, "owning centre; a former one: its period"),
-    "independent_address": Rule("GET", "/housing/cases/{case_id}/independent-address", STAFF, "owning centre"),
+def rule(roles: frozenset[Role], scope: Scope, former: Former = Former.NOT_APPLICABLE) -> tuple[Grant, ...]:
+    """The one grant of an action: a centre, in one of ``roles``."""
+    return (Grant(CENTRES, roles, scope, former),)
+
+
+# Every endpoint names its row here; the access matrix test (tests/integration/test_housing_access.py) is
+# parametrized over it.
+ACCESS: AccessTable[str] = {
+    "register_shelter": rule(SHELTER_ADMINS, Scope.CALLERS_CENTRE),
+    "shelter_address": rule(ADDRESS_READERS, Scope.OWNING_CENTRE),
+    "bed_out_of_service": rule(SHELTER_ADMINS, Scope.OWNING_CENTRE),
+    "bed_back_in_service": rule(SHELTER_ADMINS, Scope.OWNING_CENTRE),
+    "add_bed": rule(SHELTER_ADMINS, Scope.OWNING_CENTRE),
+    "request_placement": rule(STAFF, Scope.OWNING_CENTRE, ACTS),
+    "request_cross_centre": rule(STAFF, Scope.OWNING_CENTRE, ACTS),
+    "accept_cross_centre": rule(SHELTER_ADMINS, Scope.HOST_CENTRE),
+    "decline_cross_centre": rule(SHELTER_ADMINS, Scope.HOST_CENTRE),
+    "withdraw_request": rule(STAFF, Scope.FOLLOWING_CENTRE, ACTS),
+    "move": rule(STAFF, Scope.OWNING_CENTRE, ACTS),
+    "exit": rule(STAFF, Scope.OWNER_OR_HOST, ACTS),
+    "occupancy": rule(STAFF, Scope.CALLERS_CENTRE),
+    "occupancy_history": rule(STAFF, Scope.CALLERS_CENTRE),
+    "free_beds": rule(STAFF, Scope.EVERY_CENTRE),
+    "waiting_list": rule(STAFF, Scope.CALLERS_CENTRE),
+    "case_history": rule(STAFF, Scope.OWNING_CENTRE, READS),
+    "independent_address": rule(STAFF, Scope.OWNING_CENTRE, ACTS),
 }
 
 
-def allowed(name: str) -> Any:
-    """The FastAPI dependency enforcing the row ``name`` of the table: a centre, in one of its roles."""
-    return Depends(require(kinds={"centre"}, roles=ACCESS[name].roles))
+def may(action: str) -> Callable[..., Awaitable[Caller]]:
+    """The FastAPI dependency enforcing the row ``action`` of the table: a centre, in one of its roles."""
+    return access.may(ACCESS, action)
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from fastapi import Depends
-
-from harbour.auth import Caller, OrgKind, Role, authenticated
+from harbour import access
+from harbour.access import AccessTable, Former, Grant
+from harbour.auth import Caller, OrgKind, Role
 from harbour.custody import Custody, Relation
 from harbour.errors import Forbidden, NotFound
 from services.legal.custody import holder_of
@@ -30,22 +30,6 @@ class Scope(StrEnum):
     CASE_CENTRE = "the centre guiding the case"
     COMPETENT_OFFICE = "the prosecutor's office or labour auditorate the file is assigned to"
     NATIONAL = "any case (the Immigration Office decides on every residence document in the country)"
-
-
-class Former(StrEnum):
-    """What a grant of scope CASE_CENTRE leaves a centre that held the case before a transfer."""
-
-    FORBIDDEN = "403: it may no longer act"
-    OWN_PERIOD = "reads what was recorded up to its hand-over"
-    NOT_APPLICABLE = "-"
-
-
-@dataclass(frozen=True)
-class Grant:
-    kind: OrgKind
-    roles: frozenset[Role]
-    scope: Scope
-    former: Former = Former.NOT_APPLICABLE
 
 
 class Action(StrEnum):
@@ -72,17 +56,20 @@ class Action(StrEnum):
 
 
 R = Role
-CENTRE_WRITES = Grant(OrgKind.CENTRE, frozenset({R.CASEWORKER}), Scope.CASE_CENTRE, Former.FORBIDDEN)
-CENTRE_READS = Grant(OrgKind.CENTRE, frozenset({R.CASEWORKER, R.MANAGER}), Scope.CASE_CENTRE, Former.OWN_PERIOD)
-IMMIGRATION_DECIDES = Grant(OrgKind.IMMIGRATION_OFFICE, frozenset({R.OFFICER}), Scope.NATIONAL)
-IMMIGRATION_READS = Grant(OrgKind.IMMIGRATION_OFFICE, frozenset({R.OFFICER, R.CLERK}), Scope.NATIONAL)
-MAGISTRATE_WRITES = Grant(OrgKind.PROSECUTION, frozenset({R.MAGISTRATE}), Scope.COMPETENT_OFFICE)
-OFFICE_READS = Grant(OrgKind.PROSECUTION, frozenset({R.MAGISTRATE, R.CLERK}), Scope.COMPETENT_OFFICE)
+CENTRE = frozenset({OrgKind.CENTRE})
+IMMIGRATION = frozenset({OrgKind.IMMIGRATION_OFFICE})
+PROSECUTION = frozenset({OrgKind.PROSECUTION})  # prosecutor's offices and labour auditorates
+CENTRE_WRITES = Grant(CENTRE, frozenset({R.CASEWORKER}), Scope.CASE_CENTRE, Former.FORBIDDEN)
+CENTRE_READS = Grant(CENTRE, frozenset({R.CASEWORKER, R.MANAGER}), Scope.CASE_CENTRE, Former.OWN_PERIOD)
+IMMIGRATION_DECIDES = Grant(IMMIGRATION, frozenset({R.OFFICER}), Scope.NATIONAL)
+IMMIGRATION_READS = Grant(IMMIGRATION, frozenset({R.OFFICER, R.CLERK}), Scope.NATIONAL)
+MAGISTRATE_WRITES = Grant(PROSECUTION, frozenset({R.MAGISTRATE}), Scope.COMPETENT_OFFICE)
+OFFICE_READS = Grant(PROSECUTION, frozenset({R.MAGISTRATE, R.CLERK}), Scope.COMPETENT_OFFICE)
 
 # The residence steps are the centre's (only a recognised centre may request victim status), the decisions the
 # Immigration Office's, the opinions the competent magistrate's. Facts of the criminal case are recorded by the
 # centre (it follows the juridical area of the track) or by the competent office, whichever learns them first.
-ACCESS: dict[Action, tuple[Grant, ...]] = {
+ACCESS: AccessTable[Action] = {
     Action.OPEN_ON_REQUEST: (CENTRE_WRITES,),
     Action.REQUEST_DOCUMENT: (CENTRE_WRITES,),
     Action.REQUEST_RENEWAL: (CENTRE_WRITES,),
@@ -151,28 +138,10 @@ def _judge(grant: Grant, caller: Caller, case: CaseAccess) -> _Verdict:
             return _Verdict.ADMIT
 
 
-def grants_for(caller: Caller, action: Action) -> list[Grant]:
-    """The grants that could admit ``caller`` to ``action`` on some case; 403 if there are none."""
-    kinds = [g for g in ACCESS[action] if g.kind == caller.kind]
-    if not kinds:
-        raise Forbidden(f"organisations of kind {caller.kind} may not {action}")
-    roles = [g for g in kinds if caller.role in g.roles]
-    if not roles:
-        raise Forbidden(f"role {caller.role} may not {action}")
-    return roles
-
-
 def may(action: Action) -> Callable[..., Awaitable[Caller]]:
-    """FastAPI dependency: the verified caller if its kind and role may ``action`` on some case, else 401/403.
-
-    A dependency that raises is resolved before FastAPI reports the body's errors, so a caller without the role
-    gets 403 whatever it sent, and never learns the body's shape from a 422."""
-
-    async def check(caller: Caller = Depends(authenticated)) -> Caller:
-        grants_for(caller, action)
-        return caller
-
-    return check
+    """FastAPI dependency: the verified caller if its kind and role may ``action`` on some case, else 401/403
+    (before the body is read: ``harbour.access.may``)."""
+    return access.may(ACCESS, action)
 
 
 async def find_case(conn: Any, case_id: str) -> CaseAccess | None:
@@ -193,7 +162,7 @@ async def authorize(conn: Any, caller: Caller, case_id: str, action: Action) -> 
     A former holder of the case gets 403 where only its centre grant would have admitted it to act, and the
     case with ``held_until`` set where that grant lets it read its own period. The widest verdict wins: a
     magistrate is admitted by its office whatever a centre grant says."""
-    grants = grants_for(caller, action)
+    grants = access.grants_for(ACCESS, caller, action)
     case = await find_case(conn, case_id)
     if case is None:
         raise NotFound(f"no case {case_id}")

@@ -8,26 +8,29 @@ mechanics are shared here:
 * every route of the service's API (its OpenAPI document: platform routes are left out of it) is an endpoint
   of the matrix, and every endpoint of the matrix a route: a route nobody wrote an expectation for is a route
   whose access nobody reviewed;
+* the table is a ``harbour.access.AccessTable``: each entry one or more ``Grant``s (the shared type, so that
+  ``harbour.access.may`` enforces it the same way in every service);
 * the matrix exercises every entry of the access table, and nothing the table does not have;
 * each caller gets, on each endpoint, the status the matrix declares: a number, or ``OK`` ("let through the
   access check": what the command then decides, a 2xx or a rule's 422, is not access); every refusal is an
   RFC 9457 problem.
 
-A subclass sets ``table`` (the service's ``ACCESS``), gives ``cells()`` (a classmethod: the matrix, one
-:class:`Cell` per endpoint and caller), ``matrix_routes()`` (the ``(METHOD, path template)`` of its
-endpoints), ``matrix_entries()`` (the table keys its endpoints exercise) and ``call()``; and the fixture
-``access_env`` (what ``call`` needs: the running service and the objects the matrix acts on). ``also()`` adds
-a service's own checks on a cell (e.g. "a 404 reads exactly like an unknown id").
+A subclass sets ``table`` (the service's ``ACCESS``, a ``harbour.access.AccessTable``), gives ``cells()`` (a
+classmethod: the matrix, one :class:`Cell` per endpoint and caller), ``matrix_routes()`` (the ``(METHOD, path
+template)`` of its endpoints), ``matrix_entries()`` (the table keys its endpoints exercise) and ``call()``; and
+the fixture ``access_env`` (what ``call`` needs: the running service and the objects the matrix acts on).
+``also()`` adds a service's own checks on a cell (e.g. "a 404 reads exactly like an unknown id").
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httpx
 from fastapi import FastAPI
+
+from harbour.access import AccessTable, Grant
 
 OK = "ok"  # let through the access check
 
@@ -47,7 +50,7 @@ class Cell:
 class AccessContract:
     """Not collected itself (no ``Test`` prefix): each service's ``Test...Access`` subclass runs these tests."""
 
-    table: ClassVar[Mapping[Any, Any]]
+    table: ClassVar[AccessTable[Any]]
     route_prefix: ClassVar[str] = "/"  # the service's own routes in its OpenAPI document
 
     # ---- what a subclass gives --------------------------------------------------------------------------------
@@ -98,6 +101,11 @@ class AccessContract:
         matrix = self.matrix_routes()
         assert routes - matrix == set(), "routes no expectation was written for"
         assert matrix - routes == set(), "endpoints of the matrix the API does not have"
+
+    def test_every_entry_of_the_access_table_is_a_tuple_of_shared_grants(self):
+        odd = {action: grants for action, grants in self.table.items()
+               if not (isinstance(grants, tuple) and grants and all(isinstance(g, Grant) for g in grants))}  # fmt: skip
+        assert odd == {}, "entries that are not one or more harbour.access.Grant"
 
     def test_the_matrix_exercises_every_entry_of_the_access_table(self):
         entries = self.matrix_entries()

@@ -24,7 +24,7 @@ def case_at(rows: list[dict]) -> CaseAccess:
 
 def verdicts(case: CaseAccess, centre: str, role: Role) -> dict[str, set[_Verdict]]:
     caller = Caller(org=centre, role=role, user="u-1")
-    return {action.value: {_judge(g, caller, case) for g in grants if g.kind is OrgKind.CENTRE and role in g.roles}
+    return {action.value: {_judge(g, caller, case) for g in grants if OrgKind.CENTRE in g.kinds and role in g.roles}
             for action, grants in ACCESS.items()
             if any(g.scope is Scope.CASE_CENTRE and role in g.roles for g in grants)}  # fmt: skip
 

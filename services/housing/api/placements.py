@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any, Literal
 from uuid import uuid4
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from harbour.auth import Caller
@@ -33,7 +33,7 @@ from schemas.housing import (
 )
 from schemas.intake import Centre
 from services.housing import dates
-from services.housing.access import CaseRow, allowed, exit_case, lock_case, owned_case
+from services.housing.access import CaseRow, exit_case, lock_case, may, owned_case
 from services.housing.commands import Unit, run, today
 
 router = APIRouter(prefix="/housing", tags=["placements"])
@@ -119,7 +119,7 @@ async def _not_in_a_shelter(unit: Unit, case_id: str) -> None:
 
 @router.post("/cases/{case_id}/placement-requests", status_code=201, response_model=Outcome)
 async def request_placement(
-    case_id: str, body: PlacementIn, caller: Caller = allowed("request_placement"), rt: ServiceRuntime = RuntimeDep
+    case_id: str, body: PlacementIn, caller: Caller = Depends(may("request_placement")), rt: ServiceRuntime = RuntimeDep
 ) -> Outcome:
     request_id = uuid4().hex
 
@@ -141,7 +141,7 @@ async def request_placement(
 
 @router.post("/cases/{case_id}/cross-centre-requests", status_code=201, response_model=Outcome)
 async def request_cross_centre(
-    case_id: str, body: CrossCentreIn, caller: Caller = allowed("request_cross_centre"),
+    case_id: str, body: CrossCentreIn, caller: Caller = Depends(may("request_cross_centre")),
     rt: ServiceRuntime = RuntimeDep,
 ) -> Outcome:  # fmt: skip
     request_id = uuid4().hex
@@ -187,7 +187,7 @@ async def _host_answer(rt: ServiceRuntime, caller: Caller, request_id: str, acce
 
 @router.post("/requests/{request_id}/accept", response_model=Outcome)
 async def accept_cross_centre(
-    request_id: str, body: AcceptIn, caller: Caller = allowed("accept_cross_centre"),
+    request_id: str, body: AcceptIn, caller: Caller = Depends(may("accept_cross_centre")),
     rt: ServiceRuntime = RuntimeDep,
 ) -> Outcome:  # fmt: skip
     return await _host_answer(rt, caller, request_id, True, body)
@@ -195,7 +195,7 @@ async def accept_cross_centre(
 
 @router.post("/requests/{request_id}/decline", response_model=Outcome)
 async def decline_cross_centre(
-    request_id: str, body: DeclineIn, caller: Caller = allowed("decline_cross_centre"),
+    request_id: str, body: DeclineIn, caller: Caller = Depends(may("decline_cross_centre")),
     rt: ServiceRuntime = RuntimeDep,
 ) -> Outcome:  # fmt: skip
     return await _host_answer(rt, caller, request_id, False, body, body.reason)
@@ -203,7 +203,7 @@ async def decline_cross_centre(
 
 @router.post("/requests/{request_id}/withdraw", response_model=Outcome)
 async def withdraw_request(
-    request_id: str, body: WithdrawIn, caller: Caller = allowed("withdraw_request"),
+    request_id: str, body: WithdrawIn, caller: Caller = Depends(may("withdraw_request")),
     rt: ServiceRuntime = RuntimeDep,
 ) -> Outcome:  # fmt: skip
     day = body.on or today(rt.clock)
@@ -251,7 +251,7 @@ async def _check_path_date(rt: ServiceRuntime, unit: Unit, case: CaseRow, comman
 
 
 @router.post("/cases/{case_id}/moves", response_model=PathOut)
-async def move(case_id: str, body: MoveIn, caller: Caller = allowed("move"),
+async def move(case_id: str, body: MoveIn, caller: Caller = Depends(may("move")),
                rt: ServiceRuntime = RuntimeDep) -> PathOut:  # fmt: skip
     if body.address is not None and body.to is not HousingKind.INDEPENDENT:
         raise RuleViolation("an address is given for independent housing, and only for it", field="address")
@@ -276,7 +276,7 @@ async def move(case_id: str, body: MoveIn, caller: Caller = allowed("move"),
 
 
 @router.post("/cases/{case_id}/exit", response_model=PathOut)
-async def exit_housing(case_id: str, body: ExitIn, caller: Caller = allowed("exit"),
+async def exit_housing(case_id: str, body: ExitIn, caller: Caller = Depends(may("exit")),
                        rt: ServiceRuntime = RuntimeDep) -> PathOut:  # fmt: skip
     async def work(conn: Any) -> PathOut:
         await lock_case(conn, case_id)  # before the person's placement is read: a move cannot slip in between

@@ -15,7 +15,7 @@ from harbour.pii import ERASED
 from harbour.service import RuntimeDep, ServiceRuntime
 from schemas.housing import HousingKind, PersonMoved
 from schemas.intake import Centre
-from services.housing.access import allowed, owned_case, readable_case
+from services.housing.access import may, owned_case, readable_case
 from services.housing.commands import today
 
 router = APIRouter(prefix="/housing", tags=["views"])
@@ -96,7 +96,7 @@ def _counts(beds: int, in_service: int, occupied: int) -> Counts:
 
 
 @router.get("/occupancy", response_model=Occupancy)
-async def occupancy(caller: Caller = allowed("occupancy"), rt: ServiceRuntime = RuntimeDep) -> Occupancy:
+async def occupancy(caller: Caller = Depends(may("occupancy")), rt: ServiceRuntime = RuntimeDep) -> Occupancy:
     async with rt.pool.acquire() as conn:
         rows = await conn.fetch(
             """SELECT s.shelter_id, n.name, count(*) AS beds, count(*) FILTER (WHERE b.in_service) AS in_service,
@@ -116,7 +116,7 @@ async def occupancy(caller: Caller = allowed("occupancy"), rt: ServiceRuntime = 
 
 @router.get("/occupancy/history", response_model=list[DayOccupancy])
 async def occupancy_history(
-    since: date, until: date | None = None, caller: Caller = allowed("occupancy_history"),
+    since: date, until: date | None = None, caller: Caller = Depends(may("occupancy_history")),
     rt: ServiceRuntime = RuntimeDep,
 ) -> list[DayOccupancy]:  # fmt: skip
     until = until or today(rt.clock)
@@ -151,7 +151,9 @@ async def occupancy_history(
 
 
 @router.get("/free-beds", response_model=list[CentreFreeBeds])
-async def free_beds(caller: Caller = allowed("free_beds"), rt: ServiceRuntime = RuntimeDep) -> list[CentreFreeBeds]:
+async def free_beds(
+    caller: Caller = Depends(may("free_beds")), rt: ServiceRuntime = RuntimeDep
+) -> list[CentreFreeBeds]:
     """Totals per centre, for choosing where to ask for a cross-centre placement: no shelter is named."""
     async with rt.pool.acquire() as conn:
         rows = await conn.fetch(
@@ -175,7 +177,7 @@ def _waiting(rows: list[Any]) -> list[WaitingRequest]:
 
 
 @router.get("/waiting-list", response_model=WaitingList)
-async def waiting_list(caller: Caller = allowed("waiting_list"), rt: ServiceRuntime = RuntimeDep) -> WaitingList:
+async def waiting_list(caller: Caller = Depends(may("waiting_list")), rt: ServiceRuntime = RuntimeDep) -> WaitingList:
     order = "ORDER BY urgency_rank, requested_at, seq"  # the aggregate's serving order
     sql = f"SELECT * FROM housing_requests WHERE network = $1 AND status = $2 {order}"
     async with rt.pool.acquire() as conn:
@@ -188,7 +190,7 @@ _HISTORY_FIELDS = ("on", "request_id", "shelter_id", "bed_id", "to", "reason", "
 
 
 @router.get("/cases/{case_id}/history", response_model=CaseHistory)
-async def case_history(case_id: str, caller: Caller = allowed("case_history"),
+async def case_history(case_id: str, caller: Caller = Depends(may("case_history")),
                        rt: ServiceRuntime = RuntimeDep) -> CaseHistory:  # fmt: skip
     async with rt.pool.acquire() as conn:
         # The holder reads all of it; a former holder what housing recorded while it held the case (403 for
@@ -213,7 +215,7 @@ async def case_history(case_id: str, caller: Caller = allowed("case_history"),
 
 @router.get("/cases/{case_id}/independent-address", response_model=IndependentAddress)
 async def independent_address(
-    case_id: str, caller: Caller = allowed("independent_address"), purpose: str = Depends(read_purpose),
+    case_id: str, caller: Caller = Depends(may("independent_address")), purpose: str = Depends(read_purpose),
     rt: ServiceRuntime = RuntimeDep,
 ) -> IndependentAddress:  # fmt: skip
     async with rt.store.transaction() as conn:

@@ -15,7 +15,7 @@ from harbour.errors import NotFound, RuleViolation
 from harbour.service import RuntimeDep, ServiceRuntime
 from schemas.housing import BedConstraint
 from services.housing import dates
-from services.housing.access import allowed, owned_shelter
+from services.housing.access import may, owned_shelter
 from services.housing.commands import Unit, run, today
 
 router = APIRouter(prefix="/housing/shelters", tags=["shelters"])
@@ -60,7 +60,7 @@ class ShelterAddress(BaseModel):
 
 @router.post("", status_code=201, response_model=ShelterOut)
 async def register_shelter(
-    body: RegisterShelter, caller: Caller = allowed("register_shelter"), rt: ServiceRuntime = RuntimeDep
+    body: RegisterShelter, caller: Caller = Depends(may("register_shelter")), rt: ServiceRuntime = RuntimeDep
 ) -> ShelterOut:
     if len({b.bed_id for b in body.beds}) != len(body.beds):
         raise RuleViolation("bed ids must be unique within a shelter", field="beds")
@@ -93,7 +93,7 @@ async def register_shelter(
 @router.get("/{shelter_id}/address", response_model=ShelterAddress)
 async def shelter_address(
     shelter_id: str,
-    caller: Caller = allowed("shelter_address"),
+    caller: Caller = Depends(may("shelter_address")),
     purpose: str = Depends(read_purpose),
     rt: ServiceRuntime = RuntimeDep,
 ) -> ShelterAddress:
@@ -130,7 +130,7 @@ async def _bed_command(rt: ServiceRuntime, caller: Caller, shelter_id: str, bed_
 @router.post("/{shelter_id}/beds/{bed_id}/out-of-service", status_code=204)
 async def bed_out_of_service(
     shelter_id: str, bed_id: str, body: BedDate,
-    caller: Caller = allowed("bed_out_of_service"), rt: ServiceRuntime = RuntimeDep,
+    caller: Caller = Depends(may("bed_out_of_service")), rt: ServiceRuntime = RuntimeDep,
 ) -> None:  # fmt: skip
     return await _bed_command(rt, caller, shelter_id, bed_id, body, in_service=False)
 
@@ -138,14 +138,14 @@ async def bed_out_of_service(
 @router.post("/{shelter_id}/beds/{bed_id}/in-service", status_code=204)
 async def bed_back_in_service(
     shelter_id: str, bed_id: str, body: BedDate,
-    caller: Caller = allowed("bed_back_in_service"), rt: ServiceRuntime = RuntimeDep,
+    caller: Caller = Depends(may("bed_back_in_service")), rt: ServiceRuntime = RuntimeDep,
 ) -> None:  # fmt: skip
     return await _bed_command(rt, caller, shelter_id, bed_id, body, in_service=True)
 
 
 @router.post("/{shelter_id}/beds", status_code=204)
 async def add_bed(
-    shelter_id: str, body: AddBed, caller: Caller = allowed("add_bed"), rt: ServiceRuntime = RuntimeDep,
+    shelter_id: str, body: AddBed, caller: Caller = Depends(may("add_bed")), rt: ServiceRuntime = RuntimeDep,
 ) -> None:  # fmt: skip
     """One more bed in a registered shelter; it goes at once to the first fitting person on the waiting list."""
 

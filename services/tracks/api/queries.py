@@ -21,7 +21,7 @@ from harbour.errors import Forbidden, NotFound
 from harbour.pii import ERASED, Sealed
 from harbour.service import RuntimeDep, ServiceRuntime
 from harbour.store import RecordedEvent
-from services.tracks.access import allowed, check_scope, visible_until
+from services.tracks.access import check_scope, may, visible_until
 from services.tracks.api.models import (
     Caseload,
     CaseloadTrack,
@@ -46,7 +46,7 @@ async def _load(rt: ServiceRuntime, case_id: str, conn: Any) -> tuple[Track, lis
 
 
 @router.get("/tracks/{case_id}", response_model=TrackView)
-async def read_track(case_id: CaseId, caller: Caller = Depends(allowed("read_track")),
+async def read_track(case_id: CaseId, caller: Caller = Depends(may("read_track")),
                      rt: ServiceRuntime = RuntimeDep) -> TrackView:  # fmt: skip
     async with rt.pool.acquire() as conn:
         track, events = await _load(rt, case_id, conn)
@@ -60,7 +60,7 @@ async def read_track(case_id: CaseId, caller: Caller = Depends(allowed("read_tra
 
 
 @router.get("/tracks/{case_id}/timeline", response_model=Timeline)
-async def read_timeline(case_id: CaseId, caller: Caller = Depends(allowed("read_timeline")),
+async def read_timeline(case_id: CaseId, caller: Caller = Depends(may("read_timeline")),
                         rt: ServiceRuntime = RuntimeDep) -> Timeline:  # fmt: skip
     async with rt.pool.acquire() as conn:
         track, _ = await _load(rt, case_id, conn)
@@ -87,7 +87,7 @@ async def read_timeline(case_id: CaseId, caller: Caller = Depends(allowed("read_
 @router.get("/caseload", response_model=Caseload)
 async def read_caseload(
     caseworker_id: Annotated[str | None, Query(max_length=64)] = None,
-    caller: Caller = Depends(allowed("read_caseload")),
+    caller: Caller = Depends(may("read_caseload")),
     rt: ServiceRuntime = RuntimeDep,
 ) -> Caseload:
     """The open tracks of one caseworker of the caller's centre (default: the caller). Managers may look at
@@ -137,7 +137,7 @@ async def read_caseload(
 
 
 @router.get("/transfers/incoming", response_model=list[IncomingTransfer])
-async def read_incoming_transfers(caller: Caller = Depends(allowed("read_incoming_transfers")),
+async def read_incoming_transfers(caller: Caller = Depends(may("read_incoming_transfers")),
                                   rt: ServiceRuntime = RuntimeDep) -> list[IncomingTransfer]:  # fmt: skip
     """Transfer requests addressed to the caller's centre, waiting for its answer."""
     async with rt.pool.acquire() as conn:
@@ -190,7 +190,7 @@ async def _read_sealed(
 async def read_session_notes(
     case_id: CaseId,
     session_id: str,
-    caller: Caller = Depends(allowed("read_session_notes")),
+    caller: Caller = Depends(may("read_session_notes")),
     purpose: str = Depends(read_purpose),
     rt: ServiceRuntime = RuntimeDep,
 ) -> SealedText:
@@ -209,7 +209,7 @@ async def read_session_notes(
 async def read_goal_words(
     case_id: CaseId,
     goal_id: str,
-    caller: Caller = Depends(allowed("read_goal_words")),
+    caller: Caller = Depends(may("read_goal_words")),
     purpose: str = Depends(read_purpose),
     rt: ServiceRuntime = RuntimeDep,
 ) -> SealedText:

@@ -36,7 +36,7 @@ from schemas.tracks import (
 )
 from schemas.tracks import Centre as CentreId
 from services.tracks import dates
-from services.tracks.access import allowed, check_scope
+from services.tracks.access import check_scope, may
 from services.tracks.api.models import TrackView, TransferDeclinedView, track_view
 from services.tracks.deadlines import save_track
 from services.tracks.domain import MAX_SESSION_MINUTES, Track
@@ -166,7 +166,7 @@ def _check_goal_date(rt: ServiceRuntime, track: Track, command: str, goal_id: st
 
 @router.put("/{case_id}/caseworker", response_model=TrackView)
 async def assign_caseworker(case_id: CaseId, body: AssignCaseworker,
-                            caller: Caller = Depends(allowed("assign_caseworker")),
+                            caller: Caller = Depends(may("assign_caseworker")),
                             rt: ServiceRuntime = RuntimeDep) -> TrackView:  # fmt: skip
     async def change(track: Track, conn: Any) -> None:
         track.assign_caseworker(caseworker_id=body.caseworker_id, on=today(rt.clock))
@@ -175,7 +175,7 @@ async def assign_caseworker(case_id: CaseId, body: AssignCaseworker,
 
 
 @router.post("/{case_id}/phase", response_model=TrackView)
-async def change_phase(case_id: CaseId, body: ChangePhase, caller: Caller = Depends(allowed("change_phase")),
+async def change_phase(case_id: CaseId, body: ChangePhase, caller: Caller = Depends(may("change_phase")),
                        rt: ServiceRuntime = RuntimeDep) -> TrackView:  # fmt: skip
     async def change(track: Track, conn: Any) -> None:
         track.change_phase(to=body.to, on=today(rt.clock))
@@ -184,7 +184,7 @@ async def change_phase(case_id: CaseId, body: ChangePhase, caller: Caller = Depe
 
 
 @router.post("/{case_id}/goals", response_model=Created, status_code=201)
-async def set_goal(case_id: CaseId, body: SetGoal, caller: Caller = Depends(allowed("set_goal")),
+async def set_goal(case_id: CaseId, body: SetGoal, caller: Caller = Depends(may("set_goal")),
                    rt: ServiceRuntime = RuntimeDep) -> Created:  # fmt: skip
     goal_id = body.goal_id or uuid4().hex
 
@@ -201,7 +201,7 @@ async def set_goal(case_id: CaseId, body: SetGoal, caller: Caller = Depends(allo
 
 @router.post("/{case_id}/goals/{goal_id}/progress", response_model=TrackView)
 async def progress_goal(case_id: CaseId, goal_id: str, body: Dated | None = None,
-                        caller: Caller = Depends(allowed("progress_goal")),
+                        caller: Caller = Depends(may("progress_goal")),
                         rt: ServiceRuntime = RuntimeDep) -> TrackView:  # fmt: skip
     async def change(track: Track, conn: Any) -> None:
         _check_goal_date(rt, track, "progress-goal", goal_id, body)
@@ -212,7 +212,7 @@ async def progress_goal(case_id: CaseId, goal_id: str, body: Dated | None = None
 
 @router.post("/{case_id}/goals/{goal_id}/achieve", response_model=TrackView)
 async def achieve_goal(case_id: CaseId, goal_id: str, body: Dated | None = None,
-                       caller: Caller = Depends(allowed("achieve_goal")),
+                       caller: Caller = Depends(may("achieve_goal")),
                        rt: ServiceRuntime = RuntimeDep) -> TrackView:  # fmt: skip
     async def change(track: Track, conn: Any) -> None:
         _check_goal_date(rt, track, "achieve-goal", goal_id, body)
@@ -222,7 +222,7 @@ async def achieve_goal(case_id: CaseId, goal_id: str, body: Dated | None = None,
 
 
 @router.post("/{case_id}/goals/{goal_id}/drop", response_model=TrackView)
-async def drop_goal(case_id: CaseId, goal_id: str, body: DropGoal, caller: Caller = Depends(allowed("drop_goal")),
+async def drop_goal(case_id: CaseId, goal_id: str, body: DropGoal, caller: Caller = Depends(may("drop_goal")),
                     rt: ServiceRuntime = RuntimeDep) -> TrackView:  # fmt: skip
     async def change(track: Track, conn: Any) -> None:
         _check_goal_date(rt, track, "drop-goal", goal_id, body)
@@ -234,7 +234,7 @@ async def drop_goal(case_id: CaseId, goal_id: str, body: DropGoal, caller: Calle
 
 
 @router.post("/{case_id}/reviews", response_model=TrackView)
-async def review_plan(case_id: CaseId, body: Dated | None = None, caller: Caller = Depends(allowed("review_plan")),
+async def review_plan(case_id: CaseId, body: Dated | None = None, caller: Caller = Depends(may("review_plan")),
                       rt: ServiceRuntime = RuntimeDep) -> TrackView:  # fmt: skip
     async def change(track: Track, conn: Any) -> None:
         dates.check("review-plan", {"on": body.on if body else None},
@@ -246,7 +246,7 @@ async def review_plan(case_id: CaseId, body: Dated | None = None, caller: Caller
 
 
 @router.post("/{case_id}/sessions", response_model=Created, status_code=201)
-async def record_session(case_id: CaseId, body: RecordSession, caller: Caller = Depends(allowed("record_session")),
+async def record_session(case_id: CaseId, body: RecordSession, caller: Caller = Depends(may("record_session")),
                          rt: ServiceRuntime = RuntimeDep) -> Created:  # fmt: skip
     session_id = body.session_id or uuid4().hex
 
@@ -264,7 +264,7 @@ async def record_session(case_id: CaseId, body: RecordSession, caller: Caller = 
 
 @router.post("/{case_id}/transfer", response_model=TrackView)
 async def request_transfer(case_id: CaseId, body: RequestTransfer,
-                           caller: Caller = Depends(allowed("request_transfer")),
+                           caller: Caller = Depends(may("request_transfer")),
                            rt: ServiceRuntime = RuntimeDep) -> TrackView:  # fmt: skip
     async def change(track: Track, conn: Any) -> None:
         track.request_transfer(by_centre=caller.org, to_centre=body.to_centre, reason=body.reason,
@@ -275,7 +275,7 @@ async def request_transfer(case_id: CaseId, body: RequestTransfer,
 
 @router.post("/{case_id}/transfer/accept", response_model=TrackView)
 async def accept_transfer(case_id: CaseId, body: AcceptTransfer | None = None,
-                          caller: Caller = Depends(allowed("accept_transfer")),
+                          caller: Caller = Depends(may("accept_transfer")),
                           rt: ServiceRuntime = RuntimeDep) -> TrackView:  # fmt: skip
     caseworker = body.caseworker_id if body is not None else UNASSIGNED
 
@@ -287,7 +287,7 @@ async def accept_transfer(case_id: CaseId, body: AcceptTransfer | None = None,
 
 @router.post("/{case_id}/transfer/decline", response_model=TransferDeclinedView)
 async def decline_transfer(case_id: CaseId, body: DeclineTransfer,
-                           caller: Caller = Depends(allowed("decline_transfer")),
+                           caller: Caller = Depends(may("decline_transfer")),
                            rt: ServiceRuntime = RuntimeDep) -> TransferDeclinedView:  # fmt: skip
     async def change(track: Track, conn: Any) -> None:
         track.decline_transfer(by_centre=caller.org, reason=body.reason, on=today(rt.clock))
@@ -300,7 +300,7 @@ async def decline_transfer(case_id: CaseId, body: DeclineTransfer,
 
 @router.post("/{case_id}/transfer/withdraw", response_model=TrackView)
 async def withdraw_transfer(case_id: CaseId, body: Command | None = None,
-                            caller: Caller = Depends(allowed("withdraw_transfer")),
+                            caller: Caller = Depends(may("withdraw_transfer")),
                             rt: ServiceRuntime = RuntimeDep) -> TrackView:  # fmt: skip
     async def change(track: Track, conn: Any) -> None:
         track.withdraw_transfer(by_centre=caller.org, on=today(rt.clock))
@@ -309,7 +309,7 @@ async def withdraw_transfer(case_id: CaseId, body: Command | None = None,
 
 
 @router.post("/{case_id}/closure", response_model=TrackView)
-async def close_track(case_id: CaseId, body: CloseTrack, caller: Caller = Depends(allowed("close_track")),
+async def close_track(case_id: CaseId, body: CloseTrack, caller: Caller = Depends(may("close_track")),
                       rt: ServiceRuntime = RuntimeDep) -> TrackView:  # fmt: skip
     async def change(track: Track, conn: Any) -> None:
         dates.check("close-track", {"on": body.on}, {"track_opened_on": track.opened_on}, rt.clock)
@@ -319,7 +319,7 @@ async def close_track(case_id: CaseId, body: CloseTrack, caller: Caller = Depend
 
 
 @router.post("/{case_id}/reopening", response_model=TrackView)
-async def reopen_track(case_id: CaseId, body: ReopenTrack, caller: Caller = Depends(allowed("reopen_track")),
+async def reopen_track(case_id: CaseId, body: ReopenTrack, caller: Caller = Depends(may("reopen_track")),
                        rt: ServiceRuntime = RuntimeDep) -> TrackView:  # fmt: skip
     async def change(track: Track, conn: Any) -> None:
         event_id = uuid4()
