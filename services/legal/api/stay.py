@@ -19,6 +19,7 @@ from harbour.auth import Caller
 from harbour.events import EVENT_TYPES
 from harbour.service import RuntimeDep, ServiceRuntime
 from schemas.legal import ResidenceDocument
+from services.legal import read_models
 from services.legal.access import Action, authorize, may
 from services.legal.api.residence import PROBLEMS
 from services.legal.residence import ResidenceProcedure
@@ -84,7 +85,7 @@ async def stay_on_day(
         if held_until is not None:
             history, opened, ended_on = await _history_as_of(conn, case_id, held_until)
         else:
-            history, opened, ended_on = await _history(conn, case_id)
+            history, opened, ended_on = await read_models.stay_history(conn, case_id)
     answer = stay_on(history, day, eu_citizen=case.eu_citizen)
     gap = None
     if answer.basis == "gap" and answer.gap_from is not None and answer.previous is not None:
@@ -102,18 +103,6 @@ def _view(period: StayPeriod) -> StayPeriodView:
                           covered_until=period.until)  # fmt: skip
 
 
-async def _history(conn: Any, case_id: str) -> tuple[list[StayPeriod], bool, date | None]:
-    rows = await conn.fetch(
-        """SELECT document, decided_on, starts_on, ends_on, renewal_number, until FROM legal_stay_periods
-           WHERE case_id = $1 ORDER BY seq""",
-        case_id,
-    )
-    status = await conn.fetchrow("SELECT ended_on FROM legal_residence_status WHERE case_id = $1", case_id)
-    history = [StayPeriod(ResidenceDocument(r["document"]), r["decided_on"], r["starts_on"], r["ends_on"],
-                          r["renewal_number"], r["until"]) for r in rows]  # fmt: skip
-    return history, status is not None, None if status is None else status["ended_on"]
-
-
 async def _history_as_of(conn: Any, case_id: str, until: datetime) -> tuple[list[StayPeriod], bool, date | None]:
     # The read model holds the latest history, which may carry the receiving centre's decisions: replay the
     # stream as recorded up to the hand-over instead.
@@ -128,18 +117,5 @@ async def _history_as_of(conn: Any, case_id: str, until: datetime) -> tuple[list
     return residence.history(), bool(rows), ended
 
 
-async def count_without_valid_stay(conn: Any, today: date) -> int:
-    """Cases whose procedure runs (not ended, not an EU citizen) with no period covering ``today``."""
-    return int(
-        await conn.fetchval(
-            """SELECT count(*) FROM legal_residence_status s
-               WHERE s.ended_on IS NULL AND NOT s.eu_citizen
-                 AND NOT EXISTS (SELECT 1 FROM legal_stay_periods p WHERE p.case_id = s.case_id
-                                 AND p.starts_on <= $1 AND (p.until IS NULL OR p.until >= $1))""",
-            today,
-        )
-    )
-
-
 async def refresh_gauges(rt: ServiceRuntime, conn: Any) -> None:
-    WITHOUT_VALID_STAY.set(await count_without_valid_stay(conn, legal_today(rt.clock)))
+    WITHOUT_VALID_STAY.set(await read_models.count_without_valid_stay(conn, legal_today(rt.clock)))
