@@ -1,14 +1,93 @@
-"""What the tracks API answers: views of a track and its read models, never with personal data in clear
-(except the two audited reads of sealed words, :class:`SealedText`)."""
+"""The bodies of the tracks API: the commands' requests (unknown fields are a 422), and the views it answers,
+never with personal data in clear (except the two audited reads of sealed words, :class:`SealedText`)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from services.tracks.domain import Track
+from schemas.tracks import (
+    COMPLETED,
+    EarlyClosureReason,
+    Phase,
+    SessionKind,
+    SupportArea,
+    TransferDeclineReason,
+    TransferReason,
+)
+from schemas.tracks import Centre as CentreId
+from services.tracks.domain import MAX_SESSION_MINUTES, Track
+from services.tracks.handlers import UNASSIGNED
+
+# --- requests -----------------------------------------------------------------------------------------------
+
+Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # The version the client last saw; a stale one is a 409 instead of a decision on an outdated track.
+    expected_version: int | None = Field(default=None, ge=0)
+
+
+class AssignCaseworker(Command):
+    caseworker_id: Id
+
+
+class ChangePhase(Command):
+    to: Phase  # the domain explains why only "guidance" can be entered this way
+
+
+class SetGoal(Command):
+    goal_id: Id | None = None  # chosen by the server when absent
+    area: SupportArea
+    target_date: date
+    own_words: Text  # the person's own words about the goal: sealed, never stored in clear
+
+
+class Dated(Command):
+    on: date | None = None  # the day it happened, when recorded later; default today (where the case is)
+
+
+class DropGoal(Dated):
+    reason: Text  # sealed: why the person and the caseworker let the goal go
+
+
+class RecordSession(Command):
+    session_id: Id | None = None
+    held_on: date
+    area: SupportArea
+    kind: SessionKind
+    duration_minutes: int = Field(gt=0, le=MAX_SESSION_MINUTES)
+    attended: bool
+    notes: Text | None = None  # sealed
+
+
+class RequestTransfer(Command):
+    to_centre: CentreId
+    reason: TransferReason
+
+
+class AcceptTransfer(Command):
+    caseworker_id: Id = UNASSIGNED  # the receiving centre's caseworker, or assigned later by its manager
+
+
+class DeclineTransfer(Command):
+    reason: TransferDeclineReason
+
+
+class CloseTrack(Dated):
+    reason: Literal["completed"] | EarlyClosureReason = COMPLETED
+
+
+class ReopenTrack(Command):
+    reason: Text  # sealed
+
+
+# --- views --------------------------------------------------------------------------------------------------
 
 
 class GoalView(BaseModel):
@@ -145,3 +224,8 @@ class SealedText(BaseModel):
     ref: str  # the session or goal id
     texts: dict[str, str | None]  # field -> clear text, harbour.pii.ERASED, or None when never written
     erased: bool
+
+
+class Created(BaseModel):
+    id: str
+    track: TrackView

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, StringConstraints
 
 from harbour.auth import Caller
 from harbour.clock import today
@@ -25,93 +25,31 @@ from harbour.errors import ConcurrencyError
 from harbour.idempotency import run_command
 from harbour.pii import Sealed
 from harbour.service import RuntimeDep, ServiceRuntime
-from schemas.tracks import (
-    COMPLETED,
-    EarlyClosureReason,
-    Phase,
-    SessionKind,
-    SupportArea,
-    TransferDeclineReason,
-    TransferReason,
-)
-from schemas.tracks import Centre as CentreId
 from services.tracks import dates
 from services.tracks.access import check_scope, may
-from services.tracks.api.models import TrackView, TransferDeclinedView, track_view
+from services.tracks.api.models import (
+    AcceptTransfer,
+    AssignCaseworker,
+    ChangePhase,
+    CloseTrack,
+    Command,
+    Created,
+    Dated,
+    DeclineTransfer,
+    DropGoal,
+    RecordSession,
+    ReopenTrack,
+    RequestTransfer,
+    SetGoal,
+    TrackView,
+    TransferDeclinedView,
+    track_view,
+)
 from services.tracks.deadlines import save_track
-from services.tracks.domain import MAX_SESSION_MINUTES, Track
+from services.tracks.domain import Track
 from services.tracks.handlers import UNASSIGNED
 
 router = APIRouter(prefix="/tracks", tags=["tracks"])
-
-Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
-
-
-class Command(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    # The version the client last saw; a stale one is a 409 instead of a decision on an outdated track.
-    expected_version: int | None = Field(default=None, ge=0)
-
-
-class AssignCaseworker(Command):
-    caseworker_id: Id
-
-
-class ChangePhase(Command):
-    to: Phase  # the domain explains why only "guidance" can be entered this way
-
-
-class SetGoal(Command):
-    goal_id: Id | None = None  # chosen by the server when absent
-    area: SupportArea
-    target_date: date
-    own_words: Text  # the person's own words about the goal: sealed, never stored in clear
-
-
-class Dated(Command):
-    on: date | None = None  # the day it happened, when recorded later; default today (where the case is)
-
-
-class DropGoal(Dated):
-    reason: Text  # sealed: why the person and the caseworker let the goal go
-
-
-class RecordSession(Command):
-    session_id: Id | None = None
-    held_on: date
-    area: SupportArea
-    kind: SessionKind
-    duration_minutes: int = Field(gt=0, le=MAX_SESSION_MINUTES)
-    attended: bool
-    notes: Text | None = None  # sealed
-
-
-class RequestTransfer(Command):
-    to_centre: CentreId
-    reason: TransferReason
-
-
-class AcceptTransfer(Command):
-    caseworker_id: Id = UNASSIGNED  # the receiving centre's caseworker, or assigned later by its manager
-
-
-class DeclineTransfer(Command):
-    reason: TransferDeclineReason
-
-
-class CloseTrack(Dated):
-    reason: Literal["completed"] | EarlyClosureReason = COMPLETED
-
-
-class ReopenTrack(Command):
-    reason: Text  # sealed
-
-
-class Created(BaseModel):
-    id: str
-    track: TrackView
-
 
 Change = Callable[[Track, Any], Awaitable[None]]
 # The person's own words and the caseworker's notes about them: sealed in the events, and left out of the
