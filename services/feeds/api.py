@@ -1,7 +1,8 @@
 """Feeds over HTTP, for offices without a Kafka client: cursor pages and a server-sent event stream.
 
 Access: only the audience itself reads its feed (the token's organisation must be the audience); an audience
-that does not exist is a 404 for everyone. The feed's cursor is the page cursor and the SSE event id alike.
+that does not exist is a 404 for everyone (``access.readable_feed``). The feed's cursor is the page cursor and
+the SSE event id alike.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from harbour.auth import Caller, authenticated
-from harbour.errors import Forbidden, NotFound, RuleViolation
+from harbour.errors import RuleViolation
 from harbour.service import RuntimeDep, ServiceRuntime
 from services.feeds import projections, sse
-from services.feeds.domain import MAX_CURSOR, MAX_PAGE, FeedPage, is_audience, page_of, resume_point
+from services.feeds.access import readable_feed
+from services.feeds.domain import MAX_CURSOR, MAX_PAGE, FeedPage, page_of, resume_point
 from services.feeds.signal import FeedSignal
 
 # An idle stream sends a comment this often, so proxies keep it open and clients notice a dead connection;
@@ -40,16 +41,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 router = APIRouter(prefix="/feeds", tags=["feeds"], lifespan=lifespan)
-
-
-def readable_feed(audience: str, caller: Caller = Depends(authenticated)) -> str:
-    """The audience whose feed is asked for, once the caller may read it (401 before 404 before 403)."""
-    if not is_audience(audience):
-        raise NotFound(f"there is no feed for {audience!r}")
-    if caller.org != audience:
-        # Another office's milestones are exactly what the audience split exists to keep from it.
-        raise Forbidden("only the audience itself reads its feed")
-    return audience
 
 
 @router.get("/{audience}/milestones", response_model=FeedPage)

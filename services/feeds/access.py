@@ -1,0 +1,44 @@
+"""Who may read a feed: the audience itself, and no one else (tests/integration/test_feeds_access.py).
+
+The same two steps as every service (``harbour.access``), the first one open: any organisation's token may ask
+(``may``: 401 without a valid one), since every audience is an organisation of its own kind. Then the scope, in
+:func:`readable_feed`: an audience that does not exist is a 404 for everyone, and another audience's feed a 403,
+since another office's milestones are exactly what the audience split exists to keep from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+
+from fastapi import Depends
+
+from harbour import access
+from harbour.access import AccessTable, Grant
+from harbour.auth import Caller, OrgKind
+from harbour.errors import Forbidden, NotFound
+from services.feeds.domain import is_audience
+
+
+class Scope(StrEnum):
+    AUDIENCE = "the audience itself: the token's organisation is the audience"
+
+
+ACCESS: AccessTable[str] = {
+    # Every kind, every role: which organisation asks is the scope's question, answered per feed.
+    "feed.read": (Grant(frozenset(OrgKind), None, Scope.AUDIENCE),),
+}
+
+
+def may(action: str) -> Callable[..., Awaitable[Caller]]:
+    """The FastAPI dependency for ``action``: the verified caller (401 without a valid token)."""
+    return access.may(ACCESS, action)
+
+
+def readable_feed(audience: str, caller: Caller = Depends(may("feed.read"))) -> str:
+    """The audience whose feed is asked for, once the caller may read it (401 before 404 before 403)."""
+    if not is_audience(audience):
+        raise NotFound(f"there is no feed for {audience!r}")
+    if caller.org != audience:
+        raise Forbidden("only the audience itself reads its feed")
+    return audience
