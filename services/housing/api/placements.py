@@ -8,11 +8,10 @@ another writer is retried from the start rather than returned as a 409.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Any
 from uuid import uuid4
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from harbour.auth import Caller
 from harbour.clock import local_day
@@ -21,79 +20,29 @@ from harbour.events import DomainEvent
 from harbour.service import RuntimeDep, ServiceRuntime
 from schemas.housing import (
     BedAssigned,
-    BedConstraint,
     CrossCentreDeclineReason,
     CrossCentrePlacementRequested,
     ExitReason,
     HousingKind,
     PlacementSource,
     PlacementWaitlisted,
-    Urgency,
-    WithdrawalReason,
 )
-from schemas.intake import Centre
 from services.housing import dates
 from services.housing.access import CaseRow, exit_case, lock_case, may, owned_case
+from services.housing.api.models import (
+    AcceptIn,
+    CrossCentreIn,
+    DeclineIn,
+    ExitIn,
+    MoveIn,
+    Outcome,
+    PathOut,
+    PlacementIn,
+    WithdrawIn,
+)
 from services.housing.commands import Unit, run, today
 
 router = APIRouter(prefix="/housing", tags=["placements"])
-
-
-class PlacementIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    needs: frozenset[BedConstraint] = frozenset()
-    urgency: Urgency = Urgency.URGENT
-
-
-class CrossCentreIn(PlacementIn):
-    host_centre: Centre
-
-
-class Outcome(BaseModel):
-    request_id: str
-    case_id: str
-    status: Literal["assigned", "waitlisted", "awaiting-acceptance", "declined", "withdrawn"]
-    shelter_id: str | None = None
-    bed_id: str | None = None
-    position: int | None = None
-    waiting: int | None = None
-
-
-class DeclineIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reason: CrossCentreDeclineReason
-    on: date | None = None
-
-
-class WithdrawIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reason: WithdrawalReason
-    on: date | None = None
-
-
-class AcceptIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    on: date | None = None
-
-
-class MoveIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    to: Literal[HousingKind.TRANSITIONAL, HousingKind.INDEPENDENT]
-    on: date | None = None
-    # The person's own address (independent housing only): sealed under their key before it is stored.
-    address: SecretStr | None = Field(default=None, min_length=3, max_length=300)
-
-
-class ExitIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reason: ExitReason
-    on: date | None = None
-
-
-class PathOut(BaseModel):
-    case_id: str
-    stage: HousingKind | None
-    since: date | None
 
 
 def outcome_of(events: list[DomainEvent], request_id: str, case_id: str, status: str = "") -> Outcome:

@@ -6,7 +6,6 @@ from datetime import date, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
 
 from harbour.audit import read_purpose, record_read
 from harbour.auth import Caller
@@ -16,79 +15,22 @@ from harbour.service import RuntimeDep, ServiceRuntime
 from schemas.housing import HousingKind, PersonMoved
 from schemas.intake import Centre
 from services.housing.access import may, owned_case, readable_case
+from services.housing.api.models import (
+    CaseHistory,
+    CentreFreeBeds,
+    Counts,
+    DayOccupancy,
+    HistoryEntry,
+    IndependentAddress,
+    Occupancy,
+    ShelterOccupancy,
+    WaitingList,
+    WaitingRequest,
+)
 from services.housing.commands import today
 
 router = APIRouter(prefix="/housing", tags=["views"])
 MAX_HISTORY_DAYS = 366
-
-
-class Counts(BaseModel):
-    beds: int
-    in_service: int
-    occupied: int
-    free: int
-
-
-class ShelterOccupancy(Counts):
-    shelter_id: str
-    name: str
-
-
-class Occupancy(BaseModel):
-    centre: str
-    totals: Counts
-    shelters: list[ShelterOccupancy]
-
-
-class DayOccupancy(BaseModel):
-    day: date
-    totals: Counts
-    shelters: dict[str, Counts]
-
-
-class CentreFreeBeds(Counts):
-    centre: str
-
-
-class WaitingRequest(BaseModel):
-    request_id: str
-    case_id: str
-    from_centre: str
-    needs: list[str]
-    urgency: str
-    requested_at: str
-    position: int
-
-
-class WaitingList(BaseModel):
-    centre: str
-    waiting: list[WaitingRequest]
-    awaiting_acceptance: list[WaitingRequest]
-
-
-class HistoryEntry(BaseModel):
-    at: str  # when it was recorded
-    event_type: str
-    on: date | None = None
-    request_id: str | None = None
-    centre: str | None = None
-    shelter_id: str | None = None
-    bed_id: str | None = None
-    to: str | None = None
-    reason: str | None = None
-    position: int | None = None
-    has_address: bool = False  # the address itself only through the audited independent-address endpoint
-
-
-class CaseHistory(BaseModel):
-    case_id: str
-    entries: list[HistoryEntry]
-
-
-class IndependentAddress(BaseModel):
-    case_id: str
-    since: date
-    address: str
 
 
 def _counts(beds: int, in_service: int, occupied: int) -> Counts:

@@ -3,59 +3,20 @@ service. Every change that adds capacity (a shelter, a bed, a bed back in servic
 
 from __future__ import annotations
 
-from datetime import date
 from uuid import uuid4
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from harbour.audit import read_purpose, record_read
 from harbour.auth import Caller
 from harbour.errors import NotFound, RuleViolation
 from harbour.service import RuntimeDep, ServiceRuntime
-from schemas.housing import BedConstraint
 from services.housing import dates
 from services.housing.access import may, owned_shelter
+from services.housing.api.models import AddBed, BedDate, RegisterShelter, ShelterAddress, ShelterOut
 from services.housing.commands import Unit, run, today
 
 router = APIRouter(prefix="/housing/shelters", tags=["shelters"])
-
-BedId = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$")
-
-
-class BedIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    bed_id: str = BedId
-    constraints: frozenset[BedConstraint] = frozenset()
-
-
-class RegisterShelter(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=80)
-    # SecretStr: the address never shows in a repr, a traceback's locals or a validation error.
-    address: SecretStr = Field(min_length=3, max_length=300)
-    beds: list[BedIn] = Field(min_length=1, max_length=200)
-
-
-class ShelterOut(BaseModel):
-    shelter_id: str
-    centre: str
-    name: str
-    beds: int
-
-
-class AddBed(BedIn):
-    on: date | None = None  # default: today where the shelter is
-
-
-class BedDate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    on: date | None = None
-
-
-class ShelterAddress(BaseModel):
-    shelter_id: str
-    address: str
 
 
 @router.post("", status_code=201, response_model=ShelterOut)
