@@ -189,3 +189,37 @@ class ProceedingsView(BaseModel):
     as_of: datetime | None = Field(
         None, description="Set for a centre that held the case before a transfer: the file as at its hand-over."
     )
+
+
+# --- the stay on a day (api/stay.py) ------------------------------------------------------------------------------
+
+
+class _StayView(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StayPeriodView(_StayView):
+    document: ResidenceDocument
+    decided_on: date
+    starts_on: date
+    ends_on: date | None = Field(description="as issued; null: unlimited (B-card)")
+    renewal_number: int = Field(description="0 for a first issue")
+    covered_until: date | None = Field(description="last day it covered: ends_on, or the eve of its replacement")
+
+
+class StayGapView(_StayView):
+    gap_from: date = Field(description="first day without valid stay")
+    gap_to: date | None = Field(description="last day without valid stay; null: no successor issued yet")
+    after: StayPeriodView = Field(description="the period the gap follows")
+
+
+class StayOnDayView(_StayView):
+    case_id: str
+    on: date
+    valid: bool
+    basis: Literal["document", "eu-free-movement", "gap", "before-first-document"]
+    procedure_open: bool
+    period: StayPeriodView | None = Field(None, description="the period covering the day")
+    gap: StayGapView | None = Field(None, description="the gap the day falls in")
+    status_ended_on: date | None = Field(None, description="the status ended on this day or before")
+    as_of: datetime | None = Field(None, description="a former holder: the file as at its hand-over")

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from prometheus_client import Gauge
-from pydantic import BaseModel, ConfigDict, Field
 
 from harbour.auth import Caller
 from harbour.events import EVENT_TYPES
 from harbour.service import RuntimeDep, ServiceRuntime
-from schemas.legal import ResidenceDocument
 from services.legal import read_models
 from services.legal.access import Action, authorize, may
+from services.legal.api.models import StayGapView, StayOnDayView, StayPeriodView
 from services.legal.api.residence import PROBLEMS
 from services.legal.residence import ResidenceProcedure
 from services.legal.rules import StayPeriod, stay_on
@@ -35,37 +34,6 @@ WITHOUT_VALID_STAY = Gauge(
     "harbour_legal_persons_without_valid_stay",
     "Persons whose residence procedure runs (not ended, not an EU citizen) with no valid document today",
 )
-
-
-class _View(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class StayPeriodView(_View):
-    document: ResidenceDocument
-    decided_on: date
-    starts_on: date
-    ends_on: date | None = Field(description="as issued; null: unlimited (B-card)")
-    renewal_number: int = Field(description="0 for a first issue")
-    covered_until: date | None = Field(description="last day it covered: ends_on, or the eve of its replacement")
-
-
-class StayGapView(_View):
-    gap_from: date = Field(description="first day without valid stay")
-    gap_to: date | None = Field(description="last day without valid stay; null: no successor issued yet")
-    after: StayPeriodView = Field(description="the period the gap follows")
-
-
-class StayOnDayView(_View):
-    case_id: str
-    on: date
-    valid: bool
-    basis: Literal["document", "eu-free-movement", "gap", "before-first-document"]
-    procedure_open: bool
-    period: StayPeriodView | None = Field(None, description="the period covering the day")
-    gap: StayGapView | None = Field(None, description="the gap the day falls in")
-    status_ended_on: date | None = Field(None, description="the status ended on this day or before")
-    as_of: datetime | None = Field(None, description="a former holder: the file as at its hand-over")
 
 
 @router.get("/cases/{case_id}/residence/stay", response_model=StayOnDayView, responses=PROBLEMS,
