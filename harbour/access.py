@@ -64,7 +64,7 @@ def grants_for(table: AccessTable[Action], caller: Caller, action: Action) -> tu
     of_kind = [g for g in grants if caller.kind in g.kinds]
     if not of_kind:
         raise Forbidden(f"organisations of kind {caller.kind} may not {action}")
-    admitted = tuple(g for g in of_kind if g.roles is None or caller.role in g.roles)
+    admitted = tuple(g for g in of_kind if g.admits(caller))
     if not admitted:
         raise Forbidden(f"role {caller.role} may not {action}")
     return admitted
