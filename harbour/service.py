@@ -69,8 +69,9 @@ class ServiceDefinition:
     routes: Sequence[Route] = ()  # extra messages per stored event, published by the domain relay
     topics: Sequence[TopicSpec] = ()  # topics this service publishes besides its domain topic
     published_events: Sequence[type[DomainEvent]] = ()  # for the AsyncAPI document
-    # A second relay with its own checkpoint, for the audience milestones (``harbour.milestones.for_service``),
-    # so that a milestone waiting for its case's facts never delays the domain events. None: no such relay.
+    # A second relay with its own checkpoint (the audience milestones' ``milestones.for_service`` gives one: a
+    # package above the runtime), so that a milestone waiting for its case's facts never delays the domain events.
+    # None: no such relay.
     milestone_route: RelayPlan | None = None
     # Gauges read from the service's read models, refreshed at every /metrics scrape (a count that changes
     # with the calendar, not only with events): ``await refresh(runtime, conn)``.

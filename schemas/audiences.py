@@ -2,7 +2,7 @@
 
 One topic per audience (``milestones.<audience>.v1``) so that Kafka ACLs say who reads what: granting a
 prosecutor's office its topic grants nothing else (the topics themselves, as rows of the platform's topic table,
-are the runtime's: ``harbour.milestones.topics``). An audience id is the organisation id its tokens carry
+are the milestone machinery's: ``milestones.topics``). An audience id is the organisation id its tokens carry
 (``harbour.auth``), so the feeds service can check that a caller reads only its own audience.
 """
 

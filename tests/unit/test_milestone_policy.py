@@ -18,11 +18,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harbour.events import EVENT_TYPES
-from harbour.milestones.policy import render_markdown, source_services
-from harbour.milestones.pseudonyms import Pseudonyms
-from harbour.milestones.route import UNROUTED, FactsPending, MilestoneRoute
-from harbour.milestones.topics import audience_topics
 from harbour.settings import REPO_ROOT, HarbourSettings
+from milestones.policy import render_markdown, source_services
+from milestones.pseudonyms import Pseudonyms
+from milestones.route import UNROUTED, FactsPending, MilestoneRoute
+from milestones.topics import audience_topics
 from schemas.audiences import (
     AudienceKind,
     all_audiences,
@@ -96,7 +96,7 @@ def _expected(event: Any, facts: CaseFacts) -> dict[str, frozenset[str]]:
 def test_the_policy_page_shows_exactly_the_table_in_the_code() -> None:
     page = (REPO_ROOT / "docs" / "milestone-policy.md").read_text()
     section = page.split("<!-- milestone-policy:start -->\n", 1)[1].split("<!-- milestone-policy:end -->", 1)[0]
-    assert section == render_markdown(), "regenerate with: .venv/bin/python -m harbour.milestones.policy"
+    assert section == render_markdown(), "regenerate with: .venv/bin/python -m milestones.policy"
 
 
 def test_every_milestone_type_has_exactly_one_rule() -> None:
