@@ -11,7 +11,9 @@ RUN python -m venv /opt/harbour
 WORKDIR /src
 COPY pyproject.toml README.md ./
 # What the image holds: the runtime (harbour), the services (each container runs one, `uvicorn --factory
-# services.<name>.app:create`, see docker-compose.yml), the event schemas they publish, and the tooling package
+# services.<name>.app:create`, see docker-compose.yml), the event schemas they publish, the milestone machinery the
+# publishing services declare (milestones/: the audience policy's runtime, the case-audience read model, the
+# pseudonyms and the relay route), and the tooling package
 # without its demo. The tooling stays because the runbook (deploy/README.md) runs the ops commands inside a service's
 # container with that container's settings: `docker compose exec intake harbour replay|dlq|rebuild|keys|erase`.
 # The demo walkthrough (it issues tokens for invented people and posts a made-up case) and its `harbour demo`
@@ -20,6 +22,7 @@ COPY pyproject.toml README.md ./
 COPY harbour ./harbour
 COPY harbour_tools ./harbour_tools
 COPY schemas ./schemas
+COPY milestones ./milestones
 COPY services ./services
 RUN rm harbour_tools/demo.py harbour_tools/cli/demo.py
 # A regular (non-editable) install: the final stage copies the virtualenv, not the sources' build tree.

@@ -47,9 +47,9 @@ from bench.common import emit, progress, server_url
 from harbour.auth import issue_token
 from harbour.db import drop_database
 from harbour.kafka.topics import ensure_topics
-from harbour.milestones.topics import audience_topics
 from harbour.settings import REPO_ROOT, HarbourSettings, get_settings
 from harbour_tools.infra import BrokerProcess, free_port, resolve_kafka
+from milestones.topics import audience_topics
 from schemas.audiences import milestone_topic
 
 TARGET_P99_MS = 500

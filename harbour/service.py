@@ -33,7 +33,7 @@ from harbour.http.shedding import LoadShedding
 from harbour.kafka.consumer import GroupTimeouts, HandlerContext, InboxConsumer, Subscription
 from harbour.kafka.relay import OutboxRelay, Route
 from harbour.kafka.security import faststream_security
-from harbour.kafka.topics import TopicKeeper, TopicSpec, topic_table
+from harbour.kafka.topics import TopicKeeper, TopicSpec, consumed_topics, domain_topic, register_topics, topic_table
 from harbour.pii import PersonalDataVault
 from harbour.projection import Projection
 from harbour.repository import Repository
@@ -69,12 +69,19 @@ class ServiceDefinition:
     routes: Sequence[Route] = ()  # extra messages per stored event, published by the domain relay
     topics: Sequence[TopicSpec] = ()  # topics this service publishes besides its domain topic
     published_events: Sequence[type[DomainEvent]] = ()  # for the AsyncAPI document
-    # A second relay with its own checkpoint, for the audience milestones (``harbour.milestones.for_service``),
-    # so that a milestone waiting for its case's facts never delays the domain events. None: no such relay.
+    # A second relay with its own checkpoint (the audience milestones' ``milestones.for_service`` gives one: a
+    # package above the runtime), so that a milestone waiting for its case's facts never delays the domain events.
+    # None: no such relay.
     milestone_route: RelayPlan | None = None
     # Gauges read from the service's read models, refreshed at every /metrics scrape (a count that changes
     # with the calendar, not only with events): ``await refresh(runtime, conn)``.
     gauges: Sequence[Callable[[ServiceRuntime, Any], Awaitable[None]]] = ()
+
+    def __post_init__(self) -> None:
+        # The topic table learns each domain topic from the service that declares it (a spec registered first,
+        # by a test say, stays); the definition itself is left as declared.
+        if self.domain_topic:
+            register_topics([domain_topic(self.domain_topic, self.name)])
 
     def database(self, settings: HarbourSettings) -> str:
         return f"{settings.database_prefix}{self.name}"
@@ -155,10 +162,10 @@ class ServiceRuntime:
         own = [t for t in topic_table() if t.name == self.definition.domain_topic]
         extra = list(self.definition.topics)
         consumed = {s.topic for s in self.definition.subscriptions}
-        dlqs = [t.dlq for t in topic_table(include_dlq=False) if t.name in consumed or t in own]
         # The consumed topics too: a consumer that subscribes before its upstream created the topic is
         # assigned no (or too few) partitions until its next metadata refresh, minutes later.
-        upstream = [t for t in topic_table(include_dlq=False) if t.name in consumed and t not in own]
+        upstream = consumed_topics(consumed, exclude=own)
+        dlqs = [t.dlq for t in own + upstream]
         return own + extra + [t.dlq for t in extra] + upstream + dlqs
 
     # -- lifecycle ---------------------------------------------------------------------------------------

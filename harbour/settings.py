@@ -81,7 +81,7 @@ class HarbourSettings(BaseSettings):
     # Which sources say a B-card may follow the prosecutor's requisitions alone: off by default (DOMAIN §2).
     b_card_on_requisitions: bool = False
     plan_review_months: int = 3
-    # Audience milestones (harbour.milestones). Local police zones that have an audience topic of their own
+    # Audience milestones (the ``milestones`` package). Local police zones that have an audience topic of their own
     # (``milestones.<zone>.v1``); a referral from a zone not listed reaches no police topic and is counted.
     police_zones: list[str] = Field(
         default_factory=lambda: ["police-antwerp", "police-brussels-capital-ixelles", "police-liege"]

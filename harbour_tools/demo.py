@@ -50,8 +50,8 @@ from rich.table import Table
 
 from harbour.auth import OrgKind, is_known_org, issue_token, org_kind
 from harbour.clock import local_day
-from harbour.milestones.pseudonyms import Pseudonyms, decode_key
 from harbour.settings import HarbourSettings, get_settings
+from milestones.pseudonyms import Pseudonyms, decode_key
 from schemas.audiences import all_audiences
 
 SERVICES: tuple[str, ...] = ("intake", "legal", "tracks", "housing", "feeds")

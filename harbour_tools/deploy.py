@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
-from harbour.kafka.topics import TopicSpec, topic_table
+from harbour.kafka.topics import TopicSpec, consumed_topics, topic_table
 from harbour.service import ServiceDefinition
 from harbour.settings import REPO_ROOT
 
@@ -50,12 +50,10 @@ def service_topics(definition: ServiceDefinition) -> list[TopicSpec]:
     Its principal must be able to describe every one: the topic keeper lists them before each relay batch and
     would otherwise try to create a topic it merely cannot see, failing the batch forever.
     """
-    table = topic_table(include_dlq=False)
     own = [t for t in topic_table() if t.name == definition.domain_topic]
     extra = list(definition.topics)
-    consumed = {s.topic for s in definition.subscriptions}
-    dlqs = [t.dlq for t in table if t.name in consumed or t in own]
-    upstream = [t for t in table if t.name in consumed and t not in own]
+    upstream = consumed_topics({s.topic for s in definition.subscriptions}, exclude=own)
+    dlqs = [t.dlq for t in own + upstream]
     return _unique(own + extra + [t.dlq for t in extra] + upstream + dlqs)
 
 

@@ -2,7 +2,7 @@
 
 One topic per audience (``milestones.<audience>.v1``) so that Kafka ACLs say who reads what: granting a
 prosecutor's office its topic grants nothing else (the topics themselves, as rows of the platform's topic table,
-are the runtime's: ``harbour.milestones.topics``). An audience id is the organisation id its tokens carry
+are the milestone machinery's: ``milestones.topics``). An audience id is the organisation id its tokens carry
 (``harbour.auth``), so the feeds service can check that a caller reads only its own audience.
 """
 
@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from enum import StrEnum
 
-from harbour.organisations import BELGIAN_DISTRICTS
+from harbour.organisations import BELGIAN_DISTRICTS, OrgKind, org_kind
 from harbour.organisations import CENTRES as CENTRES
 
 # CENTRES: the three recognised specialised centres, the only bodies that may request victim status (DOMAIN §1);
@@ -36,13 +35,10 @@ GUARDIANSHIP_SERVICE = "guardianship-service"
 _ZONE = re.compile(r"police-[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
-class AudienceKind(StrEnum):
-    CENTRE = "centre"
-    POLICE = "police"
-    INSPECTORATE = "inspectorate"
-    PROSECUTION = "prosecution"
-    IMMIGRATION_OFFICE = "immigration-office"
-    GUARDIANSHIP_SERVICE = "guardianship-service"
+# An audience is an organisation, and its kind is that organisation's kind (one enum, the one access reads
+# tokens with): centre, police, inspectorate, prosecution, immigration-office or guardianship-service. The other
+# kinds (first-line, myria, ops) follow no case and have no audience.
+AudienceKind = OrgKind
 
 
 def police_zones(zones: Iterable[str]) -> tuple[str, ...]:
@@ -62,20 +58,10 @@ def all_audiences(zones: Iterable[str]) -> list[str]:
             IMMIGRATION_OFFICE, GUARDIANSHIP_SERVICE]  # fmt: skip
 
 
-def audience_kind(audience: str, zones: Iterable[str]) -> AudienceKind:
-    if audience in CENTRES:
-        return AudienceKind.CENTRE
-    if audience == POLICE_FEDERAL or audience in police_zones(zones):
-        return AudienceKind.POLICE
-    if audience in INSPECTORATES:
-        return AudienceKind.INSPECTORATE
-    if audience in PROSECUTION_OFFICES:
-        return AudienceKind.PROSECUTION
-    if audience == IMMIGRATION_OFFICE:
-        return AudienceKind.IMMIGRATION_OFFICE
-    if audience == GUARDIANSHIP_SERVICE:
-        return AudienceKind.GUARDIANSHIP_SERVICE
-    raise LookupError(f"no audience {audience!r}")
+def audience_kind(audience: str, zones: Iterable[str]) -> OrgKind:
+    if not is_audience(audience, zones):
+        raise LookupError(f"no audience {audience!r}")
+    return org_kind(audience)
 
 
 def is_audience(org: str | None, zones: Iterable[str]) -> bool:

@@ -5,8 +5,9 @@ reads what), keyed by the audience's own pseudonymous case reference. It never c
 pseudonym, the audience's own file number where it has one, dates, states and reasons from closed lists.
 
 Which milestone goes to whom, with which fields, is the POLICY table below (reviewed like code; rendered into
-docs/milestone-policy.md by ``harbour.milestones.policy.render_markdown``; a test keeps the two equal).
-The runtime (``harbour.milestones``) reads the table, supplies a case's facts and the pseudonyms.
+docs/milestone-policy.md by ``milestones.policy.render_markdown``; a test keeps the two equal).
+The milestone machinery (``milestones/``, above the schemas) reads the table, supplies a case's facts and the
+pseudonyms.
 """
 
 from __future__ import annotations

@@ -224,6 +224,8 @@ class OutboxRelay:
             self._position = None  # another instance may have led meanwhile: read the stored checkpoint
             slot = SleepSlot(conn, self.sleep_slot)
             await conn.add_listener("harbour_events", lambda *_: self._wake.set())
+            # Before the first rest: appends must look at this slot before it can be lain down on.
+            await slot.register(self.name)
             await self._ensure_topics()
             while not self._stopping:
                 # Cleared before reading, so that a notification arriving while a batch is read or sent

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -26,26 +27,51 @@ class TopicSpec:
         return TopicSpec(f"{self.name}.dlq", 1, self.key, None, False, f"dead letters of {self.name}")
 
 
-DOMAIN_TOPICS: tuple[TopicSpec, ...] = tuple(
-    TopicSpec(f"{service}.events.v1", 4, "case id", description=f"{service} domain events, platform services only")
-    for service in ("intake", "legal", "tracks", "housing")
-)
+# Every service's domain topic has one shape; its name is the service's own (``ServiceDefinition.domain_topic``,
+# ``<service>.events.v1``), so the runtime lists no service.
+DOMAIN_PARTITIONS = 4
+DOMAIN_TOPIC_KEY = "case id"
+_DOMAIN_TOPIC_NAME = re.compile(r"^(?P<service>[a-z][a-z0-9-]*)\.events\.v1$")
 
-_extra_topics: list[TopicSpec] = []
+
+def domain_topic(name: str, service: str) -> TopicSpec:
+    """The spec of ``service``'s domain topic ``name`` (the one its definition declares)."""
+    return TopicSpec(
+        name, DOMAIN_PARTITIONS, DOMAIN_TOPIC_KEY, description=f"{service} domain events, platform services only"
+    )
+
+
+_topics: list[TopicSpec] = []
 
 
 def register_topics(specs: Iterable[TopicSpec]) -> None:
-    """Later parts (audience milestones, test services) add their topics here, so one table lists them all."""
+    """Each part adds its topics here (a service definition its domain topic, the audience milestones theirs, test
+    services their own), so one table lists them all; the first spec of a name stays."""
     for spec in specs:
-        if spec.name not in {t.name for t in _extra_topics}:
-            _extra_topics.append(spec)
+        if spec.name not in {t.name for t in _topics}:
+            _topics.append(spec)
 
 
 def topic_table(include_dlq: bool = True) -> list[TopicSpec]:
-    topics = [*DOMAIN_TOPICS, *_extra_topics]
+    topics = list(_topics)
     if include_dlq:
         topics += [t.dlq for t in topics if not t.name.endswith(".dlq")]
     return topics
+
+
+def consumed_topics(names: Iterable[str], exclude: Iterable[TopicSpec] = ()) -> list[TopicSpec]:
+    """The specs of the topics a service consumes, those of the table first (in its order), then the domain topics of
+    services this process does not import (not in its table, and every domain topic has the same shape); a name
+    that is neither is left out, as before."""
+    wanted, skip = set(names), {t.name for t in exclude}
+    table = [t for t in topic_table(include_dlq=False) if t.name in wanted and t.name not in skip]
+    listed = {t.name for t in table} | skip
+    others = [
+        domain_topic(name, named["service"])
+        for name in sorted(wanted - listed)
+        if (named := _DOMAIN_TOPIC_NAME.match(name)) is not None
+    ]
+    return table + others
 
 
 async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], *, replication_factor: int = 1) -> list[str]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from harbour import milestones
+import milestones
 from harbour.service import ServiceDefinition, create_app
 from schemas import intake as contracts
 from services.intake import api, handlers, projections

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from harbour import milestones
+import milestones
 from harbour.kafka.consumer import Subscription
 from harbour.service import ServiceDefinition, create_app
 from schemas.legal import LEGAL_EVENTS

@@ -12,9 +12,9 @@ from datetime import date
 import schemas.intake  # noqa: F401 - registers intake's event types so CaseOpened can be decoded
 from harbour.errors import ConcurrencyError
 from harbour.kafka.consumer import HandlerContext
-from harbour.milestones import CASE_AUDIENCES
 from harbour.store import RecordedEvent
 from harbour.timers import Timer
+from milestones import CASE_AUDIENCES
 from schemas.intake import CaseOpened, MinorityDisproved, MinorityEstablished
 from schemas.legal import ReflectionPeriodExtended, ResidenceDocument
 from services.legal.case import LegalCase

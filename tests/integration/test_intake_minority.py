@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from harbour.clock import ManualClock
-from harbour.milestones.case_audiences import load_facts
+from milestones.case_audiences import load_facts
 from services.intake.app import DEFINITION
 from tests.support.harness import running_service
 from tests.support.intake_flow import IntakeClient, clock

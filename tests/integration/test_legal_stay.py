@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from harbour.milestones import Pseudonyms
 from harbour_tools.infra import BrokerProcess
+from milestones import Pseudonyms
 from schemas.legal import StayGapRecorded, StayLapsed
 from schemas.milestones import Milestone, milestone_topic
 from services.legal.rules import days_end, months_end

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from harbour.milestones import CASE_AUDIENCES, load_facts
+from milestones import CASE_AUDIENCES, load_facts
 from schemas.intake import CaseOpened, Centre, Region
 from schemas.legal import ProsecutorialFileAssigned, StatementKind, StatementMade
 from schemas.tracks import TransferAccepted

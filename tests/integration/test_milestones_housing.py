@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from harbour.clock import ManualClock
-from harbour.milestones import Pseudonyms
+from milestones import Pseudonyms
 from schemas.intake import CaseOpened, Centre, Region, Urgency
 from schemas.milestones import Milestone, milestone_topic
 from services.housing.app import DEFINITION

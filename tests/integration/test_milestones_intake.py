@@ -8,8 +8,8 @@ from uuid import uuid5
 
 import pytest
 
-from harbour.milestones import Pseudonyms
-from harbour.milestones.policy import published_audiences
+from milestones import Pseudonyms
+from milestones.policy import published_audiences
 from schemas.milestones import Milestone, milestone_topic
 from services.intake.app import DEFINITION
 from tests.support.harness import running_service

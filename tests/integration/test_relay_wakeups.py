@@ -57,10 +57,10 @@ class HookedSlot(SleepSlot):
         return await super().lie_down()
 
 
-async def asleep(conn: asyncpg.Connection) -> bool:
+async def asleep(conn: asyncpg.Connection, slot: int = 1) -> bool:
     return bool(await conn.fetchval(
-        """SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = 1
-                          AND objsubid = 2 AND mode = 'ExclusiveLock' AND granted)""", LOCK_CLASS))  # fmt: skip
+        """SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = $2
+                          AND objsubid = 2 AND mode = 'ExclusiveLock' AND granted)""", LOCK_CLASS, slot))  # fmt: skip
 
 
 async def _is(value: bool) -> bool:
@@ -108,3 +108,62 @@ async def test_an_append_still_committing_when_the_relay_wants_to_sleep_keeps_it
         return hook
 
     await staged_race(pg_server_url, running_broker.bootstrap, monkeypatch, open_one)
+
+
+async def test_an_append_notifies_a_relay_sleeping_in_a_slot_it_registered_and_not_before(db_pool, fresh_db):
+    store = EventStore(db_pool)
+    listener, sleeper = await asyncpg.connect(fresh_db), await asyncpg.connect(fresh_db)
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    await listener.add_listener("harbour_events", lambda *args: heard.put_nowait(args[2]))
+    third = SleepSlot(sleeper, 3)  # a third relay of the database, beside the domain and the milestone relay
+    try:
+        # Unregistered, its slot is none of the append's business: the relay would sleep through the append.
+        assert await third.lie_down()
+        await stock(store, "unregistered")
+        await third.get_up()
+        await third.register("relay:third")
+        await stock(store, "awake")  # registered, awake: still no notification (group commit)
+        assert await third.lie_down()
+        await stock(store, "asleep")
+        await asyncio.wait_for(heard.get(), 5)
+        # In commit order: had either earlier append notified, the queue would not be empty now.
+        assert heard.empty(), "an append notified while the third relay was unregistered or awake"
+    finally:
+        await listener.close()
+        await sleeper.close()
+
+
+async def test_a_relay_registering_its_slot_waits_for_the_appends_that_did_not_see_it(db_pool, fresh_db):
+    store = EventStore(db_pool)
+    registrant = await asyncpg.connect(fresh_db)
+    try:
+        async with store.transaction() as conn:
+            await stock(store, "in-flight", conn)  # read the slots without slot 4; not committed yet
+            registering = asyncio.create_task(SleepSlot(registrant, 4).register("relay:fourth"))
+            await asyncio.sleep(0.3)
+            # Done now, the relay could lie down and read the store before this append commits, then sleep
+            # through it: the append took no lock on slot 4 and will not notify.
+            assert not registering.done(), "the slot was registered while an append that did not see it was open"
+        await asyncio.wait_for(registering, 5)
+        assert await registrant.fetchval("SELECT count(*) FROM harbour_sleep_slots WHERE slot = 4") == 1
+    finally:
+        await registrant.close()
+
+
+class FifthSlot(SleepSlot):
+    """The relay's real slot, moved to a number no migration registered."""
+
+    def __init__(self, conn: Any, slot: int) -> None:
+        super().__init__(conn, 5)
+
+
+async def test_a_relay_with_a_slot_of_its_own_is_woken_by_an_append(pg_server_url, running_broker, monkeypatch):
+    monkeypatch.setattr(relay_module, "SleepSlot", FifthSlot)
+    async with running_service(PANTRY, pg_server_url=pg_server_url, bootstrap=running_broker.bootstrap,
+                               settings=fast_settings(relay_poll_seconds=60.0)) as pantry:  # fmt: skip
+        relay, store = pantry.runtime.relay, pantry.runtime.store
+        async with store.pool.acquire() as conn:
+            await wait_until(lambda: asleep(conn, slot=5), timeout=20)
+        await stock(store, "wake-five")
+        # Polls are 60 s apart: published within seconds means the append woke it.
+        await wait_until(lambda: _is(relay.published == 1), timeout=5)

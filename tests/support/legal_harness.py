@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from harbour.clock import ManualClock
-from harbour.kafka.topics import ensure_topics, topic_table
+from harbour.kafka.topics import consumed_topics, ensure_topics
 from harbour_tools.infra import BrokerProcess
 from schemas.intake import CaseOpened, Centre, Region
 from services.legal.app import DEFINITION
@@ -189,7 +189,7 @@ async def legal_stage(
     async with AsyncExitStack() as stack:
         # The consumer must find intake's topic at start: subscribed to a missing topic it would only notice
         # it at the next metadata refresh (minutes), long after the upstream's relay created it.
-        await ensure_topics(bootstrap, [t for t in topic_table(include_dlq=False) if t.name == "intake.events.v1"])
+        await ensure_topics(bootstrap, consumed_topics(["intake.events.v1"]))
         intake = await stack.enter_async_context(upstream("intake", pg_server_url=pg_server_url, bootstrap=bootstrap))
         svc = await stack.enter_async_context(
             running_service(

@@ -17,8 +17,8 @@ from typing import Any
 
 import asyncpg
 
-from harbour.milestones import MilestoneRoute
 from harbour.store import Position
+from milestones import MilestoneRoute
 from services import registry
 from tests.support.harness import RunningService, fast_settings, running_service
 from tests.support.intake_flow import PAYOKE, POLICE, SIGNALS

@@ -18,17 +18,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harbour.events import EVENT_TYPES
-from harbour.milestones.policy import render_markdown, source_services
-from harbour.milestones.pseudonyms import Pseudonyms
-from harbour.milestones.route import UNROUTED, FactsPending, MilestoneRoute
-from harbour.milestones.topics import audience_topics
+from harbour.organisations import CENTRES, OrgKind, org_kind
 from harbour.settings import REPO_ROOT, HarbourSettings
+from milestones.policy import render_markdown, source_services
+from milestones.pseudonyms import Pseudonyms
+from milestones.route import UNROUTED, FactsPending, MilestoneRoute
+from milestones.topics import audience_topics
 from schemas.audiences import (
     AudienceKind,
     all_audiences,
     audience_kind,
     milestone_topic,
 )
+from schemas.intake import Centre
 from schemas.milestones import POLICY, CaseFacts, From, Milestone, MilestoneType, Role
 from tests.support.milestone_events import SECRET, ZONES, FactsConn, case_facts, policy_events, recorded
 
@@ -96,7 +98,23 @@ def _expected(event: Any, facts: CaseFacts) -> dict[str, frozenset[str]]:
 def test_the_policy_page_shows_exactly_the_table_in_the_code() -> None:
     page = (REPO_ROOT / "docs" / "milestone-policy.md").read_text()
     section = page.split("<!-- milestone-policy:start -->\n", 1)[1].split("<!-- milestone-policy:end -->", 1)[0]
-    assert section == render_markdown(), "regenerate with: .venv/bin/python -m harbour.milestones.policy"
+    assert section == render_markdown(), "regenerate with: .venv/bin/python -m milestones.policy"
+
+
+def test_an_audiences_kind_is_its_organisations_kind_and_only_the_kinds_that_follow_cases_have_audiences() -> None:
+    assert AudienceKind is OrgKind  # one enum: access reads tokens with it, the audiences are organisations
+    audiences = all_audiences(ZONES)
+    assert {audience_kind(a, ZONES) for a in audiences} == set(ROLE_OF_KIND)
+    assert all(audience_kind(a, ZONES) is org_kind(a) for a in audiences)
+    for org in ("ngo-la-strada", "hospital-st-pierre", "myria", "ops", "police-not-configured"):
+        with pytest.raises(LookupError):
+            audience_kind(org, ZONES)
+
+
+def test_the_centres_of_the_contracts_are_the_centres_access_knows() -> None:
+    # One list (harbour.organisations.CENTRES); the contract's enum must name the same three, in the same order.
+    assert [c.value for c in Centre] == list(CENTRES)
+    assert [a for a in all_audiences(ZONES) if audience_kind(a, ZONES) is OrgKind.CENTRE] == list(CENTRES)
 
 
 def test_every_milestone_type_has_exactly_one_rule() -> None:

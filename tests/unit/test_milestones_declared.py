@@ -10,13 +10,13 @@ from typing import Any, cast
 
 import pytest
 
-from harbour import milestones
-from harbour.milestones import CASE_AUDIENCES, MilestoneRelay, MilestoneRoute
-from harbour.milestones.case_audiences import on_upstream_fact
-from harbour.milestones.policy import source_services
+import milestones
 from harbour.service import ServiceDefinition
 from harbour.settings import get_settings
 from harbour.store import EventStore
+from milestones import CASE_AUDIENCES, MilestoneRelay, MilestoneRoute
+from milestones.case_audiences import on_upstream_fact
+from milestones.policy import source_services
 from services import registry
 
 PUBLISHING = sorted(source_services())

@@ -1,7 +1,7 @@
 """The audience topics of case milestones (``milestones.<audience>.v1``), as rows of the platform's topic table.
 
 Here rather than in ``schemas.audiences``: the schemas name the audiences and their topics; sizing the topics and
-registering them in the topic table is the runtime's (the topic keeper, the deploy ACLs and the rebuild command
+registering them in the runtime's topic table is done here (the topic keeper, the deploy ACLs and the rebuild command
 read that table). Importing this module registers every audience topic with the configured police zones, as
 importing ``schemas.audiences`` did before.
 """

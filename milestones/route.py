@@ -26,11 +26,11 @@ from prometheus_client import Counter
 
 from harbour.db import Connection
 from harbour.kafka.relay import OutgoingMessage, RouteNotReady
-from harbour.milestones.case_audiences import load_facts
-from harbour.milestones.policy import Addressed, address, match, source_event_types
-from harbour.milestones.pseudonyms import Pseudonyms
 from harbour.settings import HarbourSettings
 from harbour.store import RecordedEvent
+from milestones.case_audiences import load_facts
+from milestones.policy import Addressed, address, match, source_event_types
+from milestones.pseudonyms import Pseudonyms
 from schemas.milestones import POLICY, CaseFacts, Milestone, milestone_topic
 
 log = logging.getLogger("harbour.milestones")

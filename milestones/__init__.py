@@ -1,5 +1,10 @@
 """Audience milestones at runtime: who follows each case, the per-audience pseudonyms, and the relay route.
 
+A package of its own between the schemas and the services (``harbour`` ← ``schemas`` ← ``milestones`` ←
+``services``, checked by ``lint-imports``): it reads the policy, the audiences and the upstream facts from
+``schemas/``, and gives the runtime only parts of the kinds it runs anyway (a projection, subscriptions, topics, a
+relay plan), so the runtime knows nothing of milestones.
+
 A service that owns events the policy (``schemas.milestones.POLICY``) maps declares, in its ``app.py``, the
 pieces ``for_service(<name>)`` gives (nothing is added behind its back):
 - ``projections``: the ``case_audiences`` projection (inline, from its own events; listed after the service's own
@@ -19,22 +24,25 @@ from typing import TYPE_CHECKING
 
 from harbour import telemetry
 from harbour.kafka.relay import OutboxRelay
-from harbour.kafka.sleep_slot import MILESTONE_SLOT
 from harbour.kafka.topics import TopicSpec
-from harbour.milestones.case_audiences import CASE_AUDIENCES, CaseAudiences, load_facts, upstream_subscriptions
-from harbour.milestones.policy import address, published_audiences, render_markdown, source_services
-from harbour.milestones.pseudonyms import Pseudonyms
-from harbour.milestones.route import UNROUTED, FactsPending, MilestoneRoute
-from harbour.milestones.topics import audience_topics, register_audience_topics
 from harbour.settings import HarbourSettings, get_settings
+from milestones.case_audiences import CASE_AUDIENCES, CaseAudiences, load_facts, upstream_subscriptions
+from milestones.policy import address, published_audiences, render_markdown, source_services
+from milestones.pseudonyms import Pseudonyms
+from milestones.route import UNROUTED, FactsPending, MilestoneRoute
+from milestones.topics import audience_topics, register_audience_topics
 
 if TYPE_CHECKING:
     from harbour.kafka.consumer import Subscription
     from harbour.projection import Projection
     from harbour.store import EventStore
 
+# The milestone relay's sleep slot (harbour.kafka.sleep_slot): next to the domain relay's 1 in the same database.
+MILESTONE_SLOT = 2
+
 __all__ = [
     "CASE_AUDIENCES",
+    "MILESTONE_SLOT",
     "UNROUTED",
     "CaseAudiences",
     "FactsPending",

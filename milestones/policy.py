@@ -1,8 +1,8 @@
 """Reading the milestone policy table (``schemas.milestones.POLICY``): pure functions, no I/O.
 
 Given a decoded event and what is known about its case, :func:`address` says which audiences receive which
-milestone with which fields. The runtime adds the pseudonyms and publishes; the unit tests run this directly
-over generated case histories.
+milestone with which fields. The route (``milestones.route``) adds the pseudonyms and a relay publishes; the unit
+tests run this directly over generated case histories.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from schemas.milestones import (
 
 @dataclass(frozen=True)
 class Addressed:
-    """One milestone for one audience, before the runtime adds the pseudonym and the ids."""
+    """One milestone for one audience, before the route adds the pseudonym and the ids."""
 
     audience: str
     roles: tuple[Role, ...]
