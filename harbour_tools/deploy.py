@@ -254,6 +254,12 @@ class Panel:
 # Request metrics come from the collector's spanmetrics connector (RED metrics from server spans, with trace-id
 # exemplars that Grafana links to Jaeger); everything else is exported by the services on /metrics.
 _SERVER = 'span_kind="SPAN_KIND_SERVER"'
+# The connector makes a series only for a status it has seen: without this, a service that answers without errors
+# shows "No data", which also means "nothing scraped". Zero for each service that served requests instead.
+_ZERO_WHEN_NONE = (
+    f" or on (service_name) (sum by (service_name) (rate(traces_span_metrics_calls_total{{{_SERVER}}}[5m])) * 0)"
+)
+_ZERO_DESCRIPTION = "Zero while a service answers without one; no line at all: no request metrics reach Prometheus."
 DASHBOARDS: dict[str, tuple[str, tuple[Panel, ...]]] = {
     "harbour-requests": (
         "Harbour · HTTP requests",
@@ -285,23 +291,24 @@ DASHBOARDS: dict[str, tuple[str, tuple[Panel, ...]]] = {
                 (
                     (
                         f"sum by (service_name) (rate(traces_span_metrics_calls_total{{{_SERVER}, "
-                        f'http_status_code=~"5.."}}[5m]))',
+                        f'http_status_code=~"5.."}}[5m])){_ZERO_WHEN_NONE}',
                         "{{service_name}} 5xx",
                     ),
                 ),
                 unit="reqps",
+                description=_ZERO_DESCRIPTION,
             ),
             Panel(
                 "Refused requests (4xx) per service and status",
                 (
                     (
                         f"sum by (service_name, http_status_code) (rate(traces_span_metrics_calls_total{{{_SERVER}, "
-                        f'http_status_code=~"4.."}}[5m]))',
+                        f'http_status_code=~"4.."}}[5m])){_ZERO_WHEN_NONE}',
                         "{{service_name}} {{http_status_code}}",
                     ),
                 ),
                 unit="reqps",
-                description="401/403 spikes deserve a look: someone may be probing.",
+                description="401/403 spikes deserve a look: someone may be probing. " + _ZERO_DESCRIPTION,
             ),
         ),
     ),
