@@ -457,8 +457,8 @@ ALERTS: tuple[Alert, ...] = (
         "{{ $labels.service }}: events stored but not published for 15 minutes",
         "The relay publishes every stored event within a second when it keeps up, so its lag touches zero "
         "between bursts; a lag that has not touched zero for 15 minutes (now {{ $value }} events) means the "
-        "broker is away, no replica holds the relay lock (/health relay_leader), or appends outrun publishing. "
-        "Downstream services and offices see nothing new meanwhile.",
+        "broker is away or appends outrun publishing. Downstream services and offices see nothing new meanwhile. "
+        "Only the relay leader reports the lag: a service with no leader at all shows on /health (relay_leader).",
     ),
     Alert(
         "HarbourDeadLettersGrowing",
