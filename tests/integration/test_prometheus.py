@@ -166,7 +166,13 @@ _OBSERVED: dict[str, Any] = {}
 async def observed(pg_server_url, running_broker, tmp_path_factory) -> dict[str, Any]:
     """The platform at work under Prometheus, once for this module (the broker fixture is per test)."""
     if not _OBSERVED:
-        _OBSERVED.update(await _observe(pg_server_url, running_broker, tmp_path_factory.mktemp("prometheus")))
+        try:
+            _OBSERVED.update(await _observe(pg_server_url, running_broker, tmp_path_factory.mktemp("prometheus")))
+        except Exception as error:
+            _OBSERVED["failed"] = error  # the other tests fail at once instead of running it all again
+            raise
+    if "failed" in _OBSERVED:
+        pytest.fail(f"the platform run under Prometheus failed: {_OBSERVED['failed']!r}")
     return _OBSERVED
 
 
@@ -199,6 +205,15 @@ async def _observe(pg_server_url: str, running_broker: Any, data: Path) -> dict[
                 # Scraped before the work: the counters' first samples are the values before anything happened.
                 await wait_until(all_up, timeout=30)
                 await _work(pantry, larder, shelf)
+                await _fail_twice(pantry.app, pantry_at, client, url)
+                # A service that answers, and never with a server error: its 5xx line is zero, not missing.
+                assert (await legal.client.get("/cases/case-prom/residence")).status_code == 401
+                legal_rate = f'rate(traces_span_metrics_calls_total{{service_name="{LEGAL.name}"}}[5m])'
+
+                async def legal_scraped_twice() -> bool:
+                    return bool(await query(client, url, legal_rate))
+
+                await wait_until(legal_scraped_twice, timeout=20)
                 started = time.monotonic()
                 answers: dict[str, list[dict[str, Any]]] = {}
 
@@ -237,12 +252,15 @@ async def test_the_first_dead_letter_after_a_start_shows_on_its_panel(observed):
     assert counted[(LARDER.name, "pantry.events.v1")] > 0, counted
 
 
-async def test_the_error_panels_show_zero_for_a_service_without_errors_and_the_refused_status(observed):
-    errors = answer(observed, "Server errors (5xx) per service")
-    assert {s["metric"]["service_name"]: float(s["value"][1]) for s in errors}.get(PANTRY_WITH_TIMER.name) == 0
+async def test_the_error_panels_show_server_errors_zero_for_a_service_without_and_each_refused_status(observed):
+    errors = {
+        s["metric"]["service_name"]: float(s["value"][1]) for s in answer(observed, "Server errors (5xx) per service")
+    }
+    assert errors[PANTRY_WITH_TIMER.name] > 0 and errors[LEGAL.name] == 0, errors
     refused = answer(observed, "Refused requests (4xx) per service and status")
     # Present, not necessarily above zero: a series first seen at 1 has no earlier sample for rate() to compare.
-    assert any(s["metric"].get("http_status_code") == "422" for s in refused), refused
+    statuses = {(s["metric"]["service_name"], s["metric"].get("http_status_code")) for s in refused}
+    assert {(PANTRY_WITH_TIMER.name, "422"), (LEGAL.name, "401")} <= statuses, refused
 
 
 async def test_prometheus_loads_every_alert_rule_and_evaluates_it(observed):
@@ -271,3 +289,21 @@ async def _work(pantry, larder, shelf: str) -> None:
         return done.handled >= 1 and done.dead_lettered >= 1
 
     await wait_until(worked, timeout=60)
+
+
+async def _fail_twice(app: Any, at: str, client: httpx.AsyncClient, url: str) -> None:
+    """Two server errors over real HTTP, with a scrape between them: rate() needs an increase it can see."""
+
+    async def fails() -> None:
+        raise RuntimeError("a test route that always fails")
+
+    app.add_api_route("/test/fails", fails, methods=["GET"])
+    failed = 'traces_span_metrics_calls_total{http_route="/test/fails", http_status_code="500"}'
+    assert (await client.get(f"http://{at}/test/fails")).status_code == 500
+
+    async def scraped(count: int) -> bool:
+        return bool(await query(client, url, f"sum({failed}) >= {count}"))
+
+    await wait_until(lambda: scraped(1), timeout=20)
+    assert (await client.get(f"http://{at}/test/fails")).status_code == 500
+    await wait_until(lambda: scraped(2), timeout=20)
