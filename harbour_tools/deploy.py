@@ -367,8 +367,9 @@ DASHBOARDS: dict[str, tuple[str, tuple[Panel, ...]]] = {
         (
             Panel(
                 "Timers due and not yet fired (overdue)",
-                (("sum by (service) (harbour_timers_due)", "{{service}}"),),
-                description="A due timer not fired within seconds means the timer leader is down.",
+                (("max by (service) (harbour_timers_due)", "{{service}}"),),
+                description="A due timer not fired within seconds means the timer leader is down. Every replica "
+                "counts the service's due timers in its database: max, not sum, or three replicas show thrice.",
             ),
             Panel(
                 "Persons without a valid stay today",
