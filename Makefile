@@ -1,6 +1,6 @@
 # Harbour: `make run` and `make test` work on a fresh machine with only Python 3.11 and make.
-# Everything else (the virtualenv, PostgreSQL if the machine has none, the Kafka broker) is installed or
-# started by the project itself; see harbour_tools/infra.py.
+# Everything else (the virtualenv, PostgreSQL if the machine has none, the Kafka broker, Prometheus for the tests)
+# is installed or started by the project itself; see harbour_tools/infra.py and harbour_tools/install_prometheus.sh.
 
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV := .venv
@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # worker (--dist loadfile) because each module starts its own broker. `make test PYTEST_WORKERS=` runs serially.
 PYTEST_WORKERS ?= -n 3 --dist loadfile
 
-.PHONY: venv infra run test bench down
+.PHONY: venv infra tools run test bench down
 
 venv: $(STAMP)
 
@@ -24,10 +24,15 @@ $(STAMP): pyproject.toml
 infra: venv
 	$(BIN)/harbour infra up
 
+# Prometheus and promtool (Debian's package, through apt-get when missing): the alert-rule tests and the test that
+# runs every dashboard query against a real Prometheus need them.
+tools:
+	@sh harbour_tools/install_prometheus.sh
+
 run: venv
 	$(BIN)/harbour up --demo
 
-test: venv infra
+test: venv infra tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

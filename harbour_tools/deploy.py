@@ -1,4 +1,5 @@
-"""Production artefacts generated from code: Kafka topics, principals, ACLs, PostgreSQL roles, env template, dashboards.
+"""Production artefacts generated from code: Kafka topics, principals, ACLs, PostgreSQL roles, env template, dashboards,
+alert rules.
 
 The files under ``deploy/`` that say "generated" are written by ``harbour deploy all`` and committed, so that a
 review sees every change of who may read what; a test regenerates them and fails when they drift from the code
@@ -251,6 +252,12 @@ class Panel:
 # Request metrics come from the collector's spanmetrics connector (RED metrics from server spans, with trace-id
 # exemplars that Grafana links to Jaeger); everything else is exported by the services on /metrics.
 _SERVER = 'span_kind="SPAN_KIND_SERVER"'
+# The connector makes a series only for a status it has seen: without this, a service that answers without errors
+# shows "No data", which also means "nothing scraped". Zero for each service that served requests instead.
+_ZERO_WHEN_NONE = (
+    f" or on (service_name) (sum by (service_name) (rate(traces_span_metrics_calls_total{{{_SERVER}}}[5m])) * 0)"
+)
+_ZERO_DESCRIPTION = "Zero while a service answers without one; no line at all: no request metrics reach Prometheus."
 DASHBOARDS: dict[str, tuple[str, tuple[Panel, ...]]] = {
     "harbour-requests": (
         "Harbour · HTTP requests",
@@ -282,23 +289,24 @@ DASHBOARDS: dict[str, tuple[str, tuple[Panel, ...]]] = {
                 (
                     (
                         f"sum by (service_name) (rate(traces_span_metrics_calls_total{{{_SERVER}, "
-                        f'http_status_code=~"5.."}}[5m]))',
+                        f'http_status_code=~"5.."}}[5m])){_ZERO_WHEN_NONE}',
                         "{{service_name}} 5xx",
                     ),
                 ),
                 unit="reqps",
+                description=_ZERO_DESCRIPTION,
             ),
             Panel(
                 "Refused requests (4xx) per service and status",
                 (
                     (
                         f"sum by (service_name, http_status_code) (rate(traces_span_metrics_calls_total{{{_SERVER}, "
-                        f'http_status_code=~"4.."}}[5m]))',
+                        f'http_status_code=~"4.."}}[5m])){_ZERO_WHEN_NONE}',
                         "{{service_name}} {{http_status_code}}",
                     ),
                 ),
                 unit="reqps",
-                description="401/403 spikes deserve a look: someone may be probing.",
+                description="401/403 spikes deserve a look: someone may be probing. " + _ZERO_DESCRIPTION,
             ),
         ),
     ),
@@ -357,8 +365,9 @@ DASHBOARDS: dict[str, tuple[str, tuple[Panel, ...]]] = {
         (
             Panel(
                 "Timers due and not yet fired (overdue)",
-                (("sum by (service) (harbour_timers_due)", "{{service}}"),),
-                description="A due timer not fired within seconds means the timer leader is down.",
+                (("max by (service) (harbour_timers_due)", "{{service}}"),),
+                description="A due timer not fired within seconds means the timer leader is down. Every replica "
+                "counts the service's due timers in its database: max, not sum, or three replicas show thrice.",
             ),
             Panel(
                 "Persons without a valid stay today",
@@ -421,6 +430,105 @@ def render_dashboard(uid: str, title: str, panels: Sequence[Panel]) -> str:
     return json.dumps(dashboard, indent=2, ensure_ascii=False) + "\n"
 
 
+# -- alert rules ----------------------------------------------------------------------------------------------------
+ALERTS_FILE = "deploy/prometheus/alerts.yml"
+
+
+@dataclass(frozen=True)
+class Alert:
+    name: str
+    expr: str
+    for_: str  # how long the condition must hold before the alert fires
+    severity: str  # "critical": someone acts now; "warning": today; "info": the centre's staff, not operators
+    summary: str
+    description: str
+
+
+# Over the metrics the services export on /metrics (harbour/telemetry.py, the services' own gauges); every one is
+# also on a dashboard. tests/unit/test_deploy_alerts.py makes each fire and stay quiet (`promtool test rules`).
+# A gauge that every replica reports alike (timers due, persons without valid stay) is read with max, not sum.
+ALERTS: tuple[Alert, ...] = (
+    Alert(
+        "HarbourRelayLagging",
+        "max by (service) (min_over_time(harbour_relay_lag_events[10m])) > 0",
+        "5m",
+        "critical",
+        "{{ $labels.service }}: events stored but not published for 15 minutes",
+        "The relay publishes every stored event within a second when it keeps up, so its lag touches zero "
+        "between bursts; a lag that has not touched zero for 15 minutes (now {{ $value }} events) means the "
+        "broker is away or appends outrun publishing. Downstream services and offices see nothing new meanwhile. "
+        "Only the relay leader reports the lag: a service with no leader at all shows on /health (relay_leader).",
+    ),
+    Alert(
+        "HarbourDeadLettersGrowing",
+        "sum by (service, topic) (increase(harbour_dead_letters_total[15m])) > 0",
+        "0m",
+        "warning",
+        "{{ $labels.service }}: new dead letters from {{ $labels.topic }}",
+        "A consumer gave up on messages of {{ $labels.topic }} in the last 15 minutes and sent them to "
+        "{{ $labels.topic }}.dlq: what they carried has not reached this service. Find the reason in "
+        "the letters' headers (`harbour dlq list`), fix it, re-drive (deploy/README.md).",
+    ),
+    Alert(
+        "HarbourPersonsWithoutValidStay",
+        "max(harbour_legal_persons_without_valid_stay) > 0",
+        "1h",
+        "info",
+        "{{ $value }} person(s) in a residence procedure without a valid stay document today",
+        "Open residence procedures whose document lapsed with no successor (EU citizens excepted). Each is a "
+        "stay-lapsed milestone the centre must act on (renewal, appeal); for the centre's staff, not operators.",
+    ),
+    Alert(
+        "HarbourTimersOverdue",
+        "max by (service) (harbour_timers_due) > 0",
+        "5m",
+        "critical",
+        "{{ $labels.service }}: {{ $value }} deadline timer(s) due and not fired for 5 minutes",
+        "Deadline reminders, stay expiries and overdue reviews fire within seconds of their due time on the "
+        "replica that holds the timer lock. Due timers that stay unfired mean no replica holds it, or a timer "
+        "handler fails every time (the service's log names it): deadlines pass without anyone being told.",
+    ),
+    Alert(
+        "HarbourConsumerLagging",
+        "max by (service, consumer) (min_over_time(harbour_consumer_lag_messages[10m])) > 100",
+        "5m",
+        "warning",
+        "{{ $labels.consumer }} ({{ $labels.service }}) more than 100 messages behind for 15 minutes",
+        "The group has not come within 100 messages of its partitions' end for 15 minutes (now {{ $value }}): "
+        "it consumes slower than its topics grow, or its replicas are stuck in a rebalance. The lag is measured "
+        "when a message is handled, so a consumer that handles nothing at all keeps its last value: the relay "
+        "lag and the messages-handled panel tell those apart.",
+    ),
+)
+
+
+def _yaml_string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)  # a JSON string is a YAML double-quoted scalar
+
+
+def render_alerts(alerts: Sequence[Alert]) -> str:
+    out = [
+        f"# Prometheus alert rules, {GENERATED} (`harbour deploy alerts`).",
+        "# Checked with `promtool check rules`, each alert made to fire and to stay quiet with `promtool test rules`",
+        "# (tests/unit/test_deploy_alerts.py); loaded by a real Prometheus in tests/integration/test_prometheus.py.",
+        "groups:",
+        "  - name: harbour",
+        "    rules:",
+    ]
+    for alert in alerts:
+        out += [
+            f"      - alert: {alert.name}",
+            f"        expr: {_yaml_string(alert.expr)}",
+            f"        for: {alert.for_}",
+            "        labels:",
+            f"          severity: {alert.severity}",
+            "        annotations:",
+            f"          summary: {_yaml_string(alert.summary)}",
+            f"          description: {_yaml_string(alert.description)}",
+        ]
+    return "\n".join(out) + "\n"
+
+
 # -- everything at once ---------------------------------------------------------------------------------------------
 def artefacts(services: Sequence[ServiceDefinition] | None = None) -> dict[Path, str]:
     """Every generated file, by path relative to the repository root."""
@@ -436,6 +544,7 @@ def artefacts(services: Sequence[ServiceDefinition] | None = None) -> dict[Path,
     }
     for uid, (title, panels) in DASHBOARDS.items():
         files[Path(f"deploy/grafana/dashboards/{uid}.json")] = render_dashboard(uid, title, panels)
+    files[Path(ALERTS_FILE)] = render_alerts(ALERTS)
     return files
 
 
@@ -444,6 +553,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "acls": ("deploy/kafka/acls.txt", "deploy/harbour.env.example"),
     "postgres": ("deploy/postgres/init/10-harbour-databases.sh",),
     "dashboards": tuple(f"deploy/grafana/dashboards/{uid}.json" for uid in DASHBOARDS),
+    "alerts": (ALERTS_FILE,),
 }
 
 

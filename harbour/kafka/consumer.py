@@ -296,6 +296,9 @@ class InboxConsumer:
         self.dead_letter_failures = 0  # publishes of a dead letter that the broker did not acknowledge
         self._producer: AIOKafkaProducer | None = None
         self._producer_lock = asyncio.Lock()
+        # At zero from the start: a series that first appears at 1 has no earlier sample, so increase() (the
+        # dead-letters panel, the dead-letters alert) would not see the first dead letter after a restart.
+        telemetry.DEAD_LETTERS.labels(runtime.name, subscription.topic)
 
     def register(self, broker: KafkaBroker, *, group_timeouts: GroupTimeouts) -> None:
         sub = self.subscription

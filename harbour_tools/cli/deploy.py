@@ -1,4 +1,4 @@
-"""``harbour deploy topics|acls|postgres|dashboards|all``: write the generated files under ``deploy/``.
+"""``harbour deploy topics|acls|postgres|dashboards|alerts|all``: write the generated files under ``deploy/``.
 
 ``--check`` writes nothing and fails when a committed file differs from what the code generates (CI and the
 test suite use it), so that a new topic, consumer or audience cannot reach production without its ACLs.
@@ -59,6 +59,12 @@ def postgres(check: bool = _CHECK) -> None:
 def dashboards(check: bool = _CHECK) -> None:
     """The Grafana dashboards under deploy/grafana/dashboards/."""
     _run("dashboards", check)
+
+
+@deploy_app.command("alerts")
+def alerts(check: bool = _CHECK) -> None:
+    """The Prometheus alert rules, deploy/prometheus/alerts.yml."""
+    _run("alerts", check)
 
 
 @deploy_app.command("all")

@@ -288,7 +288,7 @@ def metric_names(expr: str) -> set[str]:
     expr = re.sub(r'"[^"]*"', "", expr)
     expr = re.sub(r"\{[^}]*\}", "", expr)
     expr = re.sub(r"\[[^\]]*\]", "", expr)
-    expr = re.sub(r"\b(by|without)\s*\([^)]*\)", "", expr)
+    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", expr)
     names = set(re.findall(r"[A-Za-z_:][A-Za-z0-9_:]*", expr))
     return {n for n in names if n not in PROMQL_WORDS}
 
@@ -301,6 +301,7 @@ def dashboard_metrics() -> set[str]:
 def test_metric_names_are_read_from_promql_as_expected():
     expr = 'histogram_quantile(0.95, sum by (service_name, le) (rate(x_bucket{a="b", c=~"5.."}[5m])))'
     assert metric_names(expr) == {"x_bucket"}
+    assert metric_names("sum by (a) (rate(x_total[5m])) or on (a) (sum by (a) (y_total) * 0)") == {"x_total", "y_total"}
 
 
 def span_metric_names() -> set[str]:
