@@ -12,14 +12,14 @@ from fastapi import APIRouter, Depends, Query
 
 from harbour.audit import PersonalDataRead, read_purpose, reads_of, record_read
 from harbour.auth import Caller
+from harbour.commands import run_command
 from harbour.custody import Relation
 from harbour.errors import NotFound
-from harbour.idempotency import run_command
 from harbour.pii import ERASED, Sealed
 from harbour.service import RuntimeDep, ServiceRuntime
 from schemas.intake import Centre
 from services.intake.access import may, require_relation
-from services.intake.commands import erase_person, missing_person, person_custody
+from services.intake.commands import erase_person, missing_person, person_custody, person_queue
 from services.intake.models import CasePage, CaseView, ErasureRequest, ErasureView, PersonView, decode_value
 from services.intake.periods import case_as_held_until
 from services.intake.queries import case_custody, case_page, case_row, case_view, person_fields, person_row
@@ -115,7 +115,8 @@ async def erase(
         # The pseudonymous id, the day and a closed-list reason: nothing of the person in the stored answer.
         return ErasureView(person_id=erased.person_id, erased_on=erased.erased_on, reason=erased.reason)
 
-    return await run_command(rt.store.transaction, work, org=caller.org, body=body)  # type: ignore[return-value]
+    return await run_command(rt.store.transaction, work, org=caller.org, body=body,  # type: ignore[return-value]
+                             queue_on=person_queue(person_id))  # fmt: skip
 
 
 @router.get("/persons/{person_id}/reads", response_model=list[PersonalDataRead],
