@@ -16,11 +16,12 @@ from typing import Any
 
 from harbour.auth import Caller
 from harbour.clock import Clock, today
+from harbour.commands import lock_stream
 from harbour.custody import Custody, Relation
 from harbour.errors import NotFound
 from harbour.pii import PersonalDataVault
 from harbour.repository import Repository
-from harbour.store import CommandContext, EventStore, lock_stream
+from harbour.store import CommandContext, EventStore
 from schemas.intake import Centre, ErasureReason
 from services.intake.access import require_relation
 from services.intake.domain import Person, Referral
