@@ -8,9 +8,10 @@ How it holds:
 * Every command route of a service gets the ``Idempotency-Key`` header (:func:`install`, called by
   ``create_app`` for every router): documented in its OpenAPI, read before anything else, never refused there
   (a malformed key is a 422 from the command itself, after the caller's roles were checked).
-* A command runs through :func:`run_command`, around the service's own unit of work. In the command's
-  transaction, before it decides anything, it takes a transaction-level advisory lock on (organisation, key):
-  a retry racing the first request waits there until the first one committed or rolled back. Then it looks
+* A command runs through ``harbour.commands.run_command``, around the service's own unit of work
+  (:class:`Keyed`). In the command's transaction, before it decides anything, it takes a transaction-level
+  advisory lock on (organisation, key): a retry racing the first request waits there until the first one
+  committed or rolled back. Then it looks
   the key up: found, the stored answer is sent again (``Idempotent-Replayed: true``) and nothing is decided;
   otherwise the command decides and appends, its answer is rendered from what it decided, and the key row
   with that answer is inserted in the same transaction. The key's primary key is the backstop: two
@@ -46,7 +47,6 @@ from starlette.responses import Response
 
 from harbour.db import Connection
 from harbour.errors import RuleViolation
-from harbour.unit_of_work import retrying
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -81,7 +81,7 @@ _current: ContextVar[CommandRequest | None] = ContextVar("harbour_command_reques
 async def command_request(
     request: Request, idempotency_key: Annotated[str | None, Header(alias=HEADER, description=DESCRIPTION)] = None
 ) -> AsyncIterator[None]:
-    """The dependency every command route gets: remembers the key for :func:`run_command`, refuses nothing."""
+    """The dependency every command route gets: remembers the key for the command (:class:`Keyed`), refuses nothing."""
     route = request.scope.get("route")
     status = getattr(route, "status_code", None) or 200
     token = _current.set(CommandRequest(idempotency_key, request.method, request.url.path, status))
@@ -174,7 +174,7 @@ def _reply(result: BaseModel | Answer | None, status: int) -> Reply:
     return Reply(status, body, answer.location)
 
 
-class _KeyTaken(Exception):
+class KeyTaken(Exception):
     """Another transaction recorded this key first (the lock makes it unreachable; the primary key backs it)."""
 
 
@@ -201,58 +201,51 @@ async def _record(conn: Connection, org: str, key: str, request: CommandRequest,
         org, key, request.method, request.path, print_, reply.status, reply.body, reply.location,
     )  # fmt: skip
     if not recorded:
-        raise _KeyTaken
+        raise KeyTaken
 
 
 Work = Callable[[Connection], Awaitable[BaseModel | Answer | None]]
 
 
-async def run_command(
-    pool_tx: Callable[[], AbstractAsyncContextManager[Connection]],
-    work: Work,
-    *,
-    org: str,
-    body: BaseModel | None = None,
-    personal: Collection[str] = (),
-    print_: str | None = None,
-    retry: bool = True,
-    queue_on: str | None = None,
-) -> Response:
-    """Run a command's ``work(conn)`` in one transaction (``harbour.unit_of_work.retrying``), idempotently.
+class Keyed:
+    """One command's ``Idempotency-Key``, across the attempts of its transaction (``harbour.commands``).
 
-    ``work`` decides, saves and returns the answer built from what it decided (a response model, an
-    :class:`Answer` with a ``Location``, or None for a 204), inside the transaction: what the client is told is
-    what commits, never a read made after the commit on another connection. ``org`` is the calling
-    organisation (keys are its own); ``body`` and ``personal`` make the fingerprint (``print_`` overrides it).
-    The answer is a response sent as is, the first time and on every replay alike.
+    ``org`` is the calling organisation (keys are its own); ``body`` and ``personal`` make the fingerprint
+    (``print_`` overrides it). A malformed key is refused here, before anything runs.
     """
-    request = _current.get() or CommandRequest(None, "", "", 200)
-    key = checked_key(request.key)
-    digest = print_ if print_ is not None else fingerprint(body, personal=personal)
-    replayed = False
 
-    async def attempt(conn: Connection) -> Reply:
-        nonlocal replayed
-        replayed = False
+    def __init__(self, *, org: str, body: BaseModel | None = None, personal: Collection[str] = (),
+                 print_: str | None = None) -> None:  # fmt: skip
+        self.org = org
+        self.request = _current.get() or CommandRequest(None, "", "", 200)
+        self.key = checked_key(self.request.key)
+        self.digest = print_ if print_ is not None else fingerprint(body, personal=personal)
+        self.replayed = False
+
+    async def attempt(self, conn: Connection, work: Work) -> Reply:
+        """In the attempt's transaction: the stored answer if the key is known, else ``work``'s, recorded."""
+        self.replayed = False
+        key = self.key
         if key is not None:
             # Before anything is read: a request racing one with the same key waits here for its outcome.
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, $2))", _lock_name(org, key),
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, $2))", _lock_name(self.org, key),
                                _LOCK_SEED)  # fmt: skip
-            stored = await _stored(conn, org, key, request, digest)
+            stored = await _stored(conn, self.org, key, self.request, self.digest)
             if stored is not None:
-                replayed = True
+                self.replayed = True
                 return stored
-        reply = _reply(await work(conn), request.status)
+        reply = _reply(await work(conn), self.request.status)
         if key is not None:
-            await _record(conn, org, key, request, digest, reply)
+            await _record(conn, self.org, key, self.request, self.digest, reply)
         return reply
 
-    try:
-        reply = await retrying(pool_tx, attempt, retry=retry, queue_on=queue_on)
-    except _KeyTaken:
-        # Unreachable while every writer of keys takes the lock; if one did not, its answer is still the answer.
+    def response(self, reply: Reply) -> Response:
+        return reply.response(replayed=self.replayed)
+
+    async def recorded_by_another(self, pool_tx: Callable[[], AbstractAsyncContextManager[Connection]]) -> Response:
+        """After :class:`KeyTaken`: unreachable while every writer of keys takes the lock; if one did not, its
+        answer is still the answer."""
         async with pool_tx() as conn:
-            stored = await _stored(conn, org, key or "", request, digest)
+            stored = await _stored(conn, self.org, self.key or "", self.request, self.digest)
         assert stored is not None
         return stored.response(replayed=True)
-    return reply.response(replayed=replayed)

@@ -37,6 +37,11 @@ CONSUMER_LAG = Gauge("harbour_consumer_lag_messages", "Messages behind the parti
 DEAD_LETTERS = Counter("harbour_dead_letters_total", "Messages sent to a dead-letter topic", ["service", "topic"])
 TIMERS_DUE = Gauge("harbour_timers_due", "Timers due and not yet fired", ["service"])
 TIMERS_FIRED = Counter("harbour_timers_fired_total", "Timers fired", ["service", "kind"])
+# Contention on one case (harbour.unit_of_work): a command decided again because another writer won a race, by
+# what was lost (conflict, stream-order, queue-order, deadlock, serialization). Commands queued on what they
+# contend for are decided once each; what remains comes from writers outside the queue (handlers, timers).
+COMMAND_RETRIES = Counter("harbour_command_retries_total", "Command attempts started again after a lost race",
+                          ["reason"])  # fmt: skip
 # Requests answered at once by load shedding (harbour.http.shedding): reason = saturated (503), caller (429, over
 # its share) or deadline (503, the request's time ran out and its transaction rolled back).
 SHED = Counter("harbour_requests_shed_total", "Requests shed by load shedding", ["service", "reason"])

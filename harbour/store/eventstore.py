@@ -92,6 +92,17 @@ class StreamOrderRetry(Exception):
     """The caller's transaction wrote before appending and the stream moved on meanwhile: retry it whole."""
 
 
+async def lock_stream(conn: Connection, stream_id: str) -> None:
+    """Take the stream's append lock before a transaction writes anything else (a person's key, say).
+
+    ``harbour_append`` takes this same transaction-level advisory lock (seed 0); taking it first (it is
+    re-entrant) keeps the append's rule that a stream's later events come from later transactions, which a write
+    made before the lock could break (the append would then refuse with HB40R, :class:`StreamOrderRetry`). It
+    holds every other writer of the stream off until this transaction ends, handlers included.
+    """
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", stream_id)
+
+
 @dataclass(frozen=True, order=True)
 class Position:
     """A place in the store's global order: the appending transaction's id, then the row's position."""

@@ -1,11 +1,21 @@
-"""How housing commands touch the store: one transaction per command, a lock per shelter network, retries.
+"""Load–decide–save in housing: one transaction per command, queued on the shelter networks it decides on.
 
-Every decision about a centre's beds is taken on that centre's :class:`ShelterNetwork` stream. Two requests
-decided on the same version cannot both commit (the store's expected-version check); under a burst that
-would make all but one of them fail and retry, over and over. So a command first takes the network's
-advisory lock (the same key the store's append takes), then loads and decides: concurrent requests queue
-instead of colliding, and the version check stays as the backstop that makes an overbooking impossible
-even for a writer that forgot the lock.
+Every command runs under the platform's one policy (``harbour.commands.run_command``): one transaction, queued
+behind the commands it contends with, decided again from a fresh read when another writer won a race, and
+recorded with its Idempotency-Key. Housing's commands take no ``expected_version``: the client does not decide
+on a version it read, the network decides on the beds it holds.
+
+The queue key is the shelter network, not the case: every decision about a centre's beds is taken on that
+centre's :class:`ShelterNetwork` stream (a request for one case is served from the beds every other case of the
+centre competes for, and a freed bed goes to another case's request), so commands on two different cases of
+one centre contend for the same stream, and commands on one case in two centres do not. Two requests decided
+on the same version cannot both commit (the store's expected-version check); under a burst that would make all
+but one of them fail and retry, over and over. So a command takes the network's queue as it loads it
+(:meth:`Unit.network`; which networks a command reaches is known only as it decides, e.g. a freed bed that
+places someone who waits in another centre too), in sorted order (``harbour.commands.queue``): concurrent
+requests queue instead of colliding, two commands reaching two networks never wait for each other in a
+circle, and the version check stays as the backstop that makes an overbooking impossible even for a writer
+outside the queue.
 
 A command that touches two streams (an exit frees the bed *and* moves the person; an assignment fills the
 bed *and* puts the person in the shelter) commits both in one transaction, or neither.
@@ -22,7 +32,7 @@ from pydantic import BaseModel
 from harbour.clock import Clock
 from harbour.clock import local_day as _local_day
 from harbour.clock import today as _today
-from harbour.idempotency import Work, run_command
+from harbour.commands import Work, queue, run_command
 from harbour.repository import Repository
 from harbour.store import CommandContext
 from schemas.housing import BedAssigned, WithdrawalReason
@@ -41,27 +51,29 @@ def local_day(moment: datetime) -> date:
 
 
 async def run(pool_tx: Any, org: str, work: Work, body: BaseModel | None = None) -> Response:
-    """Every housing command: ``work(conn)`` in one transaction, again from a fresh read when another writer won a
-    race (``harbour.unit_of_work.retrying``), its answer built in that transaction and recorded there with the
-    caller's Idempotency-Key. Addresses are ``SecretStr``: the key's fingerprint never sees them."""
-    return await run_command(pool_tx, work, org=org, body=body)
+    """Every housing command: ``work(conn)`` under ``harbour.commands.run_command``, its answer built in that
+    transaction and recorded there with the caller's Idempotency-Key. Addresses are ``SecretStr``: the key's
+    fingerprint never sees them."""
+    # No queue up front: the work queues on each network as it loads it (after the case's own lock, in the order
+    # housing always took them), and a command learns most of its networks only as it decides.
+    return await run_command(pool_tx, work, org=org, body=body, queue_on=None)
 
 
-async def lock_network(conn: Any, centre: str) -> None:
-    # Same key as harbour_append's per-stream lock (and re-entrant within a transaction), so holding it
-    # from before the load to the commit makes one centre's bed decisions strictly one after the other.
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"shelter-network-{centre}")
+def network_queue(centre: str) -> str:
+    """What commands on a centre's beds queue on: its network (named as its stream)."""
+    return f"{ShelterNetwork.stream_type}-{centre}"
 
 
 async def load_network(repository: Repository, conn: Any, centre: str) -> ShelterNetwork:
-    await lock_network(conn, centre)
+    # Held from before the load to the commit: one centre's bed decisions are taken strictly one after the other.
+    await queue(conn, network_queue(centre))
     return await repository.load_or_new(ShelterNetwork, centre, conn=conn)
 
 
 class Unit:
     """The streams one command changes, saved together in its transaction.
 
-    Networks are locked as they are loaded. Each ``BedAssigned`` a network decided puts that person in the
+    Networks are queued on as they are loaded. Each ``BedAssigned`` a network decided puts that person in the
     shelter (``Placement.enter_shelter``) and withdraws the person's other open requests with other centres
     (``placed-elsewhere``): a person never holds two beds, nor waits for a second one.
     """

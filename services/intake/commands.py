@@ -1,5 +1,12 @@
-"""Command plumbing shared by the API and the ``harbour erase`` command: loading what the caller may act on,
-stale-version checks, stream locks, and the erasure of a person."""
+"""Load–decide–save on an intake file, shared by the API and the ``harbour erase`` command: what intake's commands
+queue on, loading what the caller may act on, and the erasure of a person.
+
+Every HTTP command runs under the platform's one policy (``harbour.commands.run_command``): one transaction,
+queued on the case's intake file (:func:`file_queue`) or the person (:func:`person_queue`), decided again from a
+fresh read when another writer won a race unless the client pinned ``expected_version`` (409,
+``harbour.commands.check_version``), and recorded with its Idempotency-Key. A command that writes a person's key
+before its append takes the stream's append lock first (``harbour.commands.lock_stream``).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +14,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from harbour.aggregate import Aggregate
 from harbour.auth import Caller
 from harbour.clock import Clock, today
+from harbour.commands import lock_stream
 from harbour.custody import Custody, Relation
-from harbour.errors import ConcurrencyError, NotFound
+from harbour.errors import NotFound
 from harbour.pii import PersonalDataVault
 from harbour.repository import Repository
 from harbour.store import CommandContext, EventStore
@@ -29,21 +36,15 @@ def missing_person(person_id: str) -> str:
     return f"no person {person_id}"
 
 
-async def lock_stream(conn: Any, stream_id: str) -> None:
-    """Take the stream's append lock before this transaction writes anything else (a person's key, say).
-
-    ``harbour_append`` takes this same transaction-level advisory lock; taking it first (it is re-entrant) keeps
-    the append's rule that a stream's later events come from later transactions, which a write made before the
-    lock could break (the append would then refuse with HB40R). It also serialises two such commands on one
-    stream, so the second reads the first's events instead of failing.
-    """
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", stream_id)
+def file_queue(referral_id: str) -> str:
+    """What commands on one intake file queue on: its referral, the case's one stream in intake (before the
+    admission there is no case yet; after it, the case's commands act on the same referral)."""
+    return f"{Referral.stream_type}-{referral_id}"
 
 
-def check_version(aggregate: Aggregate, expected: int | None) -> None:
-    """A client that read version N and acts on it must not overwrite what happened since (409)."""
-    if expected is not None and expected != aggregate.version:
-        raise ConcurrencyError(aggregate.stream_id, expected, aggregate.version)
+def person_queue(person_id: str) -> str:
+    """What an erasure queues on: the person's own stream."""
+    return f"{Person.stream_type}-{person_id}"
 
 
 async def load_centre_referral(repository: Repository, referral_id: str, caller: Caller, *, conn: Any,

@@ -18,23 +18,20 @@ from typing import Any
 
 import schemas.tracks  # noqa: F401 - registers tracks' event types so TransferAccepted can be decoded
 from harbour import custody
+from harbour.commands import queue
 from harbour.events import EVENT_TYPES, DomainEvent
 from harbour.kafka.consumer import HandlerContext
 from harbour.projection import Projection
 from harbour.store import RecordedEvent
 from schemas.legal import LegalCaseRegistered
 from schemas.tracks import TransferAccepted
-
-
-def case_queue(case_id: str) -> str:
-    """The advisory lock commands on one case queue on (api/common.run_on): the hand-over takes it too, so a
-    former holder's command either commits before the hand-over or is judged after it, never half-way."""
-    return f"legal-case-{case_id}"
+from services.legal.commands import case_queue
 
 
 async def _lock_case(conn: Any, case_id: str) -> None:
-    # Same key and function as harbour.unit_of_work.retrying(queue_on=...).
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 1))", case_queue(case_id))
+    # In the queue of the case's commands (services.legal.commands.case_queue): a former holder's command either
+    # commits before the hand-over or is judged after it, never half-way.
+    await queue(conn, case_queue(case_id))
 
 
 async def follow_holder(conn: Any, case_id: str) -> None:

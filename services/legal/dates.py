@@ -18,7 +18,7 @@ from harbour.plausibility import IN_TEN_YEARS, TODAY, Bound, DateRule, check
 from schemas.audiences import PROSECUTION_OFFICES
 from schemas.legal import ResidenceDocument
 from services.legal.access import Action, CaseAccess
-from services.legal.workflow import LegalWork
+from services.legal.commands import LegalWork
 
 A = Action
 NOT_BEFORE, NOT_AFTER, AFTER = Bound.NOT_BEFORE, Bound.NOT_AFTER, Bound.AFTER

@@ -18,9 +18,9 @@ from milestones import CASE_AUDIENCES
 from schemas.intake import CaseOpened, MinorityDisproved, MinorityEstablished
 from schemas.legal import ReflectionPeriodExtended, ResidenceDocument
 from services.legal.case import LegalCase
+from services.legal.commands import LegalWork
 from services.legal.residence import opens_on_case_opened
 from services.legal.timekeeping import legal_today, sync_document_timers
-from services.legal.workflow import LegalWork
 
 CONFLICT_RETRIES = 3
 

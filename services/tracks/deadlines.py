@@ -2,8 +2,9 @@
 
 ``TrackOpened``, ``PlanReviewed`` and ``TrackReopened`` carry the next review's due date (the domain computes
 it); each replaces the track's pending review timers with a reminder and an overdue timer for that date.
-``TrackClosed`` cancels them. Every save of a track goes through :func:`save_track`, so no path can append
-one of these events without its timers (or leave stale ones behind to nag about a closed track).
+``TrackClosed`` cancels them. Every save of a track goes through ``services.tracks.commands.save_track``, which
+calls :func:`follow_review_deadlines`, so no path can append one of these events without its timers (or leave
+stale ones behind to nag about a closed track).
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from typing import Any
 
 from harbour import timers
 from harbour.clock import local_moment
-from harbour.repository import Repository
-from harbour.store import CommandContext, RecordedEvent
+from harbour.store import RecordedEvent
 from schemas.tracks import PlanReviewed, TrackClosed, TrackOpened, TrackReopened
-from services.tracks.domain import DEFAULT_REMINDER_DAYS_BEFORE, Track, review_deadlines
+from services.tracks.domain import DEFAULT_REMINDER_DAYS_BEFORE, review_deadlines
 
 REMINDER = "tracks.plan-review.reminder"
 OVERDUE = "tracks.plan-review.overdue"
@@ -59,10 +59,3 @@ async def follow_review_deadlines(conn: Any, recorded: Sequence[RecordedEvent]) 
                 await schedule_review(conn, r.case_id, event.next_review_due)
             case TrackClosed():
                 await timers.cancel_prefix(conn, _prefix(r.case_id))
-
-
-async def save_track(repository: Repository, track: Track, context: CommandContext, conn: Any) -> list[RecordedEvent]:
-    """Append the track's new events and keep its review timers in step, in the caller's transaction."""
-    recorded = await repository.save(track, context, conn=conn)
-    await follow_review_deadlines(conn, recorded)
-    return recorded

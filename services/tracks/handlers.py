@@ -32,7 +32,7 @@ from schemas.legal import (
     ResidenceStatusEnded,
     VoluntaryReturnChosen,
 )
-from services.tracks.deadlines import save_track
+from services.tracks.commands import save_track
 from services.tracks.domain import Track
 
 # The caseworker of a track opened by someone who is not one of the centre's caseworkers (a manager, a

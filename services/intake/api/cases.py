@@ -16,14 +16,14 @@ from fastapi import APIRouter, Depends, Response
 from harbour import plausibility
 from harbour.auth import Caller, OrgKind
 from harbour.clock import today
+from harbour.commands import check_version, queue, run_command
 from harbour.errors import NotFound, RuleViolation
-from harbour.idempotency import run_command
 from harbour.service import RuntimeDep, ServiceRuntime
 from schemas.intake import Centre, MinorFlagReason
 from services.intake.access import may, require_relation
 from services.intake.api.models import CaseHistory, CaseView, DisprovalRequest, MinorityRequest, case_view
 from services.intake.api.periods import case_events, history_entries
-from services.intake.commands import check_version, lock_stream
+from services.intake.commands import file_queue
 from services.intake.dates import RULES, history_of
 from services.intake.domain import Referral
 from services.intake.read_models import case_custody, case_row
@@ -37,14 +37,16 @@ def missing_case(case_id: str) -> str:
 
 async def _on_case(rt: ServiceRuntime, caller: Caller, case_id: str, body: MinorityRequest | DisprovalRequest,
                    command: str, decide: Callable[[Referral, Centre | None], None]) -> Response:  # fmt: skip
-    """Lock the case's stream, check the caller's relation, the version and the dates, run one domain command."""
+    """Queue on the case's intake file, check the caller's relation, the version and the dates, run one domain
+    command."""
 
     async def work(conn: Any) -> CaseView:
         row = await case_row(conn, case_id)
         if row is None:
             raise NotFound(missing_case(case_id))
-        # Commands on one intake file queue behind each other (its stream lock), each deciding on the last.
-        await lock_stream(conn, f"{Referral.stream_type}-{row['referral_id']}")
+        # Commands on one intake file queue behind each other, each deciding on the last; which file is known
+        # only from the case (a case's referral never changes, so the read before the queue is safe).
+        await queue(conn, file_queue(row["referral_id"]))
         referral = await rt.repository.load(Referral, row["referral_id"], conn=conn)
         held = await case_custody(conn, row)
         require_relation("case.minority", caller, centre=row["centre"], missing=missing_case(case_id),
@@ -67,8 +69,9 @@ async def _on_case(rt: ServiceRuntime, caller: Caller, case_id: str, body: Minor
         await rt.repository.save(referral, rt.command_context(caller), conn=conn)
         return case_view(await case_row(conn, case_id), holder=held)
 
-    return await run_command(rt.store.transaction, work, org=caller.org, body=body,
-                             retry=body.expected_version is None)  # fmt: skip
+    # Queued inside ``work``, on the file the case's row names (queue_on cannot know it before that read).
+    return await run_command(rt.store.transaction, work, org=caller.org, body=body, queue_on=None,
+                             expected_version=body.expected_version)  # fmt: skip
 
 
 @router.post("/{case_id}/minority", status_code=200, response_model=CaseView,

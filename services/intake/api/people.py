@@ -12,9 +12,9 @@ from fastapi import APIRouter, Depends, Query
 
 from harbour.audit import PersonalDataRead, read_purpose, reads_of, record_read
 from harbour.auth import Caller
+from harbour.commands import run_command
 from harbour.custody import Relation
 from harbour.errors import NotFound
-from harbour.idempotency import run_command
 from harbour.pii import ERASED, Sealed
 from harbour.service import RuntimeDep, ServiceRuntime
 from schemas.intake import Centre
@@ -29,7 +29,7 @@ from services.intake.api.models import (
     decode_value,
 )
 from services.intake.api.periods import case_as_held_until
-from services.intake.commands import erase_person, missing_person, person_custody
+from services.intake.commands import erase_person, missing_person, person_custody, person_queue
 from services.intake.read_models import case_custody, case_page, case_row, person_fields, person_row
 
 router = APIRouter(tags=["cases and persons"])
@@ -123,7 +123,8 @@ async def erase(
         # The pseudonymous id, the day and a closed-list reason: nothing of the person in the stored answer.
         return ErasureView(person_id=erased.person_id, erased_on=erased.erased_on, reason=erased.reason)
 
-    return await run_command(rt.store.transaction, work, org=caller.org, body=body)  # type: ignore[return-value]
+    return await run_command(rt.store.transaction, work, org=caller.org, body=body,  # type: ignore[return-value]
+                             queue_on=person_queue(person_id))  # fmt: skip
 
 
 @router.get("/persons/{person_id}/reads", response_model=list[PersonalDataRead],

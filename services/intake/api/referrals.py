@@ -14,9 +14,9 @@ from pydantic import BaseModel
 from harbour import custody, plausibility
 from harbour.auth import Caller
 from harbour.clock import today
+from harbour.commands import Answer, check_version, lock_stream, run_command
 from harbour.custody import Relation
 from harbour.errors import NotFound, RuleViolation
-from harbour.idempotency import Answer, run_command
 from harbour.service import RuntimeDep, ServiceRuntime
 from schemas.intake import Centre, ConsentScope, RedirectTarget
 from services.intake.access import may, require_relation
@@ -38,12 +38,7 @@ from services.intake.api.models import (
     referral_view,
     status_view,
 )
-from services.intake.commands import (
-    check_version,
-    load_centre_referral,
-    lock_stream,
-    missing_referral,
-)
+from services.intake.commands import file_queue, load_centre_referral, missing_referral
 from services.intake.dates import RULES, history_of
 from services.intake.domain import Referral
 from services.intake.read_models import case_custody, case_row, referral_row
@@ -70,8 +65,10 @@ async def submit_referral(
         await _submit(rt, conn, caller, referral, body, on)
         return Answer(status_view(await referral_row(conn, referral.id)), location=f"/referrals/{referral.id}")
 
-    # The referral's own fingerprint (non-personal facts only), the one its keys always had.
-    return await run_command(rt.store.transaction, work, org=caller.org, print_=idempotency.fingerprint(body))
+    # The referral's own fingerprint (non-personal facts only), the one its keys always had. A new referral: no
+    # other command can contend for it yet.
+    return await run_command(rt.store.transaction, work, org=caller.org, print_=idempotency.fingerprint(body),
+                             queue_on=None)  # fmt: skip
 
 
 async def _submit(rt: ServiceRuntime, conn: object, caller: Caller, referral: Referral, body: ReferralRequest,
@@ -114,10 +111,8 @@ async def read_referral(
 
 async def _decided(rt: ServiceRuntime, conn: Any, caller: Caller, referral_id: str, expected: int | None,
                    command: Callable[[Referral, Centre, date], None], action: str) -> Referral:  # fmt: skip
-    """In ``conn``'s transaction: lock, load the caller's referral, run one domain command, save (409 if stale)."""
-    # Commands on one referral queue behind each other (and a retry behind the first), each deciding on what
-    # the one before committed.
-    await lock_stream(conn, f"{Referral.stream_type}-{referral_id}")
+    """In ``conn``'s transaction (queued on the referral, :func:`file_queue`): load the caller's referral, run one
+    domain command, save (409 if stale)."""
     referral = await load_centre_referral(rt.repository, referral_id, caller, conn=conn, action=action)
     check_version(referral, expected)
     command(referral, Centre(caller.org), today(rt.clock))
@@ -133,7 +128,8 @@ async def _act(rt: ServiceRuntime, caller: Caller, referral_id: str, body: BaseM
         await _decided(rt, conn, caller, referral_id, expected, command, action)
         return referral_view(await referral_row(conn, referral_id))
 
-    return await run_command(rt.store.transaction, work, org=caller.org, body=body, retry=expected is None)
+    return await run_command(rt.store.transaction, work, org=caller.org, body=body,
+                             queue_on=file_queue(referral_id), expected_version=expected)  # fmt: skip
 
 
 @router.post("/{referral_id}/screening", response_model=ReferralView, summary="Screen the referral's signals")
@@ -249,7 +245,7 @@ async def capture_identity(
     # Every identity field is personal: the fingerprint knows which were sent, never their values.
     personal = set(IdentityRequest.model_fields) - {"expected_version"}
     return await run_command(rt.store.transaction, work, org=caller.org, body=body, personal=personal,
-                             retry=body.expected_version is None)  # fmt: skip
+                             queue_on=file_queue(referral_id), expected_version=body.expected_version)  # fmt: skip
 
 
 @router.post("/{referral_id}/admission", status_code=201, response_model=CaseView,
@@ -271,4 +267,4 @@ async def admit(
         return Answer(case_view(case), location=f"/cases/{case['case_id']}")
 
     return await run_command(rt.store.transaction, work, org=caller.org, body=body,
-                             retry=body.expected_version is None)  # fmt: skip
+                             queue_on=file_queue(referral_id), expected_version=body.expected_version)  # fmt: skip

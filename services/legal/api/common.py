@@ -9,15 +9,15 @@ from typing import Any, Literal, TypeVar
 from fastapi import Response
 
 from harbour.auth import Caller
+from harbour.commands import run_command
 from harbour.errors import RuleViolation
-from harbour.idempotency import run_command
 from harbour.service import ServiceRuntime
 from harbour.store import RecordedEvent
 from services.legal.access import Action, CaseAccess, authorize
 from services.legal.api.models import Accepted, Command
+from services.legal.commands import LegalWork, case_queue
 from services.legal.dates import check_command
 from services.legal.timekeeping import legal_today
-from services.legal.workflow import LegalWork
 
 T = TypeVar("T")
 
@@ -45,7 +45,7 @@ async def run_on(
     # The answer (``Accepted``, built from the events this transaction recorded) is recorded with the
     # command's Idempotency-Key in the same transaction; legal bodies carry no personal data.
     return await run_command(rt.store.transaction, attempt, org=caller.org, body=body,  # type: ignore[arg-type]
-                             retry=body.expected_version is None, queue_on=f"legal-case-{case_id}")  # fmt: skip
+                             queue_on=case_queue(case_id), expected_version=body.expected_version)  # fmt: skip
 
 
 def day_of(on: date | None, today: date, field: str = "on") -> date:

@@ -29,8 +29,8 @@ from services.legal.api.models import (
     Verdict,
 )
 from services.legal.api.residence import PROBLEMS
+from services.legal.commands import LegalWork
 from services.legal.proceedings import CriminalProceedings
-from services.legal.workflow import LegalWork
 
 router = APIRouter(prefix="/cases/{case_id}/proceedings", tags=["criminal proceedings"])
 CENTRE_OR_OFFICE = "centre caseworker, or a magistrate of the office the file is assigned to"

@@ -22,9 +22,9 @@ from services.legal.api.models import (
     RenewalRequest,
     VoluntaryReturn,
 )
+from services.legal.commands import LegalWork
 from services.legal.residence import ResidenceProcedure
 from services.legal.rules import ProceedingsFacts
-from services.legal.workflow import LegalWork
 
 router = APIRouter(prefix="/cases/{case_id}/residence", tags=["residence procedure"])
 PROBLEMS = {

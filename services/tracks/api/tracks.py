@@ -2,8 +2,9 @@
 
 Every command loads the track, checks the caller against ``access.ACCESS``, checks the dates the caller typed
 against ``services.tracks.dates.RULES`` (422 naming the field and the rule), runs the domain command and saves
-in one transaction (with the review timers the new events imply). A date the caller leaves out is today where
-the case is (``harbour.clock.today``: a session recorded at 23:30 in Brussels is on the Brussels day).
+in one transaction (with the review timers the new events imply): ``services.tracks.commands.run``. A date the
+caller leaves out is today where the case is (``harbour.clock.today``: a session recorded at 23:30 in Brussels
+is on the Brussels day).
 Free text about the person is sealed under the person's key with the id of the event that will carry it as
 associated data, before the domain sees it.
 The queries are in ``services/tracks/api/queries.py``.
@@ -11,7 +12,7 @@ The queries are in ``services/tracks/api/queries.py``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 from uuid import UUID, uuid4
@@ -21,12 +22,10 @@ from pydantic import BaseModel, StringConstraints
 
 from harbour.auth import Caller
 from harbour.clock import today
-from harbour.errors import ConcurrencyError
-from harbour.idempotency import run_command
 from harbour.pii import Sealed
 from harbour.service import RuntimeDep, ServiceRuntime
-from services.tracks import dates
-from services.tracks.access import check_scope, may
+from services.tracks import commands, dates
+from services.tracks.access import may
 from services.tracks.api.models import (
     AcceptTransfer,
     AssignCaseworker,
@@ -45,13 +44,12 @@ from services.tracks.api.models import (
     TransferDeclinedView,
     track_view,
 )
-from services.tracks.deadlines import save_track
+from services.tracks.commands import Change
 from services.tracks.domain import Track
 from services.tracks.handlers import UNASSIGNED
 
 router = APIRouter(prefix="/tracks", tags=["tracks"])
 
-Change = Callable[[Track, Any], Awaitable[None]]
 # The person's own words and the caseworker's notes about them: sealed in the events, and left out of the
 # Idempotency-Key's fingerprint (only their presence counts), which outlives an erasure.
 PERSONAL: dict[type[Command], frozenset[str]] = {
@@ -62,22 +60,9 @@ PERSONAL: dict[type[Command], frozenset[str]] = {
 
 async def _run(rt: ServiceRuntime, caller: Caller, case_id: str, action: str, body: Command | None,
                change: Change, answer: Callable[[Track], BaseModel] = track_view) -> Response:  # fmt: skip
-    """Load, check, change and save the track in one transaction; ``answer`` is built from the track as saved, in
-    that transaction, and recorded there with the command's Idempotency-Key."""
-    expected = body.expected_version if body is not None else None
-
-    async def work(conn: Any) -> BaseModel:
-        track = await rt.repository.load_or_new(Track, case_id, conn=conn)
-        check_scope(track, caller, action)
-        if expected is not None and expected != track.version:
-            raise ConcurrencyError(track.stream_id, expected, track.version)
-        await change(track, conn)
-        await save_track(rt.repository, track, rt.command_context(caller), conn)
-        return answer(track)
-
-    return await run_command(rt.store.transaction, work, org=caller.org, body=body,
-                             personal=PERSONAL.get(type(body), frozenset()), retry=expected is None,
-                             queue_on=f"track-{case_id}")  # fmt: skip
+    """The command's load–decide–save (``services.tracks.commands.run``), answered with the track by default."""
+    return await commands.run(rt, caller, case_id, action, body, change, answer,
+                              personal=PERSONAL.get(type(body), frozenset()))  # fmt: skip
 
 
 async def _seal(rt: ServiceRuntime, conn: Any, track: Track, field: str, text: str, event_id: UUID) -> Sealed:

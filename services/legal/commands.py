@@ -1,8 +1,12 @@
-"""One unit of work on a case's legal file: load, decide, save, and keep the timers in step, in one transaction.
+"""Load–decide–save on a case's legal file: one unit of work, and the timers kept in step, in one transaction.
 
 Used alike by the HTTP API, the Kafka handlers and the timer handlers, so the rules that tie the two streams
 together (a dismissal ends the status; a document change re-checks the hearings; timers follow the document in
-force) live in exactly one place.
+force) live in exactly one place. An HTTP command runs it under the platform's one policy (``harbour.commands``,
+through ``services.legal.api.common.run_on``): one transaction, queued on the case (:func:`case_queue`: both
+of its streams, since a dismissal also ends the residence status), decided again from a fresh read when a
+handler or timer appended meanwhile unless the client pinned ``expected_version`` (409), and recorded with its
+Idempotency-Key.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, TypeVar
 
-from harbour.errors import ConcurrencyError, NotFound
+from harbour.commands import check_version
+from harbour.errors import NotFound
 from harbour.service import ServiceRuntime
 from harbour.store import CommandContext, RecordedEvent
 from schemas.legal import (
@@ -29,6 +34,13 @@ from services.legal.timekeeping import hearing_check_day, rules_from, schedule_h
 # Events after which the document in force is different: its timers are replaced and the hearings re-checked.
 DOCUMENT_CHANGES = (ReflectionPeriodStarted, DocumentIssued, DocumentRenewed)
 TIMER_CHANGES = (*DOCUMENT_CHANGES, ResidenceStatusEnded)
+
+
+def case_queue(case_id: str) -> str:
+    """What commands on one case queue on (both of its streams); the hand-over takes it too
+    (``services.legal.custody``), so a former holder's command either commits before the hand-over or is judged
+    after it, never half-way."""
+    return f"legal-case-{case_id}"
 
 
 @dataclass
@@ -108,8 +120,7 @@ A = TypeVar("A", ResidenceProcedure, CriminalProceedings)
 
 
 def _at(aggregate: A, expected_version: int | None) -> A:
-    if expected_version is not None and expected_version != aggregate.version:
-        # The client decided on a view of the file that is no longer current: a 409 before any rule is weighed
-        # (the rules would judge a state the client never saw). The append's version check stays the backstop.
-        raise ConcurrencyError(aggregate.stream_id, expected_version, aggregate.version)
+    # The client decided on a view of the file that is no longer current: a 409 before any rule is weighed
+    # (the rules would judge a state the client never saw). The append's version check stays the backstop.
+    check_version(aggregate, expected_version)
     return aggregate
