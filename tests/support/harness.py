@@ -16,6 +16,7 @@ from harbour.clock import Clock
 from harbour.db import database_url, drop_database
 from harbour.service import Endpoints, ServiceDefinition, ServiceRuntime, create_app
 from harbour.settings import HarbourSettings
+from tests.support.templates import create_migrated, migrations_of
 
 
 @dataclass
@@ -65,6 +66,9 @@ async def running_service(
         settings = settings.model_copy(update={"consumer_group_suffix": f".{uuid.uuid4().hex[:8]}"})
     name = database or f"harbour_test_{definition.name}_{uuid.uuid4().hex[:8]}"
     endpoints = Endpoints(database_url(pg_server_url, name), bootstrap)
+    # A copy of the migrated template (unless the test's database exists already): the service's own migrate at
+    # start finds nothing to apply.
+    await create_migrated(pg_server_url, name, migrations_of(definition.name, definition.migrations))
     app = create_app(definition, settings=settings, clock=clock, endpoints=endpoints, background=background)
     try:
         async with app.router.lifespan_context(app):
