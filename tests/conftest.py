@@ -5,15 +5,17 @@ A missing dependency fails the run; it does not skip.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
 
-from harbour.db import HARBOUR_MIGRATIONS, create_pool, database_url, drop_database, ensure_database, migrate
+from harbour.db import create_pool, database_url, drop_database
 from harbour.settings import REPO_ROOT, HarbourSettings
 from harbour_tools.infra import BrokerProcess, free_port, resolve_postgres
+from tests.support.templates import create_migrated, drop_templates, migrations_of
 
 
 @pytest.fixture(scope="session")
@@ -43,18 +45,17 @@ def running_broker(broker: BrokerProcess) -> BrokerProcess:
     return broker
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Drop the migrated template databases this process built (tests.support.templates), if it built any."""
+    asyncio.run(drop_templates())
+
+
 @pytest.fixture
 async def fresh_db(pg_server_url: str) -> AsyncIterator[str]:
-    """A new, migrated database for one test, dropped afterwards. Yields its URL."""
+    """A new, migrated database for one test (a copy of the migrated template), dropped afterwards. Its URL."""
     name = f"harbour_test_{uuid.uuid4().hex[:12]}"
-    await ensure_database(pg_server_url, name)
-    url = database_url(pg_server_url, name)
-    pool = await create_pool(url, min_size=1, max_size=2)
-    try:
-        await migrate(pool, {"harbour": HARBOUR_MIGRATIONS})
-    finally:
-        await pool.close()
-    yield url
+    await create_migrated(pg_server_url, name, migrations_of())
+    yield database_url(pg_server_url, name)
     await drop_database(pg_server_url, name)
 
 

@@ -14,7 +14,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -37,7 +36,7 @@ from services.housing.app import DEFINITION as HOUSING
 from services.intake.app import DEFINITION as INTAKE
 from services.legal.app import DEFINITION as LEGAL
 from services.tracks.app import DEFINITION as TRACKS
-from tests.support.harness import RunningService, fast_settings, running_service
+from tests.support.harness import RunningService, fast_settings, running_service, running_services
 from tests.support.pantry import ShelfStocked
 from tests.support.pantry_service import LARDER, count_stock
 from tests.support.poison import (
@@ -194,12 +193,9 @@ class Platform:
 @pytest.fixture(scope="module")
 async def platform(pg_server_url, broker) -> AsyncIterator[Platform]:
     """Every service that consumes, started once for the module (each example shares them), on its own broker."""
-    async with AsyncExitStack() as stack:
-        services = {}
-        for definition in DEFINITIONS:
-            service = running_service(definition, pg_server_url=pg_server_url, bootstrap=broker.bootstrap,
-                                      settings=FAST_GROUPS)  # fmt: skip
-            services[definition.name] = await stack.enter_async_context(service)
+    starts = {d.name: running_service(d, pg_server_url=pg_server_url, bootstrap=broker.bootstrap, settings=FAST_GROUPS)
+              for d in DEFINITIONS}  # fmt: skip
+    async with running_services(starts) as services:
         consumers = [c for s in services.values() for c in s.runtime.consumers]
         yield Platform(services, consumers)
 

@@ -4,14 +4,13 @@ a server with the default ``max_connections`` of 100, so the whole platform at r
 from __future__ import annotations
 
 import asyncio
-from contextlib import AsyncExitStack
 
 import asyncpg
 
 from harbour.db import database_url
 from harbour.settings import HarbourSettings
 from services import registry
-from tests.support.harness import running_service
+from tests.support.harness import QUICK_GROUPS, running_service, running_services
 
 IDLE_LIMIT = 20
 
@@ -33,17 +32,13 @@ async def test_an_idle_platform_of_five_services_holds_at_most_twenty_connection
 ):
     # Every setting that shapes connections is the production default (pool sizes, idle lifetime, relay and
     # timer polling: more frequent polls would only keep more pooled connections busy).
-    settings = HarbourSettings(consumer_max_attempts=2)
+    # Short consumer-group timeouts only (QUICK_GROUPS): they shape how soon a group forms, not connections.
+    settings = HarbourSettings(consumer_max_attempts=2, **QUICK_GROUPS)  # type: ignore[arg-type]
     assert (settings.db_pool_min, settings.db_pool_max, settings.db_pool_idle_seconds) == (0, 8, 10.0)
-    async with AsyncExitStack() as stack:
-        services = {}
-        for name in registry.available():
-            services[name] = await stack.enter_async_context(
-                running_service(
-                    registry.definition(name), pg_server_url=pg_server_url, bootstrap=running_broker.bootstrap,
-                    settings=settings,
-                )
-            )  # fmt: skip
+    starts = {name: running_service(registry.definition(name), pg_server_url=pg_server_url,
+                                    bootstrap=running_broker.bootstrap, settings=settings)
+              for name in registry.available()}  # fmt: skip
+    async with running_services(starts) as services:
         databases = [s.runtime.endpoints.database_url.rpartition("/")[2] for s in services.values()]
         assert len(databases) == 5
 

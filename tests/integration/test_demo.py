@@ -13,20 +13,18 @@ from rich.console import Console
 from harbour_tools import demo
 from services import registry
 from tests.integration.test_feeds_helpers import served
-from tests.support.harness import fast_settings, running_service
+from tests.support.harness import fast_settings, running_service, running_services
 
 
 @asynccontextmanager
 async def platform(pg_server_url: str, bootstrap: str) -> AsyncIterator[dict[str, str]]:
     """Every service of the registry, each in its own fresh database, served on a free port: name -> URL."""
     settings = fast_settings()
-    async with AsyncExitStack() as stack:
+    starts = {name: running_service(registry.definition(name), pg_server_url=pg_server_url, bootstrap=bootstrap,
+                                    settings=settings) for name in registry.available()}  # fmt: skip
+    async with running_services(starts) as services, AsyncExitStack() as stack:
         urls = {}
-        for name in registry.available():
-            definition = registry.definition(name)
-            service = await stack.enter_async_context(
-                running_service(definition, pg_server_url=pg_server_url, bootstrap=bootstrap, settings=settings)
-            )
+        for name, service in services.items():
             urls[name] = await stack.enter_async_context(served(service.app))
         yield urls
 

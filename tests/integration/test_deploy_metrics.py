@@ -15,7 +15,7 @@ from opentelemetry.trace import SpanKind
 from harbour import telemetry, timers
 from harbour.settings import HarbourSettings
 from services.legal.app import DEFINITION as LEGAL
-from tests.support.harness import running_service
+from tests.support.harness import running_service, running_services
 from tests.support.pantry_service import LARDER, PANTRY
 from tests.support.waiting import wait_until
 from tests.unit.test_deploy_stack import COLLECTOR, dashboard_metrics, load_yaml
@@ -54,12 +54,14 @@ async def _work_and_scrape(pg_server_url, running_broker) -> dict[str, object]:
     spans = InMemorySpanExporter()
     bootstrap = running_broker.bootstrap
     shelf = f"deploy-{uuid.uuid4().hex[:8]}"
-    async with (
-        running_service(PANTRY_WITH_TIMER, pg_server_url=pg_server_url, bootstrap=bootstrap) as pantry,
-        running_service(LARDER, pg_server_url=pg_server_url, bootstrap=bootstrap) as larder,
+    starts = {
+        "pantry": running_service(PANTRY_WITH_TIMER, pg_server_url=pg_server_url, bootstrap=bootstrap),
+        "larder": running_service(LARDER, pg_server_url=pg_server_url, bootstrap=bootstrap),
         # A real publishing service: its milestone relay and the legal gauges are on the dashboards too.
-        running_service(LEGAL, pg_server_url=pg_server_url, bootstrap=bootstrap) as legal,
-    ):
+        "legal": running_service(LEGAL, pg_server_url=pg_server_url, bootstrap=bootstrap),
+    }
+    async with running_services(starts) as started:
+        pantry, larder, legal = started["pantry"], started["larder"], started["legal"]
         # The provider is cached per service name for the process: add this test's exporter to it directly.
         telemetry.tracer_provider(PANTRY.name, pantry.settings).add_span_processor(SimpleSpanProcessor(spans))
         headers = pantry.token("centre-payoke", "caseworker")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -15,6 +16,7 @@ from harbour.clock import Clock
 from harbour.db import database_url, drop_database
 from harbour.service import Endpoints, ServiceDefinition, ServiceRuntime, create_app
 from harbour.settings import HarbourSettings
+from tests.support.templates import create_migrated, migrations_of
 
 
 @dataclass
@@ -28,11 +30,19 @@ class RunningService:
         return {"Authorization": f"Bearer {issue_token(org, role, user, settings=self.settings)}"}
 
 
+# Short consumer-group timeouts. Tansu answers a consumer's first JoinGroup only after about half its session
+# timeout, so with the production 10 s every service start waited 5 s per group (most of a test module's setup);
+# 3 s forms a group in about 2 s and is what the platform and fault tests have always run with.
+QUICK_GROUPS = {"consumer_session_timeout_ms": 3000, "consumer_heartbeat_ms": 300,
+                "consumer_rebalance_timeout_ms": 1000}  # fmt: skip
+
+
 def fast_settings(**overrides: object) -> HarbourSettings:
     base = {"relay_poll_seconds": 0.2, "timer_poll_seconds": 0.2, "consumer_max_attempts": 2,
             # Load shedding off (0: no limit, no deadline) unless a test sets it: tests race many commands of one
             # caller on purpose, on a machine other suites load; tests/integration/test_load_shedding.py sets it.
-            "max_in_flight": 0, "max_in_flight_per_caller": 0, "request_deadline_seconds": 0}  # fmt: skip
+            "max_in_flight": 0, "max_in_flight_per_caller": 0, "request_deadline_seconds": 0,
+            **QUICK_GROUPS}  # fmt: skip
     base.update(overrides)
     return HarbourSettings(**base)  # type: ignore[arg-type]
 
@@ -56,6 +66,9 @@ async def running_service(
         settings = settings.model_copy(update={"consumer_group_suffix": f".{uuid.uuid4().hex[:8]}"})
     name = database or f"harbour_test_{definition.name}_{uuid.uuid4().hex[:8]}"
     endpoints = Endpoints(database_url(pg_server_url, name), bootstrap)
+    # A copy of the migrated template (unless the test's database exists already): the service's own migrate at
+    # start finds nothing to apply.
+    await create_migrated(pg_server_url, name, migrations_of(definition.name, definition.migrations))
     app = create_app(definition, settings=settings, clock=clock, endpoints=endpoints, background=background)
     try:
         async with app.router.lifespan_context(app):
@@ -65,3 +78,43 @@ async def running_service(
     finally:
         if not keep_database:
             await drop_database(pg_server_url, name)
+
+
+@asynccontextmanager
+async def running_services(
+    starts: Mapping[str, AbstractAsyncContextManager[RunningService]],
+) -> AsyncIterator[dict[str, RunningService]]:
+    """Several services started together and stopped together: name -> service, in the order given.
+
+    One after another, a platform of five waited five times for its consumer groups to form (seconds each);
+    together, it waits about once. Each service runs in a task of its own that enters and leaves its context, as
+    a context must be left by the task that entered it. A service that fails to start fails the caller.
+    """
+    ready: dict[str, RunningService] = {}
+    started = {name: asyncio.Event() for name in starts}
+    stop = asyncio.Event()
+
+    async def hold(name: str, start: AbstractAsyncContextManager[RunningService]) -> None:
+        async with start as service:
+            ready[name] = service
+            started[name].set()
+            await stop.wait()
+
+    tasks = {name: asyncio.create_task(hold(name, start), name=f"service:{name}") for name, start in starts.items()}
+
+    async def started_or_failed(name: str) -> None:
+        waiter = asyncio.create_task(started[name].wait())
+        await asyncio.wait({waiter, tasks[name]}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if not started[name].is_set():
+            tasks[name].result()  # the error it failed to start with
+
+    try:
+        await asyncio.gather(*(started_or_failed(name) for name in starts))
+        yield {name: ready[name] for name in starts}
+    finally:
+        stop.set()
+        outcomes = await asyncio.gather(*tasks.values(), return_exceptions=True)
+    errors = [o for o in outcomes if isinstance(o, BaseException)]
+    if errors:
+        raise errors[0]

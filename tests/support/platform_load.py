@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +20,7 @@ import asyncpg
 from harbour.store import Position
 from milestones import MilestoneRoute
 from services import registry
-from tests.support.harness import RunningService, fast_settings, running_service
+from tests.support.harness import RunningService, fast_settings, running_service, running_services
 from tests.support.intake_flow import PAYOKE, POLICE, SIGNALS
 
 # Short group timeouts: after the broker comes back, each consumer group re-forms within a second or two.
@@ -51,12 +51,9 @@ class Load:
 async def platform(pg_server_url: str, bootstrap: str, **overrides: Any) -> AsyncIterator[dict[str, RunningService]]:
     """Every service of the registry, each with its own fresh database, on ``bootstrap``: name -> service."""
     settings = fast_settings(**{**PLATFORM_SETTINGS, **overrides})
-    async with AsyncExitStack() as stack:
-        services = {}
-        for name in registry.available():
-            service = running_service(registry.definition(name), pg_server_url=pg_server_url, bootstrap=bootstrap,
-                                      settings=settings)  # fmt: skip
-            services[name] = await stack.enter_async_context(service)
+    starts = {name: running_service(registry.definition(name), pg_server_url=pg_server_url, bootstrap=bootstrap,
+                                    settings=settings) for name in registry.available()}  # fmt: skip
+    async with running_services(starts) as services:
         yield services
 
 

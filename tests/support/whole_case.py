@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -25,7 +25,7 @@ import httpx
 from harbour.clock import ManualClock, local_moment, today
 from harbour.kafka.topics import ensure_topics, topic_table
 from services import registry
-from tests.support.harness import RunningService, fast_settings, running_service
+from tests.support.harness import RunningService, fast_settings, running_service, running_services
 from tests.support.kafka import read_topic
 from tests.support.waiting import wait_until
 
@@ -353,13 +353,11 @@ async def whole_platform(pg_server_url: str, bootstrap: str, clock: ManualClock 
     # Consumers must find their topics at start (a missing topic is only noticed at a later metadata refresh).
     await ensure_topics(bootstrap, list(topic_table(include_dlq=False)))
     settings = fast_settings(**{**SETTINGS, **overrides})
-    async with AsyncExitStack() as stack:
-        services: dict[str, RunningService] = {}
-        for name in [n for n in registry.available() if n not in without]:
-            service = running_service(registry.definition(name), pg_server_url=pg_server_url, bootstrap=bootstrap,
-                                      settings=settings, clock=clock,
-                                      database=f"harbour_test_{name}_{uuid.uuid4().hex[:8]}")  # fmt: skip
-            services[name] = await stack.enter_async_context(service)
+    starts = {name: running_service(registry.definition(name), pg_server_url=pg_server_url, bootstrap=bootstrap,
+                                    settings=settings, clock=clock,
+                                    database=f"harbour_test_{name}_{uuid.uuid4().hex[:8]}")
+              for name in registry.available() if name not in without}  # fmt: skip
+    async with running_services(starts) as services:
         yield Whole(services, clock, bootstrap)
 
 
