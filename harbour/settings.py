@@ -39,6 +39,10 @@ class HarbourSettings(BaseSettings):
     # trace_file_max_bytes x trace_files_kept bytes (harbour.trace_files).
     trace_file_max_bytes: int = 10_000_000
     trace_files_kept: int = 3
+    # Off only where every span is read from an in-memory exporter instead (the test suite, tests/conftest.py):
+    # encoding each span to OTLP JSON is about a tenth of the suite's CPU and no test reads those files but the
+    # rotation test, which turns them on. Spans are still made and propagated either way.
+    trace_files: bool = True
     # Kafka: a bootstrap list, or empty to start the embedded Tansu broker on 127.0.0.1:9092.
     kafka_bootstrap: str | None = None
     # The embedded broker has no idempotent producer; production turns idempotence on.

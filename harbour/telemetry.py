@@ -72,7 +72,7 @@ def tracer_provider(service: str, settings: HarbourSettings) -> TracerProvider:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    else:
+    elif settings.trace_files:
         from opentelemetry.exporter.otlp.json.file import FileSpanExporter
 
         directory = Path(settings.traces_dir)

@@ -6,6 +6,7 @@ A missing dependency fails the run; it does not skip.
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -16,6 +17,12 @@ from harbour.db import create_pool, database_url, drop_database
 from harbour.settings import REPO_ROOT, HarbourSettings
 from harbour_tools.infra import BrokerProcess, free_port, resolve_postgres
 from tests.support.templates import create_migrated, drop_templates, migrations_of
+
+# Spans go to the in-memory exporters of the tests that read them (telemetry.EXTRA_SPAN_PROCESSORS), not to
+# var/traces: writing every span of the suite as OTLP JSON cost about a tenth of its CPU. Set before any
+# service (or a service process a test starts, which inherits it) makes its tracer provider;
+# test_logs_trace_files turns them on for the files it checks.
+os.environ.setdefault("HARBOUR_TRACE_FILES", "false")
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from harbour.settings import HarbourSettings
 
 def test_writing_far_beyond_the_bound_keeps_the_trace_files_within_it(tmp_path, monkeypatch):
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
-    settings = HarbourSettings(var_dir=tmp_path, trace_file_max_bytes=50_000, trace_files_kept=3)
+    settings = HarbourSettings(var_dir=tmp_path, trace_file_max_bytes=50_000, trace_files_kept=3, trace_files=True)
     service = f"tracefiles-{uuid.uuid4().hex[:8]}"  # a provider of its own (providers are per service name)
     provider = telemetry.tracer_provider(service, settings)
     tracer = provider.get_tracer("test")
