@@ -576,15 +576,18 @@ async def _held_back_by(conn: Connection, xid: str) -> str | None:
         xid,
     )
     assert row is not None  # an aggregate-free SELECT always returns its one row
+    # Every reason that holds, not the first: on a shared server some other database's transaction is often
+    # running too, and an operator told only that would not look for the report holding its snapshot here.
+    reasons = []
     if row["running"]:
-        return "a transaction older than the erasure is still running"
+        reasons.append("a transaction older than the erasure is still running")
     if row["snapshots"]:
-        return f"{row['snapshots']} session(s) of this database hold a snapshot older than the erasure"
+        reasons.append(f"{row['snapshots']} session(s) of this database hold a snapshot older than the erasure")
     if row["slots"]:
-        return "a replication slot holds back the horizon"
+        reasons.append("a replication slot holds back the horizon")
     if row["deferred"]:
-        return "vacuum_defer_cleanup_age holds back the horizon"
-    return None
+        reasons.append("vacuum_defer_cleanup_age holds back the horizon")
+    return "; ".join(reasons) or None
 
 
 async def _rewrite_key_table(conn: Connection, lock_timeout_ms: int) -> int | None:
