@@ -5,10 +5,11 @@ the running definitions, never written by hand, so the document cannot drift fro
 
 - the security scheme (a bearer JWT, ``harbour.auth``) on every operation that authenticates its caller;
 - every error an operation can answer, as the RFC 9457 problem document ``harbour.http.problems`` writes, under
-  ``application/problem+json``: ``401`` (no valid token) and ``403`` (the access table) where an access check
-  runs, ``404`` where a path names an object, ``409`` on commands (a stale ``expected_version``, a concurrent
-  command), ``422`` everywhere (invalid input, a rule of the procedure, ``harbour.http.inputs``), and ``429`` and
-  ``503`` with ``Retry-After`` everywhere (load shedding, ``harbour.http.shedding``; a lost database);
+  ``application/problem+json``: ``400`` where a body is read (bytes that are no JSON text: FastAPI's answer),
+  ``401`` (no valid token) and ``403`` (the access table) where an access check runs, ``404`` where a path names
+  an object, ``409`` on commands (a stale ``expected_version``, a concurrent command), ``422`` everywhere
+  (invalid input, a rule of the procedure, ``harbour.http.inputs``), and ``429`` and ``503`` with
+  ``Retry-After`` everywhere (load shedding, ``harbour.http.shedding``; a lost database);
 - the ``Harbour-Purpose`` header required where the read refuses without it (``harbour.audit.read_purpose``);
 - integer parameters bounded to 64 bits, as the input guard enforces;
 - who may call each operation, from the service's access table (``harbour.access.may`` marks its check):
@@ -38,6 +39,7 @@ COMMAND_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 RETRY_AFTER = {"description": "seconds to wait before sending the request again", "schema": {"type": "integer"}}
 # What each status means on every operation that can answer it; an operation's own description wins.
 ERRORS: dict[str, str] = {
+    "400": "The body could not be read as JSON text at all (not UTF-8): nothing was done",
     "401": "No valid bearer token",
     "403": "The caller's kind of organisation or role may not do this (the access table), or not on this object",
     "404": "No such object, or not one the caller may see",
@@ -121,6 +123,8 @@ def _describe_operation(operation: dict[str, Any], route: APIRoute, method: str)
         operation["x-harbour-access"] = {"action": str(action), "grants": [_grant(g) for g in grants]}
         sentence = f"**Access** (`{action}`): " + "; or ".join(_sentence(g) for g in grants) + "."
         operation["description"] = f"{operation.get('description', '').rstrip()}\n\n{sentence}".lstrip()
+    if "requestBody" in operation:
+        responses.setdefault("400", {})
     if route.param_convertors:
         responses.setdefault("404", {})
     if method in COMMAND_METHODS:

@@ -50,6 +50,8 @@ def test_every_operation_takes_the_token_and_documents_each_error_as_a_problem_d
         assert "404" in errors
     if method in {"POST", "PUT", "PATCH", "DELETE"}:
         assert "409" in errors
+    if "requestBody" in op:
+        assert "400" in errors
     for status in errors:
         assert op["responses"][status]["content"] == {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for status in ("429", "503"):
@@ -122,7 +124,7 @@ def test_a_feeds_audience_is_one_of_the_audience_ids():
 
 
 def test_integer_parameters_are_bounded_to_int64():
-    for name, method, path, op in ALL:
+    for name, _method, path, op in ALL:
         for parameter in op.get("parameters", []):
             schema = parameter["schema"]
             for option in (schema, *schema.get("anyOf", ())):
