@@ -11,13 +11,14 @@ the running definitions, never written by hand, so the document cannot drift fro
   (invalid input, a rule of the procedure, ``harbour.http.inputs``), and ``429`` and ``503`` with
   ``Retry-After`` everywhere (load shedding, ``harbour.http.shedding``; a lost database);
 - the ``Harbour-Purpose`` header required where the read refuses without it (``harbour.audit.read_purpose``);
-- integer parameters bounded to 64 bits, as the input guard enforces;
+- integers (parameters and body fields) bounded to 64 bits, as the input guard enforces;
 - who may call each operation, from the service's access table (``harbour.access.may`` marks its check):
   ``x-harbour-access`` and a sentence in the description.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -93,12 +94,14 @@ def install(app: FastAPI, routers: Sequence[APIRouter]) -> None:
 def describe(document: dict[str, Any], routes: Sequence[APIRoute]) -> None:
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
-    schemas[PROBLEM] = PROBLEM_SCHEMA
+    schemas[PROBLEM] = copy.deepcopy(PROBLEM_SCHEMA)  # each document its own: the walk below adds to it
     schemas["Role"] = {"type": "string", "enum": [r.value for r in Role], "description": "a caller's role"}
     schemas["OrganisationKind"] = {"type": "string", "enum": [k.value for k in OrgKind],
                                    "description": "the kind of a caller's organisation"}  # fmt: skip
     components["securitySchemes"] = {SECURITY_SCHEME: {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                                                        "description": BEARER}}  # fmt: skip
+    for model in schemas.values():
+        _bound_nested_integers(model)  # a body's integers too: the guard refuses any past int64
     for route in routes:
         for method in sorted(route.methods or ()):
             operation = document.get("paths", {}).get(route.path_format, {}).get(method.lower())
@@ -155,6 +158,17 @@ def _bound_integers(schema: dict[str, Any]) -> None:
             option.setdefault("minimum", INT64_MIN)
             option.setdefault("maximum", INT64_MAX)
             option.setdefault("format", "int64")
+
+
+def _bound_nested_integers(schema: Any) -> None:
+    if isinstance(schema, dict):
+        if schema.get("type") == "integer":
+            _bound_integers(schema)
+        for value in schema.values():
+            _bound_nested_integers(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            _bound_nested_integers(item)
 
 
 def _grant(grant: Grant) -> dict[str, Any]:

@@ -123,6 +123,20 @@ def test_a_feeds_audience_is_one_of_the_audience_ids():
         assert audience["schema"]["enum"] == audiences(), path
 
 
+def test_integers_of_bodies_are_bounded_to_int64():
+    def integers(schema: Any) -> list[dict[str, Any]]:
+        if isinstance(schema, dict):
+            own = [schema] if schema.get("type") == "integer" else []
+            return own + [i for value in schema.values() for i in integers(value)]
+        if isinstance(schema, list):
+            return [i for item in schema for i in integers(item)]
+        return []
+
+    found = [i for name in available() for i in integers(document(name)["components"]["schemas"])]
+    assert found, "no integer in any model: the test would prove nothing"
+    assert all(i["maximum"] <= 2**63 - 1 and i["minimum"] >= -(2**63) for i in found)
+
+
 def test_integer_parameters_are_bounded_to_int64():
     for name, _method, path, op in ALL:
         for parameter in op.get("parameters", []):
