@@ -83,4 +83,7 @@ def may(table: AccessTable[Action], action: Action) -> Callable[..., Awaitable[C
         grants_for(table, caller, action)
         return caller
 
+    # What the OpenAPI document states of the operation (harbour/http/openapi.py) and where the input guard
+    # finds the check to run behind (harbour/http/inputs.py): read from the table, never written twice.
+    check.harbour_access = (action, table[action])  # type: ignore[attr-defined]
     return check

@@ -28,6 +28,7 @@ from harbour.auth import Caller, TokenVerifier
 from harbour.clock import Clock, SystemClock
 from harbour.db import HARBOUR_MIGRATIONS, Connection, create_pool, database_url, ensure_database, migrate
 from harbour.events import DomainEvent
+from harbour.http import inputs, openapi
 from harbour.http.problems import ConnectionFailureShield, install_problem_handlers
 from harbour.http.shedding import LoadShedding
 from harbour.kafka.consumer import GroupTimeouts, HandlerContext, InboxConsumer, Subscription
@@ -319,8 +320,10 @@ def create_app(
     install_problem_handlers(app)
     for router in definition.routers:
         idempotency.install(router)  # every command route takes an Idempotency-Key (harbour/idempotency.py)
+        inputs.install(router)  # no NUL, no integer past int64 reaches a query: 422, never 500 (http/inputs.py)
         app.include_router(router)
     _add_platform_routes(app, service_runtime)
+    openapi.install(app, definition.routers)  # a document that says what is answered (harbour/http/openapi.py)
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     # Without the ASGI "http receive"/"http send" spans: three more spans per request that say nothing the

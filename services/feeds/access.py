@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
+from typing import Any
 
-from fastapi import Depends
+from fastapi import Depends, Path
 
 from harbour import access
 from harbour.access import AccessTable, Grant
 from harbour.auth import Caller, OrgKind
 from harbour.errors import Forbidden, NotFound
-from services.feeds.domain import is_audience
+from services.feeds.domain import audiences, is_audience
 
 
 class Scope(StrEnum):
@@ -35,7 +36,16 @@ def may(action: str) -> Callable[..., Awaitable[Caller]]:
     return access.may(ACCESS, action)
 
 
-def readable_feed(audience: str, caller: Caller = Depends(may("feed.read"))) -> str:
+def _audience_ids(schema: dict[str, Any]) -> None:
+    # Read when the OpenAPI document is made, so it lists the audiences of the configured police zones.
+    schema["enum"] = audiences()
+
+
+# The closed list of audiences in the OpenAPI document; any other name is still answered, with a 404.
+AUDIENCE = Path(description="the audience's id: its organisation", json_schema_extra=_audience_ids)
+
+
+def readable_feed(audience: str = AUDIENCE, caller: Caller = Depends(may("feed.read"))) -> str:
     """The audience whose feed is asked for, once the caller may read it (401 before 404 before 403)."""
     if not is_audience(audience):
         raise NotFound(f"there is no feed for {audience!r}")

@@ -1,0 +1,146 @@
+"""Each service's OpenAPI document says what the service answers (harbour/http/openapi.py, issue 15).
+
+What these pin down is what an integrator codes against without calling us: the token, the errors and their
+shape, the headers that must be sent, the closed lists, and who may call what, read from the access tables.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from typing import Any
+
+import jsonschema
+import pytest
+
+from harbour.http.problems import MEDIA_TYPE
+from harbour.service import create_app
+from services.feeds.domain import audiences
+from services.registry import available, definition
+
+ERRORS_EVERYWHERE = {"422", "429", "503"}
+
+
+@functools.cache
+def document(name: str) -> dict[str, Any]:
+    return create_app(definition(name), background=False).openapi()
+
+
+def operations(name: str) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(method.upper(), path, op) for path, ops in document(name)["paths"].items() for method, op in ops.items()]
+
+
+ALL = [(name, method, path, op) for name in available() for method, path, op in operations(name)]
+IDS = [f"{name} {method} {path}" for name, method, path, _ in ALL]
+
+
+def test_every_service_declares_the_bearer_jwt_security_scheme():
+    for name in available():
+        schemes = document(name)["components"]["securitySchemes"]
+        assert schemes == {"bearerJWT": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                                         "description": schemes["bearerJWT"]["description"]}}  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "method", "path", "op"), ALL, ids=IDS)
+def test_every_operation_takes_the_token_and_documents_each_error_as_a_problem_document(name, method, path, op):
+    assert op["security"] == [{"bearerJWT": []}]
+    errors = {status for status in op["responses"] if int(status) >= 400}
+    assert {"401", "403"} | ERRORS_EVERYWHERE <= errors
+    if "{" in path:
+        assert "404" in errors
+    if method in {"POST", "PUT", "PATCH", "DELETE"}:
+        assert "409" in errors
+    if "requestBody" in op:
+        assert "400" in errors
+    for status in errors:
+        assert op["responses"][status]["content"] == {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for status in ("429", "503"):
+        assert "Retry-After" in op["responses"][status]["headers"]
+
+
+def test_fastapis_own_validation_error_schema_is_nowhere_in_any_document():
+    for name in available():
+        text = repr(document(name))
+        assert "HTTPValidationError" not in text and "'ValidationError'" not in text, name
+
+
+def test_the_problem_schema_admits_the_problems_services_send_and_refuses_a_bare_error():
+    problem = document("intake")["components"]["schemas"]["Problem"]
+    invalid = {"type": "https://harbour.example/problems/invalid-request", "title": "The request is not valid",
+               "status": 422, "detail": "after: must be ...", "instance": "/cases", "field": "after",
+               "errors": [{"field": "after", "message": "must be ...", "code": "int64_range"}]}  # fmt: skip
+    rule = {"type": "https://harbour.example/problems/rule-violation", "title": "t", "status": 422, "detail": "d",
+            "field": "on", "rule": "not-in-the-future"}  # fmt: skip
+    jsonschema.validate(invalid, problem)
+    jsonschema.validate(rule, problem)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"detail": [{"loc": ["query", "after"], "msg": "bad"}]}, problem)
+
+
+@pytest.mark.parametrize(("name", "method", "path", "op"), [a for a in ALL if "x-harbour-access" in a[3]],
+                         ids=[i for i, a in zip(IDS, ALL, strict=True) if "x-harbour-access" in a[3]])  # fmt: skip
+def test_each_operations_access_is_its_tables_entry(name, method, path, op):
+    table = importlib.import_module(f"services.{name}.access").ACCESS
+    access = op["x-harbour-access"]
+    grants = table[access["action"]]
+    assert access["grants"] == [
+        {"kinds": sorted(k.value for k in g.kinds), "roles": sorted(r.value for r in g.roles) if g.roles else None,
+         "scope": str(g.scope), "former": g.former.value}
+        for g in grants
+    ]  # fmt: skip
+    assert f"**Access** (`{access['action']}`)" in op["description"]
+
+
+def test_every_operation_but_legals_hand_checked_deadlines_states_its_access_from_the_table():
+    missing = [(name, method, path) for name, method, path, op in ALL if "x-harbour-access" not in op]
+    assert missing == [("legal", "GET", "/centres/{centre}/deadlines")]
+
+
+def test_a_transfer_says_it_needs_a_manager():
+    op = document("tracks")["paths"]["/tracks/{case_id}/transfer"]["post"]
+    assert op["x-harbour-access"]["grants"][0]["roles"] == ["manager"]
+    assert "role manager" in op["description"]
+
+
+def test_the_purpose_header_is_required_on_the_reads_that_refuse_without_it():
+    required = {(name, method, path) for name, method, path, op in ALL for p in op.get("parameters", [])
+                if p["name"] == "Harbour-Purpose" and p.get("required")}  # fmt: skip
+    optional = {(name, method, path) for name, method, path, op in ALL for p in op.get("parameters", [])
+                if p["name"] == "Harbour-Purpose" and not p.get("required")}  # fmt: skip
+    assert optional == set()
+    assert required == {
+        ("intake", "GET", "/persons/{person_id}"),
+        ("tracks", "GET", "/tracks/{case_id}/sessions/{session_id}/notes"),
+        ("tracks", "GET", "/tracks/{case_id}/goals/{goal_id}/words"),
+        ("housing", "GET", "/housing/shelters/{shelter_id}/address"),
+        ("housing", "GET", "/housing/cases/{case_id}/independent-address"),
+    }
+
+
+def test_a_feeds_audience_is_one_of_the_audience_ids():
+    for path, ops in document("feeds")["paths"].items():
+        (audience,) = [p for p in ops["get"]["parameters"] if p["name"] == "audience"]
+        assert audience["schema"]["enum"] == audiences(), path
+
+
+def test_integers_of_bodies_are_bounded_to_int64():
+    def integers(schema: Any) -> list[dict[str, Any]]:
+        if isinstance(schema, dict):
+            own = [schema] if schema.get("type") == "integer" else []
+            return own + [i for value in schema.values() for i in integers(value)]
+        if isinstance(schema, list):
+            return [i for item in schema for i in integers(item)]
+        return []
+
+    found = [i for name in available() for i in integers(document(name)["components"]["schemas"])]
+    assert found, "no integer in any model: the test would prove nothing"
+    assert all(i["maximum"] <= 2**63 - 1 and i["minimum"] >= -(2**63) for i in found)
+
+
+def test_integer_parameters_are_bounded_to_int64():
+    for name, _method, path, op in ALL:
+        for parameter in op.get("parameters", []):
+            schema = parameter["schema"]
+            for option in (schema, *schema.get("anyOf", ())):
+                if option.get("type") == "integer":
+                    assert option["maximum"] <= 2**63 - 1 and option["minimum"] >= -(2**63), (name, path, parameter)
