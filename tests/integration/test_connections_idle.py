@@ -55,9 +55,16 @@ async def test_an_idle_platform_of_five_services_holds_at_most_twenty_connection
             await asyncio.sleep(1.0)
             idle = await _connections(pg_server_url, databases)
             if sum(idle.values()) <= IDLE_LIMIT:
-                # Once more after another idle lifetime: below the bound, and staying there.
+                # Once more after another idle lifetime: below the bound, and staying there. The fewest of three
+                # looks a second apart: on a loaded machine a relay's and a timer's poll can overlap and hold a
+                # second pooled connection for a moment; a pool that kept what the burst opened (the failure this
+                # test is for: nine or ten a service) stays above the bound in all three.
                 await asyncio.sleep(settings.db_pool_idle_seconds)
-                idle = await _connections(pg_server_url, databases)
+                looks = []
+                for _ in range(3):
+                    looks.append(await _connections(pg_server_url, databases))
+                    await asyncio.sleep(1.0)
+                idle = min(looks, key=lambda look: sum(look.values()))
                 break
         assert sum(idle.values()) <= IDLE_LIMIT, (busy, idle)
         assert all(n <= settings.db_pool_max + 3 for n in busy.values()), busy
