@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -225,8 +226,10 @@ async def test_a_hearing_after_the_a_cards_end_raises_one_stay_warning(stage: Le
     await stage.issue(case, renewal=True)
     assert len(await stage.events(case, "HearingStayWarning")) == 1
     assert (await stage.residence(case))["hearing_warnings"] == 1
-    deadlines = await stage.svc.client.get("/centres/centre-payoke/deadlines?within_days=400", headers=stage.centre)
-    mine = [d for d in deadlines.json() if d["case_id"] == case]
+    deadlines = await stage.svc.client.get("/centres/centre-payoke/deadlines?within_days=400&limit=500",
+                                           headers=stage.centre)  # fmt: skip
+    assert deadlines.json()["next"] is None  # one page holds them all: none is left unread
+    mine = [d for d in deadlines.json()["items"] if d["case_id"] == case]
     assert [d["kind"] for d in mine] == ["hearing", "document-expiry"]
 
 
@@ -302,3 +305,64 @@ async def test_the_openapi_document_lists_every_command_and_query(stage: LegalSt
     assert "/centres/{centre}/deadlines" in paths
     assert "422" in paths["/cases/{case_id}/residence/requests"]["post"]["responses"]
     assert DocumentExpiryReminderDue.event_type in (await stage.svc.client.get("/asyncapi.json")).text
+
+
+async def _deadline_page(stage: LegalStage, query: str) -> dict[str, Any]:
+    response = await stage.svc.client.get(f"/centres/centre-payoke/deadlines?within_days=400&{query}",
+                                          headers=stage.centre)  # fmt: skip
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _key(deadline: dict[str, Any]) -> tuple[str, str]:
+    return deadline["due_on"], deadline["case_id"]
+
+
+async def test_walking_the_deadlines_two_at_a_time_reads_each_once_in_order_with_cases_opened_between_pages(
+    stage: LegalStage,
+) -> None:
+    mine: set[str] = set()
+    for _ in range(5):  # an Annex 15 gives each case exactly one deadline (its document's end)
+        case = await stage.open_case()
+        await stage.issue(case, "annex-15")
+        mine.add(case)
+    before = [_key(d) for d in (await _deadline_page(stage, "limit=500"))["items"] if d["case_id"] in mine]
+    assert len(before) == 5
+    walked: list[tuple[str, str]] = []
+    behind: set[tuple[str, str]] = set()  # opened between pages, sorting before the page read last
+    ahead: set[tuple[str, str]] = set()
+    gaps = 0
+    page = await _deadline_page(stage, "limit=2")
+    while True:
+        walked += [_key(d) for d in page["items"] if d["case_id"] in mine]
+        if page["next"] is None:
+            break
+        # One case today (its id sorts either side of the cursor), one tomorrow (after the cursor, surely); in
+        # the first three gaps only, so the walk reaches its end.
+        for move in (0, 1) if gaps < 3 else ():
+            await stage.move_by(move)
+            case = await stage.open_case()
+            await stage.issue(case, "annex-15")
+            mine.add(case)
+            found = (await _deadline_page(stage, "limit=500"))["items"]
+            new = next(_key(d) for d in found if d["case_id"] == case)
+            (ahead if new > _key(page["items"][-1]) else behind).add(new)
+        gaps += 1
+        page = await _deadline_page(stage, f"limit=2&after={page['next']}")
+    assert len(walked) == len(set(walked))  # none read twice
+    assert walked == sorted(walked)  # in the endpoint's order
+    assert set(before) | ahead == set(walked)  # none lost: every one there at the start, and every later one
+    assert not behind & set(walked)  # ahead of the cursor; one behind it belongs to a page already read
+    assert len(ahead) >= 3  # the walk did meet deadlines recorded while it went
+
+
+@pytest.mark.parametrize("query, field", [("limit=0", "limit"), ("limit=501", "limit"),
+                                          ("after=AAAA", "after"), ("after=not%20a%20cursor", "after"),
+                                          ("after=" + "A" * 401, "after")])  # fmt: skip
+async def test_a_deadline_page_out_of_bounds_or_a_forged_cursor_is_refused_naming_the_field(
+    stage: LegalStage, query: str, field: str
+) -> None:
+    response = await stage.svc.client.get(f"/centres/centre-payoke/deadlines?{query}", headers=stage.centre)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert field in [e["field"] for e in response.json()["errors"]], response.text

@@ -198,10 +198,16 @@ class Whole:
         return await self.call("legal", "GET", f"/cases/{case.case_id}/residence", org, "caseworker")
 
     async def deadlines(self, centre: str, within_days: int = 400) -> list[dict[str, Any]]:
-        response = await self.call("legal", "GET", f"/centres/{centre}/deadlines?within_days={within_days}", centre,
-                                   "caseworker")  # fmt: skip
-        assert response.status_code == 200, response.text
-        return response.json()
+        items: list[dict[str, Any]] = []
+        after = ""
+        while True:  # every page: the deadlines are a page at a time
+            response = await self.call("legal", "GET", f"/centres/{centre}/deadlines?within_days={within_days}"
+                                       f"{after}", centre, "caseworker")  # fmt: skip
+            assert response.status_code == 200, response.text
+            items += response.json()["items"]
+            if response.json()["next"] is None:
+                return items
+            after = f"&after={response.json()['next']}"
 
     # ---- housing -------------------------------------------------------------------------------------------
     async def shelter(self, centre: str, beds: int = 30) -> str:

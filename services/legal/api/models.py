@@ -160,6 +160,11 @@ class DeadlineView(BaseModel):
     court: str | None = None
 
 
+class DeadlinePage(BaseModel):
+    items: list[DeadlineView]
+    next: str | None = Field(description="pass as ?after= for the next page; null on the last page")
+
+
 class ResidenceStatus(BaseModel):
     case_id: str
     procedure_open: bool

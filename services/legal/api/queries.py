@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.exceptions import RequestValidationError
 
 from harbour.auth import Caller, OrgKind, Role, authenticated
 from harbour.clock import local_day
@@ -16,6 +19,7 @@ from harbour.service import RuntimeDep, ServiceRuntime
 from schemas.legal import DocumentRefused, ResidenceDocument
 from services.legal.access import Action, CaseAccess, authorize, may
 from services.legal.api.models import (
+    DeadlinePage,
     DeadlineView,
     DocumentView,
     EndingView,
@@ -32,6 +36,8 @@ from services.legal.rules import DocumentValidity, stay_valid_on
 from services.legal.timekeeping import legal_today
 
 router = APIRouter(tags=["queries"])
+DEADLINE_PAGE = 100
+MAX_DEADLINE_PAGE = 500
 
 
 @router.get("/cases/{case_id}/residence", response_model=ResidenceStatus, responses=PROBLEMS,
@@ -144,19 +150,26 @@ def summary_of(events: list[DomainEvent]) -> dict[str, Any]:
     return summary
 
 
-@router.get("/centres/{centre}/deadlines", response_model=list[DeadlineView], responses=PROBLEMS,
+@router.get("/centres/{centre}/deadlines", response_model=DeadlinePage, responses=PROBLEMS,
             summary="A centre's upcoming deadlines: documents' last valid days and hearings, earliest first",
-            description="Caseworkers and managers of that centre only.")  # fmt: skip
+            description="Caseworkers and managers of that centre only. A page at a time: pass `next` as "
+                        "`?after=` for the following page.")  # fmt: skip
 async def centre_deadlines(
     centre: str,
     within_days: int = Query(90, ge=0, le=3660, description="How far ahead to look."),
+    after: str | None = Query(None, max_length=400, pattern=r"^[A-Za-z0-9_-]+={0,2}$",
+                              description="`next` of the previous page; absent for the first page"),
+    limit: int = Query(DEADLINE_PAGE, ge=1, le=MAX_DEADLINE_PAGE),
     caller: Caller = Depends(authenticated),
     rt: ServiceRuntime = RuntimeDep,
-) -> list[DeadlineView]:
+) -> DeadlinePage:  # fmt: skip
     if caller.kind is not OrgKind.CENTRE or caller.role not in {Role.CASEWORKER, Role.MANAGER}:
         raise Forbidden("only a centre's caseworkers and managers read its deadlines")
     if caller.org != centre:
         raise Forbidden("a centre reads only its own deadlines")
+    # Keyset on the unique (due_on, case_id, slot): a deadline recorded between two page reads appears once,
+    # in its place, if it sorts after the cursor, and cannot push an item read already onto the next page.
+    start = _deadline_cursor(after) if after is not None else None
     today = legal_today(rt.clock)
     async with rt.pool.acquire() as conn:
         rows = await conn.fetch(
@@ -166,10 +179,33 @@ async def centre_deadlines(
                LEFT JOIN LATERAL (SELECT k.centre FROM case_custody k WHERE k.case_id = c.case_id
                                   ORDER BY k.seq DESC LIMIT 1) holder ON true
                WHERE COALESCE(holder.centre, c.centre) = $1 AND d.due_on BETWEEN $2 AND $3
-               ORDER BY d.due_on, d.case_id, d.slot""",
-            centre, today, today + timedelta(days=within_days),
+                 AND ($4::date IS NULL OR (d.due_on, d.case_id, d.slot) > ($4::date, $5::text, $6::text))
+               ORDER BY d.due_on, d.case_id, d.slot LIMIT $7""",
+            centre, today, today + timedelta(days=within_days), *(start or (None, None, None)), limit + 1,
         )  # fmt: skip
-    return [_deadline(r) for r in rows]
+    # One row more than asked tells whether a next page exists without a count query.
+    page = rows[:limit]
+    last = page[-1] if len(rows) > limit else None
+    following = None if last is None else _encode_cursor(last["due_on"], last["case_id"], last["slot"])
+    return DeadlinePage(items=[_deadline(r) for r in page], next=following)
+
+
+def _encode_cursor(due_on: date, case_id: str, slot: str) -> str:
+    raw = json.dumps([due_on.isoformat(), case_id, slot], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _deadline_cursor(after: str) -> tuple[date, str, str]:
+    """The (due_on, case_id, slot) a cursor names; one not made by this service is bad input (422), not a 500."""
+    try:
+        due_on, case_id, slot = json.loads(base64.urlsafe_b64decode(after.encode()))
+        if not (isinstance(case_id, str) and isinstance(slot, str)) or "\x00" in case_id + slot:
+            raise ValueError(after)
+        return date.fromisoformat(due_on), case_id, slot
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as error:
+        # The same problem document as a query parameter FastAPI refuses: `errors[]` names the field.
+        raise RequestValidationError([{"loc": ("query", "after"), "msg": "not a cursor this service gave",
+                                       "type": "value_error"}]) from error  # fmt: skip
 
 
 def _deadline(row: Any) -> DeadlineView:
