@@ -154,8 +154,9 @@ async def test_a_transfer_accepted_moves_the_track_and_the_former_centre_keeps_o
         expect=201,
     )
     await env.post(f"/tracks/{case_id}/transfer", {"to_centre": SURYA, "reason": "person-relocated"}, PAYOKE, "manager")
-    incoming = await env.get("/transfers/incoming", SURYA, "manager")
-    assert {"case_id": case_id, "from_centre": PAYOKE} in incoming
+    incoming = await env.get("/transfers/incoming?limit=500", SURYA, "manager")
+    assert incoming["next"] is None  # one page holds them all: none is left unread
+    assert {"case_id": case_id, "from_centre": PAYOKE} in incoming["items"]
     await env.get(f"/tracks/{case_id}", SURYA, expect=403)  # not before it accepted
     accepted = await env.post(f"/tracks/{case_id}/transfer/accept", {"caseworker_id": "cw-liege"}, SURYA, "manager")
     assert accepted["owning_centre"] == SURYA and accepted["caseworker_id"] == "cw-liege"
@@ -199,7 +200,9 @@ async def test_a_transfer_declined_leaves_the_track_with_its_centre_and_a_new_re
     track = await env.get(f"/tracks/{case_id}", PAYOKE)
     assert track["owning_centre"] == PAYOKE and track["pending_transfer"] is None
     await env.get(f"/tracks/{case_id}", PAG_ASA, expect=404)  # it never owned it: as if it did not exist
-    assert case_id not in [t["case_id"] for t in await env.get("/transfers/incoming", PAG_ASA, "manager")]
+    incoming = await env.get("/transfers/incoming?limit=500", PAG_ASA, "manager")
+    assert incoming["next"] is None  # one page holds them all: none is left unread
+    assert case_id not in [t["case_id"] for t in incoming["items"]]
     await env.post(f"/tracks/{case_id}/transfer", {"to_centre": SURYA, "reason": "safety"}, PAYOKE, "manager")
     withdrawn = await env.post(f"/tracks/{case_id}/transfer/withdraw", None, PAYOKE, "manager")
     assert withdrawn["pending_transfer"] is None
@@ -318,3 +321,49 @@ async def test_a_caseload_lists_open_tracks_and_goals_by_area_for_the_callers_ce
     assert caseload["goals_by_area"] == {"housing": {"planned": 1}, "juridical": {"planned": 1}}
     assert (await env.get("/caseload", SURYA, user="cw-caseload"))["open_tracks"] == []
     await env.get("/caseload?caseworker_id=someone-else", PAYOKE, user="cw-caseload", expect=403)
+
+
+async def _incoming_page(env, query: str) -> dict:
+    return await env.get(f"/transfers/incoming?{query}", PAG_ASA, "manager")
+
+
+async def test_walking_the_incoming_transfers_two_at_a_time_reads_each_once_in_order_with_requests_between_pages(
+    env,
+):
+    async def request() -> str:
+        case_id, _ = await env.open_case()
+        await env.post(f"/tracks/{case_id}/transfer", {"to_centre": PAG_ASA, "reason": "language"}, PAYOKE, "manager")
+        return case_id
+
+    mine = {await request() for _ in range(5)}
+    before = [t["case_id"] for t in (await _incoming_page(env, "limit=500"))["items"] if t["case_id"] in mine]
+    assert len(before) == 5
+    walked: list[str] = []
+    ahead: set[str] = set()
+    behind: set[str] = set()
+    gaps = 0
+    page = await _incoming_page(env, "limit=2")
+    while True:
+        walked += [t["case_id"] for t in page["items"] if t["case_id"] in mine]
+        if page["next"] is None:
+            break
+        if gaps < 3:  # a request arriving between pages; case ids are random, so either side of the cursor
+            new = await request()
+            mine.add(new)
+            (ahead if new > page["items"][-1]["case_id"] else behind).add(new)
+        gaps += 1
+        page = await _incoming_page(env, f"limit=2&after={page['next']}")
+    assert len(walked) == len(set(walked))  # none read twice
+    assert walked == sorted(walked)  # in the endpoint's order, by case id
+    assert set(before) | ahead == set(walked)  # none lost: every one there at the start, and every later one
+    assert not behind & set(walked)  # ahead of the cursor; one behind it belongs to a page already read
+
+
+@pytest.mark.parametrize("query, field", [("limit=0", "limit"), ("limit=501", "limit"), ("after=AAAA", "after"),
+                                          ("after=not%20a%20cursor", "after"),
+                                          ("after=" + "A" * 201, "after")])  # fmt: skip
+async def test_an_incoming_transfers_page_out_of_bounds_or_a_forged_cursor_is_refused_naming_the_field(
+    env, query, field
+):
+    problem = await env.get(f"/transfers/incoming?{query}", PAG_ASA, "manager", expect=422)
+    assert field in [e["field"] for e in problem["errors"]], problem

@@ -211,6 +211,11 @@ class IncomingTransfer(BaseModel):
     from_centre: str
 
 
+class IncomingTransfers(BaseModel):
+    items: list[IncomingTransfer]
+    next: str | None = Field(description="pass as ?after= for the next page; null on the last page")
+
+
 class TransferDeclinedView(BaseModel):
     case_id: str
     declined_by: str
