@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.exceptions import RequestValidationError
 
 from harbour.auth import Caller, OrgKind, Role, authenticated
 from harbour.clock import local_day
 from harbour.errors import Forbidden
 from harbour.events import DomainEvent
+from harbour.http.pages import CURSOR_PATTERN, cursor, read_cursor, text
 from harbour.service import RuntimeDep, ServiceRuntime
 from schemas.legal import DocumentRefused, ResidenceDocument
 from services.legal.access import Action, CaseAccess, authorize, may
@@ -157,7 +155,7 @@ def summary_of(events: list[DomainEvent]) -> dict[str, Any]:
 async def centre_deadlines(
     centre: str,
     within_days: int = Query(90, ge=0, le=3660, description="How far ahead to look."),
-    after: str | None = Query(None, max_length=400, pattern=r"^[A-Za-z0-9_-]+={0,2}$",
+    after: str | None = Query(None, max_length=400, pattern=CURSOR_PATTERN,
                               description="`next` of the previous page; absent for the first page"),
     limit: int = Query(DEADLINE_PAGE, ge=1, le=MAX_DEADLINE_PAGE),
     caller: Caller = Depends(authenticated),
@@ -169,7 +167,7 @@ async def centre_deadlines(
         raise Forbidden("a centre reads only its own deadlines")
     # Keyset on the unique (due_on, case_id, slot): a deadline recorded between two page reads appears once,
     # in its place, if it sorts after the cursor, and cannot push an item read already onto the next page.
-    start = _deadline_cursor(after) if after is not None else None
+    start = read_cursor(after, date.fromisoformat, text, text) if after is not None else None
     today = legal_today(rt.clock)
     async with rt.pool.acquire() as conn:
         rows = await conn.fetch(
@@ -186,26 +184,8 @@ async def centre_deadlines(
     # One row more than asked tells whether a next page exists without a count query.
     page = rows[:limit]
     last = page[-1] if len(rows) > limit else None
-    following = None if last is None else _encode_cursor(last["due_on"], last["case_id"], last["slot"])
+    following = None if last is None else cursor(last["due_on"].isoformat(), last["case_id"], last["slot"])
     return DeadlinePage(items=[_deadline(r) for r in page], next=following)
-
-
-def _encode_cursor(due_on: date, case_id: str, slot: str) -> str:
-    raw = json.dumps([due_on.isoformat(), case_id, slot], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _deadline_cursor(after: str) -> tuple[date, str, str]:
-    """The (due_on, case_id, slot) a cursor names; one not made by this service is bad input (422), not a 500."""
-    try:
-        due_on, case_id, slot = json.loads(base64.urlsafe_b64decode(after.encode()))
-        if not (isinstance(case_id, str) and isinstance(slot, str)) or "\x00" in case_id + slot:
-            raise ValueError(after)
-        return date.fromisoformat(due_on), case_id, slot
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as error:
-        # The same problem document as a query parameter FastAPI refuses: `errors[]` names the field.
-        raise RequestValidationError([{"loc": ("query", "after"), "msg": "not a cursor this service gave",
-                                       "type": "value_error"}]) from error  # fmt: skip
 
 
 def _deadline(row: Any) -> DeadlineView:

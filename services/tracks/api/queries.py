@@ -8,19 +8,17 @@ to that hand-over, none after (``Track.may_read``); everyone else outside the ow
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.exceptions import RequestValidationError
 from pydantic import StringConstraints
 
 from harbour.audit import read_purpose, record_read
 from harbour.auth import Caller, Role
 from harbour.errors import Forbidden, NotFound
+from harbour.http.pages import CURSOR_PATTERN, cursor, read_cursor, text
 from harbour.pii import ERASED, Sealed
 from harbour.service import RuntimeDep, ServiceRuntime
 from harbour.store import RecordedEvent
@@ -144,14 +142,14 @@ async def read_caseload(
 
 @router.get("/transfers/incoming", response_model=IncomingTransfers)
 async def read_incoming_transfers(
-    after: Annotated[str | None, Query(max_length=200, pattern=r"^[A-Za-z0-9_-]+={0,2}$",
+    after: Annotated[str | None, Query(max_length=200, pattern=CURSOR_PATTERN,
                                        description="`next` of the previous page; absent for the first page")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     caller: Caller = Depends(may("read_incoming_transfers")),
     rt: ServiceRuntime = RuntimeDep,
 ) -> IncomingTransfers:  # fmt: skip
     """Transfer requests addressed to the caller's centre, waiting for its answer; a page at a time, by case id."""
-    start = _case_cursor(after) if after is not None else None
+    start = read_cursor(after, text)[0] if after is not None else None
     async with rt.pool.acquire() as conn:
         # Keyset on the unique case_id: a request arriving between two page reads appears once if it sorts
         # after the cursor, and never pushes one read already onto the next page. One row more tells whether
@@ -162,21 +160,9 @@ async def read_incoming_transfers(
             caller.org, start, limit + 1,
         )  # fmt: skip
     page = rows[:limit]
-    following = base64.urlsafe_b64encode(page[-1]["case_id"].encode()).decode() if len(rows) > limit else None
+    following = cursor(page[-1]["case_id"]) if len(rows) > limit else None
     return IncomingTransfers(items=[IncomingTransfer(case_id=r["case_id"], from_centre=r["centre"]) for r in page],
                              next=following)  # fmt: skip
-
-
-def _case_cursor(after: str) -> str:
-    """The case id a cursor names; one not made by this service is bad input (422 naming ``after``), not a 500."""
-    try:
-        case_id = base64.urlsafe_b64decode(after.encode()).decode()
-        if not case_id or "\x00" in case_id:
-            raise ValueError(after)
-        return case_id
-    except (binascii.Error, ValueError) as error:
-        raise RequestValidationError([{"loc": ("query", "after"), "msg": "not a cursor this service gave",
-                                       "type": "value_error"}]) from error  # fmt: skip
 
 
 # --- audited reads of sealed words --------------------------------------------------------------------

@@ -1,0 +1,43 @@
+"""Opaque keyset cursors of list endpoints (docs/CONVENTIONS.md, "Lists are pages").
+
+A cursor is the last item's ordering key as a JSON array, base64url-encoded: opaque to clients, so a service may
+change its ordering key without a client depending on it. A cursor the service did not give is bad input, a 422
+naming ``after`` like any query parameter FastAPI refuses, never a 500.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+
+# What the ``after`` query parameter of a page may look like (base64url), before it is decoded.
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+={0,2}$"
+
+
+def cursor(*key: str | int) -> str:
+    """The cursor naming ``key``, the ordering key of a page's last item."""
+    return base64.urlsafe_b64encode(json.dumps(list(key), separators=(",", ":")).encode()).decode()
+
+
+def text(value: Any) -> str:
+    """A text part of a key: a string the database can hold (no NUL)."""
+    if not isinstance(value, str) or "\x00" in value:
+        raise ValueError("not a text key")
+    return value
+
+
+def read_cursor(after: str, *parts: Callable[[Any], Any]) -> list[Any]:
+    """The key ``after`` names, each part read by its parser (``text``, ``date.fromisoformat``, ...)."""
+    try:
+        key = json.loads(base64.urlsafe_b64decode(after.encode()))
+        if not isinstance(key, list) or len(key) != len(parts):
+            raise ValueError(after)
+        return [parse(value) for parse, value in zip(parts, key, strict=True)]
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as error:
+        raise RequestValidationError([{"loc": ("query", "after"), "msg": "not a cursor this service gave",
+                                       "type": "value_error"}]) from error  # fmt: skip
