@@ -51,9 +51,13 @@ for _provider in telemetry._providers.values():  # providers made before this mo
 
 
 def quick_deliveries(monkeypatch: pytest.MonkeyPatch, *, max_failures: int) -> None:
-    """Small backoff and polling (the counts asserted do not depend on them), http to the local receiver."""
+    """A small backoff (the counts asserted do not depend on it), http to the local receiver. The idle poll stays
+    at its default (30 s): the workers must be woken by the commits themselves (a milestone, a registration, a
+    resume) and by the next retry's time, or these tests wait in vain."""
     values = {"MAX_FAILURES": max_failures, "BACKOFF_INITIAL_SECONDS": 0.02, "BACKOFF_MAX_SECONDS": 0.1,
-              "POLL_SECONDS": 0.05, "TIMEOUT_SECONDS": 5, "ALLOW_HTTP_LOCALHOST": "true"}  # fmt: skip
+              "TIMEOUT_SECONDS": 5, "ALLOW_HTTP_LOCALHOST": "true",
+              # Four workers after one subscription: only one may hold it at a time (each entry is delivered once).
+              "WORKERS": 4}  # fmt: skip
     for name, value in values.items():
         monkeypatch.setenv(f"HARBOUR_WEBHOOK_{name}", str(value))
 
@@ -232,6 +236,13 @@ async def test_a_failing_endpoint_is_paused_after_repeated_failures_and_resumed_
         assert [s["subscription_id"] for s in listed["items"]] == [answer.json()["subscription_id"]], "one, not two"
         assert "secret" not in listed["items"][0]
         secret, subscription_id = answer.json()["secret"], answer.json()["subscription_id"]
+        async with feeds.runtime.pool.acquire() as conn:  # the answer kept for the key, and the subscription's row
+            recorded = await conn.fetch("SELECT body FROM idempotent_commands")
+            stored = await conn.fetchval("SELECT secret::text FROM webhook_subscriptions")
+        assert len(recorded) == 1 and subscription_id in recorded[0]["body"]
+        assert secret.removeprefix("whsec_") not in recorded[0]["body"] + stored, (
+            "the secret is stored nowhere in clear"
+        )
         receiver.start(secret, answer=503)  # up, but failing: before the feed has anything to send
         await publish(bootstrap, batch)
         await wait_stored(feeds, PAUSING, batch)

@@ -35,6 +35,10 @@ router = APIRouter(prefix="/feeds", tags=["webhooks"], lifespan=delivery.lifespa
 SECRET_BYTES = 32  # 256 bits, the HMAC-SHA256 key the Standard Webhooks scheme signs with
 
 
+# Integers of bodies past int64 are refused by the service frame (harbour/http/inputs.py), which also writes the
+# int64 bounds into the document: a ``le=`` here would be printed as a float past the bound.
+
+
 class Registration(BaseModel):
     """An HTTPS endpoint to send the audience's feed to, from the entry after ``after``."""
 
@@ -42,7 +46,7 @@ class Registration(BaseModel):
 
     url: str = Field(min_length=1, max_length=MAX_URL_LENGTH,
                      description="https only; no credentials, no fragment, no internal address")  # fmt: skip
-    after: int = Field(0, ge=0, le=MAX_CURSOR, description="deliver the feed's entries after this cursor (0: all)")
+    after: int = Field(0, ge=0, description="deliver the feed's entries after this cursor (0: all)")
 
 
 class Resumption(BaseModel):
@@ -51,7 +55,7 @@ class Resumption(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     after: int | None = Field(
-        None, ge=0, le=MAX_CURSOR, description="a cursor of the feed (at most its last); absent: the last delivered"
+        None, ge=0, description="a cursor of the feed (at most its last); absent: the last delivered"
     )
 
 
@@ -60,8 +64,8 @@ class Subscription(BaseModel):
     audience: str
     url: str
     status: Literal["active", "paused"]
-    delivered: int = Field(ge=0, le=MAX_CURSOR, description="the last cursor the endpoint acknowledged")
-    failures: int = Field(ge=0, le=MAX_CURSOR, description="failed attempts in a row of the next entry")
+    delivered: int = Field(ge=0, description="the last cursor the endpoint acknowledged")
+    failures: int = Field(ge=0, description="failed attempts in a row of the next entry")
     next_attempt_at: datetime = Field(description="when the next entry is tried (once there is one)")
     paused_at: datetime | None
     created_at: datetime
@@ -77,8 +81,8 @@ class SubscriptionPage(BaseModel):
 
 
 class Delivery(BaseModel):
-    attempt: int = Field(ge=1, le=MAX_CURSOR, description="the attempt's number: increasing, not consecutive")
-    cursor: int = Field(ge=1, le=MAX_CURSOR, description="the feed entry sent")
+    attempt: int = Field(ge=1, description="the attempt's number: increasing, not consecutive")
+    cursor: int = Field(ge=1, description="the feed entry sent")
     webhook_id: str = Field(description="the webhook-id header sent: the same for every attempt of an entry")
     attempted_at: datetime
     outcome: Literal["delivered", "failed"]
@@ -126,6 +130,7 @@ async def register(
                                      aad=str(subscription_id))  # fmt: skip
         row = await store.insert(conn, subscription_id=subscription_id, audience=own.audience, url=body.url,
                                  secret=sealed.model_dump_json(), after=body.after, now=rt.clock.now())  # fmt: skip
+        await store.notify(conn, own.audience)  # the workers of every replica look at it once this commits
         # The answer recorded with the Idempotency-Key is without the secret, so the secret is stored nowhere in
         # clear; it is added to the answer as it is sent (and to a replay of it), opened from the vault.
         return Answer(_view(row), location=f"/feeds/{own.audience}/webhooks/{subscription_id}")
@@ -194,6 +199,7 @@ async def resume(
             raise NotFound("there is no such subscription of this audience", field="subscription_id")
         if body.after is not None:
             await _check_cursor(conn, own.audience, body.after)
+        await store.notify(conn, own.audience)
         return _view(await store.resume(conn, subscription_id, after=body.after, now=rt.clock.now()))
 
     return await run_command(rt.store.transaction, work, org=own.caller.org, queue_on=None, body=body)

@@ -93,10 +93,15 @@ class Deliverer:
                                          headers={"user-agent": USER_AGENT})  # fmt: skip
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
+        self._wake = asyncio.Event()
 
     async def start(self) -> None:
         count = self.settings.workers
         self._tasks = [asyncio.create_task(self._run(), name=f"feeds:webhooks:{i}") for i in range(count)]
+
+    def wake(self) -> None:
+        """Look again now: a milestone, a registration or a resume committed (``FeedSignal``, any replica)."""
+        self._wake.set()
 
     async def close(self) -> None:
         self._closed = True
@@ -110,20 +115,33 @@ class Deliverer:
 
     async def _run(self) -> None:
         while not self._closed:
+            # Cleared before the pass reads: a wake-up from a commit during the pass makes the wait below return.
+            self._wake.clear()
+            wait = self.settings.poll_seconds
             try:
-                worked = await self.deliver_once()
+                pause = await self.deliver_once()
             except Exception as error:  # the database away, say: the attempt rolled back, nothing is lost
                 log.warning("webhook delivery pass failed (%s)", type(error).__name__)
-                worked = False
-            if not worked:
-                await asyncio.sleep(self.settings.poll_seconds)
+                pause = wait
+            if pause is None:
+                continue
+            # Idle, a worker holds no connection: it waits for a notification, the next retry's time, or at most
+            # poll_seconds (a lost notification costs that much latency, never a delivery).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(wait, pause)):
+                    await self._wake.wait()
 
-    async def deliver_once(self) -> bool:
-        """One attempt for one due subscription, committed with its outcome; False when nothing was due."""
+    async def deliver_once(self) -> float | None:
+        """One attempt for one due subscription, committed with its outcome (None); when nothing was due, the
+        seconds until the next retry is due (at most ``poll_seconds``)."""
         async with self.rt.store.transaction() as conn:
-            claimed = await store.claim(conn, self.rt.clock.now())
+            now = self.rt.clock.now()
+            claimed = await store.claim(conn, now)
             if claimed is None:
-                return False
+                due = await store.next_due(conn)
+                if due is None:
+                    return self.settings.poll_seconds
+                return max(0.0, min(self.settings.poll_seconds, (due - now).total_seconds()))
             subscription_id: UUID = claimed["subscription_id"]
             entry = await store.next_entry(conn, claimed["audience"], claimed["delivered_cursor"])
             sealed = Sealed.model_validate_json(claimed["secret"])
@@ -139,7 +157,7 @@ class Deliverer:
             if outcome.delivered:
                 assert outcome.status_code is not None
                 await store.record_delivered(conn, subscription_id, entry["seq"], message_id, outcome.status_code, now)
-                return True
+                return None
             failures = claimed["failures"] + 1
             pause = failures >= self.settings.max_failures
             await store.record_failed(conn, subscription_id, entry["seq"], message_id, status_code=outcome.status_code,
@@ -148,7 +166,7 @@ class Deliverer:
             # Ids, numbers and closed names only: the URL may name an office's host, the answer may hold anything.
             log.info("webhook %s: attempt %d of entry %d failed (%s)%s", subscription_id, failures, entry["seq"],
                      outcome.error, "; paused" if pause else "")  # fmt: skip
-            return True
+            return None
 
     async def _attempt(self, url: str, headers: dict[str, str], body: str) -> Outcome:
         try:
@@ -171,6 +189,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """The workers run while the service does (inside the runtime's lifespan: its database exists by now)."""
     deliverer = Deliverer(app.state.runtime, WebhookSettings())
     app.state.webhooks = deliverer
+    signal = getattr(app.state, "feed_signal", None)  # the feeds' LISTEN (services/feeds/api.py's lifespan)
+    if signal is not None:
+        signal.on_wake(deliverer.wake)
     await deliverer.start()
     try:
         yield

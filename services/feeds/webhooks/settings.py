@@ -22,8 +22,10 @@ class WebhookSettings(BaseSettings):
     backoff_max_seconds: float = Field(300.0, gt=0)
     # One attempt's whole time (connect, send, answer). The subscription's row stays locked meanwhile.
     timeout_seconds: float = Field(10.0, gt=0)
-    # How often an idle worker looks for due deliveries (a new feed entry is found within this time).
-    poll_seconds: float = Field(1.0, gt=0)
+    # An idle worker is woken by every new milestone, registration and resume (NOTIFY, on every replica) and at
+    # the next retry's time; it also looks this often, in case a notification was lost. Longer than the pool's
+    # idle lifetime (HARBOUR_DB_POOL_IDLE_SECONDS), so an idle feeds keeps no pooled connection open for it.
+    poll_seconds: float = Field(30.0, gt=0)
     # Concurrent deliveries per process (each holds one database connection while it sends).
     workers: int = Field(2, ge=1, le=16)
     # Tests only: http:// to a loopback address (the test's receiver has no certificate). Production refuses

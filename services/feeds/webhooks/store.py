@@ -8,6 +8,8 @@ from uuid import UUID
 
 import asyncpg
 
+from services.feeds.projections import CHANNEL
+
 _SUBSCRIPTION = """subscription_id, audience, url, status, delivered_cursor, failures, next_attempt_at, paused_at,
                    created_at"""
 
@@ -97,6 +99,21 @@ async def claim(conn: Any, now: datetime) -> asyncpg.Record | None:
         now,
     )  # fmt: skip
     return row
+
+
+async def next_due(conn: Any) -> datetime | None:
+    """When the next attempt of an active subscription with an entry to send is due (None: none has one)."""
+    moment: datetime | None = await conn.fetchval(
+        """SELECT min(s.next_attempt_at) FROM webhook_subscriptions s
+           WHERE s.status = 'active' AND EXISTS (SELECT 1 FROM feed_milestones m
+                                                 WHERE m.audience = s.audience AND m.seq > s.delivered_cursor)"""
+    )
+    return moment
+
+
+async def notify(conn: Any, audience: str) -> None:
+    """At commit, every replica's workers look again (the feeds' channel: its streams only re-read on it)."""
+    await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, audience)
 
 
 async def next_entry(conn: Any, audience: str, after: int) -> asyncpg.Record:
