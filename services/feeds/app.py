@@ -13,10 +13,7 @@ from services.feeds.webhooks import api as webhooks
 DEFINITION = ServiceDefinition(
     name="feeds",
     title="Feeds",
-    description=(
-        "Audience milestone feeds over HTTP (cursor pages, server-sent events, signed webhooks) for offices without "
-        "Kafka."
-    ),
+    description="Audience milestone feeds over HTTP (cursor pages, server-sent events) for offices without Kafka.",
     port=8105,
     domain_topic=None,
     migrations=Path(__file__).parent / "migrations",
