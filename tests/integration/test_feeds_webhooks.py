@@ -5,11 +5,8 @@ paused and resumed from a cursor; bad input is a problem naming the field (servi
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,8 +16,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from harbour import telemetry
 from harbour.db import drop_database
-from harbour.settings import REPO_ROOT
-from harbour_tools.infra import free_port
 from services.feeds.app import DEFINITION
 from services.feeds.webhooks.delivery import signed_headers
 from tests.integration.test_feeds_access import DENIED
@@ -36,13 +31,13 @@ from tests.integration.test_feeds_helpers import (
 )
 from tests.support.harness import RunningService, running_service
 from tests.support.waiting import wait_until
+from tests.support.webhooks import receivers_in
 
 pytestmark = pytest.mark.integration
 
 # Audiences no other suite publishes to: the session broker keeps every topic, and a feed holds what its topic has.
 OUTAGE = "labour-auditorate-bruges"
 PAUSING = "labour-auditorate-charleroi"
-RECEIVER = REPO_ROOT / "tests" / "support" / "webhook_receiver.py"
 
 SPANS = InMemorySpanExporter()
 telemetry.EXTRA_SPAN_PROCESSORS.append(SimpleSpanProcessor(SPANS))
@@ -62,49 +57,10 @@ def quick_deliveries(monkeypatch: pytest.MonkeyPatch, *, max_failures: int) -> N
         monkeypatch.setenv(f"HARBOUR_WEBHOOK_{name}", str(value))
 
 
-class Receiver:
-    """tests/support/webhook_receiver.py as its own process, on one port across restarts."""
-
-    def __init__(self, record: Path) -> None:
-        self.record = record
-        self.port = free_port()
-        self.proc: subprocess.Popen[str] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/harbour"
-
-    def start(self, secret: str, *, answer: int = 200) -> None:
-        command = [sys.executable, str(RECEIVER), "--port", str(self.port), "--secret", secret,
-                   "--record", str(self.record), "--answer", str(answer)]  # fmt: skip
-        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-        assert self.proc.stdout is not None
-        assert self.proc.stdout.readline().strip() == "listening", "the receiver did not start"
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
-
-    def records(self, kind: str | None = None) -> list[dict[str, Any]]:
-        if not self.record.exists():
-            return []
-        entries = [json.loads(line) for line in self.record.read_text().splitlines()]
-        return [e for e in entries if kind is None or e["kind"] == kind]
-
-
 @pytest.fixture
 def receivers(tmp_path):
-    made: list[Receiver] = []
-
-    def make(name: str) -> Receiver:
-        made.append(Receiver(tmp_path / f"{name}.jsonl"))
-        return made[-1]
-
-    yield make
-    for receiver in made:
-        receiver.stop()
+    with receivers_in(tmp_path) as make:
+        yield make
 
 
 async def register(feeds: RunningService, audience: str, url: str, **body: Any) -> httpx.Response:
