@@ -86,7 +86,7 @@ class Delivery(BaseModel):
     webhook_id: str = Field(description="the webhook-id header sent: the same for every attempt of an entry")
     attempted_at: datetime
     outcome: Literal["delivered", "failed"]
-    status_code: int | None = Field(ge=100, le=599, description="the endpoint's answer; null when none came")
+    status_code: int | None = Field(description="the endpoint's answer; null when none came")
     error: Literal["timeout", "connection", "refused-address", "redirect", "status", "secret-destroyed"] | None
     paused: bool = Field(description="this failure paused the subscription")
 
