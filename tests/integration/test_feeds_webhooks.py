@@ -124,8 +124,8 @@ async def test_a_receiver_down_for_a_while_and_a_feeds_restart_lose_nothing_dupl
             await wait_stored(feeds, OUTAGE, first)
             head = len(await all_pages(feeds, OUTAGE))
 
-            async def caught_up() -> bool:
-                return len(receiver.records("new")) == head
+            async def caught_up() -> bool:  # acknowledged and committed, not only stored by the receiver
+                return (await subscription(feeds, OUTAGE, subscription_id))["delivered"] == head
 
             await wait_until(caught_up)
             receiver.stop()  # the office's endpoint goes down
