@@ -40,6 +40,7 @@ log = logging.getLogger("harbour.feeds.webhooks")
 SECRET_FIELD = "webhook_secret"  # the vault's field name of a subscription's sealed secret
 EVENT_TYPE_PREFIX = "milestone."
 USER_AGENT = "Harbour-Feeds-Webhooks/1"
+ERROR_PAUSE_SECONDS = 2.0  # after a pass that failed (the database away): soon again, without a hot loop
 
 
 def vault_subject(subscription_id: UUID) -> str:
@@ -122,7 +123,7 @@ class Deliverer:
                 pause = await self.deliver_once()
             except Exception as error:  # the database away, say: the attempt rolled back, nothing is lost
                 log.warning("webhook delivery pass failed (%s)", type(error).__name__)
-                pause = wait
+                pause = ERROR_PAUSE_SECONDS
             if pause is None:
                 continue
             # Idle, a worker holds no connection: it waits for a notification, the next retry's time, or at most

@@ -102,11 +102,17 @@ async def claim(conn: Any, now: datetime) -> asyncpg.Record | None:
 
 
 async def next_due(conn: Any) -> datetime | None:
-    """When the next attempt of an active subscription with an entry to send is due (None: none has one)."""
+    """When the next attempt of an active subscription with an entry to send is due (None: none has one).
+
+    Passing over the subscriptions other workers hold (SKIP LOCKED; the row lock taken here ends with the
+    caller's transaction): a held one is due already, and counting it would have an idle worker look again at
+    once, and again, for as long as the attempt lasts. Its worker goes on with it itself."""
     moment: datetime | None = await conn.fetchval(
-        """SELECT min(s.next_attempt_at) FROM webhook_subscriptions s
+        """SELECT s.next_attempt_at FROM webhook_subscriptions s
            WHERE s.status = 'active' AND EXISTS (SELECT 1 FROM feed_milestones m
-                                                 WHERE m.audience = s.audience AND m.seq > s.delivered_cursor)"""
+                                                 WHERE m.audience = s.audience AND m.seq > s.delivered_cursor)
+           ORDER BY s.next_attempt_at LIMIT 1
+           FOR UPDATE OF s SKIP LOCKED"""
     )
     return moment
 
