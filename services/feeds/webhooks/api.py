@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID, uuid4
 
+import asyncpg
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
@@ -101,8 +103,8 @@ AFTER = Query(None, max_length=200, pattern=pages.CURSOR_PATTERN, description="t
 LIMIT = Query(100, ge=1, le=MAX_PAGE)
 
 
-def _view(row: object) -> Subscription:
-    return Subscription.model_validate({**dict(row), "delivered": row["delivered_cursor"]})  # type: ignore[index,call-overload]
+def _view(row: Mapping[str, Any] | asyncpg.Record) -> Subscription:
+    return Subscription.model_validate({**dict(row), "delivered": row["delivered_cursor"]})
 
 
 async def _check_cursor(conn: Connection, audience: str, after: int) -> None:
