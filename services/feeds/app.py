@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from harbour.service import ServiceDefinition, create_app
 from services.feeds import api, handlers
+from services.feeds.webhooks import api as webhooks
 
 DEFINITION = ServiceDefinition(
     name="feeds",
@@ -16,7 +17,7 @@ DEFINITION = ServiceDefinition(
     port=8105,
     domain_topic=None,
     migrations=Path(__file__).parent / "migrations",
-    routers=[api.router],
+    routers=[api.router, webhooks.router],
     subscriptions=handlers.subscriptions(),  # no milestones.for_service: it owns no event the policy maps
 )
 
