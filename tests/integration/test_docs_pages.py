@@ -15,18 +15,21 @@ its OpenAPI document and the committed AsyncAPI document. One browser for the mo
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Browser, Page, Request, Route, async_playwright, expect
+from playwright.async_api import Browser, ConsoleMessage, Page, Request, Route, async_playwright, expect
 
 from harbour.http.docs import CONTENT_SECURITY_POLICY
 from services.registry import available, definition
 from tests.integration.test_feeds_helpers import served
 from tests.support.harness import running_service
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 CHROMIUM = Path("/usr/bin/chromium")
@@ -38,6 +41,12 @@ LOCAL_SCHEMES = {"data", "blob", "about"}
 # document, and the parser in the page refuses a document it cannot read: every service's is loaded. About 2 s a page.
 OPENAPI_PAGES_OF = ["legal"]
 RENDER_TIMEOUT_MS = 30_000  # two cores that other suites load: a large bundle may take seconds to parse
+# Chromium's console line for a load the Content-Security-Policy blocked: "Loading the image 'https://…' violates…".
+CSP_REFUSAL = re.compile(r"'([^']+)' violates the following Content Security Policy directive")
+# What ReDoc 2 still reaches for outside, whatever it is told: its sidebar's logo, which it hides when the load
+# fails. The policy refuses it before any request is made; anything else refused would be a feature that silently
+# depends on a CDN (and fails the test, to be looked at when a package is upgraded).
+REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 
 
 def leaves_the_host(url: str) -> bool:
@@ -91,14 +100,22 @@ async def services(pg_server_url: str) -> AsyncIterator[dict[str, tuple[str, dic
         yield found
 
 
-async def load(browser: Browser, url: str) -> tuple[Page, list[str], list[str]]:
-    """The page at ``url``, every URL it requested, and those that would have left the host (aborted).
+@dataclass
+class Loaded:
+    page: Page
+    requested: list[str]  # every URL the page requested
+    outside: list[str]  # those that would have left the host (aborted by the test)
+    refused: list[str]  # what the page's Content-Security-Policy kept it from even asking for
 
-    A request the page's Content-Security-Policy refuses is never made, so it is not among them: that is the
-    policy's work, and the page must carry it (checked below)."""
+
+async def load(browser: Browser, url: str) -> Loaded:
+    """The page at ``url`` and what it asked for.
+
+    A load the page's Content-Security-Policy refuses is never requested, so it is not among the requests: that
+    is the policy's work (the page must carry it, checked below), and the browser's console names each one."""
     context = await browser.new_context(service_workers="block")
-    requested: list[str] = []
-    outside: list[str] = []
+    loaded = Loaded(await context.new_page(), [], [], [])
+    requested, outside = loaded.requested, loaded.outside
 
     async def guard(route: Route) -> None:
         if leaves_the_host(route.request.url):
@@ -110,13 +127,18 @@ async def load(browser: Browser, url: str) -> tuple[Page, list[str], list[str]]:
     def seen(request: Request) -> None:
         requested.append(request.url)
 
+    def console(message: ConsoleMessage) -> None:
+        refused = CSP_REFUSAL.search(message.text)
+        if refused:
+            loaded.refused.append(refused.group(1))
+
     await context.route("**/*", guard)
-    page = await context.new_page()
-    page.on("request", seen)
-    response = await page.goto(url, wait_until="load")
+    loaded.page.on("request", seen)
+    loaded.page.on("console", console)
+    response = await loaded.page.goto(url, wait_until="load")
     assert response is not None and response.status == 200
     assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
-    return page, requested, outside
+    return loaded
 
 
 def an_operation(openapi: dict[str, Any]) -> tuple[str, str]:
@@ -140,42 +162,52 @@ def a_channel(name: str) -> str:
 async def test_swagger_ui_shows_the_services_operations_with_no_request_leaving_the_host(browser, services, name):
     url, openapi = services[name]
     path, _ = an_operation(openapi)
-    page, requested, outside = await load(browser, f"{url}/docs")
+    loaded = await load(browser, f"{url}/docs")
     try:
-        await expect(page.locator(".opblock-summary-path", has_text=path).first).to_be_visible(
+        await expect(loaded.page.locator(".opblock-summary-path", has_text=path).first).to_be_visible(
             timeout=RENDER_TIMEOUT_MS
         )
-        assert f"{url}/docs/assets/swagger-ui-bundle.js" in requested
-        assert f"{url}/openapi.json" in requested
-        assert outside == []
+        assert f"{url}/docs/assets/swagger-ui-bundle.js" in loaded.requested
+        assert f"{url}/openapi.json" in loaded.requested
+        assert loaded.outside == []
+        assert loaded.refused == []
     finally:
-        await page.context.close()
+        await loaded.page.context.close()
 
 
 @pytest.mark.parametrize("name", OPENAPI_PAGES_OF)
 async def test_redoc_shows_the_services_operations_with_no_request_leaving_the_host(browser, services, name):
     url, openapi = services[name]
     _, summary = an_operation(openapi)
-    page, requested, outside = await load(browser, f"{url}/redoc")
+    loaded = await load(browser, f"{url}/redoc")
     try:
-        await expect(page.locator("h2", has_text=summary).first).to_be_visible(timeout=RENDER_TIMEOUT_MS)
-        assert f"{url}/docs/assets/redoc.standalone.js" in requested
-        assert outside == []
+        await expect(loaded.page.locator("h2", has_text=summary).first).to_be_visible(timeout=RENDER_TIMEOUT_MS)
+        assert f"{url}/docs/assets/redoc.standalone.js" in loaded.requested
+        assert loaded.outside == []
+
+        # The logo is refused, and nothing else: which also shows the console is read (the other pages' empty
+        # lists are not for want of listening).
+        async def logo_refused() -> bool:
+            return REDOC_LOGO in loaded.refused
+
+        await wait_until(logo_refused, timeout=RENDER_TIMEOUT_MS / 1000)
+        assert set(loaded.refused) == {REDOC_LOGO}
     finally:
-        await page.context.close()
+        await loaded.page.context.close()
 
 
 @pytest.mark.parametrize("name", available())
 async def test_the_asyncapi_page_shows_the_committed_channels_with_no_request_leaving_the_host(browser, services, name):
     url, _ = services[name]
     address = a_channel(name)
-    page, requested, outside = await load(browser, f"{url}/asyncapi")
+    loaded = await load(browser, f"{url}/asyncapi")
     try:
-        await expect(page.get_by_text(address, exact=True).first).to_be_visible(timeout=RENDER_TIMEOUT_MS)
-        assert f"{url}/docs/assets/asyncapi.standalone.js" in requested
-        assert outside == []
+        await expect(loaded.page.get_by_text(address, exact=True).first).to_be_visible(timeout=RENDER_TIMEOUT_MS)
+        assert f"{url}/docs/assets/asyncapi.standalone.js" in loaded.requested
+        assert loaded.outside == []
+        assert loaded.refused == []
     finally:
-        await page.context.close()
+        await loaded.page.context.close()
 
 
 async def test_a_documentation_asset_outside_the_list_is_a_404_problem(services):
