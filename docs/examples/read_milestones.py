@@ -30,9 +30,22 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Message
 from jsonschema import FormatChecker, ValidationError
 from jsonschema.validators import validator_for
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 # The committed contract (`harbour schemas export`), next to this example in the repository.
 DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "jsonschema" / "Milestone.v1.json"
+
+
+def local_schemas(folder: Path) -> Registry:
+    """Every schema of the folder, by its ``$id``: a ``$ref`` between published schemas resolves from these files,
+    never by fetching anything."""
+    resources = []
+    for path in sorted(folder.glob("*.json")):
+        document = json.loads(path.read_text())
+        if isinstance(document, dict) and "$id" in document:
+            resources.append((document["$id"], Resource.from_contents(document, default_specification=DRAFT202012)))
+    return Registry().with_resources(resources)
 
 
 def consumer_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -89,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     schema = json.loads(args.schema.read_text())
-    validator = validator_for(schema)(schema, format_checker=FormatChecker())
+    validator = validator_for(schema)(
+        schema, registry=local_schemas(args.schema.parent), format_checker=FormatChecker()
+    )
     consumer = Consumer(consumer_config(args))
     consumer.subscribe([f"milestones.{args.audience}.v1"])
     read = invalid = 0

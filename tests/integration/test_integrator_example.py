@@ -3,7 +3,8 @@
 ``docs/examples/read_milestones.py`` (confluent-kafka, which bundles librdkafka: a client Harbour did not write) is
 started as its own process with the development settings the guide gives, while intake runs for real and publishes
 a referral's milestones. It must read them, validate each against the committed JSON Schema, match key and headers,
-and say so on stdout; the offsets it committed must make a second run go on from there.
+and say so on stdout; the offsets it committed must make a second run go on from there; and a message off the
+contract must be reported as invalid (exit 1), without its content.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import sys
 import uuid
 
 import pytest
+from aiokafka import AIOKafkaProducer
+from jsonschema.validators import validator_for
 
 from harbour.settings import REPO_ROOT
 from milestones import Pseudonyms
@@ -65,3 +68,23 @@ async def test_the_librdkafka_example_reads_and_validates_the_milestones_a_runni
         assert [(m["milestone"], m["case_ref"]) for m in again] == [
             ("referral-received", Pseudonyms.from_settings(svc.settings).case_ref(PAYOKE, second))
         ], report
+
+    # A message off the contract (a field the closed schema does not have, as a name would be) is reported as
+    # invalid, without its content, and the example exits 1: the validation is real.
+    forged = {**read[0], "audience": PAYOKE, "recorded_at": "2026-12-02T06:00:00Z", "file_number": None,
+              "milestone_id": str(uuid.uuid4()), "person_name": "Ilvaneth"}  # fmt: skip
+    # Off the contract by that field alone: without it, the same message is valid.
+    schema = json.loads((REPO_ROOT / "schemas" / "jsonschema" / "Milestone.v1.json").read_text())
+    validator_for(schema)(schema).validate({k: v for k, v in forged.items() if k != "person_name"})
+    headers = [("milestone", b"referral-received"), ("milestone_id", forged["milestone_id"].encode())]
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait("milestones.centre-payoke.v1", json.dumps(forged).encode(),
+                                     key=case_ref.encode(), headers=headers)  # fmt: skip
+    finally:
+        await producer.stop()
+    status, printed, report = await run_example(*common, "--max-messages", "1", "--idle-seconds", "60")
+    assert status == 1 and printed == []
+    assert "read 1 milestones, 1 invalid" in report
+    assert "Ilvaneth" not in report
