@@ -65,8 +65,9 @@ def render_roles(documents: dict[str, dict[str, Any]]) -> str:
                 access = operation.get("x-harbour-access")
                 if access is None:
                     # A route that checks its caller by hand: the document says so in words only.
-                    needs = "a valid token; the endpoint checks the rest" if operation.get("security") else "no token"
-                    out.append(f"| {head} | — | {needs} | see the operation's description | — | — |")
+                    needs = "any, with a valid token" if operation.get("security") else "anyone, no token"
+                    said = _cell(operation.get("description", "").strip()) or "—"
+                    out.append(f"| {head} | — | {needs} | checked by the endpoint | {said} | — |")
                     continue
                 for grant in access["grants"]:
                     kinds, roles = _who(grant)
