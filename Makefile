@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # worker (--dist loadfile) because each module starts its own broker. `make test PYTEST_WORKERS=` runs serially.
 PYTEST_WORKERS ?= -n 3 --dist loadfile
 
-.PHONY: venv infra tools browser docs-assets run test bench down
+.PHONY: venv infra tools run test bench down
 
 venv: $(STAMP)
 
@@ -29,18 +29,13 @@ infra: venv
 tools:
 	@sh harbour_tools/install_prometheus.sh
 
-# Debian's chromium (through apt-get when /usr/bin/chromium is missing): the docs page test drives it with Playwright.
-browser:
-	@sh harbour_tools/install_chromium.sh
-
-# The assets every service's /docs, /redoc and /asyncapi pages load from the service itself (npm ci of the lock file).
-docs-assets:
-	@sh harbour_tools/install_docs_assets.sh
-
-run: venv docs-assets
+run: venv
+run: docs-assets
 	$(BIN)/harbour up --demo
 
-test: venv infra tools browser docs-assets
+test: venv infra tools
+test: browser
+test: docs-assets
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -58,3 +53,12 @@ bench: venv infra
 # Stops only what `harbour infra up` started (pid files under var/run); no-op without a venv.
 down:
 	@if test -x $(BIN)/harbour; then $(BIN)/harbour infra down; fi
+
+.PHONY: browser docs-assets
+# Debian's chromium (through apt-get when /usr/bin/chromium is missing): the docs page test drives it with Playwright.
+browser:
+	@sh harbour_tools/install_chromium.sh
+
+# The assets every service's /docs, /redoc and /asyncapi pages load from the service itself (npm ci of the lock file).
+docs-assets:
+	@sh harbour_tools/install_docs_assets.sh

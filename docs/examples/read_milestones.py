@@ -75,18 +75,55 @@ def consumer_config(args: argparse.Namespace) -> dict[str, Any]:
     return config
 
 
-def check(message: Message, validate: Any, audience: str) -> dict[str, Any]:
-    """The milestone in ``message``, checked: valid against the schema, and consistent with its key and headers."""
+class Contract:
+    """The published schemas of a milestone: the envelope every milestone shares (``--schema``) and, where it is
+    published beside it, the closed schema of the milestone's own type (``Milestone.<type>.v1.json``)."""
+
+    def __init__(self, envelope: Path) -> None:
+        self.folder, self.envelope_name = envelope.parent, envelope.name
+        self.registry = local_schemas(self.folder)
+        self.envelope = self._validator(envelope)
+        self.by_type: dict[str, Any] = {}
+
+    def _validator(self, path: Path) -> Any:
+        schema = json.loads(path.read_text())
+        return validator_for(schema)(schema, registry=self.registry, format_checker=FormatChecker())
+
+    def validate(self, value: dict[str, Any]) -> list[str]:
+        """Raises ValidationError when ``value`` is off the contract; the schema files it was checked against."""
+        self.envelope.validate(value)
+        checked = [self.envelope_name]
+        path = self.folder / f"Milestone.{value['milestone']}.v1.json"
+        if path.is_file():
+            if value["milestone"] not in self.by_type:
+                self.by_type[value["milestone"]] = self._validator(path)
+            self.by_type[value["milestone"]].validate(value)
+            checked.append(path.name)
+        return checked
+
+
+def check(message: Message, contract: Contract, audience: str) -> tuple[dict[str, Any], list[str]]:
+    """The milestone in ``message``, checked: valid against the schemas, and consistent with its key and headers."""
     value = json.loads(message.value())
-    validate(value)
+    checked = contract.validate(value)
     headers = {name: raw.decode() for name, raw in (message.headers() or []) if raw is not None}
     if value["audience"] != audience:
-        raise ValidationError(f"a milestone for {value['audience']!r} on {audience!r}'s topic")
+        raise ValidationError("a milestone for another audience on this audience's topic")
     if message.key() != value["case_ref"].encode():
         raise ValidationError("the message key is not the milestone's case reference")
     if headers.get("milestone") != value["milestone"] or headers.get("milestone_id") != value["milestone_id"]:
         raise ValidationError("the headers do not name the milestone the value holds")
-    return value
+    return value, checked
+
+
+def reason(exc: Exception) -> str:
+    """Where and why a message is off the contract, without quoting any of its values (an invalid message may
+    hold anything: jsonschema's own text repeats the offending value)."""
+    if isinstance(exc, ValidationError) and exc.validator is not None:
+        return f"{exc.json_path} fails {exc.validator!r}"
+    if isinstance(exc, ValidationError):
+        return exc.message
+    return type(exc).__name__
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,10 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle-seconds", type=float, default=0, help="stop after this long without one (0: never)")
     args = parser.parse_args(argv)
 
-    schema = json.loads(args.schema.read_text())
-    validator = validator_for(schema)(
-        schema, registry=local_schemas(args.schema.parent), format_checker=FormatChecker()
-    )
+    contract = Contract(args.schema)
     consumer = Consumer(consumer_config(args))
     consumer.subscribe([f"milestones.{args.audience}.v1"])
     read = invalid = 0
@@ -127,16 +161,16 @@ def main(argv: list[str] | None = None) -> int:
             last = time.monotonic()
             read += 1
             try:
-                milestone = check(message, validator.validate, args.audience)
-            except (ValueError, ValidationError) as exc:
+                milestone, checked = check(message, contract, args.audience)
+            except (ValueError, KeyError, TypeError, ValidationError) as exc:
                 # A message that breaks the contract: report it (without its content) and go on.
                 invalid += 1
                 print(f"invalid message at {message.topic()}[{message.partition()}]@{message.offset()}: "
-                      f"{getattr(exc, 'message', exc)}", file=sys.stderr)  # fmt: skip
+                      f"{reason(exc)}", file=sys.stderr)  # fmt: skip
             else:
-                print(json.dumps({key: milestone[key] for key in
-                                  ("milestone", "milestone_id", "case_ref", "occurred_on", "source", "data")}),
-                      flush=True)  # fmt: skip
+                shown = {key: milestone[key] for key in
+                         ("milestone", "milestone_id", "case_ref", "occurred_on", "source", "data")}  # fmt: skip
+                print(json.dumps({**shown, "schemas": checked}), flush=True)
             consumer.commit(message=message, asynchronous=False)
     finally:
         consumer.close()

@@ -58,6 +58,10 @@ async def test_the_librdkafka_example_reads_and_validates_the_milestones_a_runni
         assert [m["milestone"] for m in read] == ["referral-received", "referral-taken-up"], report
         assert {m["case_ref"] for m in read} == {case_ref}
         assert all(m["source"] == "intake" for m in read)
+        # Checked against the envelope every milestone shares, and its type's own schema where one is published.
+        for m in read:
+            published = REPO_ROOT / "schemas" / "jsonschema" / f"Milestone.{m['milestone']}.v1.json"
+            assert m["schemas"] == ["Milestone.v1.json"] + ([published.name] if published.is_file() else [])
         assert "read 2 milestones, 0 invalid" in report
 
         # The offsets were committed after each message: the same group goes on with the next referral's receipt,
@@ -71,7 +75,8 @@ async def test_the_librdkafka_example_reads_and_validates_the_milestones_a_runni
 
     # A message off the contract (a field the closed schema does not have, as a name would be) is reported as
     # invalid, without its content, and the example exits 1: the validation is real.
-    forged = {**read[0], "audience": PAYOKE, "recorded_at": "2026-12-02T06:00:00Z", "file_number": None,
+    shown = {k: v for k, v in read[0].items() if k != "schemas"}  # what the example printed, less its own report
+    forged = {**shown, "audience": PAYOKE, "recorded_at": "2026-12-02T06:00:00Z", "file_number": None,
               "milestone_id": str(uuid.uuid4()), "person_name": "Ilvaneth"}  # fmt: skip
     # Off the contract by that field alone: without it, the same message is valid.
     schema = json.loads((REPO_ROOT / "schemas" / "jsonschema" / "Milestone.v1.json").read_text())
@@ -85,6 +90,6 @@ async def test_the_librdkafka_example_reads_and_validates_the_milestones_a_runni
     finally:
         await producer.stop()
     status, printed, report = await run_example(*common, "--max-messages", "1", "--idle-seconds", "60")
-    assert status == 1 and printed == []
+    assert status == 1 and printed == [], report
     assert "read 1 milestones, 1 invalid" in report
-    assert "Ilvaneth" not in report
+    assert "fails 'additionalProperties'" in report and "Ilvaneth" not in report
