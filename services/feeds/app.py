@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from harbour.service import ServiceDefinition, create_app
+from schemas import asyncapi_document
 from services.feeds import api, handlers
 from services.feeds.webhooks import api as webhooks
 
@@ -15,6 +16,7 @@ DEFINITION = ServiceDefinition(
     title="Feeds",
     description="Audience milestone feeds over HTTP (cursor pages, server-sent events) for offices without Kafka.",
     port=8105,
+    asyncapi_document=asyncapi_document("feeds"),
     domain_topic=None,
     migrations=Path(__file__).parent / "migrations",
     routers=[api.router, webhooks.router],
