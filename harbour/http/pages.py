@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
@@ -29,6 +30,21 @@ def text(value: Any) -> str:
     if not isinstance(value, str) or "\x00" in value:
         raise ValueError("not a text key")
     return value
+
+
+def integer(value: Any) -> int:
+    """An integer part of a key: within PostgreSQL's bigint, which a forged cursor could overflow (a 500)."""
+    if not isinstance(value, int) or isinstance(value, bool) or not -(2**63) <= value < 2**63:
+        raise ValueError("not an integer key")
+    return value
+
+
+def moment(value: Any) -> datetime:
+    """A moment part of a key (``datetime.isoformat()`` of an aware datetime, as the service wrote it)."""
+    parsed = datetime.fromisoformat(text(value))
+    if parsed.tzinfo is None:
+        raise ValueError("not a moment key")
+    return parsed
 
 
 def read_cursor(after: str, *parts: Callable[[Any], Any]) -> list[Any]:

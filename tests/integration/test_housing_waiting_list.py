@@ -46,8 +46,9 @@ async def admitted(svc: RunningService) -> str:
 
 
 async def waiting(svc: RunningService) -> list[str]:
-    listed = (await svc.client.get("/housing/waiting-list", headers=svc.token(CENTRE, "housing"))).json()
-    return [w["case_id"] for w in listed["waiting"]]
+    listed = (await svc.client.get("/housing/waiting-list?limit=500", headers=svc.token(CENTRE, "housing"))).json()
+    assert listed["next"] is None and listed["status"] == "waiting"  # one page holds them all: none left unread
+    return [w["case_id"] for w in listed["items"]]
 
 
 async def occupant(svc: RunningService, bed_id: str) -> str | None:
@@ -166,3 +167,64 @@ async def test_a_bed_back_in_service_and_a_bed_freed_by_an_exit_serve_the_queue_
 async def _post(svc: RunningService, path: str, body: dict[str, Any], headers: dict[str, str]) -> None:
     r = await svc.client.post(path, json=body, headers=headers)
     assert r.status_code == 204, r.text
+
+
+async def _waiting_page(svc: RunningService, query: str) -> dict[str, Any]:
+    response = await svc.client.get(f"/housing/waiting-list?{query}", headers=svc.token(CENTRE, "housing"))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_walking_the_waiting_list_two_at_a_time_reads_each_request_once_in_serving_order_with_requests_between(
+    housing,
+):
+    svc, clock = housing
+    await full_centre_with_a_queue(svc, clock)  # four waiting: tonight-w, tonight-a, urgent, planned
+    before = [w["request_id"] for w in (await _waiting_page(svc, "limit=500"))["items"]]
+    assert len(before) == 4
+    walked: list[dict[str, Any]] = []
+    ahead: set[str] = set()
+    behind: set[str] = set()
+    # Between pages: "tonight" requests (after the tonights queued before them, before everything less urgent)
+    # and "planned" ones (after everything); which side of the cursor each lands on is read from the whole queue.
+    arrivals = ["planned", "tonight", "planned", "tonight"]
+    page = await _waiting_page(svc, "limit=2")
+    while True:
+        walked += page["items"]
+        if page["next"] is None:
+            break
+        if arrivals:
+            clock.advance(timedelta(minutes=5))
+            urgency = arrivals.pop(0)
+            outcome = await request_bed(svc, CENTRE, await admitted(svc), urgency=urgency)
+            assert outcome["status"] == "waitlisted", outcome
+            queue = [w["request_id"] for w in (await _waiting_page(svc, "limit=500"))["items"]]
+            new, last = queue.index(outcome["request_id"]), queue.index(page["items"][-1]["request_id"])
+            (ahead if new > last else behind).add(outcome["request_id"])
+        page = await _waiting_page(svc, f"limit=2&after={page['next']}")
+    ids = [w["request_id"] for w in walked]
+    assert len(ids) == len(set(ids))  # none read twice
+    assert set(before) | ahead == set(ids) and not behind & set(ids)  # none lost; none behind the cursor
+    assert len(ids) == 4 + len(ahead) and len(ahead) >= 1 and len(behind) >= 1  # counted
+    # The positions are the whole queue's, as it stood when each page was read: they only grow along the walk.
+    assert [w["position"] for w in walked] == sorted(w["position"] for w in walked)
+    final = (await _waiting_page(svc, "limit=500"))["items"]
+    assert [w["position"] for w in final] == list(range(1, len(final) + 1)) and len(final) == 4 + 4 - len(arrivals)
+
+
+async def test_a_waiting_list_page_out_of_bounds_a_forged_cursor_or_an_unknown_queue_is_refused_naming_the_field(
+    housing,
+):
+    svc, _ = housing
+    headers = svc.token(CENTRE, "housing")
+    # base64url of [1,"yesterday",1,"r"] and of [9223372036854775808,"2026-01-05T18:00:00+00:00",1,"r"]: well
+    # formed, but no key the service gave (a moment it cannot read; an integer past int64).
+    forged = ("WzEsInllc3RlcmRheSIsMSwiciJd",
+              "WzkyMjMzNzIwMzY4NTQ3NzU4MDgsIjIwMjYtMDEtMDVUMTg6MDA6MDArMDA6MDAiLDEsInIiXQ==")  # fmt: skip
+    for query, field in [("limit=0", "limit"), ("limit=501", "limit"), ("after=AAAA", "after"),
+                         ("after=not%20a%20cursor", "after"), ("after=" + "A" * 401, "after"),
+                         *((f"after={f}", "after") for f in forged), ("status=placed", "status")]:  # fmt: skip
+        response = await svc.client.get(f"/housing/waiting-list?{query}", headers=headers)
+        assert response.status_code == 422, (query, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert field in [e["field"] for e in response.json()["errors"]], (query, response.text)

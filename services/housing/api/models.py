@@ -151,10 +151,16 @@ class WaitingRequest(BaseModel):
     position: int
 
 
+WaitingStatus = Literal["waiting", "awaiting-acceptance"]
+
+
 class WaitingList(BaseModel):
+    """A page of one of the centre's two queues, in serving order."""
+
     centre: str
-    waiting: list[WaitingRequest]
-    awaiting_acceptance: list[WaitingRequest]
+    status: WaitingStatus
+    items: list[WaitingRequest]
+    next: str | None = Field(description="pass as ?after= for the next page; null on the last page")
 
 
 class HistoryEntry(BaseModel):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from harbour.audit import read_purpose, record_read
 from harbour.auth import Caller
 from harbour.errors import NotFound, RuleViolation
+from harbour.http.pages import CURSOR_PATTERN, cursor, integer, moment, read_cursor, text
 from harbour.pii import ERASED
 from harbour.service import RuntimeDep, ServiceRuntime
 from schemas.housing import HousingKind, PersonMoved
@@ -26,11 +27,14 @@ from services.housing.api.models import (
     ShelterOccupancy,
     WaitingList,
     WaitingRequest,
+    WaitingStatus,
 )
 from services.housing.commands import today
 
 router = APIRouter(prefix="/housing", tags=["views"])
 MAX_HISTORY_DAYS = 366
+DEFAULT_PAGE = 100
+MAX_PAGE = 500
 
 
 def _counts(beds: int, in_service: int, occupied: int) -> Counts:
@@ -112,20 +116,41 @@ async def free_beds(
     return out
 
 
-def _waiting(rows: list[Any]) -> list[WaitingRequest]:
-    return [WaitingRequest(request_id=r["request_id"], case_id=r["case_id"], from_centre=r["from_centre"],
-                           needs=list(r["needs"]), urgency=r["urgency"], requested_at=r["requested_at"].isoformat(),
-                           position=n) for n, r in enumerate(rows, start=1)]  # fmt: skip
-
-
 @router.get("/waiting-list", response_model=WaitingList)
-async def waiting_list(caller: Caller = Depends(may("waiting_list")), rt: ServiceRuntime = RuntimeDep) -> WaitingList:
-    order = "ORDER BY urgency_rank, requested_at, seq"  # the aggregate's serving order
-    sql = f"SELECT * FROM housing_requests WHERE network = $1 AND status = $2 {order}"
+async def waiting_list(
+    status: Annotated[WaitingStatus, Query(description="which queue: waiting for a bed of the centre, or placed "
+                                           "and awaiting the person's acceptance")] = "waiting",
+    after: Annotated[str | None, Query(max_length=400, pattern=CURSOR_PATTERN,
+                                       description="`next` of the previous page; absent for the first page")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    caller: Caller = Depends(may("waiting_list")),
+    rt: ServiceRuntime = RuntimeDep,
+) -> WaitingList:  # fmt: skip
+    """One queue of the caller's centre's network, a page at a time, in the order it is served: by urgency, then
+    the time of the request. ``position`` is the place in the whole queue, not in the page."""
+    start = read_cursor(after, integer, moment, integer, text) if after is not None else (None,) * 4
     async with rt.pool.acquire() as conn:
-        waiting = await conn.fetch(sql, caller.org, "waiting")
-        awaiting = await conn.fetch(sql, caller.org, "awaiting-acceptance")
-    return WaitingList(centre=caller.org, waiting=_waiting(waiting), awaiting_acceptance=_waiting(awaiting))
+        # Keyset on the aggregate's serving order (urgency, time, store position), made unique by the request
+        # id: a request queued between two page reads appears once if it sorts after the cursor, and never
+        # pushes one read already onto the next page. The positions are counted over the whole queue before
+        # the keyset cuts it. One row more tells whether a next page exists without a count query.
+        rows = await conn.fetch(
+            """SELECT * FROM (SELECT r.*, row_number() OVER (ORDER BY urgency_rank, requested_at, seq, request_id)
+                                         AS position
+                                FROM housing_requests r WHERE network = $1 AND status = $2) q
+                WHERE $3::integer IS NULL
+                   OR (urgency_rank, requested_at, seq, request_id) > ($3::integer, $4::timestamptz, $5::bigint, $6)
+                ORDER BY urgency_rank, requested_at, seq, request_id LIMIT $7""",
+            caller.org, status, *start, limit + 1,
+        )  # fmt: skip
+    page = rows[:limit]
+    items = [WaitingRequest(request_id=r["request_id"], case_id=r["case_id"], from_centre=r["from_centre"],
+                            needs=list(r["needs"]), urgency=r["urgency"], requested_at=r["requested_at"].isoformat(),
+                            position=r["position"]) for r in page]  # fmt: skip
+    last = page[-1] if len(rows) > limit else None
+    following = None if last is None else cursor(last["urgency_rank"], last["requested_at"].isoformat(), last["seq"],
+                                                 last["request_id"])  # fmt: skip
+    return WaitingList(centre=caller.org, status=status, items=items, next=following)
 
 
 _HISTORY_FIELDS = ("on", "request_id", "shelter_id", "bed_id", "to", "reason", "position")
