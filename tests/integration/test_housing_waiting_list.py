@@ -4,7 +4,8 @@ urgencies and bed constraints: most urgent first, then the earliest request, and
 
 Before the fix only a freed bed served the list: a person waiting "tonight" saw a new shelter's bed go to a
 "planned" request made after it. Each test runs its own service (a fresh database), so the centres' networks
-hold exactly what the test put there and every count is exact.
+hold exactly what the test put there and every count is exact. Housing's lists that grow with the data (the
+waiting list, the occupancy history) are pages, walked here while the data changes between pages (issue 15).
 """
 
 from __future__ import annotations
@@ -225,6 +226,55 @@ async def test_a_waiting_list_page_out_of_bounds_a_forged_cursor_or_an_unknown_q
                          ("after=not%20a%20cursor", "after"), ("after=" + "A" * 401, "after"),
                          *((f"after={f}", "after") for f in forged), ("status=placed", "status")]:  # fmt: skip
         response = await svc.client.get(f"/housing/waiting-list?{query}", headers=headers)
+        assert response.status_code == 422, (query, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert field in [e["field"] for e in response.json()["errors"]], (query, response.text)
+
+
+async def _history_page(svc: RunningService, query: str) -> dict[str, Any]:
+    response = await svc.client.get(f"/housing/occupancy/history?since=2026-01-01&until=2026-01-10&{query}",
+                                    headers=svc.token(CENTRE, "caseworker"))  # fmt: skip
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_walking_the_occupancy_history_three_days_at_a_time_reads_each_day_once_in_order_while_beds_fill(
+    housing,
+):
+    svc, _ = housing
+    await register_shelter(svc, CENTRE, {"b1": [], "b2": [], "b3": []})  # on 2026-01-05, the clock's day
+    walked: list[dict[str, Any]] = []
+    placed = 0
+    page = await _history_page(svc, "limit=3")
+    while True:
+        assert len(page["items"]) <= 3 and (page["since"], page["until"]) == ("2026-01-01", "2026-01-10")
+        walked += page["items"]
+        if page["next"] is None:
+            break
+        assert (await request_bed(svc, CENTRE, await admitted(svc)))["status"] == "assigned"  # today fills
+        placed += 1
+        page = await _history_page(svc, f"limit=3&after={page['next']}")
+    days = [d["day"] for d in walked]
+    assert days == [f"2026-01-{n:02}" for n in range(1, 11)]  # each of the ten days once, in order: none lost
+    assert placed == 3  # four pages of 3, 3, 3 and 1 days
+    assert [d["totals"]["beds"] for d in walked] == [0] * 4 + [3] * 6
+    # Each day as it stood when its page was read: the 5th's page was the second, read after one placement.
+    assert [d["totals"]["occupied"] for d in walked] == [0] * 4 + [1, 1, 2, 2, 2, 3]
+    whole = await _history_page(svc, "limit=500")
+    assert whole["next"] is None and [d["totals"]["occupied"] for d in whole["items"]] == [0] * 4 + [3] * 6
+
+
+async def test_an_occupancy_history_page_out_of_bounds_or_a_cursor_of_another_period_is_refused_naming_the_field(
+    housing,
+):
+    svc, _ = housing
+    headers = svc.token(CENTRE, "caseworker")
+    # base64url of ["2025-12-31"] and of ["2026-01-10"]: days this period's pages never end on.
+    for query, field in [("limit=0", "limit"), ("limit=501", "limit"), ("after=AAAA", "after"),
+                         ("after=not%20a%20cursor", "after"), ("after=" + "A" * 101, "after"),
+                         ("after=WyIyMDI1LTEyLTMxIl0=", "after"), ("after=WyIyMDI2LTAxLTEwIl0=", "after")]:  # fmt: skip
+        response = await svc.client.get(f"/housing/occupancy/history?since=2026-01-01&until=2026-01-10&{query}",
+                                        headers=headers)  # fmt: skip
         assert response.status_code == 422, (query, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
         assert field in [e["field"] for e in response.json()["errors"]], (query, response.text)

@@ -137,6 +137,17 @@ class DayOccupancy(BaseModel):
     shelters: dict[str, Counts]
 
 
+class OccupancyHistory(BaseModel):
+    """A page of days of the period asked for, earliest first."""
+
+    centre: str
+    since: date
+    until: date
+    items: list[DayOccupancy]
+    next: str | None = Field(description="pass as ?after= (with the same since and until) for the next page; "
+                                         "null on the last page")  # fmt: skip
+
+
 class CentreFreeBeds(Counts):
     centre: str
 

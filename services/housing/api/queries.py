@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.exceptions import RequestValidationError
 
 from harbour.audit import read_purpose, record_read
 from harbour.auth import Caller
@@ -24,6 +25,7 @@ from services.housing.api.models import (
     HistoryEntry,
     IndependentAddress,
     Occupancy,
+    OccupancyHistory,
     ShelterOccupancy,
     WaitingList,
     WaitingRequest,
@@ -60,40 +62,63 @@ async def occupancy(caller: Caller = Depends(may("occupancy")), rt: ServiceRunti
     return Occupancy(centre=caller.org, totals=totals, shelters=shelters)
 
 
-@router.get("/occupancy/history", response_model=list[DayOccupancy])
+@router.get("/occupancy/history", response_model=OccupancyHistory)
 async def occupancy_history(
-    since: date, until: date | None = None, caller: Caller = Depends(may("occupancy_history")),
+    since: date,
+    until: date | None = None,
+    after: Annotated[str | None, Query(max_length=100, pattern=CURSOR_PATTERN,
+                                       description="`next` of the previous page; absent for the first page")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="days per page")] = DEFAULT_PAGE,
+    caller: Caller = Depends(may("occupancy_history")),
     rt: ServiceRuntime = RuntimeDep,
-) -> list[DayOccupancy]:  # fmt: skip
+) -> OccupancyHistory:  # fmt: skip
+    """The centre's occupancy at the end of each day from ``since`` to ``until`` (default today), a page of days
+    at a time, earliest first."""
     until = until or today(rt.clock)
     if until < since:
         raise RuleViolation("until precedes since", field="until")
     if (until - since).days >= MAX_HISTORY_DAYS:
         raise RuleViolation(f"at most {MAX_HISTORY_DAYS} days per query", field="since")
+    first = since
+    if after is not None:
+        # Keyset on the day, unique in the list: the page after the last day read. A day outside the period is
+        # no cursor this query gave.
+        [last_read] = read_cursor(after, _day)
+        if not since <= last_read < until:
+            raise RequestValidationError([{"loc": ("query", "after"), "msg": "not a cursor of this period",
+                                           "type": "value_error"}])  # fmt: skip
+        first = last_read + timedelta(days=1)
+    last = min(until, first + timedelta(days=limit - 1))
     async with rt.pool.acquire() as conn:
-        # Rows on or before `until`; the latest one before `since` gives each shelter's state on day one.
+        # Rows on or before the page's last day; the latest one before its first gives each shelter's state on
+        # that first day.
         rows = await conn.fetch(
             """SELECT shelter_id, day, beds, in_service, occupied FROM housing_occupancy_daily
                 WHERE centre = $1 AND day <= $2 ORDER BY day""",
-            caller.org, until,
+            caller.org, last,
         )  # fmt: skip
     latest: dict[str, Counts] = {}
     by_day: dict[date, list[Any]] = {}
     for r in rows:
-        if r["day"] < since:  # older rows only set the state each shelter starts the period with
+        if r["day"] < first:  # older rows only set the state each shelter starts the page with
             latest[r["shelter_id"]] = _counts(r["beds"], r["in_service"], r["occupied"])
         else:
             by_day.setdefault(r["day"], []).append(r)
     days: list[DayOccupancy] = []
-    for offset in range((until - since).days + 1):
-        day = since + timedelta(days=offset)
+    for offset in range((last - first).days + 1):
+        day = first + timedelta(days=offset)
         for r in by_day.get(day, []):
             latest[r["shelter_id"]] = _counts(r["beds"], r["in_service"], r["occupied"])
         values = list(latest.values())
         totals = _counts(sum(c.beds for c in values), sum(c.in_service for c in values),
                          sum(c.occupied for c in values))  # fmt: skip
         days.append(DayOccupancy(day=day, shelters=dict(latest), totals=totals))
-    return days
+    following = cursor(last.isoformat()) if last < until else None
+    return OccupancyHistory(centre=caller.org, since=since, until=until, items=days, next=following)
+
+
+def _day(value: Any) -> date:
+    return date.fromisoformat(text(value))
 
 
 @router.get("/free-beds", response_model=list[CentreFreeBeds])
