@@ -114,7 +114,7 @@ async def test_a_case_opened_by_intake_needing_shelter_tonight_gets_a_bed_at_the
     await wait_until(placed, timeout=30)
     history = (await housing.client.get(f"/housing/cases/{case_id}/history",
                                         headers=housing.token(centre, "caseworker"))).json()  # fmt: skip
-    kinds = [(e["event_type"], e.get("shelter_id"), e.get("bed_id")) for e in history["entries"]]
+    kinds = [(e["event_type"], e.get("shelter_id"), e.get("bed_id")) for e in history["items"]]
     # The bed with no feature the person needs is given first: the accessible one is kept for who needs it.
     assert kinds == [("PlacementRequested", None, None), ("BedAssigned", shelter, "b2"),
                      ("PersonMoved", shelter, None)]  # fmt: skip

@@ -278,3 +278,47 @@ async def test_an_occupancy_history_page_out_of_bounds_or_a_cursor_of_another_pe
         assert response.status_code == 422, (query, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
         assert field in [e["field"] for e in response.json()["errors"]], (query, response.text)
+
+
+async def test_walking_a_case_history_two_at_a_time_reads_each_fact_once_in_order_with_facts_recorded_between_pages(
+    housing,
+):
+    svc, clock = housing
+    await register_shelter(svc, CENTRE, {"only": []})
+    assert (await request_bed(svc, CENTRE, await admitted(svc)))["status"] == "assigned"  # the shelter is full
+    case_id = await admitted(svc)
+    headers = svc.token(CENTRE, "caseworker")
+
+    async def request_and_withdraw() -> None:  # two facts of the case at least: the request, its withdrawal
+        clock.advance(timedelta(minutes=1))
+        outcome = await request_bed(svc, CENTRE, case_id)
+        assert outcome["status"] == "waitlisted", outcome
+        r = await svc.client.post(f"/housing/requests/{outcome['request_id']}/withdraw",
+                                  json={"reason": "no-longer-needed"}, headers=headers)  # fmt: skip
+        assert r.status_code == 200, r.text
+
+    async def page_of(query: str) -> dict[str, Any]:
+        response = await svc.client.get(f"/housing/cases/{case_id}/history?{query}", headers=headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    await request_and_withdraw()
+    before = len((await page_of("limit=500"))["items"])
+    walked: list[tuple[str, str]] = []
+    gaps = 0
+    page = await page_of("limit=2")
+    while True:
+        walked += [(e["at"], e["event_type"]) for e in page["items"]]
+        if page["next"] is None:
+            break
+        if gaps < 3:  # facts recorded between pages: always after the cursor, so on a later page
+            await request_and_withdraw()
+        gaps += 1
+        page = await page_of(f"limit=2&after={page['next']}")
+    whole = await page_of("limit=500")
+    assert whole["next"] is None and len(whole["items"]) == before * 4  # the same facts again three times
+    assert walked == [(e["at"], e["event_type"]) for e in whole["items"]]  # each once, in the order recorded
+    for query, field in [("limit=0", "limit"), ("limit=501", "limit"), ("after=AAAA", "after"),
+                         ("after=WyJ4IiwxXQ==", "after")]:  # fmt: skip
+        response = await svc.client.get(f"/housing/cases/{case_id}/history?{query}", headers=headers)
+        assert response.status_code == 422 and field in [e["field"] for e in response.json()["errors"]], query

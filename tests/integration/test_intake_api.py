@@ -278,6 +278,41 @@ async def test_a_reads_page_out_of_bounds_or_a_forged_cursor_is_refused_naming_t
     assert field in [e["field"] for e in response.json()["errors"]], response.text
 
 
+async def test_walking_a_case_history_two_at_a_time_reads_each_fact_once_in_order_with_facts_recorded_between_pages(
+    intake,
+):
+    view = await intake.referral_at("admitted")
+    rid, cid = view["referral_id"], view["case_id"]
+
+    async def page_of(query: str) -> dict:
+        response = await intake.client.get(f"/cases/{cid}/history?{query}", headers=intake.centre())
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    before = len((await page_of("limit=500"))["items"])
+    walked: list[str] = []
+    gaps = 0
+    page = await page_of("limit=2")
+    while True:
+        walked += [e["event_id"] for e in page["items"]]
+        if page["next"] is None:
+            break
+        if gaps < 3:  # a fact recorded between pages: always after the cursor, so on a later page
+            await intake.command(f"/referrals/{rid}/identity", {"languages": [["ar", "fr", "nl"][gaps]]})
+        gaps += 1
+        page = await page_of(f"limit=2&after={page['next']}")
+    whole = await page_of("limit=500")
+    assert whole["next"] is None and len(whole["items"]) == before + 3  # counted: three more facts, no other
+    assert walked == [e["event_id"] for e in whole["items"]] and len(set(walked)) == len(walked)  # each once
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=501", "after=AAAA", "after=WyJ4Il0=", "after=" + "A" * 101])
+async def test_a_case_history_page_out_of_bounds_or_a_forged_cursor_is_refused_naming_the_field(intake, query):
+    response = await intake.client.get(f"/cases/case-none/history?{query}", headers=intake.centre())
+    assert response.status_code == 422, response.text
+    assert query.partition("=")[0] in [e["field"] for e in response.json()["errors"]], response.text
+
+
 async def test_the_referrers_circumstances_are_read_back_by_the_centre(intake):
     view = await intake.referral_at("submitted")
     read = await intake.client.get(f"/persons/{view['person_id']}", headers={**intake.centre(), **PURPOSE})

@@ -181,9 +181,9 @@ async def test_a_transfer_accepted_moves_the_track_and_the_former_centre_keeps_o
     former = await env.get(f"/tracks/{case_id}", PAYOKE)
     assert former["as_former_owner"] and former["caseworker_id"] is None and former["sessions_recorded"] == 1
     timeline = await env.get(f"/tracks/{case_id}/timeline", PAYOKE)
-    assert [e["event_type"] for e in timeline["entries"]][-1] == "TransferAccepted"
+    assert [e["event_type"] for e in timeline["items"]][-1] == "TransferAccepted"
     assert "SessionRecorded" in [
-        e["event_type"] for e in (await env.get(f"/tracks/{case_id}/timeline", SURYA))["entries"][-1:]
+        e["event_type"] for e in (await env.get(f"/tracks/{case_id}/timeline", SURYA))["items"][-1:]
     ]
     notes = await env.get(f"/tracks/{case_id}/sessions/s-before/notes", PAYOKE, headers=PURPOSE)
     assert notes["texts"] == {"notes": "talked about the move"}
@@ -381,6 +381,42 @@ async def test_a_caseload_page_out_of_bounds_or_a_forged_cursor_is_refused_namin
     # The last cursor is base64url of ["not-a-day","case"]: well formed, but not a key the service gave.
     problem = await env.get(f"/caseload?{query}", PAYOKE, expect=422)
     assert field in [e["field"] for e in problem["errors"]], problem
+
+
+async def test_walking_a_timeline_two_at_a_time_reads_each_entry_once_in_order_with_sessions_recorded_between_pages(
+    env,
+):
+    case_id, _ = await env.open_case()
+
+    async def session() -> None:
+        body = {"session_id": f"s-{uuid.uuid4().hex[:8]}", "held_on": str(env.today), "area": "housing",
+                "kind": "phone", "duration_minutes": 10, "attended": True}  # fmt: skip
+        await env.post(f"/tracks/{case_id}/sessions", body, PAYOKE, expect=201)
+
+    for _ in range(4):
+        await session()
+    walked: list[int] = []
+    gaps = 0
+    page = await env.get(f"/tracks/{case_id}/timeline?limit=2", PAYOKE)
+    while True:
+        assert len(page["items"]) <= 2
+        walked += [e["version"] for e in page["items"]]
+        if page["next"] is None:
+            break
+        if gaps < 3:  # recorded between pages: always after the cursor, so on a later page
+            await session()
+        gaps += 1
+        page = await env.get(f"/tracks/{case_id}/timeline?limit=2&after={page['next']}", PAYOKE)
+    whole = await env.get(f"/tracks/{case_id}/timeline?limit=500", PAYOKE)
+    assert whole["next"] is None and len(whole["items"]) == 1 + 4 + 3  # opened, four sessions, three more
+    assert walked == [e["version"] for e in whole["items"]] == sorted(set(walked))  # each once, in order
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=501", "after=AAAA", "after=WyJ4Il0=", "after=" + "A" * 101])
+async def test_a_timeline_page_out_of_bounds_or_a_forged_cursor_is_refused_naming_the_field(env, query):
+    # Refused before any track is looked up: no case is needed.
+    problem = await env.get(f"/tracks/case-none/timeline?{query}", PAYOKE, expect=422)
+    assert query.partition("=")[0] in [e["field"] for e in problem["errors"]], problem
 
 
 async def _incoming_page(env, query: str) -> dict:

@@ -189,8 +189,11 @@ class HistoryEntry(BaseModel):
 
 
 class CaseHistory(BaseModel):
+    """A page of the case's housing history, in the order it was recorded."""
+
     case_id: str
-    entries: list[HistoryEntry]
+    items: list[HistoryEntry]
+    next: str | None = Field(description="pass as ?after= for the next page; null on the last page")
 
 
 class IndependentAddress(BaseModel):

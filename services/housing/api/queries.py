@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from harbour.audit import read_purpose, record_read
 from harbour.auth import Caller
 from harbour.errors import NotFound, RuleViolation
-from harbour.http.pages import CURSOR_PATTERN, cursor, integer, moment, read_cursor, text
+from harbour.http.pages import CURSOR_PATTERN, cursor, integer, moment, page_of, read_cursor, text
 from harbour.pii import ERASED
 from harbour.service import RuntimeDep, ServiceRuntime
 from schemas.housing import HousingKind, PersonMoved
@@ -182,8 +182,16 @@ _HISTORY_FIELDS = ("on", "request_id", "shelter_id", "bed_id", "to", "reason", "
 
 
 @router.get("/cases/{case_id}/history", response_model=CaseHistory)
-async def case_history(case_id: str, caller: Caller = Depends(may("case_history")),
-                       rt: ServiceRuntime = RuntimeDep) -> CaseHistory:  # fmt: skip
+async def case_history(
+    case_id: str,
+    after: Annotated[str | None, Query(max_length=100, pattern=CURSOR_PATTERN,
+                                       description="`next` of the previous page; absent for the first page")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    caller: Caller = Depends(may("case_history")),
+    rt: ServiceRuntime = RuntimeDep,
+) -> CaseHistory:  # fmt: skip
+    """The case's housing facts, a page at a time, in the order they were recorded."""
+    start = read_cursor(after, integer, integer) if after is not None else None
     async with rt.pool.acquire() as conn:
         # The holder reads all of it; a former holder what housing recorded while it held the case (403 for
         # nothing, 404 for a centre that never held it).
@@ -191,10 +199,12 @@ async def case_history(case_id: str, caller: Caller = Depends(may("case_history"
         # Every housing event of the case, across the networks and the person's own stream: network events
         # are stored under their own case (ShelterNetwork.case_key_for), so one indexed read finds them all.
         recorded = await rt.store.read_case(case_id, conn=conn)
+    # Keyset on the store's order (transaction, position), unique per event; one case's events are read whole
+    # (what a former holder may read is decided per event), and cut into the page here.
+    readable = [r for r in recorded if reading.may_read(r.recorded_at)]
+    page, last = page_of(readable, lambda r: [r.tx_id, r.global_position], start, limit)
     entries = []
-    for r in recorded:
-        if not reading.may_read(r.recorded_at):
-            continue
+    for r in page:
         payload = r.payload
         centre = payload.get("centre") or payload.get("host_centre")
         if centre is None and r.stream_type == "shelter-network":
@@ -202,7 +212,7 @@ async def case_history(case_id: str, caller: Caller = Depends(may("case_history"
         entries.append(HistoryEntry(at=r.recorded_at.isoformat(), event_type=r.event_type, centre=centre,
                                     has_address=payload.get("address") is not None,
                                     **{k: payload.get(k) for k in _HISTORY_FIELDS}))  # fmt: skip
-    return CaseHistory(case_id=case_id, entries=entries)
+    return CaseHistory(case_id=case_id, items=entries, next=None if last is None else cursor(*last))
 
 
 @router.get("/cases/{case_id}/independent-address", response_model=IndependentAddress)

@@ -214,9 +214,12 @@ class HistoryEntry(BaseModel):
 
 
 class CaseHistory(BaseModel):
+    """A page of the facts of the case's intake file, oldest first."""
+
     case_id: str
     held_until: datetime | None = Field(description="a former holder reads up to the end of its period; else null")
-    entries: list[HistoryEntry]
+    items: list[HistoryEntry]
+    next: str | None = Field(description="pass as ?after= for the next page; null on the last page")
 
 
 class CasePage(BaseModel):

@@ -184,8 +184,11 @@ class TimelineEntry(BaseModel):
 
 
 class Timeline(BaseModel):
+    """A page of a track's timeline, oldest first."""
+
     case_id: str
-    entries: list[TimelineEntry]
+    items: list[TimelineEntry]
+    next: str | None = Field(description="pass as ?after= for the next page; null on the last page")
 
 
 class CaseloadTrack(BaseModel):

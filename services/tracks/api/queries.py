@@ -19,7 +19,7 @@ from pydantic import StringConstraints
 from harbour.audit import read_purpose, record_read
 from harbour.auth import Caller, Role
 from harbour.errors import Forbidden, NotFound
-from harbour.http.pages import CURSOR_PATTERN, cursor, read_cursor, text
+from harbour.http.pages import CURSOR_PATTERN, cursor, integer, read_cursor, text
 from harbour.pii import ERASED, Sealed
 from harbour.service import RuntimeDep, ServiceRuntime
 from harbour.store import RecordedEvent
@@ -65,16 +65,31 @@ async def read_track(case_id: CaseId, caller: Caller = Depends(may("read_track")
 
 
 @router.get("/tracks/{case_id}/timeline", response_model=Timeline)
-async def read_timeline(case_id: CaseId, caller: Caller = Depends(may("read_timeline")),
-                        rt: ServiceRuntime = RuntimeDep) -> Timeline:  # fmt: skip
+async def read_timeline(
+    case_id: CaseId,
+    after: Annotated[str | None, Query(max_length=100, pattern=CURSOR_PATTERN,
+                                       description="`next` of the previous page; absent for the first page")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    caller: Caller = Depends(may("read_timeline")),
+    rt: ServiceRuntime = RuntimeDep,
+) -> Timeline:  # fmt: skip
+    """What happened on the track, a page at a time, oldest first (a former owner: up to its hand-over)."""
+    start = read_cursor(after, integer)[0] if after is not None else None
     async with rt.pool.acquire() as conn:
         track, _ = await _load(rt, case_id, conn)
         check_scope(track, caller, "read_timeline")
+        # Keyset on the stream version (unique on a track): an entry recorded between two page reads comes after
+        # the cursor and appears once, on a later page. A former owner's pages end at its hand-over
+        # (``visible_until``: what it may read is a prefix of the track). One row more tells whether a next
+        # page exists without a count query.
         rows = await conn.fetch(
             """SELECT version, event_type, occurred_at, actor_org, facts::text AS facts FROM track_timeline
-               WHERE case_id = $1 ORDER BY version""",
-            case_id,
-        )
+               WHERE case_id = $1 AND ($2::bigint IS NULL OR version > $2)
+                 AND ($3::bigint IS NULL OR version <= $3)
+               ORDER BY version LIMIT $4""",
+            case_id, start, visible_until(track, caller.org), limit + 1,
+        )  # fmt: skip
+    page = rows[:limit]
     entries = [
         TimelineEntry(
             version=row["version"],
@@ -83,10 +98,10 @@ async def read_timeline(case_id: CaseId, caller: Caller = Depends(may("read_time
             by=row["actor_org"],
             facts=json.loads(row["facts"]),
         )
-        for row in rows
-        if track.may_read(caller.org, row["version"])
+        for row in page
     ]
-    return Timeline(case_id=case_id, entries=entries)
+    following = cursor(page[-1]["version"]) if len(rows) > limit else None
+    return Timeline(case_id=case_id, items=entries, next=following)
 
 
 @router.get("/caseload", response_model=Caseload)
