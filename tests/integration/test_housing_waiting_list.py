@@ -10,6 +10,8 @@ waiting list, the occupancy history) are pages, walked here while the data chang
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -321,4 +323,43 @@ async def test_walking_a_case_history_two_at_a_time_reads_each_fact_once_in_orde
     for query, field in [("limit=0", "limit"), ("limit=501", "limit"), ("after=AAAA", "after"),
                          ("after=WyJ4IiwxXQ==", "after")]:  # fmt: skip
         response = await svc.client.get(f"/housing/cases/{case_id}/history?{query}", headers=headers)
+        assert response.status_code == 422 and field in [e["field"] for e in response.json()["errors"]], query
+
+
+async def test_walking_the_occupancy_two_shelters_at_a_time_reads_each_once_by_name_with_shelters_registered_between(
+    housing,
+):
+    svc, _ = housing
+    headers = svc.token(CENTRE, "housing")
+
+    async def page_of(query: str) -> dict[str, Any]:
+        response = await svc.client.get(f"/housing/occupancy?{query}", headers=headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    for name in ("House B", "House D", "House F", "House H", "House J"):
+        await register_shelter(svc, CENTRE, {"b1": [], "b2": []}, name=name)
+    arrivals = ["House A", "House K", "House C", "House L"]  # before and after the cursor, in turn
+    walked: list[str] = []
+    page = await page_of("limit=2")
+    while True:
+        assert page["totals"]["beds"] == 2 * (5 + 4 - len(arrivals))  # every shelter's beds, on every page
+        walked += [s["name"] for s in page["items"]]
+        if page["next"] is None:
+            break
+        if arrivals:
+            await register_shelter(svc, CENTRE, {"b1": [], "b2": []}, name=arrivals.pop(0))
+        page = await page_of(f"limit=2&after={page['next']}")
+    assert walked == sorted(set(walked))  # each once, by name
+    # The five there at the start and House K, registered ahead of the cursor; House A came behind it. The walk
+    # ended before the last two were registered.
+    assert walked == ["House B", "House D", "House F", "House H", "House J", "House K"] and len(arrivals) == 2
+    whole = await page_of("limit=500")
+    assert [s["name"] for s in whole["items"]] == sorted([*walked, "House A"]) and whole["next"] is None
+    other = await register_shelter(svc, "centre-payoke", {"b1": []}, name="Elsewhere")
+    other_cursor = base64.urlsafe_b64encode(json.dumps([other]).encode()).decode()
+    for query, field in [("limit=0", "limit"), ("limit=501", "limit"), ("after=AAAA", "after"),
+                         ("after=WyJub25lIl0=", "after"), (f"after={other_cursor}", "after")]:  # fmt: skip
+        # The last two: a shelter that does not exist, and another centre's: no cursor this centre was given.
+        response = await svc.client.get(f"/housing/occupancy?{query}", headers=headers)
         assert response.status_code == 422 and field in [e["field"] for e in response.json()["errors"]], query

@@ -126,9 +126,12 @@ class ShelterOccupancy(Counts):
 
 
 class Occupancy(BaseModel):
+    """A page of the centre's shelters, by name, with the totals of all of them (the same on every page)."""
+
     centre: str
     totals: Counts
-    shelters: list[ShelterOccupancy]
+    items: list[ShelterOccupancy]
+    next: str | None = Field(description="pass as ?after= for the next page; null on the last page")
 
 
 class DayOccupancy(BaseModel):

@@ -44,22 +44,51 @@ def _counts(beds: int, in_service: int, occupied: int) -> Counts:
 
 
 @router.get("/occupancy", response_model=Occupancy)
-async def occupancy(caller: Caller = Depends(may("occupancy")), rt: ServiceRuntime = RuntimeDep) -> Occupancy:
+async def occupancy(
+    after: Annotated[str | None, Query(max_length=200, pattern=CURSOR_PATTERN,
+                                       description="`next` of the previous page; absent for the first page")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    caller: Caller = Depends(may("occupancy")),
+    rt: ServiceRuntime = RuntimeDep,
+) -> Occupancy:  # fmt: skip
+    """The centre's beds now: its shelters a page at a time, by name, and the totals of all of them on every page."""
+    # The cursor names the last shelter by its id alone: a shelter's name stays out of URLs, and so out of access
+    # logs and traces. Its name is looked up again (a shelter is never renamed nor removed).
+    start = (None, None)
     async with rt.pool.acquire() as conn:
+        if after is not None:
+            [last_id] = read_cursor(after, text)
+            last_name = await conn.fetchval("SELECT name FROM shelter_names WHERE shelter_id = $1 AND centre = $2",
+                                            last_id, caller.org)  # fmt: skip
+            if last_name is None:
+                raise RequestValidationError([{"loc": ("query", "after"), "msg": "not a cursor this service gave",
+                                               "type": "value_error"}])  # fmt: skip
+            start = (last_name, last_id)
+        # Keyset on (name, shelter id), unique by the id: a shelter registered between two page reads appears
+        # once if it sorts after the cursor. One row more tells whether a next page exists without a count query.
         rows = await conn.fetch(
             """SELECT s.shelter_id, n.name, count(*) AS beds, count(*) FILTER (WHERE b.in_service) AS in_service,
                       count(*) FILTER (WHERE b.occupant IS NOT NULL) AS occupied
                  FROM housing_shelters s JOIN housing_beds b USING (shelter_id)
                  JOIN shelter_names n USING (shelter_id)
-                WHERE s.centre = $1 GROUP BY s.shelter_id, n.name ORDER BY n.name, s.shelter_id""",
+                WHERE s.centre = $1 AND ($2::text IS NULL OR (n.name, s.shelter_id) > ($2::text, $3::text))
+                GROUP BY s.shelter_id, n.name ORDER BY n.name, s.shelter_id LIMIT $4""",
+            caller.org, *start, limit + 1,
+        )  # fmt: skip
+        total = await conn.fetchrow(
+            """SELECT count(*) AS beds, count(*) FILTER (WHERE in_service) AS in_service,
+                      count(*) FILTER (WHERE occupant IS NOT NULL) AS occupied
+                 FROM housing_beds b JOIN housing_shelters s USING (shelter_id) WHERE s.centre = $1""",
             caller.org,
         )  # fmt: skip
+    page = rows[:limit]
     shelters = [ShelterOccupancy(shelter_id=r["shelter_id"], name=r["name"],
                                  **_counts(r["beds"], r["in_service"], r["occupied"]).model_dump())
-                for r in rows]  # fmt: skip
-    totals = _counts(sum(s.beds for s in shelters), sum(s.in_service for s in shelters),
-                     sum(s.occupied for s in shelters))  # fmt: skip
-    return Occupancy(centre=caller.org, totals=totals, shelters=shelters)
+                for r in page]  # fmt: skip
+    assert total is not None  # an aggregate without GROUP BY has its one row
+    following = cursor(page[-1]["shelter_id"]) if len(rows) > limit else None
+    return Occupancy(centre=caller.org, totals=_counts(total["beds"], total["in_service"], total["occupied"]),
+                     items=shelters, next=following)  # fmt: skip
 
 
 @router.get("/occupancy/history", response_model=OccupancyHistory)
