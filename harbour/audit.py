@@ -93,13 +93,14 @@ async def record_read(
 async def reads_of(
     conn: Connection, person_id: UUID | str, limit: int = 50, after: int | None = None
 ) -> list[PersonalDataRead]:
-    """One person's reads, oldest first, at most ``limit`` (capped at 500), those with id above ``after``."""
+    """One person's reads, oldest first, at most ``limit`` (capped at one more than a page of 500: the look-ahead
+    that tells a page of 500 whether a next one exists), those with id above ``after``."""
     rows = await conn.fetch(
         """SELECT id, person_id, org, role, user_id, what, purpose, read_at FROM personal_data_reads
            WHERE person_id = $1 AND id > $2 ORDER BY id LIMIT $3""",
         str(person_id),
         after or 0,
-        max(1, min(limit, MAX_PAGE)),
+        max(1, min(limit, MAX_PAGE + 1)),
     )
     return [
         PersonalDataRead(

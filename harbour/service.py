@@ -33,6 +33,7 @@ from harbour.http import docs, inputs, openapi
 from harbour.http.problems import ConnectionFailureShield, install_problem_handlers
 from harbour.http.shedding import LoadShedding
 from harbour.kafka.consumer import GroupTimeouts, HandlerContext, InboxConsumer, Subscription
+from harbour.kafka.lag import ConsumerLagWatch
 from harbour.kafka.relay import OutboxRelay, Route
 from harbour.kafka.security import faststream_security
 from harbour.kafka.topics import TopicKeeper, TopicSpec, consumed_topics, domain_topic, register_topics, topic_table
@@ -128,6 +129,8 @@ class ServiceRuntime:
         self.timers: TimerRunner
         self.consumers: list[InboxConsumer] = []
         self.broker = self._make_broker()
+        self.consumer_lag = ConsumerLagWatch(service=self.name, bootstrap=self.endpoints.bootstrap,
+                                             settings=self.settings, groups=self._groups())  # fmt: skip
         self._started = False
         self._watch: asyncio.Task[None] | None = None
 
@@ -214,7 +217,21 @@ class ServiceRuntime:
                 await self.timers.start()
             if self.consumers:
                 await self._start_broker()
+                self.consumer_lag.start()
         self._started = True
+
+    def _groups(self) -> dict[str, tuple[str, list[str]]]:
+        """Each consumer name -> its group id and the topics its subscriptions read (the lag watch's groups)."""
+        groups: dict[str, tuple[str, list[str]]] = {}
+        for sub in self.definition.subscriptions:
+            _, topics = groups.setdefault(sub.consumer, (sub.consumer + self.settings.consumer_group_suffix, []))
+            if sub.topic not in topics:
+                topics.append(sub.topic)
+        return groups
+
+    def running_relays(self) -> list[OutboxRelay]:
+        """The relays this replica runs (leading or waiting to lead)."""
+        return [r for r in (self.relay, self.milestone_relay) if r is not None and r.started]
 
     async def _start_broker(self) -> None:
         from harbour.kafka.topics import ensure_topics
@@ -249,6 +266,7 @@ class ServiceRuntime:
             self._watch.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._watch
+        await self.consumer_lag.stop()
         with contextlib.suppress(Exception):
             await self.broker.stop()
         await self.relay.stop()
@@ -368,6 +386,10 @@ def _add_platform_routes(app: FastAPI, rt: ServiceRuntime) -> None:
         with contextlib.suppress(Exception):
             async with rt.pool.acquire() as conn:
                 telemetry.TIMERS_DUE.labels(rt.name).set(await rt.timers.due_count(conn))
+                # Every replica, leader or not: a relay with no leader anywhere still shows its lag, and that
+                # no replica leads it (harbour_relay_leader).
+                for relay in rt.running_relays():
+                    await relay.report(conn)
                 for refresh in rt.definition.gauges:
                     await refresh(rt, conn)
         return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)

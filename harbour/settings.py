@@ -76,6 +76,9 @@ class HarbourSettings(BaseSettings):
     # Appended to every consumer group id: services that share a broker without sharing work (tests, a
     # blue/green switch) then never wait on each other's group membership.
     consumer_group_suffix: str = ""
+    # How often each replica measures its consumer groups' lag from the broker (end offsets minus committed ones,
+    # harbour.kafka.lag), whether or not messages are being handled.
+    consumer_lag_seconds: float = 15.0
     relay_batch_size: int = 2000
     topic_check_seconds: float = 5.0
     relay_poll_seconds: float = 1.0

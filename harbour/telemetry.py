@@ -32,8 +32,13 @@ _asyncpg_instrumented = False
 APPENDS = Counter("harbour_events_appended_total", "Events appended to the store", ["service", "event_type"])
 RELAYED = Counter("harbour_events_relayed_total", "Messages the relay published", ["service", "topic"])
 RELAY_LAG = Gauge("harbour_relay_lag_events", "Store head position minus the relay checkpoint", ["service"])
+# 1 on the replica whose relay holds its leadership lock, 0 on every other one that runs it: max over a
+# service's replicas is 0 when none leads (set at each scrape, with the lag, by every replica).
+RELAY_LEADER = Gauge("harbour_relay_leader", "1 where this replica's relay leads, else 0", ["service"])
 CONSUMED = Counter("harbour_messages_consumed_total", "Messages handled", ["service", "consumer", "outcome"])
-CONSUMER_LAG = Gauge("harbour_consumer_lag_messages", "Messages behind the partition end", ["service", "consumer"])
+# Measured from the broker on a clock (harbour.kafka.lag): end offsets minus the group's committed offsets.
+CONSUMER_LAG = Gauge("harbour_consumer_lag_messages", "Messages after the group's committed offsets, up to the "
+                     "partitions' end", ["service", "consumer"])  # fmt: skip
 DEAD_LETTERS = Counter("harbour_dead_letters_total", "Messages sent to a dead-letter topic", ["service", "topic"])
 TIMERS_DUE = Gauge("harbour_timers_due", "Timers due and not yet fired", ["service"])
 TIMERS_FIRED = Counter("harbour_timers_fired_total", "Timers fired", ["service", "kind"])

@@ -321,7 +321,13 @@ DASHBOARDS: dict[str, tuple[str, tuple[Panel, ...]]] = {
             Panel(
                 "Relay lag (events stored, not yet published)",
                 (("max by (service) (harbour_relay_lag_events)", "{{service}}"),),
-                description="Grows when the broker is away or the relay has no leader.",
+                description="Grows when the broker is away or the relay has no leader. Every replica reads it "
+                "from the store at each scrape, leader or not.",
+            ),
+            Panel(
+                "Relay leaders (replicas holding the relay's lock)",
+                (("sum by (service) (harbour_relay_leader)", "{{service}}"),),
+                description="One per relay when all is well; 0 means no replica publishes (HarbourRelayWithoutLeader).",
             ),
             Panel(
                 "Published per second per topic",
@@ -457,7 +463,21 @@ ALERTS: tuple[Alert, ...] = (
         "The relay publishes every stored event within a second when it keeps up, so its lag touches zero "
         "between bursts; a lag that has not touched zero for 15 minutes (now {{ $value }} events) means the "
         "broker is away or appends outrun publishing. Downstream services and offices see nothing new meanwhile. "
-        "Only the relay leader reports the lag: a service with no leader at all shows on /health (relay_leader).",
+        "Every replica reads the lag from the store at each scrape, leader or not, so a relay no replica leads "
+        "shows here too (and sooner as HarbourRelayWithoutLeader).",
+    ),
+    Alert(
+        "HarbourRelayWithoutLeader",
+        "max by (service) (max_over_time(harbour_relay_leader[5m])) == 0 "
+        "and on (service) max by (service) (harbour_relay_lag_events) > 0",
+        "2m",
+        "critical",
+        "{{ $labels.service }}: no replica has led the relay for 7 minutes while events wait",
+        "Each replica that runs the relay reports whether it holds the relay's lock (harbour_relay_leader): none "
+        "has for 7 minutes, while stored events wait to be published (harbour_relay_lag_events above zero). "
+        "Nothing reaches the topics: the lock is held by a hung process (its connection still open), or no "
+        "replica can reach PostgreSQL for it. A relay busy with a broker outage still leads between its retries "
+        "and does not raise this.",
     ),
     Alert(
         "HarbourDeadLettersGrowing",
@@ -495,9 +515,10 @@ ALERTS: tuple[Alert, ...] = (
         "warning",
         "{{ $labels.consumer }} ({{ $labels.service }}) more than 100 messages behind for 15 minutes",
         "The group has not come within 100 messages of its partitions' end for 15 minutes (now {{ $value }}): "
-        "it consumes slower than its topics grow, or its replicas are stuck in a rebalance. The lag is measured "
-        "when a message is handled, so a consumer that handles nothing at all keeps its last value: the relay "
-        "lag and the messages-handled panel tell those apart.",
+        "it consumes slower than its topics grow, its handler is stuck, or its replicas are stuck in a rebalance "
+        "or gone. Every replica measures it from the broker every 15 s (HARBOUR_CONSUMER_LAG_SECONDS): the "
+        "partitions' end offsets minus the offsets the group committed, which it commits only once a message's "
+        "effects are, so a consumer that handles nothing at all shows its lag growing.",
     ),
 )
 

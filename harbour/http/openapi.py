@@ -8,7 +8,8 @@ the running definitions, never written by hand, so the document cannot drift fro
   ``application/problem+json``: ``400`` where a body is read (bytes that are no JSON text: FastAPI's answer),
   ``401`` (no valid token) and ``403`` (the access table) where an access check runs, ``404`` where a path names
   an object, ``409`` on commands (a stale ``expected_version``, a concurrent command), ``422`` everywhere
-  (invalid input, a rule of the procedure, ``harbour.http.inputs``), and ``429`` and ``503`` with
+  (invalid input, a rule of the procedure, ``harbour.http.inputs``: always with ``field`` and ``errors[]``, the
+  ``InvalidRequestProblem`` schema), and ``429`` and ``503`` with
   ``Retry-After`` everywhere (load shedding, ``harbour.http.shedding``; a lost database);
 - the ``Harbour-Purpose`` header required where the read refuses without it (``harbour.audit.read_purpose``);
 - integers (parameters and body fields) bounded to 64 bits, as the input guard enforces;
@@ -36,6 +37,7 @@ from harbour.http.problems import MEDIA_TYPE, PROBLEM_TYPE_BASE
 SECURITY_SCHEME = "bearerJWT"
 BEARER = "a JWT (EdDSA or RS256) naming the caller's organisation (org), role and user (sub)"
 PROBLEM = "Problem"
+INVALID = "InvalidRequestProblem"
 COMMAND_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 RETRY_AFTER = {"description": "seconds to wait before sending the request again", "schema": {"type": "integer"}}
 # What each status means on every operation that can answer it; an operation's own description wins.
@@ -75,6 +77,18 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     # RFC 9457 extension members: a rule's name, the allowed values of a field.
     "additionalProperties": True,
 }
+# Every 422, whichever check refused (FastAPI's validation, the input guard, a cursor, a rule of the procedure,
+# an implausible date, an unknown office id), names the field at fault and lists each in `errors[]`.
+INVALID_SCHEMA: dict[str, Any] = {
+    "title": INVALID,
+    "description": "The problem document of a 422: the field at fault, and each field at fault in errors[] (a "
+    "rule of the procedure names one, its code the rule's name where it has one).",
+    "allOf": [
+        {"$ref": f"#/components/schemas/{PROBLEM}"},
+        {"type": "object", "required": ["field", "errors"],
+         "properties": {"status": {"const": 422}, "errors": {"minItems": 1}}},
+    ],
+}  # fmt: skip
 
 
 def install(app: FastAPI, routers: Sequence[APIRouter]) -> None:
@@ -95,6 +109,7 @@ def describe(document: dict[str, Any], routes: Sequence[APIRoute]) -> None:
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     schemas[PROBLEM] = copy.deepcopy(PROBLEM_SCHEMA)  # each document its own: the walk below adds to it
+    schemas[INVALID] = copy.deepcopy(INVALID_SCHEMA)
     schemas["Role"] = {"type": "string", "enum": [r.value for r in Role], "description": "a caller's role"}
     schemas["OrganisationKind"] = {"type": "string", "enum": [k.value for k in OrgKind],
                                    "description": "the kind of a caller's organisation"}  # fmt: skip
@@ -140,7 +155,8 @@ def _describe_operation(operation: dict[str, Any], route: APIRoute, method: str)
         response["description"] = response.get("description") or ERRORS.get(status, "An error")
         if status == "422" and response["description"] == "Validation Error":  # FastAPI's own
             response["description"] = ERRORS["422"]
-        response["content"] = {MEDIA_TYPE: {"schema": {"$ref": f"#/components/schemas/{PROBLEM}"}}}
+        shape = INVALID if status == "422" else PROBLEM
+        response["content"] = {MEDIA_TYPE: {"schema": {"$ref": f"#/components/schemas/{shape}"}}}
         if status in ("429", "503"):
             response.setdefault("headers", {})["Retry-After"] = RETRY_AFTER
     operation["responses"] = dict(sorted(responses.items()))

@@ -192,14 +192,21 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(HarbourError)
     async def harbour_error(request: Request, exc: HarbourError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        field, extra = exc.field, dict[str, Any](exc.extra)
+        if exc.status == 422:
+            # A rule of the procedure refused like an invalid request: one shape for every 422, so a client reads
+            # `field` and `errors[]` whichever check refused (the rule's name, where it has one, is the code).
+            field = field or "body"
+            extra["errors"] = [{"field": field, "message": exc.detail, "code": str(exc.extra.get("rule") or
+                                                                                   exc.type_slug)}]  # fmt: skip
         response = problem(
             exc.status,
             exc.title,
             exc.detail,
             slug=exc.type_slug,
             instance=request.url.path,
-            field=exc.field,
-            **exc.extra,
+            field=field,
+            **extra,
         )
         if headers:
             response.headers.update(headers)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from uuid import UUID
 
 import asyncpg
-from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLargeError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -129,9 +129,6 @@ class Subscription:
         if self.raw and self.message_id is None:
             raise ValueError(f"raw subscription {self.consumer} needs a message_id (its inbox key)")
 
-
-# The last known lag of each partition, per (service, consumer): the gauge shows their sum.
-_LAGS: dict[tuple[str, str], dict[tuple[str, int], int]] = {}
 
 # Why a record went to its dead-letter topic (the ``dlq.reason`` header; ``harbour dlq list`` shows it).
 REASON_POISON = "poison"  # it cannot be decoded or validated: no retry can help
@@ -360,20 +357,6 @@ class InboxConsumer:
                 return consumer
         return self
 
-    def _observe_lag(self, message: KafkaMessage) -> None:
-        """Consumer lag: messages behind the partition's end, summed over the partitions this group reads here."""
-        raw: ConsumerRecord = message.raw_message
-        consumer = getattr(message, "consumer", None)
-        highwater = getattr(consumer, "highwater", None)
-        if highwater is None:
-            return
-        end = highwater(TopicPartition(raw.topic, raw.partition))
-        if end is None:
-            return
-        lags = _LAGS.setdefault((self.runtime.name, self.subscription.consumer), {})
-        lags[(raw.topic, raw.partition)] = max(0, end - raw.offset - 1)
-        telemetry.CONSUMER_LAG.labels(self.runtime.name, self.subscription.consumer).set(sum(lags.values()))
-
     def _skips(self, headers: RecordHeaders) -> bool:
         """A well-formed record of an event type this consumer does not read is not for it (decoding every event
         of a busy topic only to drop it cost a service a quarter of a core). Not poison either: a newer upstream
@@ -388,10 +371,6 @@ class InboxConsumer:
         """Apply one record once, or dead-letter it. Raises only to leave it unacknowledged (database or broker
         away): FastStream then seeks back and the record comes again."""
         raw: ConsumerRecord = message.raw_message
-        try:
-            self._observe_lag(message)
-        except Exception:  # a metric never holds a partition
-            log.debug("lag not observed", exc_info=True)
         try:
             headers = RecordHeaders.of(raw)
             if self._skips(headers):

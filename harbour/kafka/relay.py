@@ -195,6 +195,25 @@ class OutboxRelay:
     def wake(self) -> None:
         self._wake.set()
 
+    @property
+    def started(self) -> bool:
+        return self._task is not None
+
+    async def report(self, conn: Connection) -> None:
+        """What every replica says of this relay at a scrape, leader or not: whether it leads here
+        (``harbour_relay_leader``, 1 or 0), and the lag read from the store (the head minus the stored checkpoint),
+        so that a relay that no replica leads still shows its events waiting (the leader alone used to report)."""
+        telemetry.RELAY_LEADER.labels(self.service).set(1 if self.is_leader else 0)
+        row = await conn.fetchrow(
+            """SELECT (SELECT global_position FROM events
+                        WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+                        ORDER BY tx_id DESC, global_position DESC LIMIT 1) AS head,
+                      (SELECT global_position FROM checkpoints WHERE name = $1) AS done""",
+            self.name,
+        )  # fmt: skip
+        assert row is not None  # a SELECT of two scalar subqueries always has its one row
+        telemetry.RELAY_LAG.labels(self.service).set(max(0, (row["head"] or 0) - (row["done"] or 0)))
+
     async def _run(self) -> None:
         backoff = 0.2
         while not self._stopping:

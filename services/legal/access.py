@@ -30,6 +30,7 @@ class Scope(StrEnum):
     CASE_CENTRE = "the centre guiding the case"
     COMPETENT_OFFICE = "the prosecutor's office or labour auditorate the file is assigned to"
     NATIONAL = "any case (the Immigration Office decides on every residence document in the country)"
+    OWN_CENTRE = "the caller's own centre, the one the path names (another centre's is 403: centre ids are public)"
 
 
 class Action(StrEnum):
@@ -53,6 +54,7 @@ class Action(StrEnum):
     AWARD_COMPENSATION = "award-compensation"
     CONCLUDE = "conclude"
     READ_PROCEEDINGS = "read-proceedings"
+    READ_DEADLINES = "read-deadlines"
 
 
 R = Role
@@ -92,6 +94,8 @@ ACCESS: AccessTable[Action] = {
     Action.AWARD_COMPENSATION: (CENTRE_WRITES,),
     Action.CONCLUDE: (CENTRE_WRITES, MAGISTRATE_WRITES),
     Action.READ_PROCEEDINGS: (CENTRE_READS, OFFICE_READS),
+    # A centre's upcoming deadlines, across the cases it holds now: its own staff only.
+    Action.READ_DEADLINES: (Grant(CENTRE, frozenset({R.CASEWORKER, R.MANAGER}), Scope.OWN_CENTRE),),
 }
 
 

@@ -186,7 +186,8 @@ async def test_a_whole_case_moved_mid_procedure_with_a_reminder_due_during_the_h
     assert set(former_reads.values()) == {200}, f"the former centre reads its own period: {former_reads}"
     audit = await whole.call("intake", "GET", f"/persons/{case.person_id}/reads", SURYA, "manager")
     assert audit.status_code == 200, audit.text
-    assert [r for r in audit.json() if r["org"] == SURYA and r["purpose"] == PURPOSE["Harbour-Purpose"]]
+    assert audit.json()["next"] is None  # one page holds them all: none is left unread
+    assert [r for r in audit.json()["items"] if r["org"] == SURYA and r["purpose"] == PURPOSE["Harbour-Purpose"]]
     assert [d["due_on"] for d in await whole.deadlines(SURYA) if d["case_id"] == cid
             and d["kind"] == "document-expiry"] == [ends_on.isoformat()]  # fmt: skip
     assert not [d for d in await whole.deadlines(PAYOKE) if d["case_id"] == cid]
@@ -195,8 +196,9 @@ async def test_a_whole_case_moved_mid_procedure_with_a_reminder_due_during_the_h
     assert [await _in_case_list(whole, c, cid) for c in CENTRES] == [False, False, True]
     caseloads = []
     for centre in CENTRES:
-        load = await whole.call("tracks", "GET", "/caseload?caseworker_id=unassigned", centre, "manager")
-        caseloads.append(cid in [t["case_id"] for t in load.json()["open_tracks"]])
+        load = await whole.call("tracks", "GET", "/caseload?caseworker_id=unassigned&limit=500", centre, "manager")
+        assert load.json()["next"] is None  # one page holds them all: none is left unread
+        caseloads.append(cid in [t["case_id"] for t in load.json()["items"]])
     assert caseloads == [False, False, True]
 
     # The magistrate and the Immigration Office learn which centre to deal with now.
@@ -235,7 +237,7 @@ async def test_a_whole_case_moved_mid_procedure_with_a_reminder_due_during_the_h
     assert former.json()["current"]["renewals"] == 0 and former.json()["pending_request"] is None, former.json()
     history = await whole.call("housing", "GET", f"/housing/cases/{cid}/history", PAYOKE, "caseworker")
     assert history.status_code == 200, history.text
-    entries = history.json()["entries"]
+    entries = history.json()["items"]
     assert [e["to"] for e in entries if e["event_type"] == "PersonMoved"] == ["shelter"], entries
     assert "BedAssigned" in [e["event_type"] for e in entries]
     proceedings = {c: (await whole.call("legal", "GET", f"/cases/{cid}/proceedings", c, "caseworker")).json()
@@ -249,7 +251,7 @@ async def test_a_whole_case_moved_mid_procedure_with_a_reminder_due_during_the_h
     for centre in (PAYOKE, SURYA):
         timeline = await whole.call("tracks", "GET", f"/tracks/{cid}/timeline", centre, "caseworker")
         assert timeline.status_code == 200, timeline.text
-        sessions[centre] = [e for e in timeline.json()["entries"] if e["event_type"] == "SessionRecorded"]
+        sessions[centre] = [e for e in timeline.json()["items"] if e["event_type"] == "SessionRecorded"]
     assert (len(sessions[PAYOKE]), len(sessions[SURYA])) == (1, 2), sessions
 
     # Moved again, Sürya → PAG-ASA: PAG-ASA alone acts; Payoke and Sürya each read their own period.
@@ -271,7 +273,7 @@ async def test_a_whole_case_moved_mid_procedure_with_a_reminder_due_during_the_h
     for former_centre in (PAYOKE, SURYA):
         response = await whole.call("housing", "GET", f"/housing/cases/{cid}/history", former_centre, "caseworker")
         assert response.status_code == 200, (former_centre, response.text)
-        moves = [e["to"] for e in response.json()["entries"] if e["event_type"] == "PersonMoved"]
+        moves = [e["to"] for e in response.json()["items"] if e["event_type"] == "PersonMoved"]
         assert moves == (["shelter"] if former_centre == PAYOKE else ["shelter", "transitional"]), moves
     residence = await whole.residence(case, SURYA)
     assert residence.status_code == 200 and residence.json()["current"]["renewals"] == 1, residence.text
@@ -524,8 +526,8 @@ async def test_a_centre_that_held_the_case_twice_reads_up_to_its_last_hand_over_
         summary = proceedings.json()["summary"]
         seen[centre] = (
             len(summary.get("statements") or []),
-            len([e for e in housing.json()["entries"] if e["event_type"] == "PersonMoved" and e["to"] != "shelter"]),
-            len([e for e in timeline.json()["entries"] if e["event_type"] == "SessionRecorded"]),
+            len([e for e in housing.json()["items"] if e["event_type"] == "PersonMoved" and e["to"] != "shelter"]),
+            len([e for e in timeline.json()["items"] if e["event_type"] == "SessionRecorded"]),
         )
     # (proceedings facts, moves out of the shelter, sessions) each centre reads
     assert seen == {SURYA: (1, 0, 1), PAYOKE: (1, 1, 2), PAG_ASA: (2, 2, 3)}

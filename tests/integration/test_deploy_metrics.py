@@ -99,9 +99,6 @@ def harbour_dashboard_metrics() -> set[str]:
     return {m for m in dashboard_metrics() if m.startswith("harbour_")}
 
 
-# Not set by any code yet: harbour.telemetry declares CONSUMER_LAG but harbour/kafka/consumer.py never sets it.
-
-
 async def test_every_service_metric_a_dashboard_uses_is_exported_by_a_running_service(scraped):
     wanted = harbour_dashboard_metrics()
     assert len(wanted) >= 6

@@ -150,7 +150,7 @@ class TestHousingCustody(CustodyContract):
         if response.status_code == 404:
             return None
         assert response.status_code == 200, response.text
-        return [e["request_id"] for e in response.json()["entries"] if e["event_type"] == "PlacementRequested"]
+        return [e["request_id"] for e in response.json()["items"] if e["event_type"] == "PlacementRequested"]
 
 
 # -- adversarial scenarios --------------------------------------------------------------------------------
@@ -297,10 +297,10 @@ async def test_the_host_of_the_shelter_records_the_exit_of_a_person_whose_case_m
     # The holder sees the whole path; Payoke its own period, which ends at the hand-over (not its exit after it).
     owner = (await world.housing.client.get(f"/housing/cases/{case_id}/history", headers=world.staff(PAG_ASA))).json()
     former = (await world.housing.client.get(f"/housing/cases/{case_id}/history", headers=world.staff(PAYOKE))).json()
-    assert [e["event_type"] for e in owner["entries"]] == [
+    assert [e["event_type"] for e in owner["items"]] == [
         "PlacementRequested", "BedAssigned", "PersonMoved", "PlacementExited", "HousingEnded",
     ]  # fmt: skip
-    assert [e["event_type"] for e in former["entries"]] == ["PlacementRequested", "BedAssigned", "PersonMoved"]
+    assert [e["event_type"] for e in former["items"]] == ["PlacementRequested", "BedAssigned", "PersonMoved"]
 
 
 async def test_a_chained_transfer_leaves_each_former_centre_its_own_period_of_the_history(world: World):

@@ -48,7 +48,7 @@ async def test_twenty_concurrent_requests_for_three_beds_assign_exactly_three_an
     assert occupied == 3
     assert [r["event_type"] for r in stored].count("BedAssigned") == 3
     waiting = (await housing.client.get("/housing/waiting-list", headers=housing.token(centre, "housing"))).json()
-    assert [w["position"] for w in waiting["waiting"]] == list(range(1, 18))
+    assert [w["position"] for w in waiting["items"]] == list(range(1, 18)) and waiting["next"] is None
     occupancy = (await housing.client.get("/housing/occupancy", headers=housing.token(centre, "caseworker"))).json()
     assert occupancy["totals"] == {"beds": 3, "in_service": 3, "occupied": 3, "free": 0}
 
@@ -65,7 +65,7 @@ async def test_the_waiting_list_is_served_by_urgency_then_time_each_time_a_bed_f
         CLOCK.advance(timedelta(minutes=1))
         assert (await request_bed(housing, centre, case_id, urgency=urgency))["status"] == "waitlisted"
     listed = (await housing.client.get("/housing/waiting-list", headers=housing.token(centre, "manager"))).json()
-    assert [w["case_id"] for w in listed["waiting"]] == [tonight, urgent, urgent_later, planned]
+    assert [w["case_id"] for w in listed["items"]] == [tonight, urgent, urgent_later, planned] and not listed["next"]
     served = []
     occupant = first
     for _ in range(4):
@@ -114,7 +114,7 @@ async def test_a_case_opened_by_intake_needing_shelter_tonight_gets_a_bed_at_the
     await wait_until(placed, timeout=30)
     history = (await housing.client.get(f"/housing/cases/{case_id}/history",
                                         headers=housing.token(centre, "caseworker"))).json()  # fmt: skip
-    kinds = [(e["event_type"], e.get("shelter_id"), e.get("bed_id")) for e in history["entries"]]
+    kinds = [(e["event_type"], e.get("shelter_id"), e.get("bed_id")) for e in history["items"]]
     # The bed with no feature the person needs is given first: the accessible one is kept for who needs it.
     assert kinds == [("PlacementRequested", None, None), ("BedAssigned", shelter, "b2"),
                      ("PersonMoved", shelter, None)]  # fmt: skip

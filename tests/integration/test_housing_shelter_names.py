@@ -116,7 +116,7 @@ async def test_a_whole_housing_scenario_puts_no_shelter_name_on_any_topic_log_or
         for org in (payoke, pag_asa):
             answer = await housing.client.get("/housing/occupancy", headers=housing.token(org, "housing"))
             assert answer.status_code == 200, answer.text
-            views[org] = {s["shelter_id"]: s["name"] for s in answer.json()["shelters"]}
+            views[org] = {s["shelter_id"]: s["name"] for s in answer.json()["items"]}
         assert views == {payoke: {shelter: NAMES[payoke]}, pag_asa: {host: NAMES[pag_asa]}}
         for path in ("/housing/free-beds", "/housing/waiting-list", f"/housing/cases/{tonight}/history"):
             answer = await housing.client.get(path, headers=housing.token(payoke, "caseworker"))
@@ -206,7 +206,7 @@ async def test_an_existing_store_keeps_its_names_in_housing_and_never_publishes_
     assert row["schema_version"] == 2 and "name" not in json.loads(row["payload"]) and not leaks(row["payload"])
     assert kept == payload["name"]
     assert answer.status_code == 200
-    assert [(s["shelter_id"], s["name"]) for s in answer.json()["shelters"]] == [(shelter, payload["name"])]
+    assert [(s["shelter_id"], s["name"]) for s in answer.json()["items"]] == [(shelter, payload["name"])]
     assert isinstance(registered.event, ShelterRegistered) and registered.event.shelter_id == shelter
     published = [r for r in await read_topic(running_broker.bootstrap, "housing.events.v1")
                  if dict(r.headers).get("stream_id") == b"shelter-network-centre-surya"]  # fmt: skip

@@ -61,7 +61,7 @@ async def test_a_nul_in_a_shelters_name_or_address_is_a_422_naming_it(pg_server_
         response = await housing.client.post("/housing/shelters", json=body, headers=housing.token(PAYOKE, "housing"))
         refused(response, field)
         listed = await housing.client.get("/housing/occupancy", headers=housing.token(PAYOKE, "housing"))
-        assert listed.status_code == 200 and listed.json()["shelters"] == [], listed.text
+        assert listed.status_code == 200 and listed.json()["items"] == [], listed.text
 
 
 async def test_a_nul_deep_in_a_json_body_names_the_path_to_it(pg_server_url, running_broker):

@@ -218,7 +218,8 @@ async def test_identity_is_captured_sealed_never_echoed_and_opened_only_in_an_au
     assert read.json()["identity"] == {"names": PERSON["names"], "languages": ["ar"]}
     assert read.json()["circumstances"] is None
     reads = (await intake.client.get(f"/persons/{person_id}/reads", headers=intake.centre(role="manager"))).json()
-    assert [(r["org"], r["role"], r["what"], r["purpose"]) for r in reads] == [
+    assert reads["next"] is None  # one page holds them all: none is left unread
+    assert [(r["org"], r["role"], r["what"], r["purpose"]) for r in reads["items"]] == [
         (PAYOKE, "caseworker", "languages,names", PURPOSE["Harbour-Purpose"])
     ]
 
@@ -229,7 +230,87 @@ async def test_a_person_read_without_a_purpose_is_refused_and_not_audited(intake
     assert read.status_code == 422 and read.json()["field"] == "Harbour-Purpose"
     reads = (await intake.client.get(f"/persons/{view['person_id']}/reads",
                                      headers=intake.centre(role="manager"))).json()  # fmt: skip
-    assert reads == []
+    assert reads == {"items": [], "next": None}
+
+
+async def test_walking_a_persons_reads_two_at_a_time_reads_each_once_in_order_with_reads_recorded_between_pages(
+    intake,
+):
+    view = await intake.referral_at("submitted")
+    pid = view["person_id"]
+
+    async def read_person() -> None:
+        assert (await intake.client.get(f"/persons/{pid}", headers={**intake.centre(), **PURPOSE})).status_code == 200
+
+    async def page_of(query: str) -> dict:
+        response = await intake.client.get(f"/persons/{pid}/reads?{query}", headers=intake.centre(role="manager"))
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    for _ in range(5):
+        await read_person()
+    walked: list[int] = []
+    gaps = 0
+    page = await page_of("limit=2")
+    while True:
+        walked += [r["id"] for r in page["items"]]
+        if page["next"] is None:
+            break
+        if gaps < 3:  # a read recorded between pages: always after the cursor, so on a later page
+            await read_person()
+        gaps += 1
+        page = await page_of(f"limit=2&after={page['next']}")
+    everything = (await page_of("limit=500"))["items"]
+    assert len(walked) == len(set(walked)) == 5 + 3 == len(everything)  # counted: none lost, none read twice
+    assert walked == sorted(walked) == [r["id"] for r in everything]  # oldest first, as recorded
+
+
+@pytest.mark.parametrize("query, field", [("limit=0", "limit"), ("limit=501", "limit"), ("after=AAAA", "after"),
+                                          ("after=not%20a%20cursor", "after"), ("after=" + "A" * 101, "after"),
+                                          ("after=WyIxIl0=", "after"),
+                                          ("after=WzkyMjMzNzIwMzY4NTQ3NzU4MDhd", "after")])  # fmt: skip
+async def test_a_reads_page_out_of_bounds_or_a_forged_cursor_is_refused_naming_the_field(intake, query, field):
+    # base64url of ["1"] (a text where the id goes) and of [9223372036854775808] (past bigint).
+    view = await intake.referral_at("submitted")
+    response = await intake.client.get(f"/persons/{view['person_id']}/reads?{query}",
+                                       headers=intake.centre(role="manager"))  # fmt: skip
+    assert response.status_code == 422, response.text
+    assert field in [e["field"] for e in response.json()["errors"]], response.text
+
+
+async def test_walking_a_case_history_two_at_a_time_reads_each_fact_once_in_order_with_facts_recorded_between_pages(
+    intake,
+):
+    view = await intake.referral_at("admitted")
+    rid, cid = view["referral_id"], view["case_id"]
+
+    async def page_of(query: str) -> dict:
+        response = await intake.client.get(f"/cases/{cid}/history?{query}", headers=intake.centre())
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    before = len((await page_of("limit=500"))["items"])
+    walked: list[str] = []
+    gaps = 0
+    page = await page_of("limit=2")
+    while True:
+        walked += [e["event_id"] for e in page["items"]]
+        if page["next"] is None:
+            break
+        if gaps < 3:  # a fact recorded between pages: always after the cursor, so on a later page
+            await intake.command(f"/referrals/{rid}/identity", {"languages": [["ar", "fr", "nl"][gaps]]})
+        gaps += 1
+        page = await page_of(f"limit=2&after={page['next']}")
+    whole = await page_of("limit=500")
+    assert whole["next"] is None and len(whole["items"]) == before + 3  # counted: three more facts, no other
+    assert walked == [e["event_id"] for e in whole["items"]] and len(set(walked)) == len(walked)  # each once
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=501", "after=AAAA", "after=WyJ4Il0=", "after=" + "A" * 101])
+async def test_a_case_history_page_out_of_bounds_or_a_forged_cursor_is_refused_naming_the_field(intake, query):
+    response = await intake.client.get(f"/cases/case-none/history?{query}", headers=intake.centre())
+    assert response.status_code == 422, response.text
+    assert query.partition("=")[0] in [e["field"] for e in response.json()["errors"]], response.text
 
 
 async def test_the_referrers_circumstances_are_read_back_by_the_centre(intake):

@@ -154,7 +154,7 @@ class TestIntakeCustody(CustodyContract):
                                       org=centre)  # fmt: skip
         self.env.kinds[real] = kind
         response = await self.env.intake.client.get(f"/cases/{real}/history", headers=self.env.intake.centre(centre))
-        entries = response.json()["entries"]
+        entries = response.json()["items"]
         return [e["event_id"] for e in entries if e["event_type"] == "MinorityEstablished"][-1]
 
     async def history(self, case_id: str, centre: str) -> list[Any] | None:
@@ -163,7 +163,7 @@ class TestIntakeCustody(CustodyContract):
         if response.status_code == 404:
             return None
         assert response.status_code == 200, response.text
-        return [e["event_id"] for e in response.json()["entries"]]
+        return [e["event_id"] for e in response.json()["items"]]
 
 
 # ---- as an adversary -----------------------------------------------------------------------------------------
@@ -256,6 +256,7 @@ async def test_the_receiving_centre_reads_the_identity_and_the_read_is_audited_w
     assert person.json()["identity"]["names"] == PERSON["names"]
     reads = (await env.intake.client.get(f"/persons/{case['person_id']}/reads",
                                          headers=env.intake.centre(surya, "manager"))).json()  # fmt: skip
-    assert [(r["org"], r["role"], r["purpose"]) for r in reads] == [
+    assert reads["next"] is None  # one page holds them all: none is left unread
+    assert [(r["org"], r["role"], r["purpose"]) for r in reads["items"]] == [
         (surya, "caseworker", "hand-over: first meeting in Liege")
     ]

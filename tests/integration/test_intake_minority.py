@@ -26,7 +26,7 @@ async def intake(pg_server_url: str, broker) -> AsyncIterator[IntakeClient]:
 
 async def case_events(intake: IntakeClient, case_id: str) -> list[str]:
     history = await intake.client.get(f"/cases/{case_id}/history", headers=intake.centre())
-    return [e["event_type"] for e in history.json()["entries"]]
+    return [e["event_type"] for e in history.json()["items"]]
 
 
 async def minor_fact(intake: IntakeClient, case_id: str) -> bool:

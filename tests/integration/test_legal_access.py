@@ -171,7 +171,7 @@ class TestLegalAccess(AccessContract):
 
     def matrix_entries(self) -> set[Action]:
         assert set(ACTION_OF) == {path for _, path, _, _, _ in ENDPOINTS}
-        return set(ACTION_OF.values())
+        return set(ACTION_OF.values()) | {A.READ_DEADLINES}  # the deadlines' cells
 
     def app(self, env: tuple[LegalStage, str, str]) -> Any:
         return env[0].svc.app
@@ -210,3 +210,22 @@ async def test_another_centres_case_answers_exactly_like_a_case_that_does_not_ex
     assert (theirs.status_code, theirs.json()["detail"]) == (404, f"no case {case}")
     assert (unknown.status_code, unknown.json()["detail"]) == (404, "no case case-nobody")
     assert (await stage.svc.client.get(f"/cases/{case}/residence")).status_code == 401
+
+
+async def test_the_deadlines_refuse_by_the_table_before_reading_the_query_and_another_centres_by_its_scope(
+    stage: LegalStage,
+) -> None:
+    # Kind and role from the token first (read-deadlines), so a police officer with a forged cursor learns
+    # nothing of the query's shape; then the scope: Payoke's staff may not read Sürya's deadlines.
+    police = await stage.svc.client.get(DEADLINES.format(centre="centre-payoke") + "?after=AAAA&limit=0",
+                                        headers=stage.as_("police-federal", "officer"))  # fmt: skip
+    assert (police.status_code, police.json()["detail"]) == (403, "organisations of kind police may not read-deadlines")
+    clerk = await stage.svc.client.get(DEADLINES.format(centre="immigration-office"),
+                                       headers=stage.as_("immigration-office", "clerk"))  # fmt: skip
+    assert clerk.status_code == 403
+    other = await stage.svc.client.get(DEADLINES.format(centre="centre-surya"), headers=stage.centre)
+    assert (other.status_code, other.json()["detail"]) == (403, "a centre reads only its own deadlines")
+    assert (await stage.svc.client.get(DEADLINES.format(centre="centre-payoke"))).status_code == 401
+    manager = stage.as_("centre-payoke", "manager")
+    own = await stage.svc.client.get(DEADLINES.format(centre="centre-payoke"), headers=manager)
+    assert own.status_code == 200 and set(own.json()) == {"items", "next"}

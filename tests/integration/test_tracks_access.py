@@ -226,9 +226,9 @@ async def test_a_former_owner_reads_the_words_of_its_own_period_but_not_what_cam
     words = await env.get(f"/tracks/{a}/goals/{tracks.ids['A']['g']}/words", PAYOKE, headers=PURPOSE)
     assert words["texts"] == {"own_words": "a room of my own"}
     timeline = await env.get(f"/tracks/{a}/timeline", PAYOKE)
-    assert "TransferRequested" in [e["event_type"] for e in timeline["entries"]]
+    assert "TransferRequested" in [e["event_type"] for e in timeline["items"]]
     # PAG-ASA's own request to Surya came after Payoke's period: Payoke does not see it.
-    assert [e["event_type"] for e in timeline["entries"]].count("TransferRequested") == 1
+    assert [e["event_type"] for e in timeline["items"]].count("TransferRequested") == 1
     owner = await env.get(f"/tracks/{a}/timeline", PAG_ASA)
-    assert [e["event_type"] for e in owner["entries"]].count("TransferRequested") == 2
-    assert all("own_words" not in e["facts"] and "notes" not in e["facts"] for e in owner["entries"])
+    assert [e["event_type"] for e in owner["items"]].count("TransferRequested") == 2
+    assert all("own_words" not in e["facts"] and "notes" not in e["facts"] for e in owner["items"])

@@ -95,7 +95,7 @@ class TestTracksCustody(CustodyContract):
         if r.status_code == 404:
             return None
         assert r.status_code == 200, r.text
-        return [e["facts"]["session_id"] for e in r.json()["entries"] if e["event_type"] == "SessionRecorded"]
+        return [e["facts"]["session_id"] for e in r.json()["items"] if e["event_type"] == "SessionRecorded"]
 
 
 # -- transfers decided, declined, withdrawn, chained: one acting centre at every point --------------------

@@ -56,8 +56,9 @@ async def test_a_track_opens_from_intakes_case_opened_at_the_admitting_centre_wi
 
 async def test_a_track_admitted_by_a_manager_is_unassigned_until_a_manager_assigns_a_caseworker(env):
     case_id, _ = await env.open_case(actor=Actor(PAYOKE, "manager", "m-1"))
-    caseload = await env.get(f"/caseload?caseworker_id={UNASSIGNED}", PAYOKE, "manager", "m-1")
-    assert case_id in [t["case_id"] for t in caseload["open_tracks"]]
+    caseload = await env.get(f"/caseload?caseworker_id={UNASSIGNED}&limit=500", PAYOKE, "manager", "m-1")
+    assert caseload["next"] is None  # one page holds them all: none is left unread
+    assert case_id in [t["case_id"] for t in caseload["items"]]
     track = (
         await env.svc.client.put(
             f"/tracks/{case_id}/caseworker", json={"caseworker_id": "cw-bo"}, headers=env.auth(PAYOKE, "manager", "m-1")
@@ -65,7 +66,7 @@ async def test_a_track_admitted_by_a_manager_is_unassigned_until_a_manager_assig
     ).json()
     assert track["caseworker_id"] == "cw-bo"
     caseload = await env.get("/caseload", PAYOKE, "caseworker", "cw-bo")
-    assert [t["case_id"] for t in caseload["open_tracks"]] == [case_id]
+    assert [t["case_id"] for t in caseload["items"]] == [case_id] and caseload["next"] is None
 
 
 async def test_closure_is_refused_while_proceedings_are_open_and_allowed_once_legal_reports_them_concluded(env):
@@ -180,16 +181,18 @@ async def test_a_transfer_accepted_moves_the_track_and_the_former_centre_keeps_o
     former = await env.get(f"/tracks/{case_id}", PAYOKE)
     assert former["as_former_owner"] and former["caseworker_id"] is None and former["sessions_recorded"] == 1
     timeline = await env.get(f"/tracks/{case_id}/timeline", PAYOKE)
-    assert [e["event_type"] for e in timeline["entries"]][-1] == "TransferAccepted"
+    assert [e["event_type"] for e in timeline["items"]][-1] == "TransferAccepted"
     assert "SessionRecorded" in [
-        e["event_type"] for e in (await env.get(f"/tracks/{case_id}/timeline", SURYA))["entries"][-1:]
+        e["event_type"] for e in (await env.get(f"/tracks/{case_id}/timeline", SURYA))["items"][-1:]
     ]
     notes = await env.get(f"/tracks/{case_id}/sessions/s-before/notes", PAYOKE, headers=PURPOSE)
     assert notes["texts"] == {"notes": "talked about the move"}
     await env.get(f"/tracks/{case_id}/sessions/s-after/notes", PAYOKE, headers=PURPOSE, expect=404)
     await env.post(f"/tracks/{case_id}/reviews", None, PAYOKE, expect=403)
     assert (await env.get(f"/tracks/{case_id}/sessions/s-before/notes", SURYA, headers=PURPOSE))["texts"]
-    assert case_id not in [t["case_id"] for t in (await env.get("/caseload", PAYOKE))["open_tracks"]]
+    caseload = await env.get("/caseload?limit=500", PAYOKE)
+    assert caseload["next"] is None  # one page holds them all: none is left unread
+    assert case_id not in [t["case_id"] for t in caseload["items"]]
 
 
 async def test_a_transfer_declined_leaves_the_track_with_its_centre_and_a_new_request_can_follow(env):
@@ -227,12 +230,17 @@ async def test_a_plan_review_reminder_fires_once_when_the_clock_reaches_it_and_t
     env.clock.set(at_office_opening(deadlines.overdue_on))
     await env.svc.runtime.timers.run_due_once()
     assert (await env.types(case_id)).count("PlanReviewOverdue") == 1
-    caseload = await env.get("/caseload", PAYOKE)
-    assert case_id in caseload["overdue_reviews"]
+    caseload = await env.get("/caseload?limit=500", PAYOKE)
+    overdue = caseload["overdue_reviews"]
+    assert caseload["next"] is None  # one page holds them all: none is left unread
+    assert [t["review_overdue"] for t in caseload["items"] if t["case_id"] == case_id] == [True]
+    assert overdue == sum(t["review_overdue"] for t in caseload["items"])  # the count is the caseload's
 
     reviewed = await env.post(f"/tracks/{case_id}/reviews", None, PAYOKE)
     assert reviewed["next_review_due"] > due and not reviewed["review_overdue"]
-    assert case_id not in (await env.get("/caseload", PAYOKE))["overdue_reviews"]
+    caseload = await env.get("/caseload?limit=500", PAYOKE)
+    assert [t["review_overdue"] for t in caseload["items"] if t["case_id"] == case_id] == [False]
+    assert caseload["overdue_reviews"] == overdue - 1
     async with env.svc.runtime.pool.acquire() as conn:
         new_due = date.fromisoformat(reviewed["next_review_due"])
         assert await timers.get_timer(conn, timer_key(case_id, new_due, REMINDER)) is not None
@@ -317,10 +325,98 @@ async def test_a_caseload_lists_open_tracks_and_goals_by_area_for_the_callers_ce
     await env.from_housing(case_id, PersonMoved(case_id=case_id, to=HousingKind.INDEPENDENT, on=env.today))
     await env.wait_for(case_id, "GoalFlaggedForReview")
     caseload = await env.get("/caseload", PAYOKE, user="cw-caseload")
-    assert [(t["case_id"], t["flagged_goals"]) for t in caseload["open_tracks"]] == [(case_id, 1)]
+    assert [(t["case_id"], t["flagged_goals"]) for t in caseload["items"]] == [(case_id, 1)]
     assert caseload["goals_by_area"] == {"housing": {"planned": 1}, "juridical": {"planned": 1}}
-    assert (await env.get("/caseload", SURYA, user="cw-caseload"))["open_tracks"] == []
+    assert (await env.get("/caseload", SURYA, user="cw-caseload"))["items"] == []
     await env.get("/caseload?caseworker_id=someone-else", PAYOKE, user="cw-caseload", expect=403)
+
+
+async def test_walking_a_caseload_two_at_a_time_reads_each_track_once_in_order_with_tracks_opened_between_pages(
+    env,
+):
+    worker = f"cw-walk-{uuid.uuid4().hex[:6]}"  # a caseload of this test's tracks only
+
+    async def opened() -> str:
+        case_id, _ = await env.open_case(actor=Actor(PAYOKE, "caseworker", worker))
+        return case_id
+
+    def key(track: dict) -> tuple[str, str]:
+        return track["next_review_due"] or "~", track["case_id"]  # no review due sorts last
+
+    async def page_of(query: str) -> dict:
+        return await env.get(f"/caseload?{query}", PAYOKE, user=worker)
+
+    for _ in range(5):
+        await opened()
+    before = {key(t) for t in (await page_of("limit=500"))["items"]}
+    assert len(before) == 5
+    walked: list[tuple[str, str]] = []
+    ahead: set[tuple[str, str]] = set()
+    behind: set[tuple[str, str]] = set()
+    gaps = 0
+    page = await page_of("limit=2")
+    while True:
+        assert len(page["items"]) <= 2 and page["overdue_reviews"] == 0
+        walked += [key(t) for t in page["items"]]
+        if page["next"] is None:
+            break
+        if gaps < 3:  # a track opened between pages; case ids are random, so either side of the cursor
+            new = await opened()
+            [track] = [t for t in (await page_of("limit=500"))["items"] if t["case_id"] == new]
+            (ahead if key(track) > key(page["items"][-1]) else behind).add(key(track))
+        gaps += 1
+        page = await page_of(f"limit=2&after={page['next']}")
+    assert len(walked) == len(set(walked))  # none read twice
+    assert walked == sorted(walked)  # in the endpoint's order: next review due, then case id
+    assert before | ahead == set(walked)  # none lost: every one there at the start, and every later one
+    assert not behind & set(walked)  # ahead of the cursor; one behind it belongs to a page already read
+    assert len(walked) == 5 + len(ahead)  # counted: the five and those opened ahead of the cursor, no other
+    assert len(ahead) + len(behind) == min(gaps, 3) >= 2  # the walk did meet tracks opened while it went
+
+
+@pytest.mark.parametrize("query, field", [("limit=0", "limit"), ("limit=501", "limit"), ("after=AAAA", "after"),
+                                          ("after=not%20a%20cursor", "after"), ("after=" + "A" * 301, "after"),
+                                          ("after=WyJub3QtYS1kYXkiLCJjYXNlIl0=", "after")])  # fmt: skip
+async def test_a_caseload_page_out_of_bounds_or_a_forged_cursor_is_refused_naming_the_field(env, query, field):
+    # The last cursor is base64url of ["not-a-day","case"]: well formed, but not a key the service gave.
+    problem = await env.get(f"/caseload?{query}", PAYOKE, expect=422)
+    assert field in [e["field"] for e in problem["errors"]], problem
+
+
+async def test_walking_a_timeline_two_at_a_time_reads_each_entry_once_in_order_with_sessions_recorded_between_pages(
+    env,
+):
+    case_id, _ = await env.open_case()
+
+    async def session() -> None:
+        body = {"session_id": f"s-{uuid.uuid4().hex[:8]}", "held_on": str(env.today), "area": "housing",
+                "kind": "phone", "duration_minutes": 10, "attended": True}  # fmt: skip
+        await env.post(f"/tracks/{case_id}/sessions", body, PAYOKE, expect=201)
+
+    for _ in range(4):
+        await session()
+    walked: list[int] = []
+    gaps = 0
+    page = await env.get(f"/tracks/{case_id}/timeline?limit=2", PAYOKE)
+    while True:
+        assert len(page["items"]) <= 2
+        walked += [e["version"] for e in page["items"]]
+        if page["next"] is None:
+            break
+        if gaps < 3:  # recorded between pages: always after the cursor, so on a later page
+            await session()
+        gaps += 1
+        page = await env.get(f"/tracks/{case_id}/timeline?limit=2&after={page['next']}", PAYOKE)
+    whole = await env.get(f"/tracks/{case_id}/timeline?limit=500", PAYOKE)
+    assert whole["next"] is None and len(whole["items"]) == 1 + 4 + 3  # opened, four sessions, three more
+    assert walked == [e["version"] for e in whole["items"]] == sorted(set(walked))  # each once, in order
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=501", "after=AAAA", "after=WyJ4Il0=", "after=" + "A" * 101])
+async def test_a_timeline_page_out_of_bounds_or_a_forged_cursor_is_refused_naming_the_field(env, query):
+    # Refused before any track is looked up: no case is needed.
+    problem = await env.get(f"/tracks/case-none/timeline?{query}", PAYOKE, expect=422)
+    assert query.partition("=")[0] in [e["field"] for e in problem["errors"]], problem
 
 
 async def _incoming_page(env, query: str) -> dict:

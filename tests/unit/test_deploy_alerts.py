@@ -51,6 +51,31 @@ CASES: list[tuple[list[tuple[str, str]], list[tuple[str, str, list[tuple[dict[st
     ),
     (
         [
+            # intake: two replicas, neither leads from 10m on, while three events wait.
+            ('harbour_relay_leader{service="intake", instance="a"}', "1+0x9 0+0x30"),
+            ('harbour_relay_leader{service="intake", instance="b"}', "0+0x40"),
+            ('harbour_relay_lag_events{service="intake", instance="a"}', "0+0x9 3+0x30"),
+            ('harbour_relay_lag_events{service="intake", instance="b"}', "0+0x9 3+0x30"),
+            # legal: the lead passes from one replica to the other, with a scrape between where neither had it.
+            ('harbour_relay_leader{service="legal", instance="c"}', "1+0x14 0+0x25"),
+            ('harbour_relay_leader{service="legal", instance="d"}', "0+0x15 1+0x24"),
+            ('harbour_relay_lag_events{service="legal", instance="c"}', "2+0x40"),
+            # tracks: a relay busy with a broker outage loses and retakes the lead between retries.
+            ('harbour_relay_leader{service="tracks", instance="e"}', alternating(1, 40)),
+            ('harbour_relay_lag_events{service="tracks", instance="e"}', "50+10x40"),
+            # housing: no leader, but nothing waits (nothing to publish is nothing lost).
+            ('harbour_relay_leader{service="housing", instance="f"}', "0+0x40"),
+            ('harbour_relay_lag_events{service="housing", instance="f"}', "0+0x40"),
+        ],
+        [
+            ("12m", "HarbourRelayWithoutLeader", []),  # not for five minutes yet
+            ("16m", "HarbourRelayWithoutLeader", []),  # pending: five minutes without a leader, not seven
+            ("18m", "HarbourRelayWithoutLeader", [({"service": "intake"}, 0)]),
+            ("35m", "HarbourRelayWithoutLeader", [({"service": "intake"}, 0)]),
+        ],
+    ),
+    (
+        [
             ('harbour_dead_letters_total{service="legal", topic="intake.events.v1", instance="a"}', "0+0x10 1+0x35"),
             ('harbour_dead_letters_total{service="tracks", topic="legal.events.v1", instance="b"}', "0+0x45"),
         ],
@@ -141,9 +166,11 @@ def test_the_generated_alert_rules_pass_promtool_check():
 def test_the_rules_are_the_alerts_the_operators_asked_for():
     rules = yaml.safe_load(ALERTS.read_text())["groups"][0]["rules"]
     assert [r["alert"] for r in rules] == [a.name for a in deploy.ALERTS]
-    reads = {name for r in rules for name in metric_names(r["expr"].replace("min_over_time", "rate"))}
+    reads = {name for r in rules
+             for name in metric_names(re.sub(r"m(in|ax)_over_time", "rate", r["expr"]))}  # fmt: skip
     assert reads == {
         "harbour_relay_lag_events",
+        "harbour_relay_leader",
         "harbour_dead_letters_total",
         "harbour_legal_persons_without_valid_stay",
         "harbour_timers_due",

@@ -17,7 +17,7 @@ from services.legal.dates import RULES, check_office, dates_of
 
 DAY = timedelta(days=1)
 BOUND = date(2026, 3, 10)
-READS = {Action.READ_RESIDENCE, Action.READ_PROCEEDINGS}
+READS = {Action.READ_RESIDENCE, Action.READ_PROCEEDINGS, Action.READ_DEADLINES}
 
 
 def _satisfied(rule: DateRule, value: date) -> date:

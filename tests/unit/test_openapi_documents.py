@@ -12,8 +12,11 @@ from typing import Any
 
 import jsonschema
 import pytest
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
 
-from harbour.http.problems import MEDIA_TYPE
+from harbour.errors import RuleViolation
+from harbour.http.problems import MEDIA_TYPE, install_problem_handlers
 from harbour.service import create_app
 from services.feeds.domain import audiences
 from services.registry import available, definition
@@ -53,7 +56,8 @@ def test_every_operation_takes_the_token_and_documents_each_error_as_a_problem_d
     if "requestBody" in op:
         assert "400" in errors
     for status in errors:
-        assert op["responses"][status]["content"] == {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        shape = "InvalidRequestProblem" if status == "422" else "Problem"
+        assert op["responses"][status]["content"] == {MEDIA_TYPE: {"schema": {"$ref": f"#/components/schemas/{shape}"}}}
     for status in ("429", "503"):
         assert "Retry-After" in op["responses"][status]["headers"]
 
@@ -77,6 +81,57 @@ def test_the_problem_schema_admits_the_problems_services_send_and_refuses_a_bare
         jsonschema.validate({"detail": [{"loc": ["query", "after"], "msg": "bad"}]}, problem)
 
 
+def _invalid_request_schema(name: str) -> dict[str, Any]:
+    # The 422 schema refers to the Problem schema: resolved within the service's own document.
+    schemas = document(name)["components"]["schemas"]
+    return {**schemas["InvalidRequestProblem"], "components": {"schemas": schemas}}
+
+
+def test_every_422_is_documented_with_the_field_at_fault_and_errors():
+    invalid = _invalid_request_schema("legal")
+    jsonschema.validate({"type": "https://harbour.example/problems/invalid-request", "title": "t", "status": 422,
+                         "detail": "d", "field": "after", "errors": [{"field": "after", "message": "m",
+                                                                      "code": "value_error"}]}, invalid)  # fmt: skip
+    for bare in ({"type": "t", "title": "t", "status": 422, "detail": "d", "field": "on"},  # no errors[]
+                 {"type": "t", "title": "t", "status": 422, "detail": "d", "field": "on", "errors": []},
+                 {"type": "t", "title": "t", "status": 404, "detail": "d", "field": "on",
+                  "errors": [{"field": "on", "message": "m", "code": "c"}]}):  # fmt: skip
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bare, invalid)
+
+
+async def test_a_rule_of_the_procedure_refused_as_422_names_its_field_in_errors_like_an_invalid_request():
+    # The handler every service installs, on a route raising the domain's RuleViolation, with and without a
+    # field and a rule: the answer validates against the documented 422 schema.
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.get("/dated")
+    async def dated() -> None:
+        raise RuleViolation("the day is in the future", field="on", rule="not-in-the-future")
+
+    @app.get("/whole")
+    async def whole() -> None:
+        raise RuleViolation("only a submitted referral can be declined")
+
+    invalid = _invalid_request_schema("intake")
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client:
+        dated_answer, whole_answer = (await client.get("/dated")), (await client.get("/whole"))
+    for response in (dated_answer, whole_answer):
+        assert response.status_code == 422 and response.headers["content-type"] == MEDIA_TYPE
+        jsonschema.validate(response.json(), invalid)
+    assert dated_answer.json()["errors"] == [{"field": "on", "message": "the day is in the future",
+                                              "code": "not-in-the-future"}]  # fmt: skip
+    assert dated_answer.json()["rule"] == "not-in-the-future" and dated_answer.json()["field"] == "on"
+    assert whole_answer.json()["errors"] == [{"field": "body", "message": "only a submitted referral can be declined",
+                                              "code": "rule-violation"}]  # fmt: skip
+
+
+def test_no_read_declares_a_409_it_cannot_answer():
+    reads = [(name, path) for name, method, path, op in ALL if method == "GET" and "409" in op["responses"]]
+    assert reads == []
+
+
 @pytest.mark.parametrize(("name", "method", "path", "op"), [a for a in ALL if "x-harbour-access" in a[3]],
                          ids=[i for i, a in zip(IDS, ALL, strict=True) if "x-harbour-access" in a[3]])  # fmt: skip
 def test_each_operations_access_is_its_tables_entry(name, method, path, op):
@@ -91,9 +146,13 @@ def test_each_operations_access_is_its_tables_entry(name, method, path, op):
     assert f"**Access** (`{access['action']}`)" in op["description"]
 
 
-def test_every_operation_but_legals_hand_checked_deadlines_states_its_access_from_the_table():
+def test_every_operation_states_its_access_from_the_table():
     missing = [(name, method, path) for name, method, path, op in ALL if "x-harbour-access" not in op]
-    assert missing == [("legal", "GET", "/centres/{centre}/deadlines")]
+    assert missing == []
+    deadlines = document("legal")["paths"]["/centres/{centre}/deadlines"]["get"]["x-harbour-access"]
+    assert deadlines["action"] == "read-deadlines"
+    assert deadlines["grants"] == [{"kinds": ["centre"], "roles": ["caseworker", "manager"],
+                                    "scope": deadlines["grants"][0]["scope"], "former": "-"}]  # fmt: skip
 
 
 def test_a_transfer_says_it_needs_a_manager():

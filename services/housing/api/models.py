@@ -126,15 +126,29 @@ class ShelterOccupancy(Counts):
 
 
 class Occupancy(BaseModel):
+    """A page of the centre's shelters, by name, with the totals of all of them (the same on every page)."""
+
     centre: str
     totals: Counts
-    shelters: list[ShelterOccupancy]
+    items: list[ShelterOccupancy]
+    next: str | None = Field(description="pass as ?after= for the next page; null on the last page")
 
 
 class DayOccupancy(BaseModel):
     day: date
     totals: Counts
     shelters: dict[str, Counts]
+
+
+class OccupancyHistory(BaseModel):
+    """A page of days of the period asked for, earliest first."""
+
+    centre: str
+    since: date
+    until: date
+    items: list[DayOccupancy]
+    next: str | None = Field(description="pass as ?after= (with the same since and until) for the next page; "
+                                         "null on the last page")  # fmt: skip
 
 
 class CentreFreeBeds(Counts):
@@ -151,10 +165,16 @@ class WaitingRequest(BaseModel):
     position: int
 
 
+WaitingStatus = Literal["waiting", "awaiting-acceptance"]
+
+
 class WaitingList(BaseModel):
+    """A page of one of the centre's two queues, in serving order."""
+
     centre: str
-    waiting: list[WaitingRequest]
-    awaiting_acceptance: list[WaitingRequest]
+    status: WaitingStatus
+    items: list[WaitingRequest]
+    next: str | None = Field(description="pass as ?after= for the next page; null on the last page")
 
 
 class HistoryEntry(BaseModel):
@@ -172,8 +192,11 @@ class HistoryEntry(BaseModel):
 
 
 class CaseHistory(BaseModel):
+    """A page of the case's housing history, in the order it was recorded."""
+
     case_id: str
-    entries: list[HistoryEntry]
+    items: list[HistoryEntry]
+    next: str | None = Field(description="pass as ?after= for the next page; null on the last page")
 
 
 class IndependentAddress(BaseModel):

@@ -9,15 +9,16 @@ establishment also refers the minor to the Guardianship Service when it was not 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from harbour import plausibility
 from harbour.auth import Caller, OrgKind
 from harbour.clock import today
 from harbour.commands import check_version, queue, run_command
 from harbour.errors import NotFound, RuleViolation
+from harbour.http.pages import CURSOR_PATTERN, cursor, integer, page_of, read_cursor
 from harbour.service import RuntimeDep, ServiceRuntime
 from schemas.intake import Centre, MinorFlagReason
 from services.intake.access import may, require_relation
@@ -100,9 +101,16 @@ async def disprove_minority(
 
 
 @router.get("/{case_id}/history", response_model=CaseHistory,
-            summary="The facts of the case's intake file (a former holder: those of its own period)")  # fmt: skip
-async def read_history(case_id: str, caller: Caller = Depends(may("case.history")),
-                       rt: ServiceRuntime = RuntimeDep) -> CaseHistory:  # fmt: skip
+            summary="The facts of the case's intake file, oldest first (a former holder: its period's)")  # fmt: skip
+async def read_history(
+    case_id: str,
+    after: Annotated[str | None, Query(max_length=100, pattern=CURSOR_PATTERN,
+                                       description="`next` of the previous page; absent for the first page")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    caller: Caller = Depends(may("case.history")),
+    rt: ServiceRuntime = RuntimeDep,
+) -> CaseHistory:  # fmt: skip
+    start = read_cursor(after, integer) if after is not None else None
     async with rt.pool.acquire() as conn:
         row = await case_row(conn, case_id)
         if row is None:
@@ -111,4 +119,8 @@ async def read_history(case_id: str, caller: Caller = Depends(may("case.history"
         require_relation("case.history", caller, centre=row["centre"], missing=missing_case(case_id), custody=held)
         until = held.held_until(caller.org)
         events = await case_events(rt, conn, row, until)
-    return CaseHistory(case_id=case_id, held_until=until, entries=history_entries(events))
+    # Keyset on the stream version (unique in the referral's stream): a fact recorded between two page reads
+    # comes after the cursor. The stream is read whole (a former holder's period is cut by time), then paged.
+    page, last = page_of(events, lambda e: [e.stream_version], start, limit)
+    return CaseHistory(case_id=case_id, held_until=until, items=history_entries(page),
+                       next=None if last is None else cursor(*last))  # fmt: skip

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from harbour.audit import PersonalDataRead
 from harbour.custody import Custody
 from schemas.intake import (
     IDENTITY_FIELDS,
@@ -213,14 +214,24 @@ class HistoryEntry(BaseModel):
 
 
 class CaseHistory(BaseModel):
+    """A page of the facts of the case's intake file, oldest first."""
+
     case_id: str
     held_until: datetime | None = Field(description="a former holder reads up to the end of its period; else null")
-    entries: list[HistoryEntry]
+    items: list[HistoryEntry]
+    next: str | None = Field(description="pass as ?after= for the next page; null on the last page")
 
 
 class CasePage(BaseModel):
     items: list[CaseView]
     next_after: int | None = Field(description="pass as ?after= for the next page; null on the last page")
+
+
+class ReadsPage(BaseModel):
+    """A page of a person's audited reads, oldest first."""
+
+    items: list[PersonalDataRead]
+    next: str | None = Field(description="pass as ?after= for the next page; null on the last page")
 
 
 class PersonView(BaseModel):

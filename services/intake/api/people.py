@@ -10,11 +10,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from harbour.audit import PersonalDataRead, read_purpose, reads_of, record_read
+from harbour.audit import MAX_PAGE, read_purpose, reads_of, record_read
 from harbour.auth import Caller
 from harbour.commands import run_command
 from harbour.custody import Relation
 from harbour.errors import NotFound
+from harbour.http.pages import CURSOR_PATTERN, cursor, integer, read_cursor
 from harbour.pii import ERASED, Sealed
 from harbour.service import RuntimeDep, ServiceRuntime
 from schemas.intake import Centre
@@ -25,6 +26,7 @@ from services.intake.api.models import (
     ErasureRequest,
     ErasureView,
     PersonView,
+    ReadsPage,
     case_view,
     decode_value,
 )
@@ -127,15 +129,22 @@ async def erase(
                              queue_on=person_queue(person_id))  # fmt: skip
 
 
-@router.get("/persons/{person_id}/reads", response_model=list[PersonalDataRead],
-            summary="Who read this person's data, when and why (for the centre's manager)")  # fmt: skip
+@router.get("/persons/{person_id}/reads", response_model=ReadsPage,
+            summary="Who read this person's data, when and why (for the centre's manager), oldest first")  # fmt: skip
 async def list_reads(
     person_id: str,
-    after: Annotated[int | None, Query(ge=0)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    after: Annotated[str | None, Query(max_length=100, pattern=CURSOR_PATTERN,
+                                       description="`next` of the previous page; absent for the first page")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     caller: Caller = Depends(may("person.reads")),
     rt: ServiceRuntime = RuntimeDep,
-) -> list[PersonalDataRead]:
+) -> ReadsPage:  # fmt: skip
+    start = read_cursor(after, integer)[0] if after is not None else None
     async with rt.pool.acquire() as conn:
         await _own_person(rt, conn, caller, "person.reads", person_id)
-        return await reads_of(conn, person_id, limit=limit, after=after)
+        # Keyset on the read's id (unique, in the order reads were recorded): a read recorded between two page
+        # reads comes after the cursor and appears once, on a later page. One row more tells whether a next page
+        # exists without a count query.
+        rows = await reads_of(conn, person_id, limit=limit + 1, after=start)
+    page = rows[:limit]
+    return ReadsPage(items=page, next=cursor(page[-1].id) if len(rows) > limit else None)

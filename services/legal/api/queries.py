@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
-from harbour.auth import Caller, OrgKind, Role, authenticated
+from harbour.auth import Caller
 from harbour.clock import local_day
 from harbour.errors import Forbidden
 from harbour.events import DomainEvent
@@ -25,7 +25,7 @@ from services.legal.api.models import (
     RequestView,
     ResidenceStatus,
 )
-from services.legal.api.residence import PROBLEMS
+from services.legal.api.residence import READ_PROBLEMS
 from services.legal.custody import events_until
 from services.legal.proceedings import CriminalProceedings
 from services.legal.projections import empty_summary, fold_summary
@@ -38,7 +38,7 @@ DEADLINE_PAGE = 100
 MAX_DEADLINE_PAGE = 500
 
 
-@router.get("/cases/{case_id}/residence", response_model=ResidenceStatus, responses=PROBLEMS,
+@router.get("/cases/{case_id}/residence", response_model=ResidenceStatus, responses=READ_PROBLEMS,
             summary="The case's residence status: document in force, validity, pending request, next deadline",
             description="Centre staff of the centre holding the case (a former holder: the file as at its "
                         "hand-over); the Immigration Office; the competent office.")  # fmt: skip
@@ -120,7 +120,7 @@ async def residence_as_of(conn: Any, case: CaseAccess, until: datetime) -> Resid
     )  # fmt: skip
 
 
-@router.get("/cases/{case_id}/proceedings", response_model=ProceedingsView, responses=PROBLEMS,
+@router.get("/cases/{case_id}/proceedings", response_model=ProceedingsView, responses=READ_PROBLEMS,
             summary="The criminal proceedings of the case",
             description="Centre staff of the centre holding the case (a former holder: the proceedings as at "
                         "its hand-over); the office the file is assigned to.")  # fmt: skip
@@ -148,22 +148,20 @@ def summary_of(events: list[DomainEvent]) -> dict[str, Any]:
     return summary
 
 
-@router.get("/centres/{centre}/deadlines", response_model=DeadlinePage, responses=PROBLEMS,
+@router.get("/centres/{centre}/deadlines", response_model=DeadlinePage, responses=READ_PROBLEMS,
             summary="A centre's upcoming deadlines: documents' last valid days and hearings, earliest first",
-            description="Caseworkers and managers of that centre only. A page at a time: pass `next` as "
-                        "`?after=` for the following page.")  # fmt: skip
+            description="That centre's own staff only; another centre's is 403. A page at a time: pass `next` "
+                        "as `?after=` for the following page.")  # fmt: skip
 async def centre_deadlines(
     centre: str,
     within_days: int = Query(90, ge=0, le=3660, description="How far ahead to look."),
     after: str | None = Query(None, max_length=400, pattern=CURSOR_PATTERN,
                               description="`next` of the previous page; absent for the first page"),
     limit: int = Query(DEADLINE_PAGE, ge=1, le=MAX_DEADLINE_PAGE),
-    caller: Caller = Depends(authenticated),
+    caller: Caller = Depends(may(Action.READ_DEADLINES)),
     rt: ServiceRuntime = RuntimeDep,
 ) -> DeadlinePage:  # fmt: skip
-    if caller.kind is not OrgKind.CENTRE or caller.role not in {Role.CASEWORKER, Role.MANAGER}:
-        raise Forbidden("only a centre's caseworkers and managers read its deadlines")
-    if caller.org != centre:
+    if caller.org != centre:  # the scope, Scope.OWN_CENTRE: kind and role were the table's (may)
         raise Forbidden("a centre reads only its own deadlines")
     # Keyset on the unique (due_on, case_id, slot): a deadline recorded between two page reads appears once,
     # in its place, if it sorts after the cursor, and cannot push an item read already onto the next page.

@@ -34,6 +34,8 @@ PROBLEMS = {
     409: {"description": "expected_version is stale: re-read and retry"},
     422: {"description": "The request breaks a rule of the procedure (detail and field say which)"},
 }
+# A read changes nothing, so no version of it can be stale: no 409.
+READ_PROBLEMS = {status: problem for status, problem in PROBLEMS.items() if status != 409}
 
 
 async def _decide(

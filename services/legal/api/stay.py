@@ -20,7 +20,7 @@ from harbour.service import RuntimeDep, ServiceRuntime
 from services.legal import read_models
 from services.legal.access import Action, authorize, may
 from services.legal.api.models import StayGapView, StayOnDayView, StayPeriodView
-from services.legal.api.residence import PROBLEMS
+from services.legal.api.residence import READ_PROBLEMS
 from services.legal.residence import ResidenceProcedure
 from services.legal.rules import StayPeriod, stay_on
 from services.legal.timekeeping import legal_today
@@ -36,7 +36,7 @@ WITHOUT_VALID_STAY = Gauge(
 )
 
 
-@router.get("/cases/{case_id}/residence/stay", response_model=StayOnDayView, responses=PROBLEMS,
+@router.get("/cases/{case_id}/residence/stay", response_model=StayOnDayView, responses=READ_PROBLEMS,
             summary="Whether the person had (or has) a valid stay on a day, and the period or gap it falls in",
             description="Centre staff of the centre holding the case (a former holder: the file as at its "
                         "hand-over); the Immigration Office; the competent office.")  # fmt: skip

@@ -184,8 +184,11 @@ class TimelineEntry(BaseModel):
 
 
 class Timeline(BaseModel):
+    """A page of a track's timeline, oldest first."""
+
     case_id: str
-    entries: list[TimelineEntry]
+    items: list[TimelineEntry]
+    next: str | None = Field(description="pass as ?after= for the next page; null on the last page")
 
 
 class CaseloadTrack(BaseModel):
@@ -199,11 +202,14 @@ class CaseloadTrack(BaseModel):
 
 
 class Caseload(BaseModel):
+    """A page of a caseworker's open tracks, with counts over the whole caseload (the same on every page)."""
+
     centre: str
     caseworker_id: str
-    open_tracks: list[CaseloadTrack]
-    overdue_reviews: list[str]  # case ids whose plan review is overdue
-    goals_by_area: dict[str, dict[str, int]]  # area -> status -> count, over the open tracks
+    items: list[CaseloadTrack]  # the open tracks, next review due first
+    next: str | None = Field(description="pass as ?after= for the next page; null on the last page")
+    overdue_reviews: int = Field(ge=0, description="open tracks whose plan review is overdue, in the whole caseload")
+    goals_by_area: dict[str, dict[str, int]]  # area -> status -> count, over all the open tracks
 
 
 class IncomingTransfer(BaseModel):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -18,7 +19,7 @@ from pydantic import StringConstraints
 from harbour.audit import read_purpose, record_read
 from harbour.auth import Caller, Role
 from harbour.errors import Forbidden, NotFound
-from harbour.http.pages import CURSOR_PATTERN, cursor, read_cursor, text
+from harbour.http.pages import CURSOR_PATTERN, cursor, integer, read_cursor, text
 from harbour.pii import ERASED, Sealed
 from harbour.service import RuntimeDep, ServiceRuntime
 from harbour.store import RecordedEvent
@@ -64,16 +65,31 @@ async def read_track(case_id: CaseId, caller: Caller = Depends(may("read_track")
 
 
 @router.get("/tracks/{case_id}/timeline", response_model=Timeline)
-async def read_timeline(case_id: CaseId, caller: Caller = Depends(may("read_timeline")),
-                        rt: ServiceRuntime = RuntimeDep) -> Timeline:  # fmt: skip
+async def read_timeline(
+    case_id: CaseId,
+    after: Annotated[str | None, Query(max_length=100, pattern=CURSOR_PATTERN,
+                                       description="`next` of the previous page; absent for the first page")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    caller: Caller = Depends(may("read_timeline")),
+    rt: ServiceRuntime = RuntimeDep,
+) -> Timeline:  # fmt: skip
+    """What happened on the track, a page at a time, oldest first (a former owner: up to its hand-over)."""
+    start = read_cursor(after, integer)[0] if after is not None else None
     async with rt.pool.acquire() as conn:
         track, _ = await _load(rt, case_id, conn)
         check_scope(track, caller, "read_timeline")
+        # Keyset on the stream version (unique on a track): an entry recorded between two page reads comes after
+        # the cursor and appears once, on a later page. A former owner's pages end at its hand-over
+        # (``visible_until``: what it may read is a prefix of the track). One row more tells whether a next
+        # page exists without a count query.
         rows = await conn.fetch(
             """SELECT version, event_type, occurred_at, actor_org, facts::text AS facts FROM track_timeline
-               WHERE case_id = $1 ORDER BY version""",
-            case_id,
-        )
+               WHERE case_id = $1 AND ($2::bigint IS NULL OR version > $2)
+                 AND ($3::bigint IS NULL OR version <= $3)
+               ORDER BY version LIMIT $4""",
+            case_id, start, visible_until(track, caller.org), limit + 1,
+        )  # fmt: skip
+    page = rows[:limit]
     entries = [
         TimelineEntry(
             version=row["version"],
@@ -82,34 +98,52 @@ async def read_timeline(case_id: CaseId, caller: Caller = Depends(may("read_time
             by=row["actor_org"],
             facts=json.loads(row["facts"]),
         )
-        for row in rows
-        if track.may_read(caller.org, row["version"])
+        for row in page
     ]
-    return Timeline(case_id=case_id, entries=entries)
+    following = cursor(page[-1]["version"]) if len(rows) > limit else None
+    return Timeline(case_id=case_id, items=entries, next=following)
 
 
 @router.get("/caseload", response_model=Caseload)
 async def read_caseload(
     caseworker_id: Annotated[str | None, Query(max_length=64)] = None,
+    after: Annotated[str | None, Query(max_length=300, pattern=CURSOR_PATTERN,
+                                       description="`next` of the previous page; absent for the first page")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     caller: Caller = Depends(may("read_caseload")),
     rt: ServiceRuntime = RuntimeDep,
-) -> Caseload:
-    """The open tracks of one caseworker of the caller's centre (default: the caller). Managers may look at
-    anyone's, including ``unassigned``; a caseworker only at their own."""
+) -> Caseload:  # fmt: skip
+    """The open tracks of one caseworker of the caller's centre (default: the caller), a page at a time, the
+    next review due first (none due last), then by case id. Managers may look at anyone's, including
+    ``unassigned``; a caseworker only at their own. The counts (overdue reviews, goals by area) are the whole
+    caseload's, on every page."""
     who = caseworker_id or caller.user
     if caller.role is Role.CASEWORKER and who != caller.user:
         raise Forbidden("a caseworker sees only their own caseload")
+    # The cursor is (next review due, "" for none, case id); the keyset compares "none" as the latest day.
+    start = read_cursor(after, _day_or_none, text) if after is not None else (None, None)
     async with rt.pool.acquire() as conn:
+        # Keyset on (next review due, case id), unique by the case id: a track opened between two page reads
+        # appears once if it sorts after the cursor, and never pushes one read already onto the next page. A
+        # track whose next review moves while the caseload is walked (a review recorded) moves in the order too,
+        # like a deadline that moves: the walk shows it where it stood when its page was read. One row more
+        # tells whether a next page exists without a count query.
         tracks = await conn.fetch(
             """SELECT s.case_id, s.phase, s.opened_on, s.next_review_due, s.review_overdue_since,
                       s.pending_transfer_to,
                       (SELECT count(*) FROM track_goals g WHERE g.case_id = s.case_id AND g.flagged
                           AND g.status IN ('planned', 'in-progress')) AS flagged_goals
                FROM track_summary s WHERE s.centre = $1 AND s.caseworker_id = $2 AND NOT s.closed
-               ORDER BY s.next_review_due NULLS LAST, s.case_id""",
-            caller.org,
-            who,
-        )
+                 AND ($4::text IS NULL OR (COALESCE(s.next_review_due, 'infinity'::date), s.case_id)
+                                          > (COALESCE($3::date, 'infinity'::date), $4::text))
+               ORDER BY COALESCE(s.next_review_due, 'infinity'::date), s.case_id LIMIT $5""",
+            caller.org, who, start[0], start[1], limit + 1,
+        )  # fmt: skip
+        overdue = await conn.fetchval(
+            """SELECT count(*) FROM track_summary s WHERE s.centre = $1 AND s.caseworker_id = $2 AND NOT s.closed
+                 AND s.review_overdue_since IS NOT NULL""",
+            caller.org, who,
+        )  # fmt: skip
         goals = await conn.fetch(
             """SELECT g.area, g.status, count(*) AS n FROM track_goals g JOIN track_summary s USING (case_id)
                WHERE s.centre = $1 AND s.caseworker_id = $2 AND NOT s.closed GROUP BY g.area, g.status""",
@@ -119,7 +153,8 @@ async def read_caseload(
     by_area: dict[str, dict[str, int]] = {}
     for row in goals:
         by_area.setdefault(row["area"], {})[row["status"]] = row["n"]
-    open_tracks = [
+    page = tracks[:limit]
+    items = [
         CaseloadTrack(
             case_id=r["case_id"],
             phase=r["phase"],
@@ -129,15 +164,21 @@ async def read_caseload(
             pending_transfer_to=r["pending_transfer_to"],
             flagged_goals=r["flagged_goals"],
         )
-        for r in tracks
+        for r in page
     ]
-    return Caseload(
-        centre=caller.org,
-        caseworker_id=who,
-        open_tracks=open_tracks,
-        overdue_reviews=[t.case_id for t in open_tracks if t.review_overdue],
-        goals_by_area=by_area,
-    )
+    last = page[-1] if len(tracks) > limit else None
+    following = None if last is None else cursor(_day_text(last["next_review_due"]), last["case_id"])
+    return Caseload(centre=caller.org, caseworker_id=who, items=items, next=following, overdue_reviews=overdue,
+                    goals_by_area=by_area)  # fmt: skip
+
+
+def _day_text(day: date | None) -> str:
+    return "" if day is None else day.isoformat()
+
+
+def _day_or_none(value: Any) -> date | None:
+    """A cursor's day: an ISO date, or "" for a track with no review due."""
+    return None if text(value) == "" else date.fromisoformat(value)
 
 
 @router.get("/transfers/incoming", response_model=IncomingTransfers)
