@@ -1,11 +1,26 @@
-"""Read what is really on a topic: all partitions from the beginning to their current end, no consumer group."""
+"""Read what is really on a topic: all partitions from the beginning to their current end, no consumer group.
+
+Every record read from a published topic is checked against its committed JSON Schema as it is read (each milestone
+against its type's closed schema, each event against its type and version's), so every test that looks at the
+broker is also a contract test: a record that does not match fails the test that read it."""
 
 from __future__ import annotations
 
+import json
+import re
+from functools import cache
+
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from jsonschema import Draft202012Validator
+
+from harbour.events import EVENT_TYPES
+from harbour_tools.contracts import SCHEMAS_DIR
+
+MILESTONE_TOPIC = re.compile(r"^milestones\.[a-z0-9-]+\.v1$")
 
 
-async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord]:
+async def read_topic(bootstrap: str, topic: str, *, validate: bool = True) -> list[ConsumerRecord]:
+    """``validate=False`` only for a test that writes records no contract describes (poison, on purpose)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
@@ -27,10 +42,52 @@ async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord]:
                 records.extend(msgs)
                 if msgs and msgs[-1].offset + 1 >= ends[tp]:
                     remaining.discard(tp)
-        return records
     finally:
         await consumer.stop()
+    if validate:
+        for record in records:
+            assert_matches_its_schema(record)
+    return records
 
 
 def headers_of(record: ConsumerRecord) -> dict[str, str]:
     return {k: v.decode() for k, v in (record.headers or [])}
+
+
+@cache
+def committed_validator(name: str) -> Draft202012Validator | None:
+    """The committed schema ``schemas/jsonschema/<name>``, formats (date, uuid...) checked; None when there is none."""
+    path = SCHEMAS_DIR / "jsonschema" / name
+    if not path.exists():
+        return None
+    schema = json.loads(path.read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def schema_name(record: ConsumerRecord) -> str | None:
+    """Which committed schema a record's value follows, from its headers; None for a record no contract covers:
+    a dead letter, or an event type only a test defines (test topics carry those)."""
+    if record.topic.endswith(".dlq"):
+        return None
+    headers = headers_of(record)
+    if MILESTONE_TOPIC.match(record.topic):
+        return f"Milestone.{headers['milestone']}.v1.json"
+    event_type, version = headers.get("event_type"), headers.get("schema_version")
+    if event_type is None or version is None:
+        return None
+    if not EVENT_TYPES.known(event_type) or not EVENT_TYPES.cls_for(event_type).__module__.startswith("schemas."):
+        return None  # a test's own event type
+    return f"{event_type}.v{version}.json"
+
+
+def assert_matches_its_schema(record: ConsumerRecord) -> None:
+    name = schema_name(record)
+    if name is None:
+        return
+    validator = committed_validator(name)
+    assert validator is not None, f"{record.topic}@{record.offset}: no committed schema {name}"
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(json.loads(record.value))
+    ]
+    assert not errors, f"{record.topic}@{record.offset} does not match {name}: {errors}"
