@@ -14,7 +14,9 @@ AsyncAPI document; a unit test keeps it equal to the policy.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 # The source events' classes register themselves on import: their schemas give the fields' types.
@@ -32,7 +34,19 @@ from schemas.audiences import (
     POLICE_ZONE_PATTERN,
     PROSECUTION_OFFICES,
 )
-from schemas.milestones import POLICY, Derived, FieldSpec, Fixed, From, FromFacts, Milestone, Role, Rule, Source
+from schemas.milestones import (
+    POLICY,
+    Derived,
+    FieldSpec,
+    Fixed,
+    From,
+    FromFacts,
+    Milestone,
+    MilestoneType,
+    Role,
+    Rule,
+    Source,
+)
 
 JSON = dict[str, Any]
 
@@ -95,9 +109,15 @@ def _as_day(schema: Any) -> Any:
     return schema
 
 
+@cache
+def _event_schema(event_type: str) -> JSON:
+    schema: JSON = EVENT_TYPES.cls_for(event_type).model_json_schema()
+    return schema
+
+
 def _event_field(source: Source, path: str) -> JSON:
     """The schema of one (dotted) field of the source event, as the route copies it into a milestone."""
-    event_schema = EVENT_TYPES.cls_for(source.event_type).model_json_schema()
+    event_schema = _event_schema(source.event_type)
     defs = event_schema.get("$defs", {})
     current: Any = event_schema
     for part in path.split("."):
@@ -173,6 +193,13 @@ def _envelope() -> JSON:
 
 
 def milestone_schema(rule: Rule) -> JSON:
+    """The closed schema of one milestone type (a fresh copy: callers may change theirs)."""
+    return copy.deepcopy(_milestone_schema(rule.milestone))
+
+
+@cache
+def _milestone_schema(milestone: MilestoneType) -> JSON:
+    [rule] = [r for r in POLICY if r.milestone is milestone]
     name = file_name(rule)
     services = sorted({s.service for s in rule.sources})
     properties = _envelope()
