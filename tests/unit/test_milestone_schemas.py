@@ -66,7 +66,7 @@ def test_a_milestone_with_a_field_its_role_is_not_granted_or_for_another_roles_a
     assert list(validator.iter_errors({**police, "data": {"made_on": "5 January"}}))  # a date is a date
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(history=st.lists(st.tuples(case_facts, policy_events), min_size=1, max_size=6))
 def test_every_milestone_the_route_publishes_is_valid_against_its_types_schema(history):
     key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
