@@ -8,6 +8,8 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
+from aiokafka.structs import ConsumerRecord
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
@@ -22,6 +24,7 @@ from milestones.route import MilestoneRoute
 from schemas.audiences import all_audiences, milestone_topic
 from schemas.housing import NETWORK_KEY
 from schemas.milestones import POLICY, Role
+from tests.support.kafka import assert_matches_its_schema
 from tests.support.milestone_events import ZONES, FactsConn, case_facts, policy_events, recorded
 
 SCHEMAS = milestone_schemas()
@@ -194,3 +197,25 @@ def test_every_message_describes_its_headers_and_its_kafka_key_and_its_payload_i
 def test_the_committed_asyncapi_documents_are_the_ones_the_code_generates():
     for name, doc in DOCUMENTS.items():
         assert json.loads((SCHEMAS_DIR / "asyncapi" / name).read_text()) == json.loads(json.dumps(doc)), name
+
+
+def _record(topic: str, value: dict[str, Any], headers: dict[str, str]) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(topic, 0, 0, 0, 0, b"k", json.dumps(value).encode(), None, 1, 1,
+                          [(k, v.encode()) for k, v in headers.items()])  # fmt: skip
+
+
+def test_a_record_read_from_the_broker_is_checked_against_its_types_schema_and_its_described_headers():
+    value = {"milestone_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "milestone": "track-closed",
+             "audience": "immigration-office", "case_ref": "r", "file_number": None, "occurred_on": "2026-02-01",
+             "recorded_at": "2026-02-01T09:00:00+00:00", "source": "tracks",
+             "data": {"closed_on": "2026-02-01", "reason": "completed"}}  # fmt: skip
+    headers = {"milestone": "track-closed", "milestone_id": value["milestone_id"], "audience": "immigration-office",
+               "source": "tracks", "content-type": "application/json"}  # fmt: skip
+    topic = milestone_topic("immigration-office")
+    assert_matches_its_schema(_record(topic, value, headers))
+    with pytest.raises(AssertionError, match=r"does not match Milestone\.track-closed\.v1\.json"):
+        assert_matches_its_schema(_record(topic, {**value, "data": {**value["data"], "note": "x"}}, headers))
+    with pytest.raises(AssertionError, match="headers not as the AsyncAPI documents say"):
+        assert_matches_its_schema(_record(topic, value, {**headers, "source": "intake"}))
+    with pytest.raises(AssertionError, match="headers not as the AsyncAPI documents say"):
+        assert_matches_its_schema(_record(topic, value, {k: v for k, v in headers.items() if k != "milestone_id"}))
