@@ -26,6 +26,8 @@ PUBLISHED_EVENTS = (
     contracts.IdentityCaptured,
     contracts.MinorFlagged,
     contracts.GuardianshipReferralRequested,
+    contracts.MinorityEstablished,
+    contracts.MinorityDisproved,
     contracts.CaseOpened,
     contracts.PersonErased,
 )

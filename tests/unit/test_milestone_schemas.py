@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
+from harbour.events import EVENT_TYPES
 from harbour.settings import HarbourSettings
 from harbour.store.envelope import HEADER_NAMES
 from harbour_tools.contracts import SCHEMAS_DIR, asyncapi_documents, check, compare, contract_lock, event_schemas
@@ -24,6 +25,7 @@ from milestones.route import MilestoneRoute
 from schemas.audiences import all_audiences, milestone_topic
 from schemas.housing import NETWORK_KEY
 from schemas.milestones import POLICY, Role
+from services.registry import available, definition
 from tests.support.kafka import assert_matches_its_schema
 from tests.support.milestone_events import ZONES, FactsConn, case_facts, policy_events, recorded
 
@@ -219,3 +221,15 @@ def test_a_record_read_from_the_broker_is_checked_against_its_types_schema_and_i
         assert_matches_its_schema(_record(topic, value, {**headers, "source": "intake"}))
     with pytest.raises(AssertionError, match="headers not as the AsyncAPI documents say"):
         assert_matches_its_schema(_record(topic, value, {k: v for k, v in headers.items() if k != "milestone_id"}))
+
+
+def test_every_event_a_service_defines_is_declared_published_so_its_documents_and_the_lock_describe_it():
+    # The relay publishes every stored event; an event missing from published_events (intake's MinorityEstablished
+    # and MinorityDisproved were) went out undescribed: no AsyncAPI message, no key in the lock.
+    for name in available():
+        spec = definition(name)
+        if not spec.domain_topic:
+            continue
+        defined = {t for t, cls in EVENT_TYPES.all().items() if cls.__module__ == f"schemas.{name}"}
+        assert {e.event_type for e in spec.published_events} == defined, name
+        assert set(contract_lock()["topics"][spec.domain_topic]["messages"]) == defined, name
