@@ -164,7 +164,8 @@ def _servers() -> JSON:
                                               "offices (certificates per deployment; not in docker-compose.yml)"}},
                    "description": "How an office outside the stack consumes its own milestone topic: SASL_SSL "
                                   "with SCRAM-SHA-512 as aud-<audience> (deploy/README.md, Exposing Kafka to an "
-                                  "office). Its ACL grants read on milestones.<audience>.v1 only."},
+                                  "office). Its ACLs grant read on milestones.<audience>.v1 only, to consumer "
+                                  "groups named <audience>.<anything> (deploy/kafka/acls.txt)."},
     }  # fmt: skip
 
 
