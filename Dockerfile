@@ -4,8 +4,9 @@
 # Build stage: compilers are here only (in case a dependency has no wheel for this platform).
 FROM python:3.11.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# npm (Debian's) only to install the documentation pages' assets from the committed lock file; it stays here.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends build-essential \
+ && apt-get install -y --no-install-recommends build-essential npm \
  && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/harbour
 WORKDIR /src
@@ -27,6 +28,11 @@ COPY services ./services
 RUN rm harbour_tools/demo.py harbour_tools/cli/demo.py
 # A regular (non-editable) install: the final stage copies the virtualenv, not the sources' build tree.
 RUN /opt/harbour/bin/pip install .
+# The assets of every service's /docs, /redoc and /asyncapi pages (harbour/http/docs.py), by the same script as
+# `make docs-assets`: `npm ci` of docs_assets/package-lock.json. The final stage takes only the files served.
+# (.dockerignore keeps a local docs_assets/node_modules out of the context.)
+COPY docs_assets ./docs_assets
+RUN sh harbour_tools/install_docs_assets.sh
 
 # Final stage: the virtualenv and nothing that compiles; a user without a shell or a home of value.
 FROM python:3.11.11-slim-bookworm
@@ -34,6 +40,20 @@ ENV PATH=/opt/harbour/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 RUN groupadd --system --gid 10001 harbour \
  && useradd --system --uid 10001 --gid harbour --no-create-home --shell /usr/sbin/nologin harbour
 COPY --from=build /opt/harbour /opt/harbour
+# The documentation pages' assets, with their licences; HARBOUR_DOCS_ASSETS_DIR tells the services where they are.
+ARG ASSETS=/src/docs_assets/node_modules
+COPY --from=build $ASSETS/swagger-ui-dist/swagger-ui-bundle.js $ASSETS/swagger-ui-dist/swagger-ui.css \
+     $ASSETS/swagger-ui-dist/favicon-32x32.png $ASSETS/swagger-ui-dist/LICENSE $ASSETS/swagger-ui-dist/NOTICE \
+     /opt/harbour/docs-assets/swagger-ui-dist/
+COPY --from=build $ASSETS/redoc/bundles/redoc.standalone.js $ASSETS/redoc/bundles/redoc.standalone.js.LICENSE.txt \
+     /opt/harbour/docs-assets/redoc/bundles/
+COPY --from=build $ASSETS/@asyncapi/react-component/browser/standalone/index.js \
+     $ASSETS/@asyncapi/react-component/browser/standalone/index.js.LICENSE.txt \
+     /opt/harbour/docs-assets/@asyncapi/react-component/browser/standalone/
+COPY --from=build $ASSETS/@asyncapi/react-component/styles/default.min.css \
+     /opt/harbour/docs-assets/@asyncapi/react-component/styles/
+COPY --from=build $ASSETS/@asyncapi/react-component/LICENSE /opt/harbour/docs-assets/@asyncapi/react-component/
+ENV HARBOUR_DOCS_ASSETS_DIR=/opt/harbour/docs-assets
 # The service packages are imported by name (services.<name>.app): the install above put them in site-packages,
 # so the working directory holds nothing but scratch space for the runtime.
 WORKDIR /tmp

@@ -36,10 +36,13 @@ asyncapi-cli:
 	@sh harbour_tools/install_asyncapi_cli.sh
 
 run: venv
+run: docs-assets
 	$(BIN)/harbour up --demo
 
 test: venv infra tools
 test: asyncapi-cli
+test: browser
+test: docs-assets
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -57,3 +60,12 @@ bench: venv infra
 # Stops only what `harbour infra up` started (pid files under var/run); no-op without a venv.
 down:
 	@if test -x $(BIN)/harbour; then $(BIN)/harbour infra down; fi
+
+.PHONY: browser docs-assets
+# Debian's chromium (through apt-get when /usr/bin/chromium is missing): the docs page test drives it with Playwright.
+browser:
+	@sh harbour_tools/install_chromium.sh
+
+# The assets every service's /docs, /redoc and /asyncapi pages load from the service itself (npm ci of the lock file).
+docs-assets:
+	@sh harbour_tools/install_docs_assets.sh

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,10 +18,10 @@ from typing import Any, Protocol
 
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
-from faststream.specification import AsyncAPI, get_asyncapi_html
+from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from harbour import idempotency, logsafe, telemetry
@@ -28,7 +29,7 @@ from harbour.auth import Caller, TokenVerifier
 from harbour.clock import Clock, SystemClock
 from harbour.db import HARBOUR_MIGRATIONS, Connection, create_pool, database_url, ensure_database, migrate
 from harbour.events import DomainEvent
-from harbour.http import inputs, openapi
+from harbour.http import docs, inputs, openapi
 from harbour.http.problems import ConnectionFailureShield, install_problem_handlers
 from harbour.http.shedding import LoadShedding
 from harbour.kafka.consumer import GroupTimeouts, HandlerContext, InboxConsumer, Subscription
@@ -70,6 +71,9 @@ class ServiceDefinition:
     routes: Sequence[Route] = ()  # extra messages per stored event, published by the domain relay
     topics: Sequence[TopicSpec] = ()  # topics this service publishes besides its domain topic
     published_events: Sequence[type[DomainEvent]] = ()  # for the AsyncAPI document
+    # The committed AsyncAPI document (schemas/asyncapi/<name>.json, the published contract), served at
+    # /asyncapi.json and rendered at /asyncapi; None: the one generated from the broker's description.
+    asyncapi_document: Path | None = None
     # A second relay with its own checkpoint (the audience milestones' ``milestones.for_service`` gives one: a
     # package above the runtime), so that a milestone waiting for its case's facts never delays the domain events.
     # None: no such relay.
@@ -313,8 +317,9 @@ def create_app(
         finally:
             await service_runtime.stop()
 
+    # FastAPI's own /docs and /redoc load their scripts from public CDNs: harbour/http/docs.py serves both.
     app = FastAPI(title=f"Harbour {definition.title}", description=definition.description,
-                  version=settings.service_version, lifespan=lifespan)  # fmt: skip
+                  version=settings.service_version, lifespan=lifespan, docs_url=None, redoc_url=None)  # fmt: skip
     app.state.runtime = service_runtime
     app.state.verifier = TokenVerifier(settings)
     install_problem_handlers(app)
@@ -367,10 +372,13 @@ def _add_platform_routes(app: FastAPI, rt: ServiceRuntime) -> None:
                     await refresh(rt, conn)
         return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/asyncapi.json", tags=["platform"], include_in_schema=False)
-    async def asyncapi_json() -> JSONResponse:
-        return JSONResponse(rt.asyncapi().to_specification().to_jsonable())
+    committed = rt.definition.asyncapi_document
 
-    @app.get("/asyncapi", tags=["platform"], include_in_schema=False)
-    async def asyncapi_docs() -> HTMLResponse:
-        return HTMLResponse(get_asyncapi_html(rt.asyncapi().to_specification()))
+    def asyncapi_document() -> dict[str, Any]:
+        if committed is not None:
+            document: dict[str, Any] = json.loads(committed.read_text(encoding="utf-8"))
+            return document
+        generated: dict[str, Any] = rt.asyncapi().to_specification().to_jsonable()
+        return generated
+
+    docs.install(app, asyncapi=asyncapi_document, root=rt.settings.docs_assets_dir)

@@ -55,6 +55,8 @@ class HarbourSettings(BaseSettings):
     kafka_sasl_password: SecretStr | None = None
     kafka_replication_factor: int = 1
     var_dir: Path = REPO_ROOT / "var"
+    # Where the documentation pages' npm packages are (harbour_tools/install_docs_assets.sh; the image sets its own).
+    docs_assets_dir: Path = REPO_ROOT / "docs_assets" / "node_modules"
     jurisdiction: str = "BE"
     # Base64 of 32 bytes wrapping every per-person key; generated under var/ for development.
     master_key: str | None = None

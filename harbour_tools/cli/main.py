@@ -14,6 +14,7 @@ from importlib.util import find_spec
 
 from harbour_tools.cli import app
 from harbour_tools.cli import deploy as _deploy  # noqa: F401  harbour deploy topics|acls|postgres|dashboards|all
+from harbour_tools.cli import docs as _docs  # noqa: F401  harbour docs [--check]
 from harbour_tools.cli import erase as _erase  # noqa: F401  harbour erase
 from harbour_tools.cli import infra as _infra  # noqa: F401  harbour infra up|down|status
 from harbour_tools.cli import keys as _keys  # noqa: F401  harbour keys new|status|rotate|purge

@@ -9,6 +9,7 @@ since another office's milestones are exactly what the audience split exists to 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -28,6 +29,10 @@ class Scope(StrEnum):
 ACCESS: AccessTable[str] = {
     # Every kind, every role: which organisation asks is the scope's question, answered per feed.
     "feed.read": (Grant(frozenset(OrgKind), None, Scope.AUDIENCE),),
+    # An office's webhooks are its feed sent to it: the same rule as reading it (services/feeds/webhooks/).
+    "webhook.register": (Grant(frozenset(OrgKind), None, Scope.AUDIENCE),),
+    "webhook.read": (Grant(frozenset(OrgKind), None, Scope.AUDIENCE),),
+    "webhook.resume": (Grant(frozenset(OrgKind), None, Scope.AUDIENCE),),
 }
 
 
@@ -45,10 +50,31 @@ def _audience_ids(schema: dict[str, Any]) -> None:
 AUDIENCE = Path(description="the audience's id: its organisation", json_schema_extra=_audience_ids)
 
 
+def _own_audience(audience: str, caller: Caller) -> str:
+    if not is_audience(audience):
+        raise NotFound(f"there is no feed for {audience!r}", field="audience")
+    if caller.org != audience:
+        raise Forbidden("only the audience itself reads its feed", field="audience")
+    return audience
+
+
 def readable_feed(audience: str = AUDIENCE, caller: Caller = Depends(may("feed.read"))) -> str:
     """The audience whose feed is asked for, once the caller may read it (401 before 404 before 403)."""
-    if not is_audience(audience):
-        raise NotFound(f"there is no feed for {audience!r}")
-    if caller.org != audience:
-        raise Forbidden("only the audience itself reads its feed")
-    return audience
+    return _own_audience(audience, caller)
+
+
+@dataclass(frozen=True)
+class OwnFeed:
+    """An audience and its own caller, once the caller may do the action on that audience's feed."""
+
+    audience: str
+    caller: Caller
+
+
+def own_feed(action: str) -> Callable[..., OwnFeed]:
+    """The dependency of an endpoint acting on the caller's own feed (its webhooks): the same checks as a read."""
+
+    def check(audience: str = AUDIENCE, caller: Caller = Depends(may(action))) -> OwnFeed:
+        return OwnFeed(_own_audience(audience, caller), caller)
+
+    return check

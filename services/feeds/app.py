@@ -7,16 +7,19 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from harbour.service import ServiceDefinition, create_app
+from schemas import asyncapi_document
 from services.feeds import api, handlers
+from services.feeds.webhooks import api as webhooks
 
 DEFINITION = ServiceDefinition(
     name="feeds",
     title="Feeds",
     description="Audience milestone feeds over HTTP (cursor pages, server-sent events) for offices without Kafka.",
     port=8105,
+    asyncapi_document=asyncapi_document("feeds"),
     domain_topic=None,
     migrations=Path(__file__).parent / "migrations",
-    routers=[api.router],
+    routers=[api.router, webhooks.router],
     subscriptions=handlers.subscriptions(),  # no milestones.for_service: it owns no event the policy maps
 )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -24,6 +25,7 @@ class FeedSignal:
         self.dsn = dsn
         self.reconnect_seconds = reconnect_seconds
         self._waiters: dict[str, asyncio.Event] = {}
+        self._listeners: list[Callable[[], None]] = []  # told of every wake-up (the webhook workers)
         self._task: asyncio.Task[None] | None = None
         self.closed = False
 
@@ -31,7 +33,13 @@ class FeedSignal:
         """Take it *before* reading the table: a commit after the read then sets it (no lost wake-up)."""
         return self._waiters.setdefault(audience, asyncio.Event())
 
+    def on_wake(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` at every wake-up, of any audience (it then reads the tables itself)."""
+        self._listeners.append(listener)
+
     def wake(self, audience: str | None = None) -> None:
+        for listener in self._listeners:
+            listener()
         if audience is None:
             events, self._waiters = list(self._waiters.values()), {}
         else:

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 import milestones
 from harbour.kafka.consumer import Subscription
 from harbour.service import ServiceDefinition, create_app
+from schemas import asyncapi_document
 from schemas import housing as contracts
 from services.housing import api, handlers, projections
 
@@ -20,6 +21,7 @@ DEFINITION = ServiceDefinition(
     title="Housing",
     description="Shelters and their beds (addresses kept secret), placements, the waiting list, moves on.",
     port=8104,
+    asyncapi_document=asyncapi_document("housing"),
     domain_topic="housing.events.v1",
     migrations=Path(__file__).parent / "migrations",
     routers=[api.router],

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 import milestones
 from harbour.service import ServiceDefinition, create_app
+from schemas import asyncapi_document
 from schemas import intake as contracts
 from services.intake import api, handlers, projections
 
@@ -40,6 +41,7 @@ DEFINITION = ServiceDefinition(
         "admission (which opens the case), the person's identity under a key per person, erasure and read audit."
     ),
     port=8101,
+    asyncapi_document=asyncapi_document("intake"),
     domain_topic="intake.events.v1",
     migrations=Path(__file__).parent / "migrations",
     routers=[api.router],

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 import milestones
 from harbour.kafka.consumer import Subscription
 from harbour.service import ServiceDefinition, create_app
+from schemas import asyncapi_document
 from schemas.legal import LEGAL_EVENTS
 from services.legal import api, custody, handlers, projections
 from services.legal.api import stay
@@ -27,6 +28,7 @@ DEFINITION = ServiceDefinition(
         "through durable timers."
     ),
     port=8102,
+    asyncapi_document=asyncapi_document("legal"),
     domain_topic="legal.events.v1",
     migrations=Path(__file__).parent / "migrations",
     routers=[api.router],

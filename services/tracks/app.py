@@ -9,6 +9,7 @@ from fastapi import FastAPI
 import milestones
 from harbour.kafka.consumer import Subscription
 from harbour.service import ServiceDefinition, create_app
+from schemas import asyncapi_document
 from schemas.tracks import TRACK_EVENTS
 
 # handlers imports schemas.intake, schemas.legal and schemas.housing: the upstream event types are known.
@@ -22,6 +23,7 @@ DEFINITION = ServiceDefinition(
     title="Tracks",
     description="Guidance tracks: support areas, individual plan, sessions, transfer between centres, closure.",
     port=8103,
+    asyncapi_document=asyncapi_document("tracks"),
     domain_topic="tracks.events.v1",
     migrations=Path(__file__).parent / "migrations",
     routers=[api.router],

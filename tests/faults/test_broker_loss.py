@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 from harbour import telemetry
 from harbour.kafka.topics import ensure_topics
 from harbour.store import Actor, CommandContext
-from tests.support.harness import RunningService, fast_settings, running_service
+from tests.support.harness import QUICK_GROUPS, RunningService, fast_settings, running_service
 from tests.support.kafka import headers_of, read_topic
 from tests.support.pantry import ShelfStocked
 from tests.support.pantry_service import LARDER, PANTRY, PANTRY_TOPIC
@@ -73,8 +73,7 @@ async def test_a_broker_killed_and_restarted_empty_under_load_loses_nothing_and_
 
 # ----------------------------------------------------------------------------------------- one relay, one consumer
 CTX = CommandContext(actor=Actor("centre-payoke", "caseworker", "t"))
-QUICK = {"relay_loss_check_seconds": 0.2, "consumer_session_timeout_ms": 3000, "consumer_heartbeat_ms": 300,
-         "consumer_rebalance_timeout_ms": 1000}  # fmt: skip
+QUICK = {"relay_loss_check_seconds": 0.2, **QUICK_GROUPS}
 
 
 async def _stock(service: RunningService, shelf: str, n: int) -> None:

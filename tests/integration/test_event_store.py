@@ -143,7 +143,7 @@ async def test_a_follower_sees_every_committed_event_once_and_in_stream_order_un
             if batch:
                 position = Position(batch[-1].tx_id, batch[-1].global_position)
             elif writers_done.is_set():
-                deadline = deadline or time.monotonic() + 10.0
+                deadline = deadline or time.monotonic() + 60.0
                 if len(seen) >= len(committed) or time.monotonic() > deadline:
                     return
             await asyncio.sleep(0.002)

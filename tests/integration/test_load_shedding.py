@@ -92,8 +92,10 @@ def test_every_service_sheds_load():
 async def test_beyond_the_limits_requests_get_503_or_429_at_once_and_the_admitted_ones_succeed_whole(
     pg_server_url, running_broker
 ):
+    # The production pool (8): the four admitted requests hold four connections while they wait for the lock, and
+    # health, metrics and the shed answers must not wait for a fifth (the tests' pool of 4 would be full).
     settings = fast_settings(max_in_flight=4, max_in_flight_per_caller=2, queue_wait_seconds=0.0,
-                             request_deadline_seconds=120.0)  # fmt: skip
+                             request_deadline_seconds=120.0, db_pool_max=8)  # fmt: skip
     async with running_service(INTAKE, pg_server_url=pg_server_url, bootstrap=running_broker.bootstrap,
                                settings=settings) as intake:  # fmt: skip
         db_url = intake.runtime.endpoints.database_url

@@ -20,12 +20,11 @@ import asyncpg
 from harbour.store import Position
 from milestones import MilestoneRoute
 from services import registry
-from tests.support.harness import RunningService, fast_settings, running_service, running_services
+from tests.support.harness import QUICK_GROUPS, RunningService, fast_settings, running_service, running_services
 from tests.support.intake_flow import PAYOKE, POLICE, SIGNALS
 
 # Short group timeouts: after the broker comes back, each consumer group re-forms within a second or two.
-PLATFORM_SETTINGS = {"consumer_session_timeout_ms": 3000, "consumer_heartbeat_ms": 300,
-                     "consumer_rebalance_timeout_ms": 1000}  # fmt: skip
+PLATFORM_SETTINGS = dict(QUICK_GROUPS)
 
 CONSUMING = ("legal", "tracks", "housing", "feeds")  # every service that reads another's topics
 

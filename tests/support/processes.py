@@ -81,7 +81,7 @@ def process_env(*, pg_server_url: str, bootstrap: str, prefix: str, var_dir: Pat
                 "HARBOUR_DATABASE_PREFIX": prefix, "HARBOUR_VAR_DIR": str(var_dir),
                 "HARBOUR_RELAY_POLL_SECONDS": "0.2", "HARBOUR_TIMER_POLL_SECONDS": "0.5",
                 "OTEL_SDK_DISABLED": "true"})  # fmt: skip
-    # Short consumer-group timeouts (see tests.support.harness.QUICK_GROUPS): a group forms in about 2 s, not 5.
+    # Short consumer-group timeouts (see tests.support.harness.QUICK_GROUPS): a group forms in about 1 s, not 5.
     env.update({f"HARBOUR_{k.upper()}": str(v) for k, v in QUICK_GROUPS.items()})
     env.update({f"HARBOUR_{k.upper()}": v for k, v in settings.items()})
     return env

@@ -25,7 +25,7 @@ import httpx
 from harbour.clock import ManualClock, local_moment, today
 from harbour.kafka.topics import ensure_topics, topic_table
 from services import registry
-from tests.support.harness import RunningService, fast_settings, running_service, running_services
+from tests.support.harness import QUICK_GROUPS, RunningService, fast_settings, running_service, running_services
 from tests.support.kafka import read_topic
 from tests.support.waiting import wait_until
 
@@ -39,8 +39,7 @@ PARTS = ("intake", "legal", "tracks", "housing")
 PURPOSE = {"Harbour-Purpose": "preparing the hand-over of the case"}
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)  # 09:00 in Brussels (winter: UTC+1)
 POOL = 4
-SETTINGS = {"consumer_session_timeout_ms": 3000, "consumer_heartbeat_ms": 300, "consumer_rebalance_timeout_ms": 1000,
-            "db_pool_max": POOL, "milestone_fact_wait_seconds": 20.0}  # fmt: skip
+SETTINGS = {**QUICK_GROUPS, "db_pool_max": POOL, "milestone_fact_wait_seconds": 20.0}  # fmt: skip
 MAY_ACT = frozenset({200, 201, 202, 204, 409, 422})
 MAY_NOT_ACT = frozenset({403, 404})
 APPLY_TIMEOUT = 20.0

@@ -119,8 +119,9 @@ def test_the_purpose_header_is_required_on_the_reads_that_refuse_without_it():
 
 def test_a_feeds_audience_is_one_of_the_audience_ids():
     for path, ops in document("feeds")["paths"].items():
-        (audience,) = [p for p in ops["get"]["parameters"] if p["name"] == "audience"]
-        assert audience["schema"]["enum"] == audiences(), path
+        for method, op in ops.items():  # the webhooks' commands too, not only the reads
+            (audience,) = [p for p in op["parameters"] if p["name"] == "audience"]
+            assert audience["schema"]["enum"] == audiences(), (method, path)
 
 
 def test_integers_of_bodies_are_bounded_to_int64():
