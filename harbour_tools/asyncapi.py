@@ -22,8 +22,9 @@ from harbour.service import ServiceDefinition
 from harbour.settings import HarbourSettings
 from harbour.store.envelope import OPTIONAL_HEADERS, WIRE_HEADERS
 from milestones.contract import milestone_schema, types_for
-from milestones.policy import published_audiences, role_audiences
-from schemas.audiences import all_audiences, milestone_topic
+from milestones.policy import role_audiences
+from milestones.topics import AUDIENCE_PARTITIONS
+from schemas.audiences import INSPECTORATES, POLICE_FEDERAL, all_audiences, milestone_topic
 from schemas.milestones import Role, Rule
 
 JSON = dict[str, Any]
@@ -64,38 +65,53 @@ def _string(description: str, fmt: str | None = None, **extra: Any) -> JSON:
     return schema
 
 
-def event_headers(event_cls: type[DomainEvent]) -> JSON:
+ENVELOPE_HEADERS = "EnvelopeHeaders"
+MILESTONE_HEADERS = "MilestoneHeaders"
+
+
+def envelope_headers() -> JSON:
+    """Every domain event's headers (harbour/store/envelope.py WIRE_HEADERS), shared by its messages."""
     properties: JSON = {}
     for name, _ in WIRE_HEADERS:
         fmt, description = _HEADER_DOC[name]
         properties[name] = _string(description, fmt)
-    properties["event_type"]["const"] = event_cls.event_type
-    properties["schema_version"]["const"] = str(event_cls.schema_version)
     properties["content-type"]["const"] = "application/json"
     properties["tracestate"] = _string(_TRACE_HEADERS["tracestate"])
     required = [name for name, _ in WIRE_HEADERS if name not in OPTIONAL_HEADERS]
-    return {"type": "object", "description": "Kafka headers (UTF-8 strings); the event type travels here",
-            "properties": properties, "required": required}  # fmt: skip
+    return {"type": "object", "description": "Kafka headers (UTF-8 strings) of a domain event; the event type "
+            "travels here", "properties": properties, "required": required}  # fmt: skip
 
 
-def milestone_headers(rule: Rule) -> JSON:
+def milestone_envelope_headers() -> JSON:
     # milestones/route.py writes these; the relay adds its trace context. Never a case id, stream id or actor.
-    sources = sorted({s.service for s in rule.sources})
     return {
         "type": "object",
-        "description": "Kafka headers (UTF-8 strings); the milestone type travels here. Never a case, stream or actor",
+        "description": "Kafka headers (UTF-8 strings) of a milestone; its type travels here. Never a case, stream "
+        "or actor",
         "properties": {
-            "milestone": _string(
-                "the milestone type: which payload schema the value follows", const=rule.milestone.value
-            ),
+            "milestone": _string("the milestone type: which payload schema the value follows"),
             "milestone_id": _string("the milestone's id (as in the value): consumers deduplicate by it", "uuid"),
             "audience": _string("the audience, the topic's own"),
-            "source": _string("the service whose event it reports", enum=sources),
+            "source": _string("the service whose event it reports"),
             "content-type": _string("application/json", const="application/json"),
             **{name: _string(text) for name, text in _TRACE_HEADERS.items()},
         },
         "required": ["milestone", "milestone_id", "audience", "source", "content-type"],
     }
+
+
+def event_headers(event_cls: type[DomainEvent]) -> JSON:
+    """The shared envelope headers, with this event's own type and version."""
+    return {"allOf": [{"$ref": f"#/components/schemas/{ENVELOPE_HEADERS}"},
+                      {"properties": {"event_type": {"const": event_cls.event_type},
+                                      "schema_version": {"const": str(event_cls.schema_version)}}}]}  # fmt: skip
+
+
+def milestone_headers(rule: Rule) -> JSON:
+    sources = sorted({s.service for s in rule.sources})
+    return {"allOf": [{"$ref": f"#/components/schemas/{MILESTONE_HEADERS}"},
+                      {"properties": {"milestone": {"const": rule.milestone.value},
+                                      "source": {"enum": sources}}}]}  # fmt: skip
 
 
 def message_key(event_cls: type[DomainEvent], topic_key: str) -> str:
@@ -188,6 +204,32 @@ def _channel(spec: TopicSpec | None, address: str, messages: Mapping[str, str], 
     }
 
 
+def milestone_channel_id(role: Role) -> str:
+    return f"milestones.{role.value}"
+
+
+def _milestone_channel(role: Role, zones: Sequence[str], messages: Mapping[str, str], servers: Sequence[str]) -> JSON:
+    """The audience topics of one role: ``milestones.{audience}.v1``, the audience a parameter."""
+    audience: JSON = {"description": f"an audience that plays the {role.value} role: the topic is its own (its ACLs "
+                                     "let it read this topic only)"}  # fmt: skip
+    if role is Role.REFERRER:
+        # The local police zones are configured per deployment (HARBOUR_POLICE_ZONES): named by example only.
+        audience["description"] += "; the local police zones a deployment configures are police-<zone>"
+        audience["examples"] = [POLICE_FEDERAL, *INSPECTORATES, "police-antwerp"]
+    else:
+        audience["enum"] = list(role_audiences(role, zones))
+    return {
+        "address": "milestones.{audience}.v1",
+        "title": f"milestones for the {role.value}",
+        "description": f"Each {role.value}'s own milestone topic, keyed by its case reference: exactly the milestone "
+        f"types the policy grants the {role.value}, with the fields it grants it (docs/milestone-policy.md).",
+        "parameters": {"audience": audience},
+        "messages": {name: {"$ref": f"#/components/messages/{ref}"} for name, ref in messages.items()},
+        "servers": [{"$ref": f"#/servers/{s}"} for s in servers],
+        "bindings": {"kafka": {"bindingVersion": KAFKA_BINDING, "partitions": AUDIENCE_PARTITIONS}},
+    }
+
+
 def _operation(action: str, channel: str, messages: Iterable[str], summary: str, group: str | None = None) -> JSON:
     operation: JSON = {
         "action": action,
@@ -219,12 +261,14 @@ def document(spec: ServiceDefinition, definitions: Sequence[ServiceDefinition], 
 
     def add_event(event_cls: type[DomainEvent], topic: str) -> str:
         ref = event_message_id(event_cls)
+        schemas[ENVELOPE_HEADERS] = envelope_headers()
         events[ref] = event_cls
         messages[ref] = _event_message(event_cls, tables[topic].key)
         return ref
 
     def add_milestone(rule: Rule) -> str:
         ref = milestone_message_id(rule)
+        schemas[MILESTONE_HEADERS] = milestone_envelope_headers()
         schemas[ref] = milestone_schema(rule)
         messages[ref] = _milestone_message(rule)
         return ref
@@ -245,21 +289,39 @@ def document(spec: ServiceDefinition, definitions: Sequence[ServiceDefinition], 
         operations[f"send-{spec.domain_topic}"] = _operation(
             "send", spec.domain_topic, refs, f"{spec.name}'s relay publishes every stored event, in store order"
         )
-    # ... and the milestones its events give, one topic per audience, through its milestone relay.
+
+    # ... and the milestones its events give, through its milestone relay: one topic per audience, one channel per
+    # audience role (the audiences of a role receive the same types; a channel per topic made documents of 40).
+    def role_channel(role: Role, rules: Sequence[Rule]) -> tuple[str, dict[str, str]]:
+        refs = {milestone_message_id(r): add_milestone(r) for r in rules}
+        name = milestone_channel_id(role)
+        if name in channels:
+            channels[name]["messages"].update({n: {"$ref": f"#/components/messages/{r}"} for n, r in refs.items()})
+        else:
+            channels[name] = _milestone_channel(role, zones, refs, external)
+        return name, refs
+
     if spec.milestone_route is not None:
-        for audience in published_audiences(spec.name, zones):
-            topic = milestone_topic(audience)
-            refs = {milestone_message_id(r): add_milestone(r) for r in types_for(_role_of(audience, zones), spec.name)}
-            channel(topic, refs, external)
-            operations[f"send-{topic}"] = _operation(
-                "send", topic, refs, f"{spec.name}'s milestone relay publishes {audience}'s milestones"
-            )
-    # What it receives: one operation per consumer group.
+        for role in Role:
+            if rules := types_for(role, spec.name):
+                name, refs = role_channel(role, rules)
+                operations[f"send-{name}"] = _operation(
+                    "send", name, refs, f"{spec.name}'s milestone relay publishes to each {role.value}'s own topic"
+                )
+    # What it receives: one operation per consumer group (and audience role, for milestone topics).
     audiences = set(all_audiences(zones))
     for sub in spec.subscriptions:
-        refs = _received(sub, published, audiences, zones, add_event, add_milestone)
-        servers = external if sub.topic.removeprefix("milestones.").removesuffix(".v1") in audiences else internal
-        channel(sub.topic, refs, servers)
+        audience = sub.topic.removeprefix("milestones.").removesuffix(".v1")
+        if sub.topic == milestone_topic(audience) and audience in audiences:
+            role = _role_of(audience, zones)
+            name, refs = role_channel(role, types_for(role))
+            operations[f"receive-{sub.consumer}:{name}"] = _operation(
+                "receive", name, refs, f"{sub.description or sub.consumer} (every {role.value}'s topic)",
+                group=sub.consumer,
+            )  # fmt: skip
+            continue
+        refs = _received(sub, published, add_event)
+        channel(sub.topic, refs, internal)
         operations[f"receive-{sub.consumer}:{sub.topic}"] = _operation(
             "receive", sub.topic, refs, sub.description or f"consumer group {sub.consumer}", group=sub.consumer
         )
@@ -289,16 +351,8 @@ def document(spec: ServiceDefinition, definitions: Sequence[ServiceDefinition], 
 
 
 def _received(
-    sub: Subscription,
-    published: Mapping[str, Sequence[type[DomainEvent]]],
-    audiences: set[str],
-    zones: Sequence[str],
-    add_event: Any,
-    add_milestone: Any,
+    sub: Subscription, published: Mapping[str, Sequence[type[DomainEvent]]], add_event: Any
 ) -> dict[str, str]:
-    audience = sub.topic.removeprefix("milestones.").removesuffix(".v1")
-    if sub.topic == milestone_topic(audience) and audience in audiences:
-        return {milestone_message_id(r): add_milestone(r) for r in types_for(_role_of(audience, zones))}
     if sub.topic not in published:
         raise LookupError(f"{sub.consumer} reads {sub.topic}, which no service publishes")
     handled = [e for e in published[sub.topic] if sub.event_types is None or e.event_type in sub.event_types]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from functools import cache
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from jsonschema import Draft202012Validator
@@ -88,11 +89,25 @@ def described_headers() -> dict[str, Draft202012Validator]:
     committed documents (a message several documents describe is described alike: the same generator)."""
     found: dict[str, Draft202012Validator] = {}
     for path in sorted((SCHEMAS_DIR / "asyncapi").glob("*.json")):
-        for name, message in json.loads(path.read_text())["components"]["messages"].items():
-            found.setdefault(
-                name, Draft202012Validator(message["headers"], format_checker=Draft202012Validator.FORMAT_CHECKER)
-            )
+        document = json.loads(path.read_text())
+        for name, message in document["components"]["messages"].items():
+            schema = _inlined(message["headers"], document)
+            found.setdefault(name, Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER))
     return found
+
+
+def _inlined(node: Any, document: dict[str, Any]) -> Any:
+    """A schema with its references into the document (``#/components/schemas/...``) replaced by what they name."""
+    if isinstance(node, dict):
+        if "$ref" in node:
+            target: Any = document
+            for part in node["$ref"].removeprefix("#/").split("/"):
+                target = target[part]
+            return _inlined(target, document)
+        return {k: _inlined(v, document) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inlined(v, document) for v in node]
+    return node
 
 
 def _older_version(record: ConsumerRecord) -> bool:

@@ -17,6 +17,7 @@ from jsonschema import Draft202012Validator
 from harbour.events import EVENT_TYPES
 from harbour.settings import HarbourSettings
 from harbour.store.envelope import HEADER_NAMES
+from harbour_tools.asyncapi import milestone_channel_id
 from harbour_tools.contracts import SCHEMAS_DIR, asyncapi_documents, check, compare, contract_lock, event_schemas
 from milestones.contract import file_name, milestone_schemas, schema_id
 from milestones.policy import role_audiences, source_services
@@ -164,16 +165,19 @@ def test_the_committed_contracts_are_the_ones_the_code_generates():
 DOCUMENTS = asyncapi_documents()
 
 
-def test_every_milestone_topic_is_sent_by_the_services_whose_events_reach_it_and_received_by_feeds():
-    for audience in all_audiences(()):
-        topic = milestone_topic(audience)
-        senders = {name for name, doc in DOCUMENTS.items() if f"send-{topic}" in doc["operations"]}
-        role = next(r for r in Role if audience in role_audiences(r, ()))
-        expected = {f"{s.service}.json" for r in POLICY if role in r.grants for s in r.sources}
-        assert senders == expected, audience
+def test_every_audience_roles_topics_are_sent_by_the_services_whose_events_reach_it_and_received_by_feeds():
+    for role in Role:
+        channel = milestone_channel_id(role)
+        senders = {name for name, doc in DOCUMENTS.items() if f"send-{channel}" in doc["operations"]}
+        assert senders == {f"{s.service}.json" for r in POLICY if role in r.grants for s in r.sources}, role
         feeds = DOCUMENTS["feeds.json"]
-        [receive] = [op for op in feeds["operations"].values() if op["channel"]["$ref"] == f"#/channels/{topic}"]
+        assert feeds["channels"][channel]["address"] == "milestones.{audience}.v1"
+        audience = feeds["channels"][channel]["parameters"]["audience"]
+        if role is not Role.REFERRER:  # the police zones are configured per deployment: examples, not a list
+            assert audience["enum"] == list(role_audiences(role, ()))
+        [receive] = [op for op in feeds["operations"].values() if op["channel"]["$ref"] == f"#/channels/{channel}"]
         assert receive["action"] == "receive"
+        assert receive["bindings"]["kafka"]["groupId"]["enum"] == ["feeds.milestones"]
         received = {m["$ref"].rpartition("/")[2] for m in receive["messages"]}
         assert received == {f"Milestone.{r.milestone.value}.v1" for r in POLICY if role in r.grants}
 
@@ -182,16 +186,21 @@ def test_every_message_describes_its_headers_and_its_kafka_key_and_its_payload_i
     for doc in DOCUMENTS.values():
         assert doc["components"]["securitySchemes"]["scram"]["type"] == "scramSha512"
         assert doc["servers"]["production"]["security"] == [{"$ref": "#/components/securitySchemes/scram"}]
+        schemas = doc["components"]["schemas"]
         for name, message in doc["components"]["messages"].items():
-            headers = message["headers"]["properties"]
+            shared, own = message["headers"]["allOf"]
+            own = own["properties"]
             assert message["bindings"]["kafka"]["key"]["type"] == "string", name
             if name.startswith("Milestone."):
-                assert headers["milestone"]["const"] == name.split(".")[1]
+                assert shared == {"$ref": "#/components/schemas/MilestoneHeaders"}
+                assert own["milestone"]["const"] == name.split(".")[1]
                 ref = message["payload"]["$ref"].rpartition("/")[2]
-                assert doc["components"]["schemas"][ref] == SCHEMAS[f"{ref}.json"]
+                assert schemas[ref] == SCHEMAS[f"{ref}.json"]
             else:
-                assert set(HEADER_NAMES) <= set(headers) and headers["event_type"]["const"] == message["name"]
-                assert message["payload"]["$ref"].rpartition("/")[2] in doc["components"]["schemas"]
+                assert shared == {"$ref": "#/components/schemas/EnvelopeHeaders"}
+                assert set(HEADER_NAMES) <= set(schemas["EnvelopeHeaders"]["properties"])
+                assert own["event_type"]["const"] == message["name"]
+                assert message["payload"]["$ref"].rpartition("/")[2] in schemas
     shelter = DOCUMENTS["housing.json"]["components"]["messages"]["ShelterRegistered.v2"]
     assert shelter["bindings"]["kafka"]["key"]["description"] == NETWORK_KEY
 
