@@ -29,11 +29,18 @@ infra: venv
 tools:
 	@sh harbour_tools/install_prometheus.sh
 
+# The AsyncAPI CLI, pinned by harbour_tools/asyncapi_cli/package-lock.json, into var/npm (npm ci; nothing global):
+# a test validates the committed AsyncAPI documents with it.
+.PHONY: asyncapi-cli
+asyncapi-cli:
+	@sh harbour_tools/install_asyncapi_cli.sh
+
 run: venv
 run: docs-assets
 	$(BIN)/harbour up --demo
 
 test: venv infra tools
+test: asyncapi-cli
 test: browser
 test: docs-assets
 	$(BIN)/ruff check .

@@ -23,8 +23,17 @@ def _load_contracts() -> None:
         importlib.import_module(module)
 
 
+def _identified(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A schema with its dialect and its own id first, so a consumer's validator knows both without guessing."""
+    from milestones.contract import SCHEMA_DIALECT, schema_id
+
+    return {"$schema": SCHEMA_DIALECT, "$id": schema_id(name), **schema}
+
+
 def event_schemas() -> dict[str, dict[str, Any]]:
-    """File name → JSON Schema, for every published event (``<type>.v<version>.json``) and the milestone."""
+    """File name → JSON Schema, for every published event (``<type>.v<version>.json``), the milestone envelope
+    (``Milestone.v1.json``, whose data is open) and each milestone type (``Milestone.<type>.v1.json``, closed)."""
+    from milestones.contract import milestone_schemas
     from schemas.milestones import Milestone
 
     _load_contracts()
@@ -34,13 +43,38 @@ def event_schemas() -> dict[str, dict[str, Any]]:
             continue  # test-only events are not part of the published language
         schema = cls.model_json_schema()
         schema["x-event-type"], schema["x-schema-version"] = event_type, cls.schema_version
-        found[f"{event_type}.v{cls.schema_version}.json"] = schema
-    found["Milestone.v1.json"] = Milestone.model_json_schema()
+        name = f"{event_type}.v{cls.schema_version}.json"
+        found[name] = _identified(name, schema)
+    found["Milestone.v1.json"] = _identified("Milestone.v1.json", Milestone.model_json_schema())
+    found.update(milestone_schemas())
     return found
 
 
+def message_keys() -> dict[str, dict[str, str]]:
+    """Topic → message type → what keys its records: every type each published topic carries."""
+    from harbour.kafka.topics import topic_table
+    from harbour_tools.asyncapi import MILESTONE_TOPIC_KEY, message_key
+    from milestones.contract import types_for
+    from milestones.policy import role_audiences
+    from schemas.milestones import Role, milestone_topic
+    from services.registry import available, definition
+
+    _load_contracts()
+    keys = {t.name: t.key for t in topic_table()}
+    found: dict[str, dict[str, str]] = {}
+    for spec in map(definition, available()):
+        if spec.domain_topic:
+            found[spec.domain_topic] = {e.event_type: message_key(e, keys[spec.domain_topic])
+                                        for e in spec.published_events}  # fmt: skip
+    for role in Role:
+        for audience in role_audiences(role):
+            found[milestone_topic(audience)] = {r.milestone.value: MILESTONE_TOPIC_KEY for r in types_for(role)}
+    return {topic: dict(sorted(types.items())) for topic, types in sorted(found.items())}
+
+
 def contract_lock() -> dict[str, Any]:
-    """What consumers rely on besides payload shapes: each topic's key and partition count."""
+    """What consumers rely on besides payload shapes: each topic's key and partition count, and the key of every
+    message type on it (a type keyed otherwise than its topic says so: housing's shelter and bed events)."""
     from harbour.kafka.topics import topic_table
 
     _load_contracts()
@@ -50,25 +84,23 @@ def contract_lock() -> dict[str, Any]:
     domain = {d.domain_topic for d in map(definition, available()) if d.domain_topic}
     # Only the published topics: tests register topics of their own in the same table.
     milestone = re.compile(r"^milestones\.[a-z0-9-]+\.v1$")
-    topics = {t.name: {"key": t.key, "partitions": t.partitions} for t in topic_table()
+    topics: dict[str, dict[str, Any]] = {t.name: {"key": t.key, "partitions": t.partitions} for t in topic_table()
               if t.name.removesuffix(".dlq") in domain or milestone.match(t.name.removesuffix(".dlq"))}  # fmt: skip
+    for topic, types in message_keys().items():
+        if topic in topics:
+            topics[topic]["messages"] = types
     return {"topics": dict(sorted(topics.items()))}
 
 
 def asyncapi_documents() -> dict[str, dict[str, Any]]:
-    from harbour.service import Endpoints, ServiceRuntime
     from harbour.settings import HarbourSettings
+    from harbour_tools.asyncapi import document
     from services.registry import available, definition
 
+    # Default settings, not this machine's: the contract must not depend on where its broker runs or its zones.
     settings = HarbourSettings()
-    documents = {}
-    for name in available():
-        spec = definition(name)
-        # A fixed server in the document: the contract must not depend on where this machine's broker runs.
-        endpoints = Endpoints(f"postgresql://postgres@db/harbour_{name}", "kafka:9092")
-        runtime = ServiceRuntime(spec, endpoints, settings=settings)
-        documents[f"{name}.json"] = runtime.asyncapi().to_specification().to_jsonable()
-    return documents
+    definitions = [definition(name) for name in available()]
+    return {f"{spec.name}.json": document(spec, definitions, settings) for spec in definitions}
 
 
 def _dump(data: Any) -> str:
@@ -135,8 +167,19 @@ def _enum(schema: dict[str, Any]) -> set[Any] | None:
     return None
 
 
-def compare(name: str, old: dict[str, Any], new: dict[str, Any], path: str = "") -> list[Break]:
-    """What a reader of ``old`` would no longer understand in ``new`` (same contract, same version)."""
+def _variants(schema: dict[str, Any]) -> dict[str, Any]:
+    """A ``oneOf``'s titled variants by title (a milestone type's one variant per audience role)."""
+    found = schema.get("oneOf", [])
+    return {v["title"]: v for v in found if isinstance(v, dict) and "title" in v}
+
+
+def compare(
+    name: str, old: dict[str, Any], new: dict[str, Any], path: str = "", *, closed: bool = False
+) -> list[Break]:
+    """What a reader of ``old`` would no longer understand in ``new`` (same contract, same version).
+
+    ``closed``: the contract is published closed to readers outside the platform (the milestone types), who may
+    validate with ``additionalProperties: false``: a field added to a closed object breaks them too."""
     old = _resolve(old, old.get("$defs", {})) if "$defs" in old else old
     new = _resolve(new, new.get("$defs", {})) if "$defs" in new else new
     breaks: list[Break] = []
@@ -153,12 +196,20 @@ def compare(name: str, old: dict[str, Any], new: dict[str, Any], path: str = "")
         if field not in new_props:
             breaks.append(Break(name, f"{where}.{field}: field removed or renamed"))
         else:
-            breaks.extend(compare(name, old_props[field], new_props[field], f"{where}.{field}"))
+            breaks.extend(compare(name, old_props[field], new_props[field], f"{where}.{field}", closed=closed))
+    if closed and old.get("additionalProperties") is False:
+        for field in sorted(set(new_props) - set(old_props)):
+            breaks.append(Break(name, f"{where}.{field}: field added to a closed object (a new version is needed)"))
+    new_variants = _variants(new)
+    for title, variant in _variants(old).items():
+        # A role that no longer receives the type loses nothing it could misread; a changed one is compared.
+        if title in new_variants:
+            breaks.extend(compare(name, variant, new_variants[title], f"{where}<{title}>", closed=closed))
     newly_required = set(new.get("required", [])) - set(old.get("required", []))
     for field in sorted(newly_required):
         breaks.append(Break(name, f"{where}.{field}: optional or new field made required"))
     if "items" in old and "items" in new:
-        breaks.extend(compare(name, old["items"], new["items"], f"{where}[]"))
+        breaks.extend(compare(name, old["items"], new["items"], f"{where}[]", closed=closed))
     return breaks
 
 
@@ -201,7 +252,7 @@ def check(root: Path = SCHEMAS_DIR) -> list[Break]:
             else:
                 breaks.extend(_missing_upcasters(path.name, old))
             continue
-        breaks.extend(compare(path.name, old, new))
+        breaks.extend(compare(path.name, old, new, closed="x-milestone-type" in old))
     lock_path = root / "contracts.lock.json"
     if lock_path.exists():
         old_topics = json.loads(lock_path.read_text())["topics"]
@@ -213,6 +264,20 @@ def check(root: Path = SCHEMAS_DIR) -> list[Break]:
                 breaks.append(Break(topic, f"key changed from {spec['key']!r} to {new_topics[topic]['key']!r}"))
             elif new_topics[topic]["partitions"] != spec["partitions"]:
                 breaks.append(Break(topic, "partition count changed (per-case order would break)"))
+            else:
+                breaks.extend(_message_key_breaks(topic, spec.get("messages", {}), new_topics[topic]))
+    return breaks
+
+
+def _message_key_breaks(topic: str, old: dict[str, str], new_topic: dict[str, Any]) -> list[Break]:
+    """Each message type the lock lists on a topic: still sent there, under the same key."""
+    new = new_topic.get("messages", {})
+    breaks = []
+    for kind, key in old.items():
+        if kind not in new:
+            breaks.append(Break(topic, f"{kind}: no longer sent on this topic"))
+        elif new[kind] != key:
+            breaks.append(Break(topic, f"{kind}: key changed from {key!r} to {new[kind]!r}"))
     return breaks
 
 

@@ -32,7 +32,9 @@ POLICE_FEDERAL = "police-federal"
 IMMIGRATION_OFFICE = "immigration-office"
 GUARDIANSHIP_SERVICE = "guardianship-service"
 
-_ZONE = re.compile(r"police-[a-z0-9]+(?:-[a-z0-9]+)*")
+# A local police zone's id (the zones are configured, so a contract names them by this pattern, not one by one).
+POLICE_ZONE_PATTERN = r"police-[a-z0-9]+(?:-[a-z0-9]+)*"
+_ZONE = re.compile(POLICE_ZONE_PATTERN)
 
 
 # An audience is an organisation, and its kind is that organisation's kind (one enum, the one access reads

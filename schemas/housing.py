@@ -254,6 +254,16 @@ class HousingEnded(DomainEvent):
     on: date
 
 
+# What keys a housing event on housing.events.v1 (the topic table's "case id" is the rule; these are the exceptions).
+NETWORK_KEY = "shelter network stream id (shelter-network-<centre>)"
+
+
+def message_key(event_cls: type[DomainEvent]) -> str | None:
+    """The Kafka key of an event type when it is not the topic's (the lock and the AsyncAPI documents say it):
+    an event with no case (a shelter or a bed) travels under its network, as :func:`case_key_of` sends it."""
+    return None if "case_id" in event_cls.model_fields else NETWORK_KEY
+
+
 def case_key_of(event: DomainEvent, *, default: str) -> str:
     """The Kafka key of one event: its case id. A shelter network's stream carries events of many cases
     (and shelter events of none), so its events are keyed one by one, not by the stream."""

@@ -357,3 +357,18 @@ class PersonErased(DomainEvent):
     person_id: Id
     reason: ErasureReason
     erased_on: date
+
+
+# What keys an intake event on intake.events.v1 when it is not simply its case id (the lock and the AsyncAPI
+# documents say it per event type): a referral's events travel under the referral's id until its case is opened,
+# then under the case id (the same partition as the case's later events from then on, not before).
+REFERRAL_KEY = "the referral's case id once its case is opened, the referral's id (referral_id) before"
+PERSON_KEY = "the person's case id, or their referral's id before admission (the case_id header; not in the payload)"
+
+
+def message_key(event_cls: type[DomainEvent]) -> str | None:
+    """The Kafka key of an intake event type when it is not the topic's "case id" (None: it is)."""
+    case_id = event_cls.model_fields.get("case_id")
+    if case_id is not None and case_id.is_required():
+        return None
+    return REFERRAL_KEY if "referral_id" in event_cls.model_fields else PERSON_KEY

@@ -124,6 +124,8 @@ class Derived:
 
     description: str
     compute: Callable[[Any], FieldValue] = field(compare=False)
+    # The JSON Schema of what ``compute`` returns: the per-type milestone schemas say it (schemas/jsonschema/).
+    json_schema: Mapping[str, Any] = field(compare=False)
 
     def describe(self) -> str:
         return self.description
@@ -375,7 +377,8 @@ POLICY: tuple[Rule, ...] = (
         (Source("legal", "VerdictDelivered", "delivered_on",
                 {"delivered_on": From("delivered_on"), "court": From("court"), "instance": From("instance"),
                  "trafficking_conviction": Derived("any defendant convicted of trafficking or aggravated "
-                                                   "smuggling", _trafficking_conviction)}),),
+                                                   "smuggling", _trafficking_conviction,
+                                                   {"type": "boolean"})}),),
         # Defendants are never listed (not even by number): the yes/no that opens the B-card is enough.
         {Role.OWNING_CENTRE: only("delivered_on", "court", "instance", "trafficking_conviction"),
          Role.PROSECUTION: only("delivered_on", "court", "instance", "trafficking_conviction"),

@@ -27,6 +27,8 @@ PUBLISHED_EVENTS = (
     contracts.IdentityCaptured,
     contracts.MinorFlagged,
     contracts.GuardianshipReferralRequested,
+    contracts.MinorityEstablished,
+    contracts.MinorityDisproved,
     contracts.CaseOpened,
     contracts.PersonErased,
 )

@@ -30,16 +30,22 @@ and no answer of any service was a 500.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from datetime import date
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 import pytest
 
+from harbour_tools.contracts import SCHEMAS_DIR
 from harbour_tools.infra import BrokerProcess
+from schemas.housing import NETWORK_KEY
+from schemas.intake import PERSON_KEY, REFERRAL_KEY
 from tests.support import platform_load
+from tests.support.kafka import headers_of, read_topic
 from tests.support.waiting import wait_until
 from tests.support.whole_case import (
     CENTRES,
@@ -709,3 +715,56 @@ async def _acts(whole: Whole, service: str, case: Case, event_type: str) -> list
                              "AND payload->>'to' IS DISTINCT FROM 'shelter' ORDER BY global_position",
                              case.case_id, event_type)  # fmt: skip
     return [r["event_id"] for r in rows]
+
+
+# -- keys on the wire -----------------------------------------------------------------------------------------
+
+
+def _key_is_as_locked(
+    description: str, key: str, headers: dict[str, str], value: dict[str, Any], case_of: dict[str, str]
+) -> bool:
+    """Whether a record's key is what the lock's description of its type says (each description the lock uses
+    has its check here: a new one fails the test until it has). ``case_of``: referral id → case id (CaseOpened)."""
+    if description == "case id":
+        return key == value.get("case_id") == headers["case_id"]
+    if description == REFERRAL_KEY:
+        referral = value["referral_id"]
+        expected = value.get("case_id") or {referral, case_of.get(referral)}
+        return key == headers["case_id"] and (key == expected if isinstance(expected, str) else key in expected)
+    if description == PERSON_KEY:
+        return key == headers["case_id"]
+    if description == NETWORK_KEY:
+        return key == headers["stream_id"] and key.removeprefix("shelter-network-") in CENTRES
+    if description == "audience case reference":
+        return key == value["case_ref"]
+    raise AssertionError(f"no check for the key {description!r}")
+
+
+async def test_every_record_on_every_published_topic_is_keyed_as_the_contract_lock_says(whole: Whole):
+    await case_in_procedure(whole)  # a shelter registered, a bed assigned, milestones to five audiences
+    lock = json.loads((SCHEMAS_DIR / "contracts.lock.json").read_text())["topics"]
+    published = [t for t in lock if not t.endswith(".dlq")]
+
+    async def placed() -> bool:
+        kinds = {headers_of(r)["event_type"] for r in await read_topic(whole.bootstrap, "housing.events.v1")}
+        return {"ShelterRegistered", "BedAssigned"} <= kinds
+
+    await wait_until(placed, timeout=25)
+    records = {topic: await read_topic(whole.bootstrap, topic) for topic in published}
+    case_of = {v["referral_id"]: v["case_id"] for r in records["intake.events.v1"]
+               if headers_of(r)["event_type"] == "CaseOpened" for v in [json.loads(r.value)]}  # fmt: skip
+    seen: dict[str, set[str]] = {}
+    wrong = []
+    for topic in published:
+        for record in records[topic]:
+            headers = headers_of(record)
+            kind = headers.get("milestone") if topic.startswith("milestones.") else headers["event_type"]
+            assert kind in lock[topic]["messages"], f"{kind} on {topic}: the lock does not list it"
+            description = lock[topic]["messages"][kind]
+            key, value = record.key.decode(), json.loads(record.value)
+            if not _key_is_as_locked(description, key, headers, value, case_of):
+                wrong.append((topic, kind, description, key))
+            seen.setdefault(description, set()).add(topic)
+    assert wrong == [], wrong
+    # Every kind of key the lock describes was met on the wire (the check above cannot pass on nothing).
+    assert {"case id", "audience case reference", NETWORK_KEY, REFERRAL_KEY} <= set(seen), seen

@@ -45,9 +45,14 @@ async def test_every_event_and_milestone_on_the_wire_matches_its_committed_schem
         assert not errors, (h["event_type"], errors)
         seen.add(h["event_type"])
     assert {"ReferralSubmitted", "ReferralScreened", "ReferralAccepted", "CaseOpened"} <= seen
-    milestone = committed("Milestone.v1.json")
+    envelope = committed("Milestone.v1.json")
     for audience in (PAYOKE, POLICE):
         records = await read_topic(bootstrap, milestone_topic(audience))
         assert records
         for record in records:
-            assert not list(milestone.iter_errors(json.loads(record.value))), audience
+            value = json.loads(record.value)
+            assert not list(envelope.iter_errors(value)), audience
+            # And the closed schema of its type: exactly the fields this audience's role is granted.
+            own = committed(f"Milestone.{headers_of(record)['milestone']}.v1.json")
+            assert not [e.message for e in own.iter_errors(value)], (audience, value)
+            assert record.key.decode() == value["case_ref"]
