@@ -22,7 +22,6 @@ from tests.support.legal_harness import legal_stage
 from tests.support.projection_contract import ProjectionContract
 from tests.support.tracks_env import tracks_env
 from tests.support.upstream import upstream
-from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 SURYA = "centre-surya"
@@ -68,16 +67,7 @@ class TestLegalProjections(ProjectionContract):
             await stage.statement_and_file(case_id)
             await stage.issue(case_id, "attestation-of-immatriculation")
             await stage.opinion(case_id)
-            await stage.open_case(minor=True)
-
-            # The case audiences are filled by consumers of intake's facts too, not only inline: the inline rows
-            # are compared once those facts have arrived, or a rebuild after them would "differ" from rows taken
-            # before them (seen once in CI: the minor's case had no root yet).
-            async def audiences_known() -> bool:
-                async with stage.svc.runtime.pool.acquire() as conn:
-                    return not await conn.fetchval("SELECT count(*) FROM case_audiences WHERE root_id IS NULL")
-
-            await wait_until(audiences_known)
+            cls.consumer_fed_cases = [case_id, await stage.open_case(minor=True)]
             yield stage.svc
 
 
@@ -99,7 +89,7 @@ class TestTracksProjections(ProjectionContract):
             await env.post(f"/tracks/{case_id}/transfer", {"to_centre": SURYA, "reason": "person-relocated"},
                            PAYOKE, "manager")  # fmt: skip
             await env.post(f"/tracks/{case_id}/transfer/accept", {"caseworker_id": "cw-liege"}, SURYA, "manager")
-            await env.open_case()
+            cls.consumer_fed_cases = [case_id, (await env.open_case())[0]]
             yield env.svc
 
 
@@ -122,4 +112,5 @@ class TestHousingProjections(ProjectionContract):
             for case_id in cases:  # two beds, three people: one waits until the first leaves
                 await request_bed(housing, PAYOKE, case_id)
             await exit_case(housing, PAYOKE, cases[0])
+            cls.consumer_fed_cases = cases
             yield housing

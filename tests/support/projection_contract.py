@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import pytest
+
 from harbour.service import ServiceDefinition
 from harbour.store import Position
 from harbour_tools import ops
@@ -46,6 +48,25 @@ class ProjectionContract:
 
     definition: ClassVar[ServiceDefinition]
     may_be_empty: ClassVar[frozenset[str]] = frozenset()
+    # Cases whose intake facts reach this service only through a consumer (case_audiences rows): the subclass's
+    # fixture lists the case ids it opened, and the tests wait until each one's row holds its root, or a
+    # rebuild after those facts would "differ" from rows snapshotted before them (seen in CI, legal and tracks).
+    consumer_fed_cases: ClassVar[list[str]] = []
+
+    @pytest.fixture(autouse=True)
+    async def _consumer_facts_arrived(self, projected: RunningService) -> None:
+        if "case_audiences" not in self.tables() or not self.consumer_fed_cases:
+            return
+
+        async def arrived() -> bool:
+            async with projected.runtime.pool.acquire() as conn:
+                known = await conn.fetchval(
+                    "SELECT count(*) FROM case_audiences WHERE case_key = ANY($1::text[]) AND root_id IS NOT NULL",
+                    self.consumer_fed_cases,
+                )
+            return int(known) == len(set(self.consumer_fed_cases))
+
+        await wait_until(arrived)
 
     def tables(self) -> list[str]:
         return [t for p in self.definition.projections for t in p.tables] + list(SHARED_TABLES)
