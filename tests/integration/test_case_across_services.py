@@ -45,7 +45,7 @@ from harbour_tools.infra import BrokerProcess
 from schemas.housing import NETWORK_KEY
 from schemas.intake import PERSON_KEY, REFERRAL_KEY
 from tests.support import platform_load
-from tests.support.kafka import headers_of, read_topic
+from tests.support.kafka import headers_of, read_topic, read_topics
 from tests.support.waiting import wait_until
 from tests.support.whole_case import (
     CENTRES,
@@ -750,7 +750,7 @@ async def test_every_record_on_every_published_topic_is_keyed_as_the_contract_lo
         return {"ShelterRegistered", "BedAssigned"} <= kinds
 
     await wait_until(placed, timeout=25)
-    records = {topic: await read_topic(whole.bootstrap, topic) for topic in published}
+    records = await read_topics(whole.bootstrap, published)
     case_of = {v["referral_id"]: v["case_id"] for r in records["intake.events.v1"]
                if headers_of(r)["event_type"] == "CaseOpened" for v in [json.loads(r.value)]}  # fmt: skip
     seen: dict[str, set[str]] = {}

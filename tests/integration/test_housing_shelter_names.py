@@ -29,7 +29,7 @@ from schemas.housing import ShelterRegistered
 from services.housing.app import DEFINITION
 from tests.support.harness import running_service
 from tests.support.housing_env import exit_case, open_case, register_shelter, request_bed
-from tests.support.kafka import read_topic
+from tests.support.kafka import read_topic, read_topics
 from tests.support.upstream import upstream
 from tests.support.waiting import wait_until
 
@@ -75,7 +75,7 @@ async def every_topic(bootstrap: str) -> dict[str, list]:
         names = await consumer.topics()
     finally:
         await consumer.stop()
-    return {topic: await read_topic(bootstrap, topic) for topic in sorted(names)}
+    return await read_topics(bootstrap, sorted(names))
 
 
 async def test_a_whole_housing_scenario_puts_no_shelter_name_on_any_topic_log_or_span_and_staff_still_see_it(

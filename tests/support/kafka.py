@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
@@ -23,32 +24,41 @@ MILESTONE_TOPIC = re.compile(r"^milestones\.[a-z0-9-]+\.v1$")
 
 async def read_topic(bootstrap: str, topic: str, *, validate: bool = True) -> list[ConsumerRecord]:
     """``validate=False`` only for a test that writes records no contract describes (poison, on purpose)."""
+    return (await read_topics(bootstrap, [topic], validate=validate))[topic]
+
+
+async def read_topics(
+    bootstrap: str, topics: Iterable[str], *, validate: bool = True
+) -> dict[str, list[ConsumerRecord]]:
+    """Every record of each topic, read by one consumer: a consumer per topic cost some 0.4 s each (its start and
+    stop), which made reading the 44 published topics of the platform take 19 s."""
+    names = list(dict.fromkeys(topics))
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     await consumer.start()
+    records: dict[str, list[ConsumerRecord]] = {name: [] for name in names}
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if partitions is None:
+        if any(consumer.partitions_for_topic(name) is None for name in names):
             await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        records: list[ConsumerRecord] = []
-        remaining = {tp for tp in tps if ends[tp] > 0}
-        while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=1000)
-            for tp, msgs in batch.items():
-                records.extend(msgs)
-                if msgs and msgs[-1].offset + 1 >= ends[tp]:
-                    remaining.discard(tp)
+        tps = [TopicPartition(name, p) for name in names for p in sorted(consumer.partitions_for_topic(name) or ())]
+        if tps:
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            remaining = {tp for tp in tps if ends[tp] > 0}
+            while remaining:
+                batch = await consumer.getmany(*remaining, timeout_ms=1000)
+                for tp, msgs in batch.items():
+                    records[tp.topic].extend(msgs)
+                    if msgs and msgs[-1].offset + 1 >= ends[tp]:
+                        remaining.discard(tp)
     finally:
         await consumer.stop()
+    for name in names:  # in partition order, as a consumer per topic gave them
+        records[name].sort(key=lambda r: (r.partition, r.offset))
     if validate:
-        for record in records:
-            assert_matches_its_schema(record)
+        for found in records.values():
+            for record in found:
+                assert_matches_its_schema(record)
     return records
 
 
