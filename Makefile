@@ -9,7 +9,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Three workers on two cores: most tests wait on a broker or the database, not on a core. Whole modules go to one
 # worker (--dist loadfile) because each module starts its own broker. `make test PYTEST_WORKERS=` runs serially.
-PYTEST_WORKERS ?= -n 3 --dist loadfile
+# A worker that dies (pytest-timeout ends a hung one) ends the run, naming its test, instead of being replaced:
+# pytest-xdist 3.8's loadfile scheduler can wait forever for a replaced worker (pytest-xdist#1323), which held a CI
+# run to its 90-minute limit.
+PYTEST_WORKERS ?= -n 3 --dist loadfile --max-worker-restart=0
 
 .PHONY: venv infra tools run test bench down
 

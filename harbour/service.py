@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -260,24 +260,49 @@ class ServiceRuntime:
             await keeper.close()
 
     async def stop(self) -> None:
+        """Stop every part, each within ``stop_grace_seconds``: a SIGTERM must end the process.
+
+        A part that overruns its grace is abandoned, and the pool terminated instead of closed: asyncpg's
+        ``Pool.close`` waits without limit for every acquired connection (a request or handler stuck on a stalled
+        database), and a consumer or producer stop can wait on a broker that no longer answers.
+        """
         if not self._started:
             return
         if self._watch is not None:
             self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._watch
-        await self.consumer_lag.stop()
-        with contextlib.suppress(Exception):
-            await self.broker.stop()
-        await self.relay.stop()
+            await self._within_grace("topic watch", _reaped(self._watch))
+        await self._within_grace("consumer lag", self.consumer_lag.stop())
+        await self._within_grace("consumers", self.broker.stop())
+        await self._within_grace("relay", self.relay.stop())
         if self.milestone_relay is not None:
-            await self.milestone_relay.stop()
-        with contextlib.suppress(Exception):
-            await self.timers.stop()
-        await self.vault.close()  # a purge still pending stays recorded: the next one takes it
-        await self.pool.close()
+            await self._within_grace("milestone relay", self.milestone_relay.stop())
+        # The timers wait up to their own grace for a firing timer before cancelling it; this bounds that wait too.
+        await self._within_grace("timers", self.timers.stop())
+        await self._within_grace(
+            "vault", self.vault.close()
+        )  # a purge still pending stays recorded: the next one takes it
+        if not await self._within_grace("database pool", self.pool.close()):
+            self.pool.terminate()  # an unreleased connection is cut; its open transaction rolls back
         telemetry.shutdown_providers()
         self._started = False
+
+    async def _within_grace(self, part: str, step: Coroutine[Any, Any, object]) -> bool:
+        """Run one stop step for at most the grace; False (logged, by part and error type only) if it did not
+        finish cleanly. The step runs as a task of its own and is abandoned, not awaited, once the grace is over:
+        a step that swallows cancellation (waiting on its own task's cleanup) would otherwise hold the stop again.
+        """
+        task = asyncio.ensure_future(step)
+        done, _ = await asyncio.wait({task}, timeout=self.settings.stop_grace_seconds)
+        if not done:
+            task.cancel()
+            log.warning("%s: stopping the %s took over %s s; abandoned", self.name, part,
+                        self.settings.stop_grace_seconds)  # fmt: skip
+            return False
+        if task.cancelled() or task.exception() is not None:
+            error = "cancelled" if task.cancelled() else type(task.exception()).__name__
+            log.warning("%s: stopping the %s failed (%s)", self.name, part, error)
+            return False
+        return True
 
     def _count_appends(self, events: Sequence[RecordedEvent]) -> None:
         for event in events:
@@ -312,6 +337,12 @@ def runtime(request: Request) -> ServiceRuntime:
 
 
 RuntimeDep = Depends(runtime)
+
+
+async def _reaped(task: asyncio.Task[None]) -> None:
+    """Wait for a cancelled background task to end; its cancellation is the expected outcome."""
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
 
 
 def create_app(

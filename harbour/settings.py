@@ -86,6 +86,9 @@ class HarbourSettings(BaseSettings):
     # it also looks when it takes the lead and after any failed batch.
     relay_loss_check_seconds: float = 2.0
     timer_poll_seconds: float = 1.0
+    # Each part of a stopping service (consumers, relays, timers, the pool) gets this long, then is abandoned and
+    # the pool terminated: a SIGTERM ends the process even when a connection or a broker never answers.
+    stop_grace_seconds: float = 10.0
     reminder_days: list[int] = Field(default_factory=lambda: [14, 3])
     # Which sources say a B-card may follow the prosecutor's requisitions alone: off by default (DOMAIN §2).
     b_card_on_requisitions: bool = False
