@@ -83,7 +83,9 @@ class Sampling:
 
 
 @contextlib.contextmanager
-def sampled(pids: Mapping[str, int], *, rate: int = 100) -> Iterator[Sampling]:
+def sampled(pids: Mapping[str, int], *, rate: int = 100, keep: Path | None = None) -> Iterator[Sampling]:
+    """Sample while the body runs; ``keep``: a directory where each process's collapsed stacks are copied (for a
+    flame graph, or to find a role's top functions)."""
     sampling = Sampling(pids, rate)
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if spy is None:
@@ -112,6 +114,9 @@ def sampled(pids: Mapping[str, int], *, rate: int = 100) -> Iterator[Sampling]:
                     _, err = proc.communicate()
                 if out.exists():
                     sampling.roles[name] = read_samples(out.read_text(errors="replace"))
+                    if keep is not None:
+                        keep.mkdir(parents=True, exist_ok=True)
+                        shutil.copy(out, keep / out.name)
                 elif sampling.unavailable is None:
                     sampling.unavailable = f"py-spy on {name}: {err.decode(errors='replace').strip()[-200:]}"
 

@@ -294,7 +294,11 @@ async def measure(platform: Platform, args: argparse.Namespace, *, warm_up: bool
         # The CPU of the whole stretch, from the first request until the last milestone (or the grace's end):
         # what the platform spent on these commands, idle polling included.
         with contextlib.ExitStack() as stack:
-            sampling = stack.enter_context(cpu.sampled(platform.pids)) if args.profile and platform.pids else None
+            sampling = (
+                stack.enter_context(cpu.sampled(platform.pids, keep=args.profile_dir))
+                if args.profile and platform.pids
+                else None
+            )
             before = cpu.snapshot(platform.pids)
             try:
                 await load(platform.intake, args.rate, count, run, tally)
@@ -355,6 +359,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(the highest rate whose p99 stays within the target, nothing lost)")  # fmt: skip
     parser.add_argument("--profile", action="store_true", help="sample every platform process with py-spy and "
                         "split its CPU by role (HTTP, append, relays, consumers, tracing export)")  # fmt: skip
+    parser.add_argument("--profile-dir", type=Path, help="with --profile: keep each process's sampled stacks here")
     parser.add_argument("--base-url-intake", help="use a running platform's intake instead of starting one")
     parser.add_argument("--bootstrap", help="its Kafka bootstrap (default: HARBOUR_KAFKA_BOOTSTRAP or the local one)")
     args = parser.parse_args(argv)

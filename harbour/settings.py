@@ -43,6 +43,11 @@ class HarbourSettings(BaseSettings):
     # encoding each span to OTLP JSON is about a tenth of the suite's CPU and no test reads those files but the
     # rotation test, which turns them on. Spans are still made and propagated either way.
     trace_files: bool = True
+    # A span for every SQL statement (asyncpg's instrumentation; statements without their parameters). Off by
+    # default: a command's, a relay batch's and a consumed message's spans already time the step, and a span per
+    # statement (a referral runs dozens) made span creation and export a large share of every service's CPU
+    # (bench/README.md). On to see which statement of a step is slow.
+    trace_queries: bool = False
     # Kafka: a bootstrap list, or empty to start the embedded Tansu broker on 127.0.0.1:9092.
     kafka_bootstrap: str | None = None
     # The embedded broker has no idempotent producer; production turns idempotence on.

@@ -90,7 +90,8 @@ def tracer_provider(service: str, settings: HarbourSettings) -> TracerProvider:
     for processor in EXTRA_SPAN_PROCESSORS:
         provider.add_span_processor(processor)
     _providers[service] = provider
-    _instrument_asyncpg(provider)
+    if settings.trace_queries:
+        _instrument_asyncpg(provider)
     return provider
 
 
