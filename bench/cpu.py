@@ -27,7 +27,19 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # through the relay too, and an HTTP command's append through the store; the first match wins, so the more
 # specific role comes first.
 ROLES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("tracing export", ("opentelemetry/sdk/trace/export", "opentelemetry/exporter", "harbour/trace_files.py")),
+    # py-spy names a library's file from its package down (opentelemetry's JSON file exporter is
+    # ``file/trace_exporter.py``, the batch processor's thread ``_shared_internal/__init__.py``).
+    (
+        "tracing export",
+        (
+            "file/trace_exporter.py",
+            "file/_internal.py",
+            "_shared_internal/",
+            "proto_json/",
+            "trace/export/",
+            "harbour/trace_files.py",
+        ),
+    ),
     ("milestone relay", ("milestones/route.py",)),
     ("case-audience consumers", ("milestones/case_audiences.py",)),
     ("relay", ("harbour/kafka/relay.py", "harbour/kafka/rebuild.py", "aiokafka/producer")),
