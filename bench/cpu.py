@@ -40,12 +40,14 @@ ROLES: tuple[tuple[str, tuple[str, ...]], ...] = (
             "harbour/trace_files.py",
         ),
     ),
+    ("webhook delivery", ("services/feeds/webhooks/",)),
     ("milestone relay", ("milestones/route.py",)),
     ("case-audience consumers", ("milestones/case_audiences.py",)),
     ("relay", ("harbour/kafka/relay.py", "harbour/kafka/rebuild.py", "aiokafka/producer")),
     ("consumers", ("harbour/kafka/consumer.py", "aiokafka/consumer", "faststream/")),
     ("append", ("harbour/store",)),
-    ("http", ("starlette/", "fastapi/", "uvicorn/", "h11/", "httptools", "harbour/http/")),
+    # Not "uvicorn/": every stack of a service starts in uvicorn/__main__.py.
+    ("http", ("starlette/", "fastapi/", "uvicorn/protocols/", "h11/", "httptools", "harbour/http/")),
     ("timers", ("harbour/timers.py",)),
 )
 OTHER = "other (event loop, pool, spans outside export)"
