@@ -81,7 +81,7 @@ class StatisticsReleased(DomainEvent):
     mode: DisclosureMode
     k: int = Field(ge=2, le=1000, description="the smallest count published")
     public: bool  # whether anyone may read it, or only the national rapporteur
-    facts_as_of: int = Field(ge=0, le=2**63 - 1, description="the fact table's revision the tables were built from")
+    facts_as_of: int = Field(ge=0, le=2**62, description="the fact table's revision the tables were built from")
     cases: int | None = Field(ge=0, le=2**31 - 1, description="cases counted (None: fewer than k)")
     tables: tuple[Table, ...]
     durations: tuple[Duration, ...]

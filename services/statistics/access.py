@@ -31,7 +31,7 @@ ACCESS: AccessTable[str] = {
     "release.read": (MYRIA_ANALYST, PUBLIC),
     "operational.read": (
         Grant(frozenset({OrgKind.CENTRE}), frozenset({Role.CASEWORKER, Role.MANAGER}), Scope.OWN_CENTRE),
-    ),  # fmt: skip
+    ),
 }
 
 
