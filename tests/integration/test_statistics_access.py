@@ -50,7 +50,7 @@ EXPECTED = {
         "myria-analyst": 403,
         "myria-operator": 403,
         "police": 403,
-    },  # fmt: skip
+    },
 }
 
 
@@ -70,10 +70,11 @@ def expected(endpoint: str, caller: str) -> Any:
 @pytest.fixture(scope="module")
 async def access_env(pg_server_url: str) -> AsyncIterator[tuple[RunningService, str]]:
     settings = fast_settings(statistics_fact_key=base64.b64encode(b"a" * 32).decode())
+    clock = ManualClock(datetime(2026, 6, 1, tzinfo=UTC))
     async with running_service(DEFINITION, pg_server_url=pg_server_url, bootstrap="127.0.0.1:9", background=False,
-                               settings=settings, clock=ManualClock(datetime(2026, 6, 1, tzinfo=UTC))) as svc:  # fmt: skip
-        made = await svc.client.post("/releases", json={"period": 2026},
-                                     headers={**svc.token("myria", "analyst"), "Idempotency-Key": uuid.uuid4().hex})  # fmt: skip
+                               settings=settings, clock=clock) as svc:  # fmt: skip
+        headers = {**svc.token("myria", "analyst"), "Idempotency-Key": uuid.uuid4().hex}
+        made = await svc.client.post("/releases", json={"period": 2026}, headers=headers)
         assert made.status_code == 201, made.text
         yield svc, made.json()["release_id"]
 
