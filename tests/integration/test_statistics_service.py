@@ -23,6 +23,7 @@ from harbour.clock import ManualClock
 from schemas import intake, legal
 from services.statistics import store
 from services.statistics.app import DEFINITION
+from services.statistics.domain import STANDARD_TABLES
 from services.statistics.facts import Fact, fact_key, fold
 from tests.integration.test_docs_pages import debian_chromium
 from tests.integration.test_feeds_helpers import served
@@ -179,3 +180,22 @@ async def test_the_report_page_renders_its_charts_in_chromium(env):
             assert box is not None and box["width"] > 100 and box["height"] > 50
         finally:
             await browser.close()
+
+
+async def test_harbour_stats_release_makes_a_release_and_saves_each_table_as_csv(env, tmp_path):
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from harbour_tools.cli.main import app
+
+    svc = env.stats
+    token = svc.token(*MYRIA)["Authorization"].removeprefix("Bearer ")
+    async with served(svc.app) as url:
+        args = ["stats", "release", "--period", "2026", "--url", url, "--out", str(tmp_path), "--token", token]
+        # The command's HTTP client blocks: run it off the loop that serves it.
+        result = await asyncio.to_thread(CliRunner().invoke, app, args)
+    assert result.exit_code == 0, result.output
+    (folder,) = tmp_path.iterdir()
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{name}.csv" for name, *_ in STANDARD_TABLES)
+    _no_ids(result.output)
