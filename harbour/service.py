@@ -20,7 +20,6 @@ import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from faststream.kafka import KafkaBroker
-from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -143,7 +142,7 @@ class ServiceRuntime:
             acks=acks,
             enable_idempotence=self.settings.kafka_idempotence,
             security=faststream_security(self.settings),
-            middlewares=(KafkaTelemetryMiddleware(tracer_provider=provider),),
+            middlewares=(telemetry.kafka_middleware(provider),),
             logger=logging.getLogger(f"harbour.{self.name}.kafka"),
         )
         timeouts: GroupTimeouts = {

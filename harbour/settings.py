@@ -109,6 +109,9 @@ class HarbourSettings(BaseSettings):
     # How long the milestone relay waits for the facts of a case (who its audiences are) to arrive from
     # upstream before it publishes to the audiences it knows and counts the rest as unrouted.
     milestone_fact_wait_seconds: float = 30.0
+    # Base64 of 32 bytes: the statistics service's HMAC key for its fact table's row keys (an HMAC of the case id,
+    # so the table cannot be joined back to a case without it); generated under var/keys/ for development.
+    statistics_fact_key: SecretStr | None = None
     service_version: str = "0.1.0"
     # Added to every service's port by `harbour up` (HARBOUR_PORT_OFFSET): run a second copy, or a test, next to
     # one that already holds 8101-8105.

@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, Any, cast
 
+from faststream.kafka.opentelemetry.provider import (
+    BatchKafkaTelemetrySettingsProvider,
+    KafkaTelemetrySettingsProvider,
+)
+from faststream.opentelemetry.middleware import TelemetryMiddleware
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.semconv.trace import SpanAttributes
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import Counter, Gauge
 
@@ -137,3 +144,29 @@ def inject_headers(headers: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
 
 def get_tracer(service: str, settings: HarbourSettings) -> trace.Tracer:
     return tracer_provider(service, settings).get_tracer(f"harbour.{service}")
+
+
+class _KeylessKafkaAttributes(KafkaTelemetrySettingsProvider):
+    """FastStream's Kafka span attributes without ``messaging.kafka.message.key``: a domain topic's record key is
+    the case id, and a span must not carry it (it would join every trace of a case to the case)."""
+
+    def get_consume_attrs_from_message(self, msg: Any) -> dict[str, Any]:
+        attrs = super().get_consume_attrs_from_message(msg)
+        attrs.pop(SpanAttributes.MESSAGING_KAFKA_MESSAGE_KEY, None)
+        return attrs
+
+    def get_publish_attrs_from_cmd(self, cmd: Any) -> dict[str, Any]:
+        attrs = super().get_publish_attrs_from_cmd(cmd)
+        attrs.pop(SpanAttributes.MESSAGING_KAFKA_MESSAGE_KEY, None)
+        return attrs
+
+
+def _keyless_attributes(msg: Any) -> KafkaTelemetrySettingsProvider | BatchKafkaTelemetrySettingsProvider:
+    if isinstance(msg, Sequence):
+        return BatchKafkaTelemetrySettingsProvider()  # a batch's attributes carry no key
+    return _KeylessKafkaAttributes()
+
+
+def kafka_middleware(provider: TracerProvider) -> TelemetryMiddleware[Any]:
+    """The broker's telemetry middleware: FastStream's, with spans that never carry the record key."""
+    return TelemetryMiddleware(settings_provider_factory=_keyless_attributes, tracer_provider=provider)

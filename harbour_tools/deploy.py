@@ -230,6 +230,9 @@ def render_env_template(services: Sequence[ServiceDefinition], principal_names: 
     out += [f"{db_password_variable(s.name)}=" for s in services]
     out += ["", "# Personal-data master keys, one per service (each service wraps its own per-person keys)."]
     out += [f"{master_key_variable(s.name)}=" for s in services]
+    if any(s.name == "statistics" for s in services):
+        out += ["", "# The statistics fact table's HMAC key, base64 of 32 bytes (services/statistics/store.py).",
+                "HARBOUR_STATISTICS_FACT_KEY="]  # fmt: skip
     out += ["", "# Grafana's admin password.", "GRAFANA_ADMIN_PASSWORD=", ""]
     return "\n".join(out)
 

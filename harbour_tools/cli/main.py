@@ -20,6 +20,7 @@ from harbour_tools.cli import infra as _infra  # noqa: F401  harbour infra up|do
 from harbour_tools.cli import keys as _keys  # noqa: F401  harbour keys new|status|rotate|purge
 from harbour_tools.cli import ops as _ops  # noqa: F401  harbour replay, dlq list|replay, rebuild
 from harbour_tools.cli import schemas as _schemas  # noqa: F401  harbour schemas export|check
+from harbour_tools.cli import stats as _stats  # noqa: F401  harbour stats release
 from harbour_tools.cli import tokens as _tokens  # noqa: F401  harbour token
 from harbour_tools.cli import up as _up  # noqa: F401  harbour up
 

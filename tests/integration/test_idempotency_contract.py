@@ -20,8 +20,9 @@ from services.housing.app import DEFINITION as HOUSING
 from services.intake.api.models import ReferralStatusView
 from services.intake.app import DEFINITION as INTAKE
 from services.legal.app import DEFINITION as LEGAL
+from services.statistics.app import DEFINITION as STATISTICS
 from services.tracks.app import DEFINITION as TRACKS
-from tests.support.harness import RunningService, running_service
+from tests.support.harness import RunningService, fast_settings, running_service
 from tests.support.housing_env import open_case as open_housing_case
 from tests.support.housing_env import register_shelter
 from tests.support.idempotency_contract import Command, IdempotencyContract
@@ -242,3 +243,48 @@ async def test_referral_keys_recorded_before_move_with_an_answer_that_reads_as_t
     assert row["location"] == "/referrals/r-1"
     view = ReferralStatusView.model_validate_json(row["body"])
     assert view.referral_id == "r-1" and view.decision is not None and view.decision.decision == "accepted"
+
+
+# --- statistics: Myria releases a period's figures -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def statistics(pg_server_url: str) -> AsyncIterator[RunningService]:
+    settings = fast_settings(statistics_fact_key="c3RhdGlzdGljcy1mYWN0LWtleS0zMi1ieXRlcy0xMjM=")
+    async with running_service(STATISTICS, pg_server_url=pg_server_url, bootstrap="127.0.0.1:9", background=False,
+                               settings=settings, clock=clock()) as service:  # fmt: skip
+        yield service
+
+
+class TestStatisticsRelease(IdempotencyContract):
+    orgs = ("myria", "centre-payoke")
+    periods = iter(range(2000, 2026))  # a period of its own per command: its releases are what is counted
+
+    @pytest.fixture(autouse=True)
+    def _bind(self, statistics: RunningService) -> None:
+        self.svc = statistics
+
+    def client(self) -> httpx.AsyncClient:
+        return self.svc.client
+
+    async def prepare(self, org: str) -> Command:
+        period = next(self.periods)
+        before = await self._releases(period)
+        return Command("POST", "/releases", {"period": period}, self.svc.token(org, "analyst"), str(period),
+                       other_body={"period": period, "public": True}, extra={"before": before})  # fmt: skip
+
+    async def _releases(self, period: int) -> int:
+        return await _count(self.svc, "SELECT count(*) FROM events WHERE stream_id = $1", f"releases-{period}")
+
+    async def effects(self, command: Command) -> int:
+        return await self._releases(int(command.target)) - command.extra["before"]
+
+    async def test_the_same_key_from_two_organisations_never_collides(self):
+        # Only Myria may release: the other organisation is refused (403) with the same key, and its refusal
+        # neither takes nor replays Myria's answer.
+        key = uuid.uuid4().hex
+        mine, theirs = await self.prepare(self.orgs[0]), await self.prepare(self.orgs[1])
+        first, second = await self._send(mine, key), await self._send(theirs, key)
+        assert (first.status_code, second.status_code) == (201, 403), (first.text, second.text)
+        assert "Idempotent-Replayed" not in second.headers
+        assert await self.effects(mine) == 1 and await self.effects(theirs) == 0

@@ -19,6 +19,8 @@ COMMANDS = {"POST", "PUT", "PATCH", "DELETE"}
 # Organisations no command route of any service admits: the national rapporteur reads reports, it does not act on
 # cases; the guardianship service is told about minors, it records nothing in Harbour.
 OUTSIDERS = [("myria", "analyst"), ("guardianship-service", "clerk")]
+# Myria's analysts make the statistics service's releases: there, Myria in another role is the outsider.
+OUTSIDERS_OF = {"statistics": [("myria", "operator"), ("guardianship-service", "clerk")]}
 INVALID_BODIES = [{"h4_no_such_field": ["x"]}, [], "not an object"]
 
 
@@ -58,7 +60,7 @@ async def test_a_caller_without_the_role_gets_403_before_its_invalid_body_is_loo
             routes = _command_routes(app)
             assert routes or name == "feeds", name
             for method, path in routes:
-                for org, role in OUTSIDERS:
+                for org, role in OUTSIDERS_OF.get(name, OUTSIDERS):
                     headers = {"Authorization": f"Bearer {issue_token(org, role, 'outsider', settings=settings)}"}
                     for body in INVALID_BODIES:
                         response = await client.request(method, path, json=body, headers=headers)

@@ -1,0 +1,150 @@
+"""Disclosure control by cell suppression for a two-way table published with its margins.
+
+Pure: no I/O. Primary suppression hides every count below k, zero included (margins too: a row of 4 cases is as
+telling as a cell of 4; and a zero that turns into a suppressed cell in the next release would name the one
+person who arrived in it). That alone is not enough: a row total minus the published cells of its row gives
+back the one suppressed cell of that row. Complementary suppression hides further cells until every suppressed
+cell keeps a wide enough interval among all the tables' values the published ones allow: for each suppressed
+cell, linear programming (``scipy.optimize.linprog``) finds the smallest and largest value it could take with
+every published cell and margin fixed and every count non-negative; a primary cell must be able to reach k
+(nobody can show it is below k) and no suppressed cell may be pinned to one value. While a cell fails, the
+smallest published cell on its row or column that can absorb the difference is suppressed too, and the table is
+audited again. Zeros are published: a zero is no person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linprog
+
+PRIMARY = "primary"
+COMPLEMENTARY = "complementary"
+
+
+@dataclass(frozen=True)
+class Protected:
+    """The table with its margins (last row and column: totals), and why each suppressed cell is suppressed."""
+
+    values: np.ndarray  # (rows + 1) x (columns + 1), totals last
+    reasons: dict[tuple[int, int], str]
+
+    def published(self, r: int, c: int) -> int | None:
+        return None if (r, c) in self.reasons else int(self.values[r, c])
+
+
+def with_margins(counts: np.ndarray) -> np.ndarray:
+    rows, columns = counts.shape
+    full = np.zeros((rows + 1, columns + 1), dtype=np.int64)
+    full[:rows, :columns] = counts
+    full[:rows, columns] = counts.sum(axis=1)
+    full[rows, :columns] = counts.sum(axis=0)
+    full[rows, columns] = counts.sum()
+    return full
+
+
+def _lines(shape: tuple[int, int]) -> list[list[tuple[tuple[int, int], int]]]:
+    """The additive relations of a table with margins: per line, (cell, +1) for the parts and (total, -1)."""
+    height, width = shape
+    lines = [[((r, c), 1) for c in range(width - 1)] + [((r, width - 1), -1)] for r in range(height)]
+    lines += [[((r, c), 1) for r in range(height - 1)] + [((height - 1, c), -1)] for c in range(width)]
+    return lines
+
+
+def intervals(values: np.ndarray, suppressed: set[tuple[int, int]]) -> dict[tuple[int, int], tuple[float, float]]:
+    """For each suppressed cell, the smallest and largest value the published cells and margins allow
+    (``inf``: no upper bound)."""
+    cells = sorted(suppressed)
+    if not cells:
+        return {}
+    index = {cell: i for i, cell in enumerate(cells)}
+    rows, rhs = [], []
+    for line in _lines(values.shape):
+        row = np.zeros(len(cells))
+        known = 0.0
+        for cell, sign in line:
+            if cell in index:
+                row[index[cell]] += sign
+            else:
+                known += sign * float(values[cell])
+        if row.any():
+            rows.append(row)
+            rhs.append(-known)
+    a_eq, b_eq = np.array(rows), np.array(rhs)
+    found = {}
+    for cell, i in index.items():
+        objective = np.zeros(len(cells))
+        objective[i] = 1.0
+        low = linprog(objective, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+        high = linprog(-objective, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+        upper = float("inf") if high.status == 3 else -float(high.fun)  # status 3: unbounded
+        found[cell] = (float(low.fun), upper)
+    return found
+
+
+def _failing(values: np.ndarray, reasons: dict[tuple[int, int], str], k: int) -> list[tuple[int, int]]:
+    failing = []
+    for cell, (low, high) in intervals(values, set(reasons)).items():
+        if high - low < 0.5 or (reasons[cell] == PRIMARY and high < k - 1e-6):
+            failing.append(cell)
+    return failing
+
+
+def _choose(
+    values: np.ndarray, reasons: dict[tuple[int, int], str], candidates: list[tuple[int, int]], need: int
+) -> tuple[int, int] | None:
+    open_ = [x for x in candidates if x not in reasons]
+    if not open_:
+        return None
+    # The smallest cell that can absorb the difference loses the least; else the largest there is.
+    enough = [x for x in open_ if values[x] >= need]
+    return min(enough, key=lambda x: (values[x], x)) if enough else max(open_, key=lambda x: (values[x], x))
+
+
+def _complement(values: np.ndarray, reasons: dict[tuple[int, int], str], cell: tuple[int, int], k: int) -> bool:
+    """Suppress one more published cell on ``cell``'s row or column; False when there is none left."""
+    r, c = cell
+    candidates = [(r, j) for j in range(values.shape[1]) if j != c] + [(i, c) for i in range(values.shape[0]) if i != r]
+    need = max(1, k - int(values[cell]))
+    # When its own lines are all suppressed, the cell is pinned through others: widen the pattern anywhere.
+    everywhere = [(int(i), int(j)) for i, j in zip(*np.nonzero(values >= 0), strict=True)]
+    chosen = _choose(values, reasons, candidates, need) or _choose(values, reasons, everywhere, need)
+    if chosen is None:
+        return False
+    reasons[chosen] = COMPLEMENTARY
+    return True
+
+
+def _no_line_with_one(values: np.ndarray, reasons: dict[tuple[int, int], str], k: int) -> None:
+    """The cheap first pass: a line with one suppressed cell gives it back by subtraction, so no line keeps one."""
+    changed = True
+    while changed:
+        changed = False
+        for line in _lines(values.shape):
+            cells = [cell for cell, _ in line]
+            hidden = [cell for cell in cells if cell in reasons]
+            if len(hidden) == 1:
+                chosen = _choose(values, reasons, [x for x in cells if x != hidden[0]],
+                                 max(1, k - int(values[hidden[0]])))  # fmt: skip
+                if chosen is not None:
+                    reasons[chosen] = COMPLEMENTARY
+                    changed = True
+
+
+def protect(counts: np.ndarray, k: int, *, complementary: bool = True) -> Protected:
+    values = with_margins(np.asarray(counts, dtype=np.int64))
+    reasons = {(int(r), int(c)): PRIMARY for r, c in zip(*np.nonzero(values < k), strict=True)}
+    if complementary and reasons:
+        _no_line_with_one(values, reasons, k)
+    while complementary and reasons:
+        failing = _failing(values, reasons, k)
+        if not failing:
+            break
+        added = [_complement(values, reasons, cell, k) for cell in failing]
+        if not any(added):
+            # Every line of the failing cells is suppressed already: the whole table is, then.
+            for r, c in zip(*np.nonzero(values >= 0), strict=True):
+                reasons.setdefault((int(r), int(c)), COMPLEMENTARY)
+            break
+    return Protected(values, reasons)

@@ -1,0 +1,157 @@
+"""Releases: the standard tables of a period built from the facts, protected, and recorded once.
+
+Pure: no I/O. Every table's rows and columns are closed lists fixed here, never the values that happen to occur:
+a category appearing in one release and not in the previous would itself say that someone arrived in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+
+from harbour.aggregate import Aggregate
+from harbour.errors import RuleViolation
+from harbour.events import DomainEvent
+from harbour.organisations import BELGIAN_DISTRICTS, CENTRES, OrgKind
+from schemas.intake import ExploitationType
+from schemas.statistics import Cell, DisclosureMode, Duration, StatisticsReleased, Suppressed, Table
+from services.statistics import disclosure
+from services.statistics.facts import MULTIPLE, NOT_RECORDED, STAGES, VERDICTS, Fact
+
+DEFAULT_K = 11  # the threshold the IOM–Polaris data collaborative (CTDC) publishes with
+TOTAL = "total"
+
+
+@dataclass(frozen=True)
+class Dimension:
+    name: str
+    values: tuple[str, ...]
+    of: Callable[[Fact], str]
+
+
+FORM = Dimension("form", (*(f.value for f in ExploitationType), MULTIPLE, NOT_RECORDED), lambda f: f.form)
+# Always known of a counted case (intake's CaseOpened says them): no "not-recorded" column of structural zeros,
+# which would only cost suppressions.
+AGE_GROUP = Dimension("age group", ("minor", "adult"), lambda f: f.age_group)
+CITIZENSHIP = Dimension("citizenship", ("eu", "non-eu"), lambda f: f.citizenship)
+QUARTER = Dimension("quarter of admission", ("q1", "q2", "q3", "q4"), lambda f: f.quarter)
+# The kinds of organisation that refer (harbour.organisations); any other kind counts as "other".
+_REFERRERS = (OrgKind.POLICE.value, OrgKind.INSPECTORATE.value, OrgKind.PROSECUTION.value, OrgKind.FIRST_LINE.value)
+REFERRER = Dimension("referrer kind", (*_REFERRERS, "other"),
+                     lambda f: f.referrer_kind if f.referrer_kind in _REFERRERS else "other")  # fmt: skip
+CENTRE = Dimension("centre", CENTRES, lambda f: f.centre or "")
+STAGE = Dimension("furthest residence stage", STAGES, lambda f: f.stage)
+VERDICT = Dimension("verdict", (*VERDICTS, "none"), lambda f: f.verdict or "none")
+CIVIL_PARTY = Dimension("civil party", ("civil-party", "not-civil-party"),
+                        lambda f: "civil-party" if f.civil_party else "not-civil-party")  # fmt: skip
+DISTRICT = Dimension("judicial district", (*BELGIAN_DISTRICTS, "federal", "other", NOT_RECORDED), lambda f: f.district)
+
+
+def _course(fact: Fact) -> str:
+    return "voluntary-return" if fact.voluntary_return else "lapsed" if fact.lapsed else "neither"
+
+
+COURSE = Dimension("course of the stay", ("voluntary-return", "lapsed", "neither"), _course)
+
+# name, title, row dimension, column dimension: what the rapporteur and Eurostat's trafficking tables publish.
+STANDARD_TABLES: tuple[tuple[str, str, Dimension, Dimension], ...] = (
+    ("form-by-age-group", "Victims by form of exploitation and age group", FORM, AGE_GROUP),
+    ("form-by-citizenship", "Victims by form of exploitation and citizenship", FORM, CITIZENSHIP),
+    ("form-by-quarter", "Victims by form of exploitation and quarter of admission", FORM, QUARTER),
+    ("referrer-by-centre", "Victims by kind of referrer and centre", REFERRER, CENTRE),
+    ("stage-by-citizenship", "Furthest residence document reached, by citizenship", STAGE, CITIZENSHIP),
+    ("course-by-centre", "Voluntary returns and lapses of stay, by centre", COURSE, CENTRE),
+    ("verdict-by-civil-party", "Outcome of the proceedings, by civil party", VERDICT, CIVIL_PARTY),
+    ("district-by-age-group", "Victims by judicial district of the proceedings and age group", DISTRICT, AGE_GROUP),
+)
+
+# Days between two steps, over the cases that reached both.
+STEPS: tuple[tuple[str, Callable[[Fact], date | None], Callable[[Fact], date | None]], ...] = (
+    ("admission-to-annex-15", lambda f: f.opened_on, lambda f: f.stage_days.get("annex-15")),
+    ("annex-15-to-attestation", lambda f: f.stage_days.get("annex-15"), lambda f: f.stage_days.get("attestation")),
+    ("attestation-to-a-card", lambda f: f.stage_days.get("attestation"), lambda f: f.stage_days.get("a-card")),
+    ("a-card-to-b-card", lambda f: f.stage_days.get("a-card"), lambda f: f.stage_days.get("b-card")),
+    ("admission-to-verdict", lambda f: f.opened_on, lambda f: f.verdict_on),
+)
+
+
+def counts(facts: Sequence[Fact], rows: Dimension, columns: Dimension) -> np.ndarray:
+    grid = np.zeros((len(rows.values), len(columns.values)), dtype=np.int64)
+    row_at = {v: i for i, v in enumerate(rows.values)}
+    column_at = {v: i for i, v in enumerate(columns.values)}
+    for fact in facts:
+        grid[row_at[rows.of(fact)], column_at[columns.of(fact)]] += 1
+    return grid
+
+
+def table(name: str, title: str, rows: Dimension, columns: Dimension, facts: Sequence[Fact], k: int, *,
+          complementary: bool = True) -> Table:  # fmt: skip
+    protected = disclosure.protect(counts(facts, rows, columns), k, complementary=complementary)
+    row_names, column_names = (*rows.values, TOTAL), (*columns.values, TOTAL)
+    cells = tuple(
+        Cell(row=row, column=column, count=protected.published(r, c),
+             suppressed=Suppressed(protected.reasons[(r, c)]) if (r, c) in protected.reasons else None)
+        for r, row in enumerate(row_names) for c, column in enumerate(column_names)
+    )  # fmt: skip
+    return Table(name=name, title=title, row_dimension=rows.name, column_dimension=columns.name, rows=rows.values,
+                 columns=columns.values, cells=cells)  # fmt: skip
+
+
+def duration(step: str, facts: Sequence[Fact], start: Callable[[Fact], date | None],
+             end: Callable[[Fact], date | None], k: int) -> Duration:  # fmt: skip
+    days = [(e - s).days for f in facts if (s := start(f)) is not None and (e := end(f)) is not None]
+    if len(days) < k:
+        return Duration(step=step, cases=None)
+    # Whole days: a quartile to the hour would move with any one case more than the step it measures.
+    q1, median, q3 = (round(float(q)) for q in np.percentile(days, [25, 50, 75]))
+    return Duration(step=step, cases=len(days), q1_days=q1, median_days=median, q3_days=q3)
+
+
+def in_period(facts: Sequence[Fact], period: int) -> list[Fact]:
+    return [f for f in facts if f.counted and f.year == period]
+
+
+def build(facts: Sequence[Fact], *, period: int, k: int = DEFAULT_K,
+          complementary: bool = True) -> tuple[int | None, tuple[Table, ...], tuple[Duration, ...]]:  # fmt: skip
+    """The standard tables and durations of ``period`` over ``facts`` (all of them; those of the period count)."""
+    counted = in_period(facts, period)
+    tables = tuple(table(name, title, rows, columns, counted, k, complementary=complementary)
+                   for name, title, rows, columns in STANDARD_TABLES)  # fmt: skip
+    durations = tuple(duration(step, counted, start, end, k) for step, start, end in STEPS)
+    return (len(counted) if len(counted) >= k else None), tables, durations
+
+
+class ReleaseSeries(Aggregate):
+    """The releases of one period: version 1, 2, ... each immutable once recorded."""
+
+    stream_type = "releases"
+
+    def __init__(self, id: str) -> None:
+        super().__init__(id)
+        self.versions = 0
+
+    @property
+    def period(self) -> int:
+        return int(self.id)
+
+    def release(self, *, mode: DisclosureMode, k: int, public: bool, facts_as_of: int, facts: Sequence[Fact],
+                on: date) -> StatisticsReleased:  # fmt: skip
+        if k < DEFAULT_K:
+            raise RuleViolation(f"a release publishes no count below {DEFAULT_K}", field="k")
+        if self.period > on.year:
+            raise RuleViolation("a period that has not begun has no figures", field="period")
+        cases, tables, durations = build(facts, period=self.period, k=k)
+        version = self.versions + 1
+        event = StatisticsReleased(release_id=f"{self.period}-v{version}", period=self.period, version=version,
+                                   mode=mode, k=k, public=public, facts_as_of=facts_as_of, cases=cases,
+                                   tables=tables, durations=durations, released_on=on)  # fmt: skip
+        self._record(event)
+        return event
+
+    def apply(self, event: DomainEvent) -> None:
+        match event:
+            case StatisticsReleased():
+                self.versions = event.version

@@ -1,0 +1,202 @@
+"""The statistics service against the real PostgreSQL, broker and Debian's chromium: a few cases go through the real
+topics end to end, the rest of the population is seeded in-process; a release is made, listed, read as JSON, CSV
+and its report page; an erasure changes no figure; no case id, person id or referral id in any answer, log line
+or span."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import random
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import reduce
+
+import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from harbour import telemetry
+from harbour.clock import ManualClock
+from schemas import intake, legal
+from services.statistics import store
+from services.statistics.app import DEFINITION
+from services.statistics.domain import STANDARD_TABLES
+from services.statistics.facts import Fact, fact_key, fold
+from tests.integration.test_docs_pages import debian_chromium
+from tests.integration.test_feeds_helpers import served
+from tests.support.harness import RunningService, fast_settings, running_service
+from tests.support.statistics_population import case_opened, person
+from tests.support.upstream import Upstream, upstream
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.integration
+SPANS = InMemorySpanExporter()
+telemetry.EXTRA_SPAN_PROCESSORS.append(SimpleSpanProcessor(SPANS))
+for _provider in telemetry._providers.values():  # providers made before this module was imported
+    _provider.add_span_processor(SimpleSpanProcessor(SPANS))
+
+TAG = uuid.uuid4().hex[:10]  # in every id of this module's cases, so a leak of any of them is found
+FACT_KEY = base64.b64encode(b"s" * 32).decode()
+MYRIA = ("myria", "analyst")
+
+
+@dataclass
+class Env:
+    stats: RunningService
+    intake: Upstream
+    legal: Upstream
+    cases: list[str]
+
+
+async def _count(svc: RunningService, sql: str, *args: object) -> int:
+    async with svc.runtime.pool.acquire() as conn:
+        return int(await conn.fetchval(sql, *args))
+
+
+@pytest.fixture(scope="module")
+async def env(pg_server_url: str, broker) -> AsyncIterator[Env]:
+    settings = fast_settings(statistics_fact_key=FACT_KEY)
+    clock = ManualClock(datetime(2026, 12, 1, 10, 0, tzinfo=UTC))
+    async with (
+        running_service(DEFINITION, pg_server_url=pg_server_url, bootstrap=broker.bootstrap, clock=clock,
+                        settings=settings) as stats,
+        upstream("intake", pg_server_url=pg_server_url, bootstrap=broker.bootstrap) as intake_up,
+        upstream("legal", pg_server_url=pg_server_url, bootstrap=broker.bootstrap) as legal_up,
+    ):  # fmt: skip
+        cases = [f"case-{TAG}-{n}" for n in range(3)]
+        for n, case_id in enumerate(cases):
+            opened = case_opened(case_id, on=date(2026, 3, 1 + n), minor=n == 0, centre="centre-payoke")
+            await intake_up.publish(f"case-{case_id}", case_id, [opened])
+            await legal_up.publish(f"residence-{case_id}", case_id, [legal.ReflectionPeriodStarted(
+                case_id=case_id, decided_on=date(2026, 3, 10), starts_on=date(2026, 3, 10),
+                ends_on=date(2026, 12, 20), unaccompanied_minor=n == 0)])  # fmt: skip
+
+        async def consumed() -> bool:
+            return await _count(stats, "SELECT count(*) FROM statistics_facts WHERE year = 2026 "
+                                "AND fact->>'stage' = 'annex-15'") == 3  # fmt: skip
+
+        await wait_until(consumed, timeout=30)
+        # The rest of the population in-process, straight into the fact table (the broker carried three).
+        rng = random.Random(7)
+        secret = store.secret(settings)
+        async with stats.runtime.store.transaction() as conn:
+            for n in range(300):
+                p = person(rng, n)
+                await store.save(conn, fact_key(secret, p.case_id), reduce(fold, p.events, Fact()))
+        yield Env(stats, intake_up, legal_up, cases)
+
+
+def _no_ids(text: str) -> None:
+    assert TAG not in text and "person-case" not in text and "ref-case" not in text
+
+
+async def test_a_release_made_by_myria_is_listed_read_as_json_csv_and_its_report_and_names_no_case(env, caplog):
+    caplog.set_level(logging.DEBUG)
+    svc = env.stats
+    made = await svc.client.post("/releases", json={"period": 2026}, headers={**svc.token(*MYRIA),
+                                 "Idempotency-Key": uuid.uuid4().hex})  # fmt: skip
+    assert made.status_code == 201, made.text
+    release = made.json()
+    assert release["cases"] == 303 and release["k"] == 11 and not release["public"]
+    assert made.headers["Location"] == f"/releases/{release['release_id']}"
+    listed = await svc.client.get("/releases?limit=1", headers=svc.token(*MYRIA))
+    assert listed.json()["items"][0]["release_id"] == release["release_id"]
+    read = await svc.client.get(made.headers["Location"], headers=svc.token(*MYRIA))
+    assert read.json() == release
+    table = await svc.client.get(f"/releases/{release['release_id']}/tables/form-by-age-group.csv",
+                                 headers=svc.token(*MYRIA))  # fmt: skip
+    assert table.status_code == 200 and table.text.startswith("form,age group,count,suppressed\n")
+    report = await svc.client.get(f"/releases/{release['release_id']}/report", headers=svc.token(*MYRIA))
+    assert report.status_code == 200 and report.text.count("<svg") == len(release["tables"])
+    # A release that is not public is not there for anyone but Myria's analysts.
+    hidden = await svc.client.get(made.headers["Location"], headers=svc.token("centre-payoke", "caseworker"))
+    assert hidden.status_code == 404
+    for text in (made.text, listed.text, read.text, table.text, report.text):
+        _no_ids(text)
+    for record in caplog.records:
+        _no_ids(record.getMessage())
+    spans = SPANS.get_finished_spans()
+    # The consume spans of the three cases are among them: their record keys were the case ids.
+    assert any((span.attributes or {}).get("messaging.system") == "kafka" for span in spans)
+    for span in spans:
+        _no_ids(repr(dict(span.attributes or {})) + span.name)
+        for event in span.events:
+            _no_ids(repr(dict(event.attributes or {})))
+
+
+async def test_an_erasure_changes_no_figure(env):
+    svc = env.stats
+    headers = {**svc.token(*MYRIA)}
+    before = (await svc.client.post("/releases", json={"period": 2026},
+                                    headers={**headers, "Idempotency-Key": uuid.uuid4().hex})).json()  # fmt: skip
+    minor = env.cases[0]
+    erased = intake.PersonErased(person_id=f"person-{minor}", reason=intake.ErasureReason.PERSON_REQUEST,
+                                 erased_on=date(2026, 11, 30))  # fmt: skip
+    # Then a fact that changes nothing (the case is a minor already), on the same key: once it is in the inbox,
+    # the erasure before it was read too.
+    marker = intake.MinorityEstablished(case_id=minor, kind=intake.MinorKind.UNACCOMPANIED,
+                                        basis=intake.MinorFlagReason("age-assessment"),
+                                        established_on=date(2026, 11, 30))  # fmt: skip
+    await env.intake.publish(f"person-{minor}", minor, [erased])
+    (recorded,) = await env.intake.publish(f"case-{minor}", minor, [marker])
+
+    async def marker_consumed() -> bool:
+        return await _count(svc, "SELECT count(*) FROM inbox WHERE event_id = $1", recorded.event_id) == 1
+
+    await wait_until(marker_consumed, timeout=30)
+    after = (await svc.client.post("/releases", json={"period": 2026},
+                                   headers={**headers, "Idempotency-Key": uuid.uuid4().hex})).json()  # fmt: skip
+    assert after["version"] == before["version"] + 1
+    assert after["tables"] == before["tables"] and after["durations"] == before["durations"]
+
+
+async def test_a_centre_reads_its_own_operational_counts_and_never_another_centres(env):
+    svc = env.stats
+    own = await svc.client.get("/centres/centre-payoke/operational", headers=svc.token("centre-payoke", "manager"))
+    assert own.status_code == 200 and own.json()["open_cases"] >= 3
+    assert own.json()["documents_expiring_in_30_days"] >= 3  # the three Annex 15s end on 20 December
+    other = await svc.client.get("/centres/centre-surya/operational", headers=svc.token("centre-payoke", "manager"))
+    assert other.status_code == 404
+
+
+async def test_the_report_page_renders_its_charts_in_chromium(env):
+    from playwright.async_api import async_playwright
+
+    svc = env.stats
+    made = await svc.client.post("/releases", json={"period": 2026, "public": True},
+                                 headers={**svc.token(*MYRIA), "Idempotency-Key": uuid.uuid4().hex})  # fmt: skip
+    release = made.json()
+    async with served(svc.app) as url, async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=debian_chromium(), headless=True)
+        try:
+            page = await browser.new_page(extra_http_headers=svc.token("centre-surya", "caseworker"))
+            response = await page.goto(f"{url}/releases/{release['release_id']}/report")
+            assert response is not None and response.status == 200
+            assert await page.locator("svg.chart").count() == len(release["tables"])
+            assert await page.locator("svg.chart rect.bar").count() == sum(len(t["rows"]) for t in release["tables"])
+            box = await page.locator("svg.chart").first.bounding_box()
+            assert box is not None and box["width"] > 100 and box["height"] > 50
+        finally:
+            await browser.close()
+
+
+async def test_harbour_stats_release_makes_a_release_and_saves_each_table_as_csv(env, tmp_path):
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from harbour_tools.cli.main import app
+
+    svc = env.stats
+    token = svc.token(*MYRIA)["Authorization"].removeprefix("Bearer ")
+    async with served(svc.app) as url:
+        args = ["stats", "release", "--period", "2026", "--url", url, "--out", str(tmp_path), "--token", token]
+        # The command's HTTP client blocks: run it off the loop that serves it.
+        result = await asyncio.to_thread(CliRunner().invoke, app, args)
+    assert result.exit_code == 0, result.output
+    (folder,) = tmp_path.iterdir()
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{name}.csv" for name, *_ in STANDARD_TABLES)
+    _no_ids(result.output)
