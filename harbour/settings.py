@@ -112,6 +112,9 @@ class HarbourSettings(BaseSettings):
     # Base64 of 32 bytes: the statistics service's HMAC key for its fact table's row keys (an HMAC of the case id,
     # so the table cannot be joined back to a case without it); generated under var/keys/ for development.
     statistics_fact_key: SecretStr | None = None
+    # The privacy loss all differentially private releases of one period may spend together (statistics service):
+    # a release that would pass it is refused. Each release states its own epsilon.
+    statistics_epsilon_per_period: float = Field(1.0, gt=0, le=10)
     service_version: str = "0.1.0"
     # Added to every service's port by `harbour up` (HARBOUR_PORT_OFFSET): run a second copy, or a test, next to
     # one that already holds 8101-8105.

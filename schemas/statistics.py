@@ -3,7 +3,8 @@
 A release is a set of aggregate tables for one period, built from the service's de-identified fact table and
 published once: it is never changed, a correction is a release of its own (the next version of the period).
 No release names a case, a referral, a person or a pseudonym: its cells are counts of cases sharing coarse
-attributes, and a count below the release's threshold ``k`` is published as suppressed (``count`` None).
+attributes, and a count below the release's threshold ``k`` is published as suppressed (``count`` None), or
+(differential privacy) every count carries calibrated noise.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ class DisclosureMode(StrEnum):
     # Every published count is >= k or suppressed, with complementary suppression so that no suppressed cell
     # can be recomputed from the margins and the other cells; medians and quartiles only over >= k cases.
     SUPPRESSION = "suppression"
+    # Every count is released with discrete Laplace noise (OpenDP) calibrated to the release's ``epsilon``, split
+    # evenly over its tables (one case is in one cell of each); margins are sums of the noisy cells, negative
+    # counts read as 0 (post-processing, no further cost); durations are not released. A period's releases
+    # together spend at most the service's budget per period.
+    DIFFERENTIAL_PRIVACY = "differential-privacy"
 
 
 class Suppressed(StrEnum):
@@ -86,6 +92,10 @@ class StatisticsReleased(DomainEvent):
     tables: tuple[Table, ...]
     durations: tuple[Duration, ...]
     released_on: date
+    # Differential privacy only: the privacy loss this release spends (its tables together), and the noise scale
+    # of every cell (discrete Laplace), so a reader can tell how far a count may be from the truth.
+    epsilon: float | None = Field(None, gt=0, le=10)
+    noise_scale: float | None = Field(None, gt=0)
 
 
 STATISTICS_EVENTS: tuple[type[DomainEvent], ...] = (StatisticsReleased,)

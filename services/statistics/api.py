@@ -41,6 +41,8 @@ class ReleaseRequest(BaseModel):
     mode: DisclosureMode = DisclosureMode.SUPPRESSION
     k: int = Field(DEFAULT_K, ge=2, le=1000, description=f"the smallest count published; at least {DEFAULT_K}")
     public: bool = False
+    epsilon: float | None = Field(None, gt=0, le=10, description="differential privacy only: the privacy loss "
+                                  "this release spends, out of the period's budget")  # fmt: skip
 
 
 class ReleaseSummary(BaseModel):
@@ -83,7 +85,8 @@ async def create_release(
         series = await rt.repository.load_or_new(ReleaseSeries, str(body.period), conn=conn)
         facts, revision = await store.facts_of(conn, body.period)
         release = series.release(mode=body.mode, k=body.k, public=body.public, facts_as_of=revision, facts=facts,
-                                 on=on)  # fmt: skip
+                                 on=on, epsilon=body.epsilon,
+                                 budget=rt.settings.statistics_epsilon_per_period)  # fmt: skip
         await rt.repository.save(series, rt.command_context(caller), conn=conn)
         return Answer(release, location=f"/releases/{release.release_id}")
 

@@ -15,6 +15,7 @@ audited again. Zeros are published: a zero is no person.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.optimize import linprog
@@ -148,3 +149,36 @@ def protect(counts: np.ndarray, k: int, *, complementary: bool = True) -> Protec
                 reasons.setdefault((int(r), int(c)), COMPLEMENTARY)
             break
     return Protected(values, reasons)
+
+
+# -- differential privacy (OpenDP) -------------------------------------------------------------------------------
+
+
+def _vector_space() -> tuple[Any, Any]:
+    import opendp.prelude as dp
+
+    # OpenDP's discrete Laplace on integer vectors is in its "contrib" set (implemented, not yet formally vetted).
+    dp.enable_features("contrib")
+    return dp.vector_domain(dp.atom_domain(T=int)), dp.l1_distance(T=int)
+
+
+def laplace(scale: float) -> Any:
+    """OpenDP's discrete Laplace measurement of ``scale`` on a vector of counts (adding or removing one case
+    changes one cell by one: L1 distance 1)."""
+    import opendp.prelude as dp
+
+    return dp.m.make_laplace(*_vector_space(), scale=scale)
+
+
+def laplace_scale(epsilon: float) -> float:
+    """The smallest noise scale whose privacy loss for one case (d_in = 1) is at most ``epsilon``, found by
+    OpenDP's own map, not by a formula written here."""
+    import opendp.prelude as dp
+
+    space = _vector_space()
+    return float(dp.binary_search_param(lambda s: dp.m.make_laplace(*space, scale=s), d_in=1, d_out=epsilon))
+
+
+def epsilon_of(scale: float) -> float:
+    """What one table's noise of ``scale`` spends for one case, as OpenDP accounts it."""
+    return float(laplace(scale).map(1))

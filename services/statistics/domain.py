@@ -100,6 +100,41 @@ def table(name: str, title: str, rows: Dimension, columns: Dimension, facts: Seq
                  columns=columns.values, cells=cells)  # fmt: skip
 
 
+def noisy_table(name: str, title: str, rows: Dimension, columns: Dimension, facts: Sequence[Fact],
+                scale: float) -> Table:  # fmt: skip
+    """The table's cells with discrete Laplace noise of ``scale`` (OpenDP); margins are sums of the noisy cells."""
+    grid = counts(facts, rows, columns)
+    noisy = np.array(disclosure.laplace(scale)([int(v) for v in grid.ravel()]), dtype=np.int64).reshape(grid.shape)
+    noisy = np.clip(noisy, 0, None)  # a negative count says nothing more than 0: post-processing, no cost
+    row_names, column_names = (*rows.values, TOTAL), (*columns.values, TOTAL)
+
+    def value(r: int, c: int) -> int:
+        if r < grid.shape[0] and c < grid.shape[1]:
+            return int(noisy[r, c])
+        if r < grid.shape[0]:
+            return int(noisy[r].sum())
+        if c < grid.shape[1]:
+            return int(noisy[:, c].sum())
+        return int(noisy.sum())
+
+    cells = tuple(Cell(row=row, column=column, count=value(r, c))
+                  for r, row in enumerate(row_names) for c, column in enumerate(column_names))  # fmt: skip
+    return Table(name=name, title=title, row_dimension=rows.name, column_dimension=columns.name, rows=rows.values,
+                 columns=columns.values, cells=cells)  # fmt: skip
+
+
+def build_private(facts: Sequence[Fact], *, period: int, epsilon: float) -> tuple[int, tuple[Table, ...], float]:
+    """The standard tables of ``period`` under ``epsilon``-differential privacy: each table gets an even share
+    (one case is in exactly one cell of each, so the tables compose and the cells of one table do not); the
+    count of cases is the first table's noisy total. Durations are not released in this mode."""
+    counted = in_period(facts, period)
+    scale = disclosure.laplace_scale(epsilon / len(STANDARD_TABLES))
+    tables = tuple(noisy_table(name, title, rows, columns, counted, scale)
+                   for name, title, rows, columns in STANDARD_TABLES)  # fmt: skip
+    total = next(c.count for c in tables[0].cells if c.row == TOTAL and c.column == TOTAL)
+    return int(total or 0), tables, scale
+
+
 def duration(step: str, facts: Sequence[Fact], start: Callable[[Fact], date | None],
              end: Callable[[Fact], date | None], k: int) -> Duration:  # fmt: skip
     days = [(e - s).days for f in facts if (s := start(f)) is not None and (e := end(f)) is not None]
@@ -132,22 +167,38 @@ class ReleaseSeries(Aggregate):
     def __init__(self, id: str) -> None:
         super().__init__(id)
         self.versions = 0
+        self.epsilon_spent = 0.0  # by the period's differentially private releases so far
 
     @property
     def period(self) -> int:
         return int(self.id)
 
     def release(self, *, mode: DisclosureMode, k: int, public: bool, facts_as_of: int, facts: Sequence[Fact],
-                on: date) -> StatisticsReleased:  # fmt: skip
+                on: date, epsilon: float | None = None, budget: float = 1.0) -> StatisticsReleased:  # fmt: skip
         if k < DEFAULT_K:
             raise RuleViolation(f"a release publishes no count below {DEFAULT_K}", field="k")
         if self.period > on.year:
             raise RuleViolation("a period that has not begun has no figures", field="period")
-        cases, tables, durations = build(facts, period=self.period, k=k)
         version = self.versions + 1
-        event = StatisticsReleased(release_id=f"{self.period}-v{version}", period=self.period, version=version,
-                                   mode=mode, k=k, public=public, facts_as_of=facts_as_of, cases=cases,
-                                   tables=tables, durations=durations, released_on=on)  # fmt: skip
+        common = {"release_id": f"{self.period}-v{version}", "period": self.period, "version": version, "mode": mode,
+                  "k": k, "public": public, "facts_as_of": facts_as_of, "released_on": on}  # fmt: skip
+        if mode is DisclosureMode.DIFFERENTIAL_PRIVACY:
+            if epsilon is None:
+                raise RuleViolation("a differentially private release states the epsilon it spends", field="epsilon")
+            left = budget - self.epsilon_spent
+            # A hair of tolerance: ten releases of 0.1 add up to 0.9999999999999999, not to more than 1.
+            if epsilon > left + 1e-9:
+                raise RuleViolation(f"the privacy budget of {self.period} has {max(left, 0):.4g} of {budget:.4g} left; "
+                                    f"a release of epsilon {epsilon:.4g} would exceed it", field="epsilon")  # fmt: skip
+            noisy_cases, noisy_tables, scale = build_private(facts, period=self.period, epsilon=epsilon)
+            no_durations = tuple(Duration(step=step, cases=None) for step, _, _ in STEPS)
+            event = StatisticsReleased(**common, cases=noisy_cases, tables=noisy_tables, durations=no_durations,
+                                       epsilon=epsilon, noise_scale=scale)  # fmt: skip
+        else:
+            if epsilon is not None:
+                raise RuleViolation("only a differentially private release spends an epsilon", field="epsilon")
+            cases, tables, durations = build(facts, period=self.period, k=k)
+            event = StatisticsReleased(**common, cases=cases, tables=tables, durations=durations)
         self._record(event)
         return event
 
@@ -155,3 +206,4 @@ class ReleaseSeries(Aggregate):
         match event:
             case StatisticsReleased():
                 self.versions = event.version
+                self.epsilon_spent += event.epsilon or 0.0

@@ -10,7 +10,7 @@ import csv
 import io
 from html import escape
 
-from schemas.statistics import StatisticsReleased, Table
+from schemas.statistics import DisclosureMode, StatisticsReleased, Table
 
 TOTAL = "total"
 _BAR_HEIGHT = 18
@@ -72,12 +72,18 @@ def page(release: StatisticsReleased) -> str:
         for d in release.durations
     )  # fmt: skip
     cases = "fewer than k" if release.cases is None else str(release.cases)
+    if release.mode is DisclosureMode.DIFFERENTIAL_PRIVACY:
+        protection = (f"Every count carries random noise (differential privacy, epsilon {release.epsilon:g}; discrete "
+                      f"Laplace of scale {release.noise_scale:g}): a count may differ from the truth by a few "
+                      "cases, totals are sums of the noisy counts, durations are not released.")  # fmt: skip
+    else:
+        protection = f'Every published count is at least {release.k}; "–" is suppressed.'
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Harbour statistics {escape(release.release_id)}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:2px 8px;text-align:right}}</style>
 </head><body>
 <h1>Victims of trafficking admitted in {release.period} (release {escape(release.release_id)})</h1>
-<p>Cases counted: {cases}. Every published count is at least {release.k}; "–" is suppressed.
+<p>Cases counted: {cases}. {escape(protection)}
 Released on {release.released_on.isoformat()}{", public" if release.public else ", for the national rapporteur"}.</p>
 {"".join(sections)}
 <section><h2>Days between steps</h2><table><thead><tr><th>step</th><th>cases</th><th>first quartile</th>

@@ -200,3 +200,28 @@ async def test_harbour_stats_release_makes_a_release_and_saves_each_table_as_csv
     (folder,) = tmp_path.iterdir()
     assert sorted(p.name for p in folder.iterdir()) == sorted(f"{name}.csv" for name, *_ in STANDARD_TABLES)
     _no_ids(result.output)
+
+
+async def test_private_releases_spend_the_periods_budget_and_one_past_it_is_a_422_that_records_nothing(env):
+    svc = env.stats
+    budget = svc.settings.statistics_epsilon_per_period
+
+    async def release(epsilon: float):
+        return await svc.client.post("/releases", json={"period": 2026, "mode": "differential-privacy",
+                                     "epsilon": epsilon}, headers={**svc.token(*MYRIA),
+                                     "Idempotency-Key": uuid.uuid4().hex})  # fmt: skip
+
+    first = await release(budget * 0.6)
+    assert first.status_code == 201, first.text
+    made = first.json()
+    assert made["mode"] == "differential-privacy" and made["epsilon"] == budget * 0.6 and made["noise_scale"] > 0
+    assert all(cell["count"] is not None and cell["suppressed"] is None for t in made["tables"] for cell in t["cells"])
+    report = await svc.client.get(f"/releases/{made['release_id']}/report", headers=svc.token(*MYRIA))
+    assert report.status_code == 200 and "differential privacy" in report.text
+    releases = "SELECT count(*) FROM statistics_releases"
+    held = await _count(svc, releases)
+    over = await release(budget * 0.6)
+    assert over.status_code == 422 and over.headers["content-type"].startswith("application/problem+json")
+    assert over.json()["field"] == "epsilon" and "would exceed" in over.json()["detail"]
+    assert await _count(svc, releases) == held
+    _no_ids(first.text)

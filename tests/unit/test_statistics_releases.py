@@ -16,7 +16,7 @@ from scipy.optimize import linprog
 
 from schemas import intake
 from schemas.statistics import Table
-from services.statistics import domain
+from services.statistics import disclosure, domain
 from services.statistics.facts import Fact, fact_key, fold
 from tests.support.statistics_population import case_opened, population
 
@@ -144,3 +144,65 @@ def test_a_release_below_the_default_threshold_is_refused():
     with pytest.raises(Exception, match="below 11"):
         series.release(mode=domain.DisclosureMode.SUPPRESSION, k=5, public=False, facts_as_of=0, facts=[],
                        on=date(2026, 12, 1))  # fmt: skip
+
+
+# -- differential privacy ----------------------------------------------------------------------------------------
+
+DP = domain.DisclosureMode.DIFFERENTIAL_PRIVACY
+ON = date(2026, 12, 1)
+
+
+def dp_release(series, facts, epsilon, budget=1.0):
+    return series.release(mode=DP, k=K, public=False, facts_as_of=0, facts=facts, on=ON, epsilon=epsilon,
+                          budget=budget)  # fmt: skip
+
+
+def test_a_private_release_noises_every_cell_with_the_scale_opendp_calibrates_to_its_epsilon(people):
+    facts = facts_of(people)
+    released = dp_release(domain.ReleaseSeries("2026"), facts, epsilon=0.8)
+    per_table = 0.8 / len(domain.STANDARD_TABLES)
+    # OpenDP's own accounting of the noise used: each table spends its share, the release the sum.
+    assert disclosure.epsilon_of(released.noise_scale) <= per_table + 1e-9
+    assert released.epsilon == 0.8 and released.mode is DP
+    exact = domain.build(facts, period=2026, k=K)[1]
+    moved = 0
+    for noisy, true in zip(released.tables, exact, strict=True):
+        truth = {(c.row, c.column): c for c in true.cells}
+        for cell in noisy.cells:
+            assert cell.count is not None and cell.count >= 0 and cell.suppressed is None
+            moved += cell.count != truth[(cell.row, cell.column)].count
+        # Margins are the sums of the noisy cells: a reader's own sums agree with them.
+        inner = {(c.row, c.column): c.count for c in noisy.cells if domain.TOTAL not in (c.row, c.column)}
+        for row in noisy.rows:
+            total = next(c.count for c in noisy.cells if c.row == row and c.column == domain.TOTAL)
+            assert total == sum(v for (r, _), v in inner.items() if r == row)
+    assert moved > 0  # noise was added (at this scale, all but a few cells move)
+    assert all(d.cases is None for d in released.durations)  # no durations in this mode
+
+
+def test_the_periods_budget_holds_across_releases_and_a_release_past_it_is_refused_and_records_nothing(people):
+    facts = facts_of(people)
+    series = domain.ReleaseSeries("2026")
+    for _ in range(2):
+        dp_release(series, facts, epsilon=0.4)  # recorded: the series applies its own event
+    assert series.epsilon_spent == pytest.approx(0.8)
+    with pytest.raises(Exception, match=r"0\.2 of 1 left") as refused:
+        dp_release(series, facts, epsilon=0.3)
+    assert refused.value.field == "epsilon"
+    assert series.versions == 2
+    dp_release(series, facts, epsilon=0.2)  # exactly what is left
+    with pytest.raises(Exception, match="would exceed"):
+        dp_release(series, facts, epsilon=0.01)
+    # Suppression releases spend nothing: the series still takes them.
+    series.release(mode=domain.DisclosureMode.SUPPRESSION, k=K, public=False, facts_as_of=0, facts=facts, on=ON)
+    assert series.versions == 4 and series.epsilon_spent == pytest.approx(1.0)
+
+
+def test_a_private_release_states_its_epsilon_and_a_suppressed_one_spends_none():
+    series = domain.ReleaseSeries("2026")
+    with pytest.raises(Exception, match="states the epsilon") as missing:
+        dp_release(series, [], epsilon=None)
+    assert missing.value.field == "epsilon"
+    with pytest.raises(Exception, match="only a differentially private"):
+        series.release(mode=domain.DisclosureMode.SUPPRESSION, k=K, public=False, facts_as_of=0, facts=[], on=ON,
+                       epsilon=0.1)  # fmt: skip
