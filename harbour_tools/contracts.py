@@ -15,7 +15,14 @@ from harbour.events import EVENT_TYPES
 from harbour.settings import REPO_ROOT
 
 SCHEMAS_DIR = REPO_ROOT / "schemas"
-CONTRACT_MODULES = ("schemas.intake", "schemas.legal", "schemas.tracks", "schemas.housing", "schemas.milestones")
+CONTRACT_MODULES = (
+    "schemas.intake",
+    "schemas.legal",
+    "schemas.tracks",
+    "schemas.housing",
+    "schemas.signals",
+    "schemas.milestones",
+)
 
 
 def _load_contracts() -> None:

@@ -13,6 +13,7 @@ SERVICES: dict[str, str] = {
     "tracks": "services.tracks.app",
     "housing": "services.housing.app",
     "feeds": "services.feeds.app",
+    "signals": "services.signals.app",
 }
 
 
