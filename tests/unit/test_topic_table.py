@@ -48,7 +48,8 @@ def test_a_service_process_knows_its_own_domain_topic_and_the_shape_of_the_ones_
 def test_every_services_domain_topic_is_the_one_its_definition_declares_named_after_it():
     declared = {d.name: d.domain_topic for d in map(registry.definition, registry.available())}
     assert declared == {"intake": "intake.events.v1", "legal": "legal.events.v1", "tracks": "tracks.events.v1",
-                        "housing": "housing.events.v1", "feeds": None}  # fmt: skip
+                        "housing": "housing.events.v1", "feeds": None,
+                        "signals": "signals.events.v1"}  # fmt: skip
 
 
 def test_a_consumed_topic_from_the_table_keeps_its_own_spec_and_an_unknown_name_is_left_out():
