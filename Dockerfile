@@ -58,5 +58,5 @@ ENV HARBOUR_DOCS_ASSETS_DIR=/opt/harbour/docs-assets
 # so the working directory holds nothing but scratch space for the runtime.
 WORKDIR /tmp
 USER 10001:10001
-EXPOSE 8101 8102 8103 8104 8105
+EXPOSE 8101 8102 8103 8104 8105 8107
 CMD ["uvicorn", "--factory", "services.intake.app:create"]

@@ -38,12 +38,19 @@ tools:
 asyncapi-cli:
 	@sh harbour_tools/install_asyncapi_cli.sh
 
+# axe-core, pinned by harbour_tools/axe_core/package-lock.json, into var/npm/axe: the signals page tests inject it
+# into the browser and refuse any serious or critical accessibility violation.
+.PHONY: axe-core
+axe-core: asyncapi-cli
+	@sh harbour_tools/install_axe_core.sh
+
 run: venv
 run: docs-assets
 	$(BIN)/harbour up --demo
 
 test: venv infra tools
 test: asyncapi-cli
+test: axe-core
 test: browser
 test: docs-assets
 	$(BIN)/ruff check .

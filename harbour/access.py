@@ -70,6 +70,21 @@ def grants_for(table: AccessTable[Action], caller: Caller, action: Action) -> tu
     return admitted
 
 
+def public(action: str) -> Callable[[], None]:
+    """The dependency of an endpoint open to anyone, with no token at all: the one exception to ``may``.
+
+    Only a service meant to face the public uses it (signals: the signal check and the anonymous tip line,
+    where asking a member of the public for a token would be asking who they are). It checks nothing; it marks
+    the route so that the OpenAPI document states the exception (``x-harbour-access`` with ``public``) and the
+    tests that hold every other route to its token know this one is open by design, not by omission."""
+
+    def open_to_anyone() -> None:
+        return None
+
+    open_to_anyone.harbour_public = action  # type: ignore[attr-defined]
+    return open_to_anyone
+
+
 def may(table: AccessTable[Action], action: Action) -> Callable[..., Awaitable[Caller]]:
     """The FastAPI dependency of an endpoint doing ``action``: the verified caller, or ``401``/``403``.
 

@@ -81,6 +81,10 @@ class ServiceDefinition:
     # Gauges read from the service's read models, refreshed at every /metrics scrape (a count that changes
     # with the calendar, not only with events): ``await refresh(runtime, conn)``.
     gauges: Sequence[Callable[[ServiceRuntime, Any], Awaitable[None]]] = ()
+    # An ASGI wrapper put in front of everything the service runs but load shedding (tracing, logging, the
+    # routes): the public signals service removes the client's address, user agent and cookies from each request
+    # there, so that no span, log line or handler ever sees them. None: requests pass as they come.
+    front: Callable[[Any], Any] | None = None
 
     def __post_init__(self) -> None:
         # The topic table learns each domain topic from the service that declares it (a spec registered first,
@@ -385,17 +389,21 @@ def create_app(
                                        excluded_urls="health,metrics", exclude_spans=["receive", "send"])  # fmt: skip
     # Added last, so outermost of the middleware: a lost database anywhere under it is a 503, never a 500.
     app.add_middleware(ConnectionFailureShield)
-    _shed_before_everything(app, definition.name, settings)
+    _shed_before_everything(app, definition.name, settings, definition.front)
     return app
 
 
-def _shed_before_everything(app: FastAPI, service: str, settings: HarbourSettings) -> None:
+def _shed_before_everything(
+    app: FastAPI, service: str, settings: HarbourSettings, front: Callable[[Any], Any] | None = None
+) -> None:
     """Load shedding in front of the whole stack, the tracing middleware included: a request that is shed costs
-    no span, no token check, no body and no query, so that shedding stays cheap when it is most needed."""
+    no span, no token check, no body and no query, so that shedding stays cheap when it is most needed. The
+    definition's ``front`` wrapper, if any, sits just behind it (shedding still shares by client, in memory)."""
     build = app.build_middleware_stack
 
     def build_with_shedding() -> Any:
-        app.state.load_shedding = LoadShedding(build(), service=service, settings=settings)
+        inner = build()
+        app.state.load_shedding = LoadShedding(front(inner) if front else inner, service=service, settings=settings)
         return app.state.load_shedding
 
     app.build_middleware_stack = build_with_shedding  # type: ignore[method-assign]

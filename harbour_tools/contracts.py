@@ -22,6 +22,7 @@ CONTRACT_MODULES = (
     "schemas.housing",
     "schemas.milestones",
     "schemas.statistics",
+    "schemas.signals",
 )
 
 

@@ -69,6 +69,9 @@ def render_roles(documents: dict[str, dict[str, Any]]) -> str:
                     said = _cell(operation.get("description", "").strip()) or "—"
                     out.append(f"| {head} | — | {needs} | checked by the endpoint | {said} | — |")
                     continue
+                if access.get("public"):  # harbour.access.public: open to anyone by design
+                    out.append(f"| {head} | `{access['action']}` | anyone, no token | — | public | — |")
+                    continue
                 for grant in access["grants"]:
                     kinds, roles = _who(grant)
                     out.append(f"| {head} | `{access['action']}` | {kinds} | {roles} | {_cell(grant['scope'])} "

@@ -14,6 +14,7 @@ SERVICES: dict[str, str] = {
     "housing": "services.housing.app",
     "feeds": "services.feeds.app",
     "statistics": "services.statistics.app",
+    "signals": "services.signals.app",
 }
 
 

@@ -136,6 +136,11 @@ def _describe_operation(operation: dict[str, Any], route: APIRoute, method: str)
         operation["security"] = [{SECURITY_SCHEME: []}]
         responses.setdefault("401", {})
         responses.setdefault("403", {})
+    public = next((c.harbour_public for c in calls if hasattr(c, "harbour_public")), None)
+    if public is not None:  # harbour.access.public: no token, stated as such (never a silent omission)
+        operation["x-harbour-access"] = {"action": public, "public": True}
+        sentence = f"**Access** (`{public}`): public, no token: anyone may call it."
+        operation["description"] = f"{operation.get('description', '').rstrip()}\n\n{sentence}".lstrip()
     if access is not None:
         action, grants = access
         operation["x-harbour-access"] = {"action": str(action), "grants": [_grant(g) for g in grants]}

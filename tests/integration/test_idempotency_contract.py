@@ -21,6 +21,8 @@ from services.intake.api.models import ReferralStatusView
 from services.intake.app import DEFINITION as INTAKE
 from services.legal.app import DEFINITION as LEGAL
 from services.statistics.app import DEFINITION as STATISTICS
+from services.signals.app import DEFINITION as SIGNALS_SERVICE
+from services.signals.privacy import LIMIT
 from services.tracks.app import DEFINITION as TRACKS
 from tests.support.harness import RunningService, fast_settings, running_service
 from tests.support.housing_env import open_case as open_housing_case
@@ -193,10 +195,54 @@ class TestHousingPlacementRequest(IdempotencyContract):
                             "payload->>'case_id' = $1", command.target)  # fmt: skip
 
 
+# --- signals: the public sends an anonymous tip ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def signals(pg_server_url: str, broker) -> AsyncIterator[RunningService]:
+    async with running_service(SIGNALS_SERVICE, pg_server_url=pg_server_url, bootstrap=broker.bootstrap,
+                               background=False) as service:  # fmt: skip
+        yield service
+
+
+class TestSignalsTip(IdempotencyContract):
+    """The tip as JSON (what tip.js sends with the form's one-time key). The public has no organisation: every
+    anonymous key is in one namespace (``services.signals.commands.PUBLIC_ORG``), so the two-organisation test
+    below says what holds instead."""
+
+    orgs = ("public", "public")
+
+    @pytest.fixture(autouse=True)
+    def _bind(self, signals: RunningService) -> None:
+        self.signals = signals
+        LIMIT.reset()  # the contract sends more tips than one tipster's share
+
+    def client(self) -> httpx.AsyncClient:
+        return self.signals.client
+
+    async def prepare(self, org: str) -> Command:
+        place = f"Gemeente-{uuid.uuid4().hex[:12]}"  # ``effects`` counts the tips naming it
+        body = {"description": "seen at the car wash", "postcode": "2000", "municipality": place}
+        return Command("POST", "/tips", body, {}, place, other_body={**body, "postcode": "9000"})
+
+    async def effects(self, command: Command) -> int:
+        return await _count(self.signals, "SELECT count(*) FROM events WHERE event_type = 'TipSubmitted' AND "
+                            "payload->>'municipality' = $1", command.target)  # fmt: skip
+
+    async def test_the_same_key_from_two_organisations_never_collides(self):
+        # Two tipsters meet only by choosing the same random key: the second, with another tip, is refused (422
+        # naming the header) and is never given the first one's answer; the first tip stays recorded once.
+        key = uuid.uuid4().hex
+        mine, theirs = await self.prepare("public"), await self.prepare("public")
+        first, second = await self._send(mine, key), await self._send(theirs, key)
+        assert first.status_code == 201 and second.status_code == 422 and second.json()["field"] == HEADER
+        assert await self.effects(mine) == 1 and await self.effects(theirs) == 0
+
+
 # --- every command route of every service documents the header ------------------------------------------------
 
 
-@pytest.mark.parametrize("definition", [INTAKE, LEGAL, TRACKS, HOUSING], ids=lambda d: d.name)
+@pytest.mark.parametrize("definition", [INTAKE, LEGAL, TRACKS, HOUSING, SIGNALS_SERVICE], ids=lambda d: d.name)
 def test_every_command_route_documents_the_idempotency_key_header(definition) -> None:
     spec = create_app(definition, background=False).openapi()
     commands = [(method, path, op) for path, ops in spec["paths"].items() for method, op in ops.items()

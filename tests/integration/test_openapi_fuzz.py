@@ -52,6 +52,8 @@ def caller_for(operation: dict[str, Any]) -> tuple[str, Role] | None:
     if access is None:
         # A route that checks its caller by hand (legal's deadlines): a centre's caseworker, whom it admits.
         return ("centre-payoke", Role.CASEWORKER) if operation.get("security") else None
+    if access.get("public"):  # harbour.access.public: the signals tip line takes no token
+        return None
     grant = access["grants"][0]
     kind = OrgKind(grant["kinds"][0])
     org = "centre-payoke" if kind is OrgKind.CENTRE else next(o for o in sorted(KNOWN_ORGS) if org_kind(o) == kind)

@@ -49,7 +49,8 @@ def test_every_services_domain_topic_is_the_one_its_definition_declares_named_af
     declared = {d.name: d.domain_topic for d in map(registry.definition, registry.available())}
     assert declared == {"intake": "intake.events.v1", "legal": "legal.events.v1", "tracks": "tracks.events.v1",
                         "housing": "housing.events.v1", "feeds": None,
-                        "statistics": "statistics.events.v1"}  # fmt: skip
+                        "statistics": "statistics.events.v1",
+                        "signals": "signals.events.v1"}  # fmt: skip
 
 
 def test_a_consumed_topic_from_the_table_keeps_its_own_spec_and_an_unknown_name_is_left_out():

@@ -8,6 +8,7 @@ set -eu
 : "${POSTGRES_PASSWORD_HOUSING:?set in deploy/harbour.env}"
 : "${POSTGRES_PASSWORD_FEEDS:?set in deploy/harbour.env}"
 : "${POSTGRES_PASSWORD_STATISTICS:?set in deploy/harbour.env}"
+: "${POSTGRES_PASSWORD_SIGNALS:?set in deploy/harbour.env}"
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres <<SQL
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 CREATE ROLE harbour_intake LOGIN PASSWORD '${POSTGRES_PASSWORD_INTAKE}' NOSUPERUSER NOCREATEDB NOCREATEROLE;
@@ -34,4 +35,8 @@ CREATE ROLE harbour_statistics LOGIN PASSWORD '${POSTGRES_PASSWORD_STATISTICS}' 
 CREATE DATABASE harbour_statistics OWNER harbour_statistics;
 REVOKE CONNECT, TEMPORARY ON DATABASE harbour_statistics FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE harbour_statistics TO harbour_statistics;
+CREATE ROLE harbour_signals LOGIN PASSWORD '${POSTGRES_PASSWORD_SIGNALS}' NOSUPERUSER NOCREATEDB NOCREATEROLE;
+CREATE DATABASE harbour_signals OWNER harbour_signals;
+REVOKE CONNECT, TEMPORARY ON DATABASE harbour_signals FROM PUBLIC;
+GRANT CONNECT, TEMPORARY ON DATABASE harbour_signals TO harbour_signals;
 SQL
