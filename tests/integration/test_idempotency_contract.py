@@ -20,9 +20,9 @@ from services.housing.app import DEFINITION as HOUSING
 from services.intake.api.models import ReferralStatusView
 from services.intake.app import DEFINITION as INTAKE
 from services.legal.app import DEFINITION as LEGAL
-from services.statistics.app import DEFINITION as STATISTICS
 from services.signals.app import DEFINITION as SIGNALS_SERVICE
 from services.signals.privacy import LIMIT
+from services.statistics.app import DEFINITION as STATISTICS
 from services.tracks.app import DEFINITION as TRACKS
 from tests.support.harness import RunningService, fast_settings, running_service
 from tests.support.housing_env import open_case as open_housing_case
