@@ -1,8 +1,8 @@
 """Who may read and make releases (tests/integration/test_statistics_access.py).
 
 The national rapporteur (Myria's analysts) makes releases and reads every one; any organisation reads the
-releases marked public; a centre's caseworkers and managers read their own centre's operational counts, never
-another centre's (a 404, as if it did not exist).
+releases marked public, and so does anyone without a token under ``/public/releases``; a centre's caseworkers and
+managers read their own centre's operational counts, never another centre's (a 404, as if it did not exist).
 """
 
 from __future__ import annotations
@@ -37,6 +37,17 @@ ACCESS: AccessTable[str] = {
 
 def may(action: str) -> Callable[..., Awaitable[Caller]]:
     return access.may(ACCESS, action)
+
+
+# Open to anyone without a token (harbour.access.public): the public releases' reads under /public/. A token
+# would ask a member of the public who they are; these routes never show a release that is not public.
+PUBLIC_ACTIONS = ("release.read-public",)
+
+
+def public(action: str) -> Callable[[], None]:
+    if action not in PUBLIC_ACTIONS:
+        raise KeyError(action)
+    return access.public(action)
 
 
 def reads_every_release(caller: Caller, action: str) -> bool:

@@ -2,7 +2,8 @@
 centre's own operational counts.
 
 Access (``services.statistics.access``): Myria's analysts make releases and read them all; everyone else reads
-the public ones, and a release that is not public is a 404 to them, as if it did not exist.
+the public ones, and a release that is not public is a 404 to them, as if it did not exist. The public releases
+are also read without any token under ``/public/releases`` (harbour.access.public).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from harbour.organisations import CENTRES
 from harbour.service import RuntimeDep, ServiceRuntime
 from schemas.statistics import DisclosureMode, StatisticsReleased
 from services.statistics import report, store
-from services.statistics.access import may, reads_every_release
+from services.statistics.access import may, public, reads_every_release
 from services.statistics.domain import DEFAULT_K, ReleaseSeries
 
 router = APIRouter(tags=["statistics"])
@@ -102,7 +103,10 @@ async def list_releases(
     caller: Caller = Depends(may("release.list")),
     rt: ServiceRuntime = RuntimeDep,
 ) -> ReleasePage:
-    every = reads_every_release(caller, "release.list")
+    return await _page(rt, reads_every_release(caller, "release.list"), after, limit)
+
+
+async def _page(rt: ServiceRuntime, every: bool, after: str | None, limit: int) -> ReleasePage:
     before = pages.read_cursor(after, pages.integer)[0] if after is not None else 2**63 - 1
     async with rt.pool.acquire() as conn:
         rows = await conn.fetch(
@@ -114,8 +118,8 @@ async def list_releases(
     return ReleasePage(items=items, next=pages.cursor(shown[-1]["seq"]) if len(rows) > limit else None)
 
 
-async def _release(rt: ServiceRuntime, caller: Caller, release_id: str) -> StatisticsReleased:
-    every = reads_every_release(caller, "release.read")
+async def _release(rt: ServiceRuntime, caller: Caller | None, release_id: str) -> StatisticsReleased:
+    every = caller is not None and reads_every_release(caller, "release.read")
     async with rt.pool.acquire() as conn:
         row = await conn.fetchval("SELECT release FROM statistics_releases WHERE release_id = $1 AND (public OR $2)",
                                   release_id, every)  # fmt: skip
@@ -140,7 +144,10 @@ async def table_csv(
     caller: Caller = Depends(may("release.read")),
     rt: ServiceRuntime = RuntimeDep,
 ) -> Response:
-    release = await _release(rt, caller, release_id)
+    return _csv(await _release(rt, caller, release_id), release_id, table)
+
+
+def _csv(release: StatisticsReleased, release_id: str, table: str) -> Response:
     found = next((t for t in release.tables if t.name == table), None)
     if found is None:
         raise NotFound(f"release {release_id} has no table {table!r}", field="table")
@@ -154,6 +161,44 @@ async def report_page(
     release_id: ReleaseId, caller: Caller = Depends(may("release.read")), rt: ServiceRuntime = RuntimeDep
 ) -> HTMLResponse:
     return HTMLResponse(report.page(await _release(rt, caller, release_id)))
+
+
+# -- the public's reads: no token (a member of the public, a journalist, Eurostat's crawler), public releases only --
+
+PUBLIC_READ = "release.read-public"
+PUBLIC = [Depends(public(PUBLIC_READ))]
+
+
+@router.get("/public/releases", response_model=ReleasePage, dependencies=PUBLIC,
+            summary="The public releases, newest first (no token)")  # fmt: skip
+async def list_public_releases(
+    after: str | None = Query(None, max_length=200, pattern=pages.CURSOR_PATTERN),
+    limit: int = Query(20, ge=1, le=MAX_PAGE),
+    rt: ServiceRuntime = RuntimeDep,
+) -> ReleasePage:
+    return await _page(rt, False, after, limit)
+
+
+@router.get("/public/releases/{release_id}", response_model=StatisticsReleased, dependencies=PUBLIC,
+            summary="A public release with all its tables (no token)")  # fmt: skip
+async def read_public_release(release_id: ReleaseId, rt: ServiceRuntime = RuntimeDep) -> StatisticsReleased:
+    return await _release(rt, None, release_id)
+
+
+@router.get("/public/releases/{release_id}/tables/{table}.csv", response_class=PlainTextResponse,
+            dependencies=PUBLIC, responses={200: {"content": {"text/csv": {}}, "description": "the table as CSV"}},
+            summary="One table of a public release as CSV (no token)")  # fmt: skip
+async def public_table_csv(
+    release_id: ReleaseId, table: str = Path(pattern=r"^[a-z0-9-]{1,64}$"), rt: ServiceRuntime = RuntimeDep
+) -> Response:
+    return _csv(await _release(rt, None, release_id), release_id, table)
+
+
+@router.get("/public/releases/{release_id}/report", response_class=HTMLResponse, dependencies=PUBLIC,
+            summary="A public release's report page (no token)",
+            responses={200: {"content": {"text/html": {}}, "description": "the report, with its charts"}})  # fmt: skip
+async def public_report_page(release_id: ReleaseId, rt: ServiceRuntime = RuntimeDep) -> HTMLResponse:
+    return HTMLResponse(report.page(await _release(rt, None, release_id)))
 
 
 @router.get("/centres/{centre}/operational", response_model=OperationalCounts,

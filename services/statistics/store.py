@@ -39,6 +39,12 @@ async def save(conn: Any, key: bytes, fact: Fact) -> None:
 async def record(conn: Any, settings_secret: bytes, case_id: str, fold: Any) -> None:
     """Fold one event into the case's row (``fold(fact) -> fact``); the case id goes no further than the HMAC."""
     key = fact_key(settings_secret, case_id)
+    # One case's events arrive on several topics, folded by several consumers at once. ``FOR UPDATE`` locks no
+    # row that does not exist yet: two first events of a case both read an empty fact and the second upsert wiped
+    # the first's (a CaseOpened lost to a ReflectionPeriodStarted, the case never counted). The key's own lock,
+    # for the transaction, makes the folds of one case take turns.
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('statistics-fact:' || encode($1, 'hex'), 0))",
+                       key)  # fmt: skip
     before = await load(conn, key)
     after = fold(before)
     if after != before:

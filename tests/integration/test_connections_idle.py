@@ -1,5 +1,6 @@
 """An idle platform holds few PostgreSQL connections: two platforms (or a platform and its tests) must fit on
-a server with the default ``max_connections`` of 100, so the whole platform at rest holds at most 20."""
+a server with the default ``max_connections`` of 100, so each service at rest holds at most four on average (the
+seven services: 28; five held 16 before statistics and signals came)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from harbour.settings import HarbourSettings
 from services import registry
 from tests.support.harness import QUICK_GROUPS, running_service, running_services
 
-IDLE_LIMIT = 20
+IDLE_PER_SERVICE = 4
 
 
 async def _connections(pg_server_url: str, databases: list[str]) -> dict[str, int]:
@@ -27,9 +28,7 @@ async def _connections(pg_server_url: str, databases: list[str]) -> dict[str, in
     return {row["datname"]: row["n"] for row in rows}
 
 
-async def test_an_idle_platform_of_five_services_holds_at_most_twenty_connections_after_a_burst(
-    pg_server_url, running_broker
-):
+async def test_an_idle_platform_holds_at_most_four_connections_a_service_after_a_burst(pg_server_url, running_broker):
     # Every setting that shapes how many connections there are is the production default (pool sizes, relay and
     # timer polling: more frequent polls would only keep more pooled connections busy). Two only shape how soon:
     # the consumer-group timeouts (QUICK_GROUPS: how soon a group forms) and the idle lifetime, 3 s instead of
@@ -43,7 +42,8 @@ async def test_an_idle_platform_of_five_services_holds_at_most_twenty_connection
               for name in registry.available()}  # fmt: skip
     async with running_services(starts) as services:
         databases = [s.runtime.endpoints.database_url.rpartition("/")[2] for s in services.values()]
-        assert len(databases) == 5
+        assert len(databases) == len(registry.available()) >= 5
+        idle_limit = IDLE_PER_SERVICE * len(databases)
 
         # A burst: every /health takes a pooled connection, so each pool grows to its maximum.
         for service in services.values():
@@ -57,7 +57,7 @@ async def test_an_idle_platform_of_five_services_holds_at_most_twenty_connection
         while asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(1.0)
             idle = await _connections(pg_server_url, databases)
-            if sum(idle.values()) <= IDLE_LIMIT:
+            if sum(idle.values()) <= idle_limit:
                 # Once more after another idle lifetime: below the bound, and staying there. The fewest of three
                 # looks a second apart: on a loaded machine a relay's and a timer's poll can overlap and hold a
                 # second pooled connection for a moment; a pool that kept what the burst opened (the failure this
@@ -69,5 +69,5 @@ async def test_an_idle_platform_of_five_services_holds_at_most_twenty_connection
                     await asyncio.sleep(1.0)
                 idle = min(looks, key=lambda look: sum(look.values()))
                 break
-        assert sum(idle.values()) <= IDLE_LIMIT, (busy, idle)
+        assert sum(idle.values()) <= idle_limit, (busy, idle)
         assert all(n <= settings.db_pool_max + 3 for n in busy.values()), busy

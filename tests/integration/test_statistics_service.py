@@ -172,8 +172,9 @@ async def test_the_report_page_renders_its_charts_in_chromium(env):
     async with served(svc.app) as url, async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=debian_chromium(), headless=True)
         try:
-            page = await browser.new_page(extra_http_headers=svc.token("centre-surya", "caseworker"))
-            response = await page.goto(f"{url}/releases/{release['release_id']}/report")
+            # As the public reads it: no token at all.
+            page = await browser.new_page()
+            response = await page.goto(f"{url}/public/releases/{release['release_id']}/report")
             assert response is not None and response.status == 200
             assert await page.locator("svg.chart").count() == len(release["tables"])
             assert await page.locator("svg.chart rect.bar").count() == sum(len(t["rows"]) for t in release["tables"])
@@ -225,3 +226,32 @@ async def test_private_releases_spend_the_periods_budget_and_one_past_it_is_a_42
     assert over.json()["field"] == "epsilon" and "would exceed" in over.json()["detail"]
     assert await _count(svc, releases) == held
     _no_ids(first.text)
+
+
+async def test_anyone_without_a_token_reads_the_public_releases_and_never_another(env):
+    svc = env.stats
+
+    async def release(public: bool) -> dict:
+        made = await svc.client.post("/releases", json={"period": 2026, "public": public},
+                                     headers={**svc.token(*MYRIA), "Idempotency-Key": uuid.uuid4().hex})  # fmt: skip
+        assert made.status_code == 201, made.text
+        return made.json()
+
+    shown, hidden = await release(True), await release(False)
+    listed = await svc.client.get("/public/releases?limit=100")
+    assert listed.status_code == 200
+    ids = [item["release_id"] for item in listed.json()["items"]]
+    assert shown["release_id"] in ids and hidden["release_id"] not in ids
+    assert all(item["public"] for item in listed.json()["items"])
+    read = await svc.client.get(f"/public/releases/{shown['release_id']}")
+    assert read.status_code == 200 and read.json() == shown
+    csv = await svc.client.get(f"/public/releases/{shown['release_id']}/tables/form-by-age-group.csv")
+    assert csv.status_code == 200 and csv.text.startswith("form,age group,count,suppressed\n")
+    for path in (f"/public/releases/{hidden['release_id']}", f"/public/releases/{hidden['release_id']}/report",
+                 f"/public/releases/{hidden['release_id']}/tables/form-by-age-group.csv"):  # fmt: skip
+        refused = await svc.client.get(path)
+        assert refused.status_code == 404, path  # as if it did not exist
+    # Without a token the token-holders' routes still refuse: the open door is /public/ only.
+    assert (await svc.client.get(f"/releases/{shown['release_id']}")).status_code == 401
+    for text in (listed.text, read.text, csv.text):
+        _no_ids(text)
