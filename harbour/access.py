@@ -17,7 +17,7 @@ grants any one of which may admit a caller. Each service keeps its own actions a
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeAlias, TypeVar
@@ -70,13 +70,17 @@ def grants_for(table: AccessTable[Action], caller: Caller, action: Action) -> tu
     return admitted
 
 
-def public(action: str) -> Callable[[], None]:
+def public(action: str, *, declared: Collection[str]) -> Callable[[], None]:
     """The dependency of an endpoint open to anyone, with no token at all: the one exception to ``may``.
 
-    Only a service meant to face the public uses it (signals: the signal check and the anonymous tip line,
-    where asking a member of the public for a token would be asking who they are). It checks nothing; it marks
-    the route so that the OpenAPI document states the exception (``x-harbour-access`` with ``public``) and the
-    tests that hold every other route to its token know this one is open by design, not by omission."""
+    Only a route meant to face the public uses it (signals: the signal check and the anonymous tip line;
+    statistics: the reads of public releases), where asking a member of the public for a token would be asking
+    who they are. ``action`` must be one of the service's ``declared`` public actions (its ``PUBLIC_ACTIONS``), so
+    a route cannot open itself by a typo. It checks nothing at request time; it marks the route so that the
+    OpenAPI document states the exception (``x-harbour-access`` with ``public``) and the tests that hold every
+    other route to its token know this one is open by design, not by omission."""
+    if action not in declared:
+        raise KeyError(action)
 
     def open_to_anyone() -> None:
         return None

@@ -13,6 +13,4 @@ PUBLIC_ACTIONS = ("tip.submit",)
 
 
 def public(action: str) -> Callable[[], None]:
-    if action not in PUBLIC_ACTIONS:
-        raise KeyError(action)
-    return access.public(action)
+    return access.public(action, declared=PUBLIC_ACTIONS)

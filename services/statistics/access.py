@@ -45,9 +45,7 @@ PUBLIC_ACTIONS = ("release.read-public",)
 
 
 def public(action: str) -> Callable[[], None]:
-    if action not in PUBLIC_ACTIONS:
-        raise KeyError(action)
-    return access.public(action)
+    return access.public(action, declared=PUBLIC_ACTIONS)
 
 
 def reads_every_release(caller: Caller, action: str) -> bool:
