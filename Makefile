@@ -54,18 +54,14 @@ run: docs-assets
 # Everything `make test` installs, side by side: pip (the venv), npm (var/npm) and apt touch separate things and
 # mostly wait on the network, so on a fresh machine this takes the longest of the three instead of their sum. The
 # two apt installs stay one after the other (dpkg has one lock).
-.PHONY: prepare apt-packages npm-packages
+# The three npm trees install side by side too (separate prefixes; npm's cache takes concurrent writers).
+.PHONY: prepare apt-packages
 prepare:
-	@$(MAKE) --no-print-directory -j3 --output-sync=target venv npm-packages apt-packages
+	@$(MAKE) --no-print-directory -j4 --output-sync=target venv axe-core docs-assets apt-packages
 
 apt-packages:
 	@sh harbour_tools/install_prometheus.sh
 	@sh harbour_tools/install_chromium.sh
-
-npm-packages:
-	@sh harbour_tools/install_asyncapi_cli.sh
-	@sh harbour_tools/install_axe_core.sh
-	@sh harbour_tools/install_docs_assets.sh
 
 test: prepare
 test: infra
