@@ -5,7 +5,7 @@ sees the facts of an event it publishes no later than the event), and from the o
 consumers ``<service>.case-audiences.<owner>``, one group per upstream topic (each fact arrives on the topic
 of the service that owns it):
 - intake: the case opens (owning centre, referrer and its file number, minor), a minor is flagged, and
-  minority is established or disproved later;
+  minority is established or disproved later; a lead opens for the centre a tip is routed to (intake's own);
 - legal: the competent prosecution office and its file number; the police report number of a statement
   made to the referring unit; the Immigration Office's involvement once a residence procedure opens;
 - tracks: a transfer moves the case to another centre.
@@ -90,6 +90,12 @@ class CaseAudiences(Projection):
         if target in CENTRES:
             await conn.execute("UPDATE case_audiences SET owning_centre = $2, updated_at = now() WHERE case_key = $1",
                                recorded.case_id, target)  # fmt: skip
+
+    async def on_LeadOpened(self, conn: Connection, recorded: RecordedEvent) -> None:
+        # A lead (a tip from the public) is followed by the centre it is routed to, and by nobody else: it is
+        # the root of its own pseudonym, distinct from the referral a take-up makes (which has its own).
+        e = cast(schemas.intake.LeadOpened, recorded.event)
+        await _upsert(conn, recorded.case_id, {"root_id": e.lead_id, "owning_centre": e.centre.value})
 
     async def on_CaseOpened(self, conn: Connection, recorded: RecordedEvent) -> None:
         e = cast(schemas.intake.CaseOpened, recorded.event)

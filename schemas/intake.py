@@ -359,11 +359,73 @@ class PersonErased(DomainEvent):
     erased_on: date
 
 
+# ---- leads: tips from the public (signals' TipSubmitted) for the centre of their region -----------------------
+
+Postcode = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{3}$")]  # four digits: a place, never a person
+
+
+class LeadCloseReason(StrEnum):
+    """Why a centre closes a lead without a referral (a closed list: statistics and audits count them)."""
+
+    NO_INDICATION = "no-indication"  # nothing in the tip points to trafficking
+    NOT_ENOUGH_TO_ACT_ON = "not-enough-to-act-on"  # too little to find or reach anyone
+    DUPLICATE = "duplicate"  # the centre already has a lead or a referral about the same situation
+    PASSED_TO_POLICE = "passed-to-police"  # an emergency or an investigation matter: the police act, not the centre
+    OUTSIDE_MANDATE = "outside-mandate"  # e.g. another kind of help is needed
+
+
+class LeadOpened(DomainEvent):
+    """A tip from the public became a lead for the recognised centre of the region where it was seen.
+
+    Only the tip's routing facts, no free text: what the tipster wrote (the municipality they typed too) and how
+    to call them back stay in the signals service, which the centre reads them from (docs/tips.md); intake
+    holds no word of the tipster's."""
+
+    event_type: ClassVar[str] = "LeadOpened"
+    schema_version: ClassVar[int] = 1
+
+    lead_id: Id  # the tip's id in the signals service
+    centre: Centre
+    region: Region
+    postcode: Postcode
+    seen_on: date | None = None
+    exploitation_types: ExploitationTypes = ()
+    signal_ids: SignalIds = ()
+    catalogue_version: str
+    submitted_on: date  # the day the tip was sent
+    received_on: date  # the day intake made it a lead
+
+
+class LeadTakenUp(DomainEvent):
+    """The centre acts on the lead: a referral of its own, pre-filled with the tip's signals and kinds."""
+
+    event_type: ClassVar[str] = "LeadTakenUp"
+    schema_version: ClassVar[int] = 1
+
+    lead_id: Id
+    centre: Centre
+    referral_id: Id
+    taken_up_on: date
+
+
+class LeadClosed(DomainEvent):
+    """The centre closes the lead without a referral, for a reason from the closed list."""
+
+    event_type: ClassVar[str] = "LeadClosed"
+    schema_version: ClassVar[int] = 1
+
+    lead_id: Id
+    centre: Centre
+    reason: LeadCloseReason
+    closed_on: date
+
+
 # What keys an intake event on intake.events.v1 when it is not simply its case id (the lock and the AsyncAPI
 # documents say it per event type): a referral's events travel under the referral's id until its case is opened,
 # then under the case id (the same partition as the case's later events from then on, not before).
 REFERRAL_KEY = "the referral's case id once its case is opened, the referral's id (referral_id) before"
 PERSON_KEY = "the person's case id, or their referral's id before admission (the case_id header; not in the payload)"
+LEAD_KEY = "the lead's id (lead_id: a lead is not a case, and its referral travels under its own id)"
 
 
 def message_key(event_cls: type[DomainEvent]) -> str | None:
@@ -371,4 +433,6 @@ def message_key(event_cls: type[DomainEvent]) -> str | None:
     case_id = event_cls.model_fields.get("case_id")
     if case_id is not None and case_id.is_required():
         return None
+    if "lead_id" in event_cls.model_fields:
+        return LEAD_KEY
     return REFERRAL_KEY if "referral_id" in event_cls.model_fields else PERSON_KEY

@@ -54,6 +54,7 @@ class MilestoneType(StrEnum):
     STAY_LAPSED = "stay-lapsed"
     STAY_GAP = "stay-gap"
     REFLECTION_PERIOD_EXTENDED = "reflection-period-extended"
+    TIP_RECEIVED = "tip-received"
 
 
 class Milestone(BaseModel):
@@ -177,6 +178,10 @@ def _trafficking_conviction(event: Any) -> bool:
     return any(str(getattr(d.outcome, "value", d.outcome)) in kinds for d in event.defendants)
 
 
+def _signal_count(event: Any) -> int:
+    return len(event.signal_ids)
+
+
 # The residence documents as the Immigration Office issues them (legal's DocumentIssued and kin).
 # fmt: off
 _DOCUMENT = {"document": From("document"), "decided_on": From("decided_on"), "starts_on": From("starts_on"),
@@ -229,6 +234,16 @@ POLICY: tuple[Rule, ...] = (
         # The centre triages on the screening summary (counts and a suggestion, never the signals' text).
         {Role.OWNING_CENTRE: only("received_on", "region", "signal_count", "recommendation"),
          Role.REFERRER: only("received_on")},
+    ),
+    Rule(
+        MilestoneType.TIP_RECEIVED,
+        (Source("intake", "LeadOpened", "received_on",
+                {"received_on": From("received_on"), "region": From("region"), "seen_on": From("seen_on"),
+                 "signal_count": Derived("number of signals the tipster ticked", _signal_count,
+                                         {"type": "integer", "minimum": 0})}),),
+        # A tip from the public, to the centre of its region only: when and where (the region, not the place)
+        # and how many signals, so the centre knows a lead waits. Never the tipster's words.
+        {Role.OWNING_CENTRE: only("received_on", "region", "seen_on", "signal_count")},
     ),
     Rule(
         MilestoneType.REFERRAL_TAKEN_UP,

@@ -66,6 +66,12 @@ ACCESS: AccessTable[str] = {
     "person.read": (Grant(CENTRE, frozenset({Role.CASEWORKER}), Scope.CENTRE, ACTS),),
     "person.erase": (Grant(CENTRE, frozenset({Role.MANAGER}), Scope.CENTRE, ACTS),),
     "person.reads": (Grant(CENTRE, frozenset({Role.MANAGER}), Scope.CENTRE, ACTS),),
+    # A tip from the public is the lead of the centre of its region (the tip's routing): only that centre's
+    # staff list, read, take up or close it. A lead is never transferred, so no former holder exists.
+    "lead.list": (Grant(CENTRE, STAFF, Scope.OWN),),
+    "lead.read": (Grant(CENTRE, STAFF, Scope.CENTRE, ACTS),),
+    "lead.take-up": (Grant(CENTRE, STAFF, Scope.CENTRE, ACTS),),
+    "lead.close": (Grant(CENTRE, STAFF, Scope.CENTRE, ACTS),),
 }
 
 

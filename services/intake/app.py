@@ -31,6 +31,9 @@ PUBLISHED_EVENTS = (
     contracts.MinorityDisproved,
     contracts.CaseOpened,
     contracts.PersonErased,
+    contracts.LeadOpened,
+    contracts.LeadTakenUp,
+    contracts.LeadClosed,
 )
 
 DEFINITION = ServiceDefinition(
@@ -38,7 +41,8 @@ DEFINITION = ServiceDefinition(
     title="Intake",
     description=(
         "Referrals of possible victims by first-line services, signal screening, the centre's decision, "
-        "admission (which opens the case), the person's identity under a key per person, erasure and read audit."
+        "admission (which opens the case), the person's identity under a key per person, erasure and read audit, "
+        "and the leads tips from the public become for the centre of their region."
     ),
     port=8101,
     asyncapi_document=asyncapi_document("intake"),

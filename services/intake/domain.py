@@ -1,4 +1,5 @@
-"""Intake aggregates: a referral from first contact to the opening of the case, and the person's erasure.
+"""Intake aggregates: a referral from first contact to the opening of the case, the person's erasure, and the
+lead a tip from the public becomes.
 
 One ``Referral`` stream carries the whole intake: submission, screening, the centre's decision, the intake
 interview, consent, identity, the minor flag, and admission, which opens the case (``CaseOpened``); from then on
@@ -29,6 +30,10 @@ from schemas.intake import (
     GuardianshipReferralRequested,
     IdentityCaptured,
     IntakeInterviewHeld,
+    LeadClosed,
+    LeadCloseReason,
+    LeadOpened,
+    LeadTakenUp,
     MinorFlagged,
     MinorFlagReason,
     MinorityDisproved,
@@ -496,3 +501,83 @@ class Person(Aggregate):
                 self.erased_on = event.erased_on
             case _:
                 raise TypeError(f"Person does not handle {type(event).__name__}")
+
+
+class LeadStatus(StrEnum):
+    OPEN = "open"
+    TAKEN_UP = "taken-up"
+    CLOSED = "closed"
+
+
+class Lead(Aggregate):
+    """A tip from the public for the recognised centre of its region: open until the centre takes it up (a
+    referral of its own) or closes it with a reason. Its id is the tip's, so a tip makes one lead at most."""
+
+    stream_type = "lead"
+
+    def __init__(self, id: str) -> None:
+        super().__init__(id)
+        self.status: LeadStatus | None = None
+        self.centre: Centre | None = None
+        self.region: Region | None = None
+        self.exploitation_types: tuple[ExploitationType, ...] = ()
+        self.signal_ids: tuple[str, ...] = ()
+        self.received_on: date | None = None
+        self.referral_id: str | None = None
+
+    def open(
+        self,
+        *,
+        centre: Centre,
+        region: Region,
+        postcode: str,
+        seen_on: date | None,
+        exploitation_types: Iterable[ExploitationType],
+        signal_ids: Iterable[str],
+        catalogue_version: str,
+        submitted_on: date,
+        on: date,
+    ) -> None:
+        if self.exists:
+            raise RuleViolation("this tip is a lead already", field="lead_id")
+        self._record(LeadOpened(lead_id=self.id, centre=centre, region=region, postcode=postcode, seen_on=seen_on,
+                                exploitation_types=tuple(exploitation_types), signal_ids=tuple(signal_ids),
+                                catalogue_version=catalogue_version, submitted_on=submitted_on,
+                                received_on=on))  # fmt: skip
+
+    def take_up(self, *, by_centre: Centre, referral_id: str, on: date) -> None:
+        """The centre acts on the tip: ``referral_id`` is the referral it submits in the same transaction."""
+        self._require_open(by_centre, on)
+        self._record(LeadTakenUp(lead_id=self.id, centre=by_centre, referral_id=referral_id, taken_up_on=on))
+
+    def close(self, *, by_centre: Centre, reason: LeadCloseReason, on: date) -> None:
+        self._require_open(by_centre, on)
+        self._record(LeadClosed(lead_id=self.id, centre=by_centre, reason=reason, closed_on=on))
+
+    def _require_open(self, by_centre: Centre, on: date) -> None:
+        if self.centre is None:
+            raise NotFound(f"no lead {self.id}")
+        if by_centre != self.centre:  # the application answers 404 first; the domain never lets it through
+            raise NotFound(f"no lead {self.id}")
+        if self.status is not LeadStatus.OPEN:
+            raise RuleViolation(f"the lead is {self.status.value if self.status else 'unknown'}, not open",
+                                field="status")  # fmt: skip
+        if self.received_on is not None and on < self.received_on:
+            raise RuleViolation("a lead cannot be decided before it was received", field="on")
+
+    def apply(self, event: DomainEvent) -> None:
+        match event:
+            case LeadOpened():
+                self.status = LeadStatus.OPEN
+                self.centre = event.centre
+                self.region = event.region
+                self.exploitation_types = event.exploitation_types
+                self.signal_ids = event.signal_ids
+                self.received_on = event.received_on
+            case LeadTakenUp():
+                self.status = LeadStatus.TAKEN_UP
+                self.referral_id = event.referral_id
+            case LeadClosed():
+                self.status = LeadStatus.CLOSED
+            case _:
+                raise TypeError(f"Lead does not handle {type(event).__name__}")

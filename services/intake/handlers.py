@@ -1,20 +1,24 @@
 """Reactions of intake to other services' events.
 
-Intake is where a case starts, so it follows one fact only: tracks' ``TransferAccepted``, the published
-case-level transfer. From its acceptance the receiving centre holds the intake file (it acts on the case and
-reads the person's identity, audited); the former centre keeps its own period's history (harbour.custody).
-Erasure starts here and travels out as ``PersonErased``. Subscriptions go in ``SUBSCRIPTIONS``, wired by
-``app.DEFINITION``.
+Intake is where a case starts. It follows two facts: signals' ``TipSubmitted``, a tip from the public that becomes a
+lead for the centre of its region (a lead is not yet a case: the centre decides whether to refer), and tracks'
+``TransferAccepted``, the published case-level transfer. From its acceptance the receiving centre holds the intake
+file (it acts on the case and reads the person's identity, audited); the former centre keeps its own period's
+history (harbour.custody). Erasure starts here and travels out as ``PersonErased``. Subscriptions go in
+``SUBSCRIPTIONS``, wired by ``app.DEFINITION``.
 """
 
 from __future__ import annotations
 
 import logging
 
-import schemas.tracks  # registers the contracts the subscription decodes
+import schemas.signals  # registers the contracts the subscriptions decode
+import schemas.tracks
 from harbour import custody
+from harbour.clock import today
 from harbour.kafka.consumer import HandlerContext, Subscription
 from harbour.store import RecordedEvent
+from services.intake.domain import Lead
 
 log = logging.getLogger("harbour.intake.handlers")
 
@@ -35,7 +39,30 @@ async def on_transfer_accepted(ctx: HandlerContext, recorded: RecordedEvent) -> 
                             seq=recorded.stream_version, on=event.accepted_on)  # fmt: skip
 
 
+async def on_tip_submitted(ctx: HandlerContext, recorded: RecordedEvent) -> None:
+    """Make the tip a lead for the centre it is routed to, once: the lead's id is the tip's, so a redelivery,
+    or a replay of the signals topic under a new consumer group, finds the lead there and records nothing."""
+    tip = recorded.event
+    assert isinstance(tip, schemas.signals.TipSubmitted)
+    lead = await ctx.repository.load_or_new(Lead, tip.tip_id, conn=ctx.conn)
+    if lead.exists:
+        return
+    # Only the routing facts cross over: the description and the callback stay sealed in signals (docs/tips.md).
+    lead.open(centre=tip.centre, region=tip.region, postcode=tip.postcode,
+              seen_on=tip.seen_on, exploitation_types=tip.exploitation_types, signal_ids=tip.signal_ids,
+              catalogue_version=tip.catalogue_version, submitted_on=tip.submitted_on,
+              on=today(ctx.clock))  # fmt: skip
+    await ctx.repository.save(lead, ctx.command, conn=ctx.conn)
+
+
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
+    Subscription(
+        topic="signals.events.v1",
+        consumer="intake.leads",
+        handle=on_tip_submitted,
+        event_types=frozenset({"TipSubmitted"}),
+        description="a tip from the public becomes a lead for the centre of its region",
+    ),
     Subscription(
         topic="tracks.events.v1",
         consumer="intake.transfers",

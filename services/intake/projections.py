@@ -2,6 +2,7 @@
 
 - ``ReferralStatusView``: each referral's state, which the referrer reads (status only) and the centre works from.
 - ``CentreCases``: the centre's list of open cases, paged in the store's order.
+- ``LeadList``: the centre's leads (tips from the public), open, taken up or closed.
 - ``PersonIdentity``: which centre may read a person, and the person's sealed values with the ids of the events
   that sealed them. Nothing is opened here: values are opened (and the read audited) at read time, so erasing
   the person's key makes these rows unreadable with no projection work at all.
@@ -24,6 +25,9 @@ from schemas.intake import (
     ConsentWithdrawn,
     IdentityCaptured,
     IntakeInterviewHeld,
+    LeadClosed,
+    LeadOpened,
+    LeadTakenUp,
     MinorFlagged,
     MinorityDisproved,
     MinorityEstablished,
@@ -254,5 +258,37 @@ class PersonIdentity(Projection):
         )  # fmt: skip
 
 
+class LeadList(Projection):
+    name = "intake.leads"
+    tables = ("leads",)
+
+    async def on_LeadOpened(self, conn: Any, event: RecordedEvent) -> None:
+        e: LeadOpened = event.event  # type: ignore[assignment]
+        await conn.execute(
+            """INSERT INTO leads (lead_id, position, version, centre, region, postcode, seen_on,
+                   exploitation_types, signal_ids, catalogue_version, submitted_on, received_on, status)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'open')""",
+            e.lead_id, event.global_position, event.stream_version, e.centre.value, e.region.value, e.postcode,
+            e.seen_on, [t.value for t in e.exploitation_types], list(e.signal_ids),
+            e.catalogue_version, e.submitted_on, e.received_on,
+        )  # fmt: skip
+
+    async def on_LeadTakenUp(self, conn: Any, event: RecordedEvent) -> None:
+        e: LeadTakenUp = event.event  # type: ignore[assignment]
+        await conn.execute(
+            """UPDATE leads SET status = 'taken-up', referral_id = $2, decided_on = $3, version = $4
+               WHERE lead_id = $1""",
+            e.lead_id, e.referral_id, e.taken_up_on, event.stream_version,
+        )  # fmt: skip
+
+    async def on_LeadClosed(self, conn: Any, event: RecordedEvent) -> None:
+        e: LeadClosed = event.event  # type: ignore[assignment]
+        await conn.execute(
+            """UPDATE leads SET status = 'closed', close_reason = $2, decided_on = $3, version = $4
+               WHERE lead_id = $1""",
+            e.lead_id, e.reason.value, e.closed_on, event.stream_version,
+        )  # fmt: skip
+
+
 # Order matters: CentreCases and PersonIdentity read rows ReferralStatusView wrote for the same event.
-PROJECTIONS: tuple[Projection, ...] = (ReferralStatusView(), CentreCases(), PersonIdentity())
+PROJECTIONS: tuple[Projection, ...] = (ReferralStatusView(), CentreCases(), PersonIdentity(), LeadList())

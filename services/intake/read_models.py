@@ -52,3 +52,16 @@ async def person_fields(conn: Any, person_id: str) -> list[asyncpg.Record]:
         "SELECT field, sealed::text AS sealed, event_id FROM person_fields WHERE person_id = $1 ORDER BY field",
         person_id,
     )
+
+
+async def lead_row(conn: Any, lead_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM leads WHERE lead_id = $1", lead_id)
+
+
+async def lead_page(conn: Any, centre: str, status: str | None, after: int, limit: int) -> list[asyncpg.Record]:
+    """The leads of ``centre`` (of one status, or all) in the order they arrived."""
+    return await conn.fetch(
+        """SELECT * FROM leads WHERE centre = $1 AND ($2::text IS NULL OR status = $2) AND position > $3
+           ORDER BY position LIMIT $4""",
+        centre, status, after, max(1, min(limit, MAX_PAGE)),
+    )  # fmt: skip

@@ -19,7 +19,17 @@ from services.intake.access import ACCESS
 from services.intake.app import DEFINITION
 from tests.support.access_contract import AccessContract, Cell
 from tests.support.harness import running_service
-from tests.support.intake_flow import OPS, OTHER_POLICE, PAG_ASA, PAYOKE, POLICE, PROSECUTOR, IntakeClient, clock
+from tests.support.intake_flow import (
+    OPS,
+    OTHER_POLICE,
+    PAG_ASA,
+    PAYOKE,
+    POLICE,
+    PROSECUTOR,
+    IntakeClient,
+    clock,
+    open_lead,
+)
 
 GUARDIANSHIP = "guardianship-service"
 SURYA = "centre-surya"
@@ -90,6 +100,11 @@ ENDPOINTS: dict[str, Endpoint] = {
         "case.minority", "POST", "/cases/{cid}/minority/disproved", "minor admitted", {"basis": "age-assessment"}
     ),
     "read history": Endpoint("case.history", "GET", "/cases/{cid}/history", "admitted"),
+    # A tip from the public routed to Payoke (postcode in Antwerp): Payoke's lead.
+    "list leads": Endpoint("lead.list", "GET", "/leads", "lead"),
+    "read lead": Endpoint("lead.read", "GET", "/leads/{lid}", "lead"),
+    "take up lead": Endpoint("lead.take-up", "POST", "/leads/{lid}/take-up", "lead", {}),
+    "close lead": Endpoint("lead.close", "POST", "/leads/{lid}/closure", "lead", {"reason": "no-indication"}),
 }
 
 # Columns in the order of ACTORS:
@@ -114,6 +129,11 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "establish minority": (200, 200, 404, 404, 403, 403, 403, 403, 404, 401),
     "disprove minority": (200, 200, 404, 404, 403, 403, 403, 403, 200, 401),
     "read history": (200, 200, 404, 404, 403, 403, 403, 403, 403, 401),
+    # Every centre lists its own leads (the other centre's list is empty: test_intake_leads.py).
+    "list leads": (200, 200, 200, 200, 403, 403, 403, 403, 403, 401),
+    "read lead": (200, 200, 404, 404, 403, 403, 403, 403, 403, 401),
+    "take up lead": (201, 201, 404, 404, 403, 403, 403, 403, 403, 401),
+    "close lead": (200, 200, 404, 404, 403, 403, 403, 403, 403, 401),
 }
 
 CASES = [(endpoint, actor, EXPECTED[endpoint][i]) for endpoint in ENDPOINTS for i, actor in enumerate(ACTORS)]
@@ -128,7 +148,10 @@ async def intake(pg_server_url: str, broker) -> AsyncIterator[IntakeClient]:
 
 async def at_stage(intake: IntakeClient, stage: str, *, transferred_to: str | None = None) -> dict[str, Any]:
     """A referral at ``stage``; "minor admitted": admitted, then established an unaccompanied minor (which refers
-    the case to the Guardianship Service); ``transferred_to``: then handed over to that centre."""
+    the case to the Guardianship Service); ``transferred_to``: then handed over to that centre; "lead": a tip
+    from the public routed to Payoke, made a lead as intake's consumer of TipSubmitted does."""
+    if stage == "lead":
+        return {"lead_id": await open_lead(intake)}
     view = await intake.referral_at("admitted" if stage == "minor admitted" else stage)
     if stage == "minor admitted":
         minor = await intake.command(f"/cases/{view['case_id']}/minority",
@@ -202,7 +225,12 @@ AFTER_A_TRANSFER = "after a transfer"
 
 
 def _template(path: str) -> str:
-    return path.replace("{rid}", "{referral_id}").replace("{cid}", "{case_id}").replace("{pid}", "{person_id}")
+    return (
+        path.replace("{rid}", "{referral_id}")
+        .replace("{cid}", "{case_id}")
+        .replace("{pid}", "{person_id}")
+        .replace("{lid}", "{lead_id}")
+    )
 
 
 class TestIntakeAccess(AccessContract):
@@ -234,7 +262,12 @@ class TestIntakeAccess(AccessContract):
         ids = {"scope": "guidance"}
         if spec.stage is not None:
             view = await at_stage(env, spec.stage)
-            ids |= {"rid": view["referral_id"], "cid": view.get("case_id") or "", "pid": view.get("person_id") or ""}
+            ids |= {
+                "rid": view.get("referral_id") or "",
+                "cid": view.get("case_id") or "",
+                "pid": view.get("person_id") or "",
+                "lid": view.get("lead_id") or "",
+            }
         body = spec.body if spec.body is not None else (env.referral_body() if spec.method == "POST" else None)
         who = ACTORS[cell.caller]
         headers = {**(env.auth(*who) if who else {}), **(spec.headers or {})}
@@ -247,10 +280,12 @@ class TestIntakeAccess(AccessContract):
         # Not yours reads exactly like "does not exist": the same text as for an unknown id.
         spec = ENDPOINTS[cell.endpoint]
         ids, body, headers = self._sent
-        unknown = spec.path.format(rid="no-such-id", cid="no-such-id", pid="no-such-id", scope="guidance")
+        unknown = spec.path.format(
+            rid="no-such-id", cid="no-such-id", pid="no-such-id", lid="no-such-id", scope="guidance"
+        )
         missing = await env.client.request(spec.method, unknown, json=body, headers=headers)
         assert missing.status_code == 404
-        used = next(ids[k] for k in ("rid", "cid", "pid") if "{" + k + "}" in spec.path)
+        used = next(ids[k] for k in ("rid", "cid", "pid", "lid") if "{" + k + "}" in spec.path)
         assert missing.json()["detail"].replace("no-such-id", "X") == response.json()["detail"].replace(used, "X")
 
 

@@ -17,7 +17,7 @@ from services.legal.app import DEFINITION as LEGAL
 from services.tracks.app import DEFINITION as TRACKS
 from tests.support.harness import RunningService, running_service
 from tests.support.housing_env import exit_case, open_case, register_shelter, request_bed
-from tests.support.intake_flow import PAYOKE, PERSON, IntakeClient, clock
+from tests.support.intake_flow import PAYOKE, PERSON, IntakeClient, clock, open_lead
 from tests.support.legal_harness import legal_stage
 from tests.support.projection_contract import ProjectionContract
 from tests.support.tracks_env import tracks_env
@@ -51,6 +51,10 @@ class TestIntakeProjections(ProjectionContract):
             declined = await intake.referral_at("screened")
             await intake.command(f"/referrals/{declined['referral_id']}/decision",
                                  {"decision": "decline", "decline_reason": "outside-mandate"}, org=PAYOKE)  # fmt: skip
+            # Leads in each state: open, taken up (with the referral it made), closed.
+            leads = [await open_lead(intake) for _ in range(3)]
+            await intake.command(f"/leads/{leads[1]}/take-up", {"urgency": ["immediate-danger"]}, status=201)
+            await intake.command(f"/leads/{leads[2]}/closure", {"reason": "duplicate"})
             yield service
 
 

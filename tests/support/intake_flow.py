@@ -7,8 +7,12 @@ byte for them.
 from __future__ import annotations
 
 from typing import Any
+from uuid import uuid4
 
-from harbour.clock import ManualClock
+from harbour.clock import ManualClock, today
+from harbour.store import Actor, CommandContext
+from schemas.intake import Centre, Region
+from services.intake.domain import Lead
 from tests.support.harness import RunningService
 
 PAYOKE = "centre-payoke"
@@ -101,3 +105,16 @@ class IntakeClient:
             path, body, status = steps[name]
             view = await self.command(path, body, org=centre, status=status)
         return {"referral_id": rid, **view}
+
+
+async def open_lead(intake: IntakeClient) -> str:
+    """A lead of Payoke's (a tip seen in Antwerp), saved as intake's consumer of TipSubmitted saves one: for the
+    tests that run intake without its consumers (tests/integration/test_intake_leads.py drives the real one)."""
+    runtime = intake.service.runtime
+    lead = Lead(uuid4().hex)
+    lead.open(centre=Centre.PAYOKE, region=Region.FLANDERS, postcode="2000", seen_on=None,
+              exploitation_types=(), signal_ids=(), catalogue_version="signals-v1", submitted_on=today(runtime.clock),
+              on=today(runtime.clock))  # fmt: skip
+    async with runtime.store.transaction() as conn:
+        await runtime.repository.save(lead, CommandContext(actor=Actor.system("access-test")), conn=conn)
+    return lead.id

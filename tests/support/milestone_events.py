@@ -37,6 +37,7 @@ _STRINGS: dict[str, st.SearchStrategy[str]] = {
     "file_number": st.sampled_from(["AN.55.L1.012345/2026", "BR.12.F3/26"]),
     "report_number": st.sampled_from(["PV 2026/0042", "AN.12.L1.004567/26"]),
     "referrer_file_number": st.sampled_from(["AN.12.L1.004567/26"]),
+    "postcode": st.sampled_from(["1000", "2000", "4000", "9000"]),
     "unit": st.sampled_from(["police-federal", "police-antwerp", "inspection-social"]),
     "court": st.sampled_from(["criminal-court-antwerp", "court-of-appeal-brussels"]),
     "defendant": st.sampled_from(["defendant-1", "defendant-2"]),

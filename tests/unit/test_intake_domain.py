@@ -548,16 +548,24 @@ def _is_plain_text(annotation: typing.Any) -> bool:
     return False
 
 
+# Strings that are codes by their pattern, reviewed one by one: four digits of a postcode name a place, never a
+# person; the catalogue's version names the checklist. (The municipality a tipster typed is free text: it stays
+# in the signals service.)
+CODES_BY_PATTERN = {("LeadOpened", "postcode"), ("LeadOpened", "catalogue_version")}
+
+
 @pytest.mark.parametrize("event_cls", INTAKE_EVENTS, ids=lambda c: c.event_type)
 def test_no_intake_event_has_a_free_text_field_other_than_ids_and_codes(event_cls: type[DomainEvent]) -> None:
     assert _is_plain_text(ReferralSubmitted.model_fields["referrer_file_number"].annotation)  # the check bites
     assert not _is_plain_text(ReferralSubmitted.model_fields["circumstances"].annotation)
     for name, info in event_cls.model_fields.items():
         if _is_plain_text(info.annotation) or any(_is_plain_text(m) for m in info.metadata):
+            if (event_cls.event_type, name) in CODES_BY_PATTERN:
+                continue
             assert name.endswith(("_id", "_ids", "_file_number")), f"{event_cls.event_type}.{name} is free text"
 
 
 def test_every_intake_event_is_registered_for_decoding() -> None:
-    assert len(INTAKE_EVENTS) == 15
+    assert len(INTAKE_EVENTS) == 18
     for cls in INTAKE_EVENTS:
         assert EVENT_TYPES.cls_for(cls.event_type) is cls

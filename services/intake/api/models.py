@@ -22,6 +22,7 @@ from schemas.intake import (
     ErasureReason,
     ExploitationType,
     FileNumber,
+    LeadCloseReason,
     MinorFlagReason,
     MinorKind,
     RedirectReason,
@@ -251,6 +252,47 @@ class ErasureView(BaseModel):
     reason: ErasureReason
 
 
+# --- leads: tips from the public --------------------------------------------------------------------------
+
+
+class LeadTakeUpRequest(Command):
+    """Take the lead up: the centre refers the situation to itself, pre-filled with the tip's signals and kinds."""
+
+    urgency: list[Urgency] = Field(default_factory=list)
+    added_signal_ids: list[str] = Field(default_factory=list, max_length=64,
+                                        description="signals the centre adds to the tipster's")  # fmt: skip
+
+
+class LeadClosureRequest(Command):
+    reason: LeadCloseReason
+
+
+class LeadView(BaseModel):
+    """A lead as its centre works from it: the tip's routing facts. What the tipster wrote (the municipality they
+    typed, and how to call them back) is read from the signals service, ``GET /tips/{lead_id}`` (docs/tips.md)."""
+
+    lead_id: str
+    version: int
+    centre: Centre
+    status: Literal["open", "taken-up", "closed"]
+    region: Region
+    postcode: str
+    seen_on: date | None
+    exploitation_types: list[ExploitationType]
+    signal_ids: list[str]
+    catalogue_version: str
+    submitted_on: date
+    received_on: date
+    referral_id: str | None = Field(description="the referral the lead was taken up as")
+    close_reason: LeadCloseReason | None
+    decided_on: date | None
+
+
+class LeadPage(BaseModel):
+    items: list[LeadView]
+    next_after: int | None = Field(description="pass as ?after= for the next page; null on the last page")
+
+
 # --- views of read-model rows (services/intake/read_models.py) ---------------------------------------------
 
 
@@ -323,3 +365,14 @@ def case_view(row: asyncpg.Record, *, holder: Custody | None = None, **as_of: An
         consents=fields["consents"],
         person_erased=fields["person_erased"],
     )
+
+
+def lead_view(row: asyncpg.Record) -> LeadView:
+    return LeadView(
+        lead_id=row["lead_id"], version=row["version"], centre=row["centre"], status=row["status"],
+        region=row["region"], postcode=row["postcode"], seen_on=row["seen_on"],
+        exploitation_types=list(row["exploitation_types"]), signal_ids=list(row["signal_ids"]),
+        catalogue_version=row["catalogue_version"], submitted_on=row["submitted_on"],
+        received_on=row["received_on"], referral_id=row["referral_id"], close_reason=row["close_reason"],
+        decided_on=row["decided_on"],
+    )  # fmt: skip
