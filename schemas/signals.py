@@ -10,6 +10,7 @@ Nothing about the tipster's connection (address, browser, cookies) is in any eve
 from __future__ import annotations
 
 from datetime import date
+from enum import StrEnum
 from typing import Annotated, ClassVar
 
 from pydantic import StringConstraints
@@ -43,4 +44,22 @@ class TipSubmitted(DomainEvent):
     submitted_on: date
 
 
-__all__ = ["TipSubmitted"]
+class TipErasureReason(StrEnum):
+    TIPSTER_REQUEST = "tipster-request"  # the tipster asked (GDPR Art. 17), e.g. on the phone to the centre
+    UNFOUNDED = "unfounded"  # the centre found nothing in it: what it said of people should not stay readable
+    RETENTION_ENDED = "retention-ended"
+
+
+class TipErased(DomainEvent):
+    """The tip's key was destroyed: what the tipster wrote and the way to call them back now read as erased; the
+    facts it was routed on (postcode, kinds, signals, day) remain."""
+
+    event_type: ClassVar[str] = "TipErased"
+    schema_version: ClassVar[int] = 1
+
+    tip_id: Id
+    reason: TipErasureReason
+    erased_on: date
+
+
+__all__ = ["TipErased", "TipErasureReason", "TipSubmitted"]

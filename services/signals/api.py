@@ -1,24 +1,38 @@
-"""The routes: the public pages (server-rendered HTML, not in the OpenAPI document: they are pages, not an API)
-and ``POST /tips``, the tip as JSON with an ``Idempotency-Key`` (what ``tip.js`` sends; the one documented
-operation, public by design: ``services.signals.access``)."""
+"""The routes: the public pages (server-rendered HTML, not in the OpenAPI document: they are pages, not an API);
+``POST /tips``, the tip as JSON with an ``Idempotency-Key`` (what ``tip.js`` sends, public by design:
+``services.signals.access``); and, for the centre a tip was routed to, the audited read of what it said, its
+erasure and the list of who read it."""
 
 from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.responses import RedirectResponse, Response
 
+from harbour.audit import MAX_PAGE, PersonalDataRead, read_purpose, reads_of
+from harbour.auth import Caller
 from harbour.errors import HarbourError, RuleViolation
+from harbour.http.pages import CURSOR_PATTERN, cursor, integer, read_cursor
 from harbour.service import RuntimeDep, ServiceRuntime
 from schemas.catalogue import Language, load_catalogue
-from services.signals import pages
-from services.signals.access import public
-from services.signals.commands import MAX_BODY_BYTES, TipIn, TipReceived, form_tip_id, submit
+from services.signals import commands, pages
+from services.signals.access import may, public
+from services.signals.commands import (
+    MAX_BODY_BYTES,
+    TipErasedView,
+    TipErasureRequest,
+    TipIn,
+    TipReceived,
+    TipView,
+    form_tip_id,
+    submit,
+    tip_subject,
+)
 from services.signals.privacy import BUCKET, LIMIT
 from services.signals.text import choose, t
 
@@ -154,3 +168,51 @@ class TooManyTips(HarbourError):
 
     def __init__(self) -> None:
         super().__init__("this caller sent its share of tips for now: try again later")
+
+
+@router.get("/tips/{tip_id}", response_model=TipView,
+            summary="Read a tip routed to the calling centre, what the tipster said (audited; states why)")  # fmt: skip
+async def read_tip(
+    tip_id: str,
+    purpose: str = Depends(read_purpose),
+    caller: Caller = Depends(may("tip.read")),
+    rt: ServiceRuntime = RuntimeDep,
+) -> TipView:
+    """The lead in intake says where and what kind; the tipster's own words and the way to call them back are
+    opened here, and the read is recorded with its purpose in the same transaction."""
+    return await commands.read_tip(rt, caller, tip_id, purpose)
+
+
+@router.post("/tips/{tip_id}/erasure", response_model=TipErasedView,
+             summary="Erase what a tip said and the way to call the tipster back (destroys the tip's key)")  # fmt: skip
+async def erase_tip(
+    tip_id: str, body: TipErasureRequest, caller: Caller = Depends(may("tip.erase")),
+    rt: ServiceRuntime = RuntimeDep,
+) -> Response:  # fmt: skip
+    return await commands.erase(rt, caller, tip_id, body)
+
+
+class TipReadsPage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[PersonalDataRead]
+    next: str | None = None
+
+
+@router.get("/tips/{tip_id}/reads", response_model=TipReadsPage,
+            summary="Who read what a tip said, when and why (for the centre's manager), oldest first")  # fmt: skip
+async def list_tip_reads(
+    tip_id: str,
+    after: Annotated[str | None, Query(max_length=100, pattern=CURSOR_PATTERN,
+                                       description="`next` of the previous page; absent for the first page")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    caller: Caller = Depends(may("tip.reads")),
+    rt: ServiceRuntime = RuntimeDep,
+) -> TipReadsPage:  # fmt: skip
+    start = read_cursor(after, integer)[0] if after is not None else None
+    async with rt.pool.acquire() as conn:
+        await commands.require_own_tip(rt, conn, caller, tip_id)
+        # Keyset on the read's id, one row more than asked telling whether a next page exists (as intake's reads).
+        rows = await reads_of(conn, tip_subject(tip_id), limit=limit + 1, after=start)
+    page = rows[:limit]
+    return TipReadsPage(items=page, next=cursor(page[-1].id) if len(rows) > limit else None)

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from harbour.service import ServiceDefinition, create_app
 from schemas import asyncapi_document
-from schemas.signals import TipSubmitted
+from schemas.signals import TipErased, TipSubmitted
 from services.signals import api
 from services.signals.privacy import front
 
@@ -22,7 +22,7 @@ DEFINITION = ServiceDefinition(
     asyncapi_document=asyncapi_document("signals"),
     domain_topic="signals.events.v1",
     routers=[api.router],
-    published_events=[TipSubmitted],
+    published_events=[TipSubmitted, TipErased],
     front=front,  # the client's address, user agent and cookies never get past the front door
 )
 

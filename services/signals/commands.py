@@ -1,4 +1,5 @@
-"""The one command of the service: submit a tip (load–decide–save, through ``harbour.commands.run_command``)."""
+"""The commands of the service (load–decide–save, through ``harbour.commands.run_command``): submit a tip (the
+public), erase one (its centre's manager); and the audited read of what a tip said (its centre's staff)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,19 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import Response
 
 from harbour import telemetry
+from harbour.audit import record_read
+from harbour.auth import Caller
 from harbour.clock import today
 from harbour.commands import run_command
 from harbour.db import Connection
-from harbour.errors import RuleViolation
+from harbour.errors import NotFound, RuleViolation
+from harbour.pii import ERASED
 from harbour.service import ServiceRuntime
 from harbour.store import Actor, CommandContext, lock_stream
 from schemas.catalogue import load_catalogue
 from schemas.intake import ExploitationType
+from schemas.signals import TipErasureReason, TipSubmitted
+from services.signals.access import require_centre
 from services.signals.domain import Tip
 
 # The actor every tip is recorded under: nobody in particular (no address, no session, no browser).
@@ -84,7 +90,7 @@ async def submit(rt: ServiceRuntime, body: TipIn, tip_id: str) -> Response:
         # The seals are written before the append: take the stream's append lock first (CONVENTIONS).
         await lock_stream(conn, tip.stream_id)
         event_id = uuid.uuid4()
-        subject = f"tip-{tip_id}"  # the tip's own key: erasing it makes what was said, and the contact, unreadable
+        subject = tip_subject(tip_id)  # the tip's own key: erasing it makes what was said, and the contact, unreadable
         description = await rt.vault.seal(conn, subject, "description", body.description, event_id)
         callback = await rt.vault.seal(conn, subject, "callback", body.callback, event_id) if body.callback else None
         tip.submit(postcode=body.postcode, municipality=body.municipality, seen_on=body.seen_on,
@@ -97,3 +103,101 @@ async def submit(rt: ServiceRuntime, body: TipIn, tip_id: str) -> Response:
 
     return await run_command(rt.store.transaction, work, org=PUBLIC_ORG, queue_on=None, body=body,
                              personal=("description", "callback"))  # fmt: skip
+
+
+def tip_subject(tip_id: str) -> str:
+    """The vault's subject of a tip: its own key, so that erasing it leaves every other tip readable."""
+    return f"tip-{tip_id}"
+
+
+def missing_tip(tip_id: str) -> str:
+    return f"no tip {tip_id}"
+
+
+class TipView(BaseModel):
+    """A tip as its centre reads it: the facts it was routed on, and what the tipster said (opened for this read)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tip_id: str
+    centre: str
+    region: str
+    postcode: str
+    municipality: str | None
+    seen_on: date | None
+    exploitation_types: list[ExploitationType]
+    signal_ids: list[str]
+    catalogue_version: str
+    submitted_on: date
+    description: str = Field(description=f"what was seen, in the tipster's words; {ERASED!r} once erased")
+    callback: str | None = Field(description=f"the way to call the tipster back, if given; {ERASED!r} once erased")
+    erased_on: date | None
+
+
+class TipErasureRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: TipErasureReason
+
+
+class TipErasedView(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tip_id: str
+    erased_on: date
+    reason: TipErasureReason
+
+
+async def _own_tip(
+    rt: ServiceRuntime, conn: Connection, caller: Caller, tip_id: str
+) -> tuple[Tip, TipSubmitted, uuid.UUID]:
+    """The tip, the event that told it and that event's id (the seals' binding); 404 when not the caller's."""
+    recorded = await rt.store.read_stream(Tip(tip_id).stream_id, conn=conn)
+    submitted = [(r.event, r.event_id) for r in recorded if isinstance(r.event, TipSubmitted)]
+    if not submitted:
+        raise NotFound(missing_tip(tip_id))
+    tip = Tip(tip_id)
+    tip.replay(r.event for r in recorded)
+    require_centre(caller, tip.centre, missing=missing_tip(tip_id))
+    event, event_id = submitted[0]
+    return tip, event, event_id
+
+
+async def read_tip(rt: ServiceRuntime, caller: Caller, tip_id: str, purpose: str) -> TipView:
+    """Open what the tip said and record the read, in one transaction: a response that shows it is a recorded read."""
+    async with rt.store.transaction() as conn:
+        tip, told, event_id = await _own_tip(rt, conn, caller, tip_id)
+        description, callback = await rt.vault.open_many(
+            conn, [(told.description, "description", event_id), (told.callback, "callback", event_id)]
+        )
+        what = "description,callback" if told.callback is not None else "description"
+        await record_read(conn, org=caller.org, role=str(caller.role), user=caller.user, person_id=tip_subject(tip_id),
+                          what=what, purpose=purpose, at=rt.clock.now())  # fmt: skip
+    return TipView(
+        tip_id=tip_id, centre=told.centre, region=told.region, postcode=told.postcode, municipality=told.municipality,
+        seen_on=told.seen_on, exploitation_types=list(told.exploitation_types), signal_ids=list(told.signal_ids),
+        catalogue_version=told.catalogue_version, submitted_on=told.submitted_on,
+        description=ERASED if description is None else description,
+        callback=None if told.callback is None else (ERASED if callback is None else callback),
+        erased_on=tip.erased_on,
+    )  # fmt: skip
+
+
+async def require_own_tip(rt: ServiceRuntime, conn: Connection, caller: Caller, tip_id: str) -> None:
+    await _own_tip(rt, conn, caller, tip_id)
+
+
+async def erase(rt: ServiceRuntime, caller: Caller, tip_id: str, body: TipErasureRequest) -> Response:
+    """Destroy the tip's key and record ``TipErased``, in one transaction (neither without the other)."""
+
+    async def work(conn: Connection) -> TipErasedView:
+        # The stream's lock first: two erasures of one tip wait on each other, and the second is refused (422).
+        await lock_stream(conn, Tip(tip_id).stream_id)
+        tip, _, _ = await _own_tip(rt, conn, caller, tip_id)
+        day = today(rt.clock)
+        tip.erase(reason=body.reason, on=day)
+        await rt.vault.erase(conn, tip_subject(tip_id))
+        await rt.repository.save(tip, rt.command_context(caller), conn=conn)
+        return TipErasedView(tip_id=tip_id, erased_on=day, reason=body.reason)
+
+    return await run_command(rt.store.transaction, work, org=caller.org, queue_on=None, body=body)

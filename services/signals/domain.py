@@ -10,7 +10,7 @@ from harbour.errors import RuleViolation
 from harbour.events import DomainEvent
 from harbour.pii import Sealed
 from schemas.intake import Centre, ExploitationType, Region
-from schemas.signals import TipSubmitted
+from schemas.signals import TipErased, TipErasureReason, TipSubmitted
 
 # Belgian postcodes by region (DOMAIN.md §8): Brussels-Capital 1000-1299; Walloon Brabant 1300-1499; Flemish
 # Brabant 1500-1999 and 3000-3499; Antwerp 2000-2999; Limburg 3500-3999; Liège 4000-4999; Namur 5000-5999;
@@ -46,6 +46,7 @@ class Tip(Aggregate):
     def __init__(self, id: str) -> None:
         super().__init__(id)
         self.centre: Centre | None = None
+        self.erased_on: date | None = None
 
     def submit(
         self,
@@ -74,7 +75,19 @@ class Tip(Aggregate):
             event_id=event_id,
         )  # fmt: skip
 
+    def erase(self, *, reason: TipErasureReason, on: date) -> None:
+        """Record the erasure; destroying the tip's key is the vault's part of the same command."""
+        if not self.exists:
+            raise RuleViolation("no such tip", field="tip_id")
+        if self.erased_on is not None:
+            raise RuleViolation("this tip is erased already", field="tip_id")
+        self._record(TipErased(tip_id=self.id, reason=reason, erased_on=on))
+
     def apply(self, event: DomainEvent) -> None:
         match event:
             case TipSubmitted():
                 self.centre = event.centre
+            case TipErased():
+                self.erased_on = event.erased_on
+            case _:
+                raise TypeError(f"Tip does not handle {type(event).__name__}")

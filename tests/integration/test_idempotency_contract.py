@@ -21,6 +21,8 @@ from services.intake.api.models import ReferralStatusView
 from services.intake.app import DEFINITION as INTAKE
 from services.legal.app import DEFINITION as LEGAL
 from services.signals.app import DEFINITION as SIGNALS_SERVICE
+from services.signals.commands import TipIn
+from services.signals.commands import submit as submit_tip
 from services.signals.privacy import LIMIT
 from services.statistics.app import DEFINITION as STATISTICS
 from services.tracks.app import DEFINITION as TRACKS
@@ -237,6 +239,32 @@ class TestSignalsTip(IdempotencyContract):
         first, second = await self._send(mine, key), await self._send(theirs, key)
         assert first.status_code == 201 and second.status_code == 422 and second.json()["field"] == HEADER
         assert await self.effects(mine) == 1 and await self.effects(theirs) == 0
+
+
+class TestSignalsTipErasure(IdempotencyContract):
+    """A centre's manager erasing a tip routed to it (a tip seen in Antwerp is Payoke's, one in Brussels PAG-ASA's)."""
+
+    orgs = (PAYOKE, PAG_ASA)
+    POSTCODES = {PAYOKE: "2000", PAG_ASA: "1000"}
+
+    @pytest.fixture(autouse=True)
+    def _bind(self, signals: RunningService) -> None:
+        self.signals = signals
+
+    def client(self) -> httpx.AsyncClient:
+        return self.signals.client
+
+    async def prepare(self, org: str) -> Command:
+        tip_id = uuid.uuid4().hex
+        told = TipIn(description="seen at the car wash", postcode=self.POSTCODES[org])
+        assert (await submit_tip(self.signals.runtime, told, tip_id)).status_code < 300
+        return Command("POST", f"/tips/{tip_id}/erasure", {"reason": "unfounded"},
+                       self.signals.token(org, "manager"), f"tip-{tip_id}", other_body={"reason": "tipster-request"},
+                       status=200)  # fmt: skip
+
+    async def effects(self, command: Command) -> int:
+        return await _count(self.signals, "SELECT count(*) FROM events WHERE event_type = 'TipErased' AND "
+                            "stream_id = $1", command.target)  # fmt: skip
 
 
 # --- every command route of every service documents the header ------------------------------------------------

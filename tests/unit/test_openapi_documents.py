@@ -186,6 +186,7 @@ def test_the_purpose_header_is_required_on_the_reads_that_refuse_without_it():
         ("tracks", "GET", "/tracks/{case_id}/goals/{goal_id}/words"),
         ("housing", "GET", "/housing/shelters/{shelter_id}/address"),
         ("housing", "GET", "/housing/cases/{case_id}/independent-address"),
+        ("signals", "GET", "/tips/{tip_id}"),
     }
 
 
