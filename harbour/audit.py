@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from harbour.db import Connection
 from harbour.errors import RuleViolation
+from harbour.http.pages import cursor, integer, read_cursor
 
 if TYPE_CHECKING:
     pass
@@ -115,3 +116,17 @@ async def reads_of(
         )
         for row in rows
     ]
+
+
+async def page_of_reads(
+    conn: Connection, person_id: UUID | str, *, after: str | None, limit: int
+) -> tuple[list[PersonalDataRead], str | None]:
+    """One page of a person's reads for a manager, and the cursor of the next page (None on the last).
+
+    ``after`` is the previous page's cursor. Keyset on the read's id (unique, in the order reads were recorded):
+    a read recorded between two page reads comes after the cursor and appears once, on a later page. One row
+    more than asked tells whether a next page exists without a count query."""
+    start = read_cursor(after, integer)[0] if after is not None else None
+    rows = await reads_of(conn, person_id, limit=limit + 1, after=start)
+    page = rows[:limit]
+    return page, (cursor(page[-1].id) if len(rows) > limit else None)

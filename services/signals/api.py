@@ -14,10 +14,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.responses import RedirectResponse, Response
 
-from harbour.audit import MAX_PAGE, PersonalDataRead, read_purpose, reads_of
+from harbour.audit import MAX_PAGE, PersonalDataRead, page_of_reads, read_purpose
 from harbour.auth import Caller
 from harbour.errors import HarbourError, RuleViolation
-from harbour.http.pages import CURSOR_PATTERN, cursor, integer, read_cursor
+from harbour.http.pages import CURSOR_PATTERN
 from harbour.service import RuntimeDep, ServiceRuntime
 from schemas.catalogue import Language, load_catalogue
 from services.signals import commands, pages
@@ -209,10 +209,7 @@ async def list_tip_reads(
     caller: Caller = Depends(may("tip.reads")),
     rt: ServiceRuntime = RuntimeDep,
 ) -> TipReadsPage:  # fmt: skip
-    start = read_cursor(after, integer)[0] if after is not None else None
     async with rt.pool.acquire() as conn:
         await commands.require_own_tip(rt, conn, caller, tip_id)
-        # Keyset on the read's id, one row more than asked telling whether a next page exists (as intake's reads).
-        rows = await reads_of(conn, tip_subject(tip_id), limit=limit + 1, after=start)
-    page = rows[:limit]
-    return TipReadsPage(items=page, next=cursor(page[-1].id) if len(rows) > limit else None)
+        page, next_ = await page_of_reads(conn, tip_subject(tip_id), after=after, limit=limit)
+    return TipReadsPage(items=page, next=next_)

@@ -157,3 +157,15 @@ async def test_a_tip_id_no_tip_has_is_a_404_problem_on_every_route_and_a_nul_a_4
         assert answer.status_code in ((422,) if "%00" in tip_id else (404,)), (method, answer.text)
         assert answer.headers["content-type"].startswith("application/problem+json")
     assert await count(signals, "SELECT count(*) FROM events") == before
+
+
+async def test_the_reads_are_paged_oldest_first_each_once_with_a_cursor(signals):
+    tip_id = await send_tip(signals)
+    for n in range(3):
+        headers = {**signals.token("centre-payoke", "caseworker", f"cw-{n}"), **WHY}
+        assert (await signals.client.get(f"/tips/{tip_id}", headers=headers)).status_code == 200
+    first = (await signals.client.get(f"/tips/{tip_id}/reads?limit=2", headers=signals.token(*MANAGER))).json()
+    rest = (await signals.client.get(f"/tips/{tip_id}/reads?limit=2&after={first['next']}",
+                                     headers=signals.token(*MANAGER))).json()  # fmt: skip
+    assert [r["user"] for r in first["items"] + rest["items"]] == ["cw-0", "cw-1", "cw-2"]
+    assert first["next"] and rest["next"] is None

@@ -10,12 +10,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from harbour.audit import MAX_PAGE, read_purpose, reads_of, record_read
+from harbour.audit import MAX_PAGE, page_of_reads, read_purpose, record_read
 from harbour.auth import Caller
 from harbour.commands import run_command
 from harbour.custody import Relation
 from harbour.errors import NotFound
-from harbour.http.pages import CURSOR_PATTERN, cursor, integer, read_cursor
+from harbour.http.pages import CURSOR_PATTERN
 from harbour.pii import ERASED, Sealed
 from harbour.service import RuntimeDep, ServiceRuntime
 from schemas.intake import Centre
@@ -139,12 +139,7 @@ async def list_reads(
     caller: Caller = Depends(may("person.reads")),
     rt: ServiceRuntime = RuntimeDep,
 ) -> ReadsPage:  # fmt: skip
-    start = read_cursor(after, integer)[0] if after is not None else None
     async with rt.pool.acquire() as conn:
         await _own_person(rt, conn, caller, "person.reads", person_id)
-        # Keyset on the read's id (unique, in the order reads were recorded): a read recorded between two page
-        # reads comes after the cursor and appears once, on a later page. One row more tells whether a next page
-        # exists without a count query.
-        rows = await reads_of(conn, person_id, limit=limit + 1, after=start)
-    page = rows[:limit]
-    return ReadsPage(items=page, next=cursor(page[-1].id) if len(rows) > limit else None)
+        page, next_ = await page_of_reads(conn, person_id, after=after, limit=limit)
+    return ReadsPage(items=page, next=next_)
