@@ -151,11 +151,17 @@ async def test_a_service_started_again_after_the_broker_lost_its_log_while_it_wa
     assert [(r["events"], "is gone" in r["reason"]) for r in rebuilds] == [(7, True)], rebuilds
 
 
-async def test_a_consumer_far_along_the_lost_log_reads_the_published_again_one_from_its_start(pg_server_url, broker):
+async def test_a_consumer_far_along_the_lost_log_reads_the_published_again_one_from_its_start(
+    pg_server_url, own_broker
+):
     """The consumer had read 300 records of a partition when the broker lost it. The idle relay notices by itself,
-    publishes the 300 again, then 100 new ones: the consumer counts each of the 400 once."""
-    if not broker.is_running:
-        broker.start()
+    publishes the 300 again, then 100 new ones: the consumer counts each of the 400 once.
+
+    On a broker of its own: on the module's, the 7 records an earlier test left on the same partition made the
+    lost log 7 longer than the one published again, and the consumer, back at its old offset, skipped 7 of the
+    new records (CI, 2026-12-03: 393 of 400). That is a loss of its own, of a log published again shorter than
+    the one lost, filed as an issue; this test is about a log published again as it was."""
+    broker = own_broker
     shelf = f"far{uuid.uuid4().hex[:6]}"
     settings = fast_settings(**QUICK)
     async with (
