@@ -216,7 +216,8 @@ async def operational(
             """SELECT count(*) FILTER (WHERE fact->>'track_closure' IS NULL) AS open,
                       count(*) FILTER (WHERE (fact->>'document_ends_on')::date BETWEEN $2 AND $3) AS expiring,
                       count(*) FILTER (WHERE (fact->>'without_valid_stay')::boolean) AS lapsed
-               FROM statistics_facts WHERE year IS NOT NULL AND fact->>'centre' = $1""",
+               FROM statistics_facts
+               WHERE year IS NOT NULL AND coalesce(fact->>'holding_centre', fact->>'centre') = $1""",
             centre, on, on + timedelta(days=30),
         )  # fmt: skip
     return OperationalCounts(centre=centre, open_cases=row["open"], documents_expiring_in_30_days=row["expiring"],

@@ -13,7 +13,7 @@ What the events carry, coarsened when the fact is made (docs: services/statistic
 * legal's residence procedure: the furthest stage reached (Annex 15 → attestation → A-card → B-card) and its
   days, lapses of stay, voluntary return; the proceedings: the judicial district of the office the file went
   to, civil party, the verdict.
-* tracks: how the support track closed.
+* tracks: how the support track closed, and which centre holds the case after a transfer.
 
 Sex, an age band finer than minor/adult and citizenship by world region are in no event: date of birth and
 nationality are sealed personal data in intake's ``IdentityCaptured``, and statistics never unseals them.
@@ -76,7 +76,10 @@ def form_of(forms: tuple[str, ...]) -> str:
 @dataclass(frozen=True)
 class Fact:
     opened_on: date | None = None  # None until intake's CaseOpened arrived (topics are not ordered across)
-    centre: str | None = None
+    centre: str | None = None  # the centre that admitted the case (the centre of identification, in releases)
+    # The centre holding the case now, once a transfer moved it (tracks' TransferAccepted); None: the admitting one.
+    # Only the operational counts read it: a centre's open cases are the ones it guides today.
+    holding_centre: str | None = None
     region: str | None = None
     age_group: str = NOT_RECORDED  # "minor" / "adult"
     citizenship: str = NOT_RECORDED  # "eu" / "non-eu"
@@ -171,6 +174,8 @@ def fold(fact: Fact, event: DomainEvent) -> Fact:
         case legal.VerdictDelivered():
             gravest = min((d.outcome.value for d in event.defendants), key=VERDICTS.index)
             return replace(fact, verdict=gravest, verdict_on=fact.verdict_on or event.delivered_on)
+        case tracks.TransferAccepted():
+            return replace(fact, holding_centre=event.to_centre.value)
         case tracks.TrackClosed():
             return replace(fact, track_closure=str(event.reason))
         case tracks.TrackReopened():
@@ -183,4 +188,4 @@ INTAKE_EVENTS = frozenset({"CaseOpened", "MinorityEstablished", "MinorityDisprov
 LEGAL_EVENTS = frozenset({"ReflectionPeriodStarted", "DocumentIssued", "DocumentRenewed", "ReflectionPeriodExtended",
                           "StayLapsed", "VoluntaryReturnChosen", "ProsecutorialFileAssigned", "CivilPartyJoined",
                           "VerdictDelivered"})  # fmt: skip
-TRACKS_EVENTS = frozenset({"TrackClosed", "TrackReopened"})
+TRACKS_EVENTS = frozenset({"TrackClosed", "TrackReopened", "TransferAccepted"})

@@ -36,5 +36,5 @@ SUBSCRIPTIONS = [
                  event_types=facts.LEGAL_EVENTS,
                  description="Residence stages, lapses and voluntary returns; district, civil party and verdict."),
     Subscription(topic="tracks.events.v1", consumer="statistics.tracks-facts", handle=on_fact,
-                 event_types=facts.TRACKS_EVENTS, description="How the support track closed."),
+                 event_types=facts.TRACKS_EVENTS, description="How the track closed; who holds the case now."),
 ]  # fmt: skip

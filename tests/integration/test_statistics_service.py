@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from harbour import telemetry
 from harbour.clock import ManualClock
-from schemas import intake, legal
+from schemas import intake, legal, tracks
 from services.statistics import store
 from services.statistics.app import DEFINITION
 from services.statistics.domain import STANDARD_TABLES
@@ -49,6 +49,7 @@ class Env:
     intake: Upstream
     legal: Upstream
     cases: list[str]
+    tracks: Upstream | None = None
 
 
 async def _count(svc: RunningService, sql: str, *args: object) -> int:
@@ -65,6 +66,7 @@ async def env(pg_server_url: str, broker) -> AsyncIterator[Env]:
                         settings=settings) as stats,
         upstream("intake", pg_server_url=pg_server_url, bootstrap=broker.bootstrap) as intake_up,
         upstream("legal", pg_server_url=pg_server_url, bootstrap=broker.bootstrap) as legal_up,
+        upstream("tracks", pg_server_url=pg_server_url, bootstrap=broker.bootstrap) as tracks_up,
     ):  # fmt: skip
         cases = [f"case-{TAG}-{n}" for n in range(3)]
         for n, case_id in enumerate(cases):
@@ -86,7 +88,7 @@ async def env(pg_server_url: str, broker) -> AsyncIterator[Env]:
             for n in range(300):
                 p = person(rng, n)
                 await store.save(conn, fact_key(secret, p.case_id), reduce(fold, p.events, Fact()))
-        yield Env(stats, intake_up, legal_up, cases)
+        yield Env(stats, intake_up, legal_up, cases, tracks_up)
 
 
 def _no_ids(text: str) -> None:
@@ -160,6 +162,41 @@ async def test_a_centre_reads_its_own_operational_counts_and_never_another_centr
     assert own.json()["documents_expiring_in_30_days"] >= 3  # the three Annex 15s end on 20 December
     other = await svc.client.get("/centres/centre-surya/operational", headers=svc.token("centre-payoke", "manager"))
     assert other.status_code == 404
+
+
+async def test_a_transferred_case_counts_among_the_open_cases_of_the_centre_holding_it_and_no_longer_the_first(
+    env,
+):
+    svc = env.stats
+
+    async def counts(centre: str) -> dict[str, int]:
+        answer = await svc.client.get(f"/centres/{centre}/operational", headers=svc.token(centre, "manager"))
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    payoke, surya = await counts("centre-payoke"), await counts("centre-surya")
+    releases = {"period": 2026}
+    before = (await svc.client.post("/releases", json=releases, headers={**svc.token(*MYRIA),
+              "Idempotency-Key": uuid.uuid4().hex})).json()  # fmt: skip
+    moved = env.cases[1]
+    assert env.tracks is not None
+    (recorded,) = await env.tracks.publish(f"track-{moved}", moved, [tracks.TransferAccepted(
+        case_id=moved, from_centre=intake.Centre.PAYOKE, to_centre=intake.Centre.SURYA, caseworker_id="cw-s1",
+        accepted_on=date(2026, 11, 2))])  # fmt: skip
+
+    async def consumed() -> bool:
+        return await _count(svc, "SELECT count(*) FROM inbox WHERE event_id = $1", recorded.event_id) == 1
+
+    await wait_until(consumed, timeout=30)
+    now_payoke, now_surya = await counts("centre-payoke"), await counts("centre-surya")
+    assert now_payoke["open_cases"] == payoke["open_cases"] - 1 and now_surya["open_cases"] == surya["open_cases"] + 1
+    # Its Annex 15 ends on 20 December: the document to watch is the holding centre's now.
+    assert now_payoke["documents_expiring_in_30_days"] == payoke["documents_expiring_in_30_days"] - 1
+    assert now_surya["documents_expiring_in_30_days"] == surya["documents_expiring_in_30_days"] + 1
+    # The releases count the case where it was identified: the published figures do not move.
+    after = (await svc.client.post("/releases", json=releases, headers={**svc.token(*MYRIA),
+             "Idempotency-Key": uuid.uuid4().hex})).json()  # fmt: skip
+    assert after["tables"] == before["tables"]
 
 
 async def test_the_report_page_renders_its_charts_in_chromium(env):
