@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
 from fastapi import Header
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from harbour.db import Connection
 from harbour.errors import RuleViolation
@@ -118,15 +118,20 @@ async def reads_of(
     ]
 
 
-async def page_of_reads(
-    conn: Connection, person_id: UUID | str, *, after: str | None, limit: int
-) -> tuple[list[PersonalDataRead], str | None]:
-    """One page of a person's reads for a manager, and the cursor of the next page (None on the last).
+class ReadsPage(BaseModel):
+    """A page of the audited reads of one person's data (or one tip's), oldest first."""
 
-    ``after`` is the previous page's cursor. Keyset on the read's id (unique, in the order reads were recorded):
-    a read recorded between two page reads comes after the cursor and appears once, on a later page. One row
-    more than asked tells whether a next page exists without a count query."""
+    items: list[PersonalDataRead]
+    next: str | None = Field(description="pass as ?after= for the next page; null on the last page")
+
+
+async def page_of_reads(conn: Connection, person_id: UUID | str, *, after: str | None, limit: int) -> ReadsPage:
+    """One page of a person's reads for a manager; ``after`` is the previous page's ``next``.
+
+    Keyset on the read's id (unique, in the order reads were recorded): a read recorded between two page reads
+    comes after the cursor and appears once, on a later page. One row more than asked tells whether a next page
+    exists without a count query."""
     start = read_cursor(after, integer)[0] if after is not None else None
     rows = await reads_of(conn, person_id, limit=limit + 1, after=start)
     page = rows[:limit]
-    return page, (cursor(page[-1].id) if len(rows) > limit else None)
+    return ReadsPage(items=page, next=cursor(page[-1].id) if len(rows) > limit else None)

@@ -11,10 +11,10 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
-from harbour.audit import MAX_PAGE, PersonalDataRead, page_of_reads, read_purpose
+from harbour.audit import MAX_PAGE, ReadsPage, page_of_reads, read_purpose
 from harbour.auth import Caller
 from harbour.errors import HarbourError, RuleViolation
 from harbour.http.pages import CURSOR_PATTERN
@@ -192,14 +192,7 @@ async def erase_tip(
     return await commands.erase(rt, caller, tip_id, body)
 
 
-class TipReadsPage(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    items: list[PersonalDataRead]
-    next: str | None = None
-
-
-@router.get("/tips/{tip_id}/reads", response_model=TipReadsPage,
+@router.get("/tips/{tip_id}/reads", response_model=ReadsPage,
             summary="Who read what a tip said, when and why (for the centre's manager), oldest first")  # fmt: skip
 async def list_tip_reads(
     tip_id: str,
@@ -208,8 +201,7 @@ async def list_tip_reads(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     caller: Caller = Depends(may("tip.reads")),
     rt: ServiceRuntime = RuntimeDep,
-) -> TipReadsPage:  # fmt: skip
+) -> ReadsPage:  # fmt: skip
     async with rt.pool.acquire() as conn:
-        await commands.require_own_tip(rt, conn, caller, tip_id)
-        page, next_ = await page_of_reads(conn, tip_subject(tip_id), after=after, limit=limit)
-    return TipReadsPage(items=page, next=next_)
+        await commands.own_tip(rt, conn, caller, tip_id)
+        return await page_of_reads(conn, tip_subject(tip_id), after=after, limit=limit)

@@ -148,7 +148,7 @@ class TipErasedView(BaseModel):
     reason: TipErasureReason
 
 
-async def _own_tip(
+async def own_tip(
     rt: ServiceRuntime, conn: Connection, caller: Caller, tip_id: str
 ) -> tuple[Tip, TipSubmitted, uuid.UUID]:
     """The tip, the event that told it and that event's id (the seals' binding); 404 when not the caller's."""
@@ -166,7 +166,7 @@ async def _own_tip(
 async def read_tip(rt: ServiceRuntime, caller: Caller, tip_id: str, purpose: str) -> TipView:
     """Open what the tip said and record the read, in one transaction: a response that shows it is a recorded read."""
     async with rt.store.transaction() as conn:
-        tip, told, event_id = await _own_tip(rt, conn, caller, tip_id)
+        tip, told, event_id = await own_tip(rt, conn, caller, tip_id)
         description, callback = await rt.vault.open_many(
             conn, [(told.description, "description", event_id), (told.callback, "callback", event_id)]
         )
@@ -183,17 +183,13 @@ async def read_tip(rt: ServiceRuntime, caller: Caller, tip_id: str, purpose: str
     )  # fmt: skip
 
 
-async def require_own_tip(rt: ServiceRuntime, conn: Connection, caller: Caller, tip_id: str) -> None:
-    await _own_tip(rt, conn, caller, tip_id)
-
-
 async def erase(rt: ServiceRuntime, caller: Caller, tip_id: str, body: TipErasureRequest) -> Response:
     """Destroy the tip's key and record ``TipErased``, in one transaction (neither without the other)."""
 
     async def work(conn: Connection) -> TipErasedView:
         # The stream's lock first: two erasures of one tip wait on each other, and the second is refused (422).
         await lock_stream(conn, Tip(tip_id).stream_id)
-        tip, _, _ = await _own_tip(rt, conn, caller, tip_id)
+        tip, _, _ = await own_tip(rt, conn, caller, tip_id)
         day = today(rt.clock)
         tip.erase(reason=body.reason, on=day)
         await rt.vault.erase(conn, tip_subject(tip_id))

@@ -12,7 +12,6 @@ from typing import Annotated, Any, Literal
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from harbour.audit import PersonalDataRead
 from harbour.custody import Custody
 from schemas.intake import (
     IDENTITY_FIELDS,
@@ -226,13 +225,6 @@ class CaseHistory(BaseModel):
 class CasePage(BaseModel):
     items: list[CaseView]
     next_after: int | None = Field(description="pass as ?after= for the next page; null on the last page")
-
-
-class ReadsPage(BaseModel):
-    """A page of a person's audited reads, oldest first."""
-
-    items: list[PersonalDataRead]
-    next: str | None = Field(description="pass as ?after= for the next page; null on the last page")
 
 
 class PersonView(BaseModel):

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from harbour.audit import MAX_PAGE, page_of_reads, read_purpose, record_read
+from harbour.audit import MAX_PAGE, ReadsPage, page_of_reads, read_purpose, record_read
 from harbour.auth import Caller
 from harbour.commands import run_command
 from harbour.custody import Relation
@@ -26,7 +26,6 @@ from services.intake.api.models import (
     ErasureRequest,
     ErasureView,
     PersonView,
-    ReadsPage,
     case_view,
     decode_value,
 )
@@ -141,5 +140,4 @@ async def list_reads(
 ) -> ReadsPage:  # fmt: skip
     async with rt.pool.acquire() as conn:
         await _own_person(rt, conn, caller, "person.reads", person_id)
-        page, next_ = await page_of_reads(conn, person_id, after=after, limit=limit)
-    return ReadsPage(items=page, next=next_)
+        return await page_of_reads(conn, person_id, after=after, limit=limit)
