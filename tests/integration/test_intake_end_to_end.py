@@ -62,7 +62,9 @@ async def test_a_police_referral_becomes_a_case_opened_at_payoke_that_others_con
         profiles = [CaseProfiled.model_validate(json.loads(r.value)) for r in in_stream_order
                     if headers_of(r)["event_type"] == "CaseProfiled"]  # fmt: skip
         assert [(p.case_id, p.sex, p.age_band, p.citizenship, p.world_region) for p in profiles] == [
-            (None, "female", "25-34", "non-eu", "africa"), (case_id, "female", "25-34", "non-eu", "africa")]
+            (None, "female", "25-34", "non-eu", "africa"),
+            (case_id, "female", "25-34", "non-eu", "africa"),
+        ]
         # No message on the topic, from this test or any other, carries a clear personal value.
         for record in records:
             text = record_text(record)
