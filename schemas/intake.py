@@ -114,6 +114,49 @@ class MinorKind(StrEnum):
     ACCOMPANIED = "accompanied"
 
 
+class Sex(StrEnum):
+    """The person's sex as recorded on their identity (sealed there, like every identity field). Eurostat's
+    trafficking tables break victims down by female, male and unknown; "other" is kept apart so the record says
+    what the person said, and statistics decides how to count it."""
+
+    FEMALE = "female"
+    MALE = "male"
+    OTHER = "other"
+    UNKNOWN = "unknown"  # recorded as not known (the person did not say): not the same as never asked
+
+
+class AgeBand(StrEnum):
+    """Age at identification, in whole years: Eurostat's split of minors (under 12, 12 to 17), then ten-year
+    bands (the first adult band is 18 to 24, as in Eurostat's age groups)."""
+
+    UNDER_12 = "0-11"
+    FROM_12_TO_17 = "12-17"
+    FROM_18_TO_24 = "18-24"
+    FROM_25_TO_34 = "25-34"
+    FROM_35_TO_44 = "35-44"
+    FROM_45_TO_54 = "45-54"
+    FROM_55_TO_64 = "55-64"
+    FROM_65 = "65+"
+    UNKNOWN = "unknown"
+
+
+class CitizenshipGroup(StrEnum):
+    EU = "eu"
+    NON_EU = "non-eu"
+    UNKNOWN = "unknown"
+
+
+class WorldRegion(StrEnum):
+    """The UN M49 region of a nationality (unstats.un.org/unsd/methodology/m49)."""
+
+    AFRICA = "africa"
+    AMERICAS = "americas"
+    ASIA = "asia"
+    EUROPE = "europe"
+    OCEANIA = "oceania"
+    UNKNOWN = "unknown"
+
+
 class ErasureReason(StrEnum):
     PERSON_REQUEST = "person-request"  # GDPR Art. 17
     RETENTION_ENDED = "retention-ended"
@@ -246,6 +289,7 @@ class IdentityCaptured(DomainEvent):
     person_id: Id
     names: Sealed | None = None
     aliases: Sealed | None = None
+    sex: Sealed | None = None  # added for issue 16: records before it simply have none
     date_of_birth: Sealed | None = None
     nationality: Sealed | None = None
     languages: Sealed | None = None
@@ -259,6 +303,7 @@ class IdentityCaptured(DomainEvent):
 IDENTITY_FIELDS: tuple[str, ...] = (
     "names",
     "aliases",
+    "sex",
     "date_of_birth",
     "nationality",
     "languages",
@@ -266,6 +311,30 @@ IDENTITY_FIELDS: tuple[str, ...] = (
     "identity_document_numbers",
     "photo_reference",
 )
+
+
+class CaseProfiled(DomainEvent):
+    """The person's coarse profile, for the statistics (issue 16): sex, age band at identification, EU or not
+    and the world region of the nationality. Coarse on purpose and never anything finer: no date, no country.
+    Intake makes it from the clear identity it is given (services/intake/profile.py) and records it whenever an
+    identity capture changes it, and again at admission under the new case id, so a case's profile is always the
+    last ``CaseProfiled`` with its ``case_id``. Before admission ``case_id`` is None: the referral's profile,
+    which nobody counts (a referral is not a case yet).
+
+    The day of identification is the referral's submission day: the day a first-line service identified the
+    person as a possible victim and referred them. It is a fact of the case, not personal data: it carries no
+    person id and nothing sealed, and erasing the person's key leaves it as it is (DOMAIN §5)."""
+
+    event_type: ClassVar[str] = "CaseProfiled"
+    schema_version: ClassVar[int] = 1
+
+    referral_id: Id
+    case_id: Id | None = None
+    sex: Sex  # unknown when not recorded, too
+    age_band: AgeBand
+    citizenship: CitizenshipGroup
+    world_region: WorldRegion
+    profiled_on: date
 
 
 class MinorFlagged(DomainEvent):

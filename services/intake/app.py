@@ -25,6 +25,7 @@ PUBLISHED_EVENTS = (
     contracts.ConsentGiven,
     contracts.ConsentWithdrawn,
     contracts.IdentityCaptured,
+    contracts.CaseProfiled,
     contracts.MinorFlagged,
     contracts.GuardianshipReferralRequested,
     contracts.MinorityEstablished,

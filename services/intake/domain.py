@@ -19,8 +19,11 @@ from harbour.events import DomainEvent
 from harbour.pii import Sealed
 from schemas.intake import (
     IDENTITY_FIELDS,
+    AgeBand,
     CaseOpened,
+    CaseProfiled,
     Centre,
+    CitizenshipGroup,
     ConsentGiven,
     ConsentScope,
     ConsentWithdrawn,
@@ -49,8 +52,12 @@ from schemas.intake import (
     ReferralSubmitted,
     Region,
     ScreeningSummary,
+    Sex,
     Urgency,
+    WorldRegion,
 )
+from services.intake import profile
+from services.intake.profile import PROFILE_FIELDS, ProfileInput
 from services.intake.screening import Catalogue, load_catalogue
 from services.intake.screening import screen as screen_signals
 
@@ -100,6 +107,7 @@ class Referral(Aggregate):
         self.holder: Centre | None = None
         self.case_id: str | None = None
         self.opened_on: date | None = None
+        self.profile: CaseProfiled | None = None  # the last coarse profile recorded (services/intake/profile.py)
 
     @property
     def case_key(self) -> str:
@@ -244,10 +252,13 @@ class Referral(Aggregate):
         on: date,
         by_centre: Centre | None = None,
         event_id: UUID | None = None,
+        clear: ProfileInput | None = None,
         **sealed: Sealed | None,
     ) -> None:
         """Record what is known of the person, already sealed (``sealed`` takes the IDENTITY_FIELDS names).
 
+        ``clear`` holds the clear values of the sealed sex, date of birth and nationality (each one given exactly
+        when its sealed value is): they only make the coarse profile, ``CaseProfiled``, recorded when it changes.
         ``by_centre=None`` is the referrer, who may pass on what it knows until the centre has decided."""
         if by_centre is None:
             self._require_status({ReferralStatus.SUBMITTED}, "after the decision only the centre adds identity")
@@ -266,10 +277,37 @@ class Referral(Aggregate):
             # A value sealed under someone else's key would survive this person's erasure.
             if value.person_id != person_id:
                 raise RuleViolation("the value is not sealed under this person's key", field=name)
+        clear = clear or ProfileInput()
+        for name in PROFILE_FIELDS:
+            # A sealed value without its clear one would leave the profile behind the identity (and the reverse
+            # would count what was never recorded).
+            if (name in given) != (getattr(clear, name) is not None):
+                raise RuleViolation(f"{name} must come both sealed and clear for the profile", field=name)
         event = IdentityCaptured(
             referral_id=self.id, case_id=self.case_id, person_id=person_id, captured_on=on, **given
         )
         self._record(event, event_id=event_id)
+        self._profile(clear, on)
+
+    def _profile(self, clear: ProfileInput, on: date) -> None:
+        """Record the coarse profile when this capture changed it: what it gave replaces what was known, what it
+        did not give stays (a capture of the phone number alone says nothing new of age or nationality)."""
+        known = self.profile
+        if known is None and clear == ProfileInput():
+            return
+        assert self.submitted_on is not None  # identity is captured on a submitted referral
+        sex = clear.sex or (known.sex if known else Sex.UNKNOWN)
+        band = profile.age_band(clear.date_of_birth, self.submitted_on) if clear.date_of_birth else None
+        citizenship = profile.citizenship(clear.nationality) if clear.nationality else None
+        region = profile.world_region(clear.nationality) if clear.nationality else None
+        event = CaseProfiled(
+            referral_id=self.id, case_id=self.case_id, sex=sex,
+            age_band=band or (known.age_band if known else AgeBand.UNKNOWN),
+            citizenship=citizenship or (known.citizenship if known else CitizenshipGroup.UNKNOWN),
+            world_region=region or (known.world_region if known else WorldRegion.UNKNOWN), profiled_on=on,
+        )  # fmt: skip
+        if known is None or _coarse(event) != _coarse(known):
+            self._record(event)
 
     def flag_minor(self, *, by_centre: Centre, reason: MinorFlagReason, on: date,
                    kind: MinorKind = MinorKind.UNACCOMPANIED) -> None:  # fmt: skip
@@ -373,6 +411,10 @@ class Referral(Aggregate):
                 opened_on=on,
             )
         )
+        if self.profile is not None:
+            # The profile recorded on the referral, now under the case statistics counts (keyed by it).
+            assert self.case_id is not None  # applied CaseOpened
+            self._record(self.profile.model_copy(update={"case_id": self.case_id, "profiled_on": on}))
         if self.minor_kind is MinorKind.ACCOMPANIED:
             assert self.case_id is not None and self.minor_basis is not None  # applied CaseOpened; flagged
             self._record(MinorityEstablished(case_id=self.case_id, kind=MinorKind.ACCOMPANIED,
@@ -437,6 +479,8 @@ class Referral(Aggregate):
                 self.consents.discard(event.scope)
             case IdentityCaptured():
                 self.person_id = event.person_id
+            case CaseProfiled():
+                self.profile = event
             case MinorFlagged():
                 self.minor = True
                 self.minor_kind = event.kind
@@ -465,6 +509,10 @@ class Referral(Aggregate):
                 self.opened_on = event.opened_on
             case _:
                 raise TypeError(f"Referral does not handle {type(event).__name__}")
+
+
+def _coarse(event: CaseProfiled) -> tuple[str, ...]:
+    return (event.sex, event.age_band, event.citizenship, event.world_region)
 
 
 class Person(Aggregate):

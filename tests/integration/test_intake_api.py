@@ -49,8 +49,10 @@ async def test_a_police_referral_is_acknowledged_with_the_screening_of_its_own_c
 
 async def test_a_referral_with_the_persons_details_records_them_sealed(intake):
     view = await intake.refer(person=PERSON)
-    assert await submitted_events(intake, view["referral_id"]) == ["ReferralSubmitted", "IdentityCaptured"]
-    [_, captured] = await intake.service.runtime.store.read_stream(f"referral-{view['referral_id']}")
+    # The referral's coarse profile with them (sex, date of birth and nationality given): bands, nothing sealed.
+    assert await submitted_events(intake, view["referral_id"]) == ["ReferralSubmitted", "IdentityCaptured",
+                                                                   "CaseProfiled"]  # fmt: skip
+    [_, captured, _] = await intake.service.runtime.store.read_stream(f"referral-{view['referral_id']}")
     assert set(captured.payload["names"]) == {"person_id", "key_version", "nonce", "ciphertext"}
     assert PERSON["names"] not in str(captured.payload)
 
@@ -104,6 +106,8 @@ async def test_the_same_key_from_another_organisation_is_another_referral(intake
         ({"colour": "red"}, {}, "colour"),
         ({"person": {"date_of_birth": "2031-01-01"}}, {}, "person.date_of_birth"),
         ({"person": {"nationality": "Nigeria"}}, {}, "person.nationality"),
+        ({"person": {"nationality": "UK"}}, {}, "person.nationality"),  # two capitals, but no ISO country
+        ({"person": {"sex": "f"}}, {}, "person.sex"),
         ({"person": {"eye_colour": "brown"}}, {}, "person.eye_colour"),
         ({}, {"Idempotency-Key": "has spaces"}, "Idempotency-Key"),
     ],
@@ -324,6 +328,21 @@ async def test_an_empty_identity_or_a_bad_field_is_a_422_naming_it(intake):
     assert (await intake.command(f"/referrals/{rid}/identity", {}, status=422))["field"] == "identity"
     bad = await intake.command(f"/referrals/{rid}/identity", {"phone": "call me maybe"}, status=422)
     assert bad["field"] == "phone"
+
+
+async def test_sex_is_captured_sealed_read_back_in_the_audited_read_and_only_its_band_goes_into_the_profile(intake):
+    view = await intake.referral_at("accepted", circumstances=None)
+    rid = view["referral_id"]
+    captured = await intake.command(f"/referrals/{rid}/identity", {"sex": "male", "date_of_birth": "2012-02-01",
+                                                                   "nationality": "AF"})  # fmt: skip
+    read = await intake.client.get(f"/persons/{captured['person_id']}", headers={**intake.centre(), **PURPOSE})
+    assert read.json()["identity"] == {"sex": "male", "date_of_birth": "2012-02-01", "nationality": "AF"}
+    [identity, profile] = [e for e in await intake.service.runtime.store.read_stream(f"referral-{rid}")
+                           if e.event_type in ("IdentityCaptured", "CaseProfiled")]  # fmt: skip
+    assert identity.event.sex is not None and "male" not in identity.event.model_dump_json()  # sealed
+    assert (profile.event.sex, profile.event.age_band, profile.event.citizenship, profile.event.world_region) == (
+        "male", "12-17", "non-eu", "asia")  # fmt: skip
+    assert "2012" not in profile.event.model_dump_json() and "AF" not in profile.event.model_dump_json()
 
 
 async def test_the_case_list_pages_through_the_centres_own_cases_only(intake):

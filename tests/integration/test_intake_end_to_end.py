@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from schemas.intake import CaseOpened
+from schemas.intake import CaseOpened, CaseProfiled
 from services.intake.app import DEFINITION
 from tests.support.harness import running_service
 from tests.support.intake_flow import CLEAR_STRINGS, PAYOKE, PERSON, POLICE, IntakeClient, clock
@@ -37,11 +37,12 @@ async def test_a_police_referral_becomes_a_case_opened_at_payoke_that_others_con
         case = await intake.command(f"/referrals/{rid}/admission", {"eu_citizen": False}, status=201)
         case_id = case["case_id"]
 
-        async def case_opened_on_the_topic() -> bool:
-            return any(r.key == case_id.encode() and headers_of(r)["event_type"] == "CaseOpened"
+        async def case_profiled_on_the_topic() -> bool:
+            # The admission's last event: the referral's profile again, under the case.
+            return any(r.key == case_id.encode() and headers_of(r)["event_type"] == "CaseProfiled"
                        for r in await topic_records(running_broker.bootstrap))  # fmt: skip
 
-        await wait_until(case_opened_on_the_topic, timeout=30)
+        await wait_until(case_profiled_on_the_topic, timeout=30)
         records = await topic_records(running_broker.bootstrap)
         mine = [r for r in records if headers_of(r)["case_id"] in (rid, case_id)]
         [opened] = [r for r in mine if headers_of(r)["event_type"] == "CaseOpened"]
@@ -53,10 +54,17 @@ async def test_a_police_referral_becomes_a_case_opened_at_payoke_that_others_con
         # Keyed by the referral until admission, by the case from then on.
         in_stream_order = sorted(mine, key=lambda r: int(headers_of(r)["stream_version"]))
         types = [(headers_of(r)["event_type"], r.key.decode()) for r in in_stream_order]
-        assert [t for t, _ in types] == ["ReferralSubmitted", "IdentityCaptured", "ReferralScreened",
+        assert [t for t, _ in types] == ["ReferralSubmitted", "IdentityCaptured", "CaseProfiled", "ReferralScreened",
                                          "ReferralAccepted", "IntakeInterviewHeld", "ConsentGiven", "ConsentGiven",
-                                         "CaseOpened"]  # fmt: skip
-        assert {k for t, k in types if t != "CaseOpened"} == {rid} and types[-1][1] == case_id
+                                         "CaseOpened", "CaseProfiled"]  # fmt: skip
+        assert {k for _, k in types[:-2]} == {rid} and {k for _, k in types[-2:]} == {case_id}
+        # The person's profile in bands only (PERSON: a Nigerian woman born 1999-03-14, referred in 2026).
+        profiles = [CaseProfiled.model_validate(json.loads(r.value)) for r in in_stream_order
+                    if headers_of(r)["event_type"] == "CaseProfiled"]  # fmt: skip
+        assert [(p.case_id, p.sex, p.age_band, p.citizenship, p.world_region) for p in profiles] == [
+            (None, "female", "25-34", "non-eu", "africa"),
+            (case_id, "female", "25-34", "non-eu", "africa"),
+        ]
         # No message on the topic, from this test or any other, carries a clear personal value.
         for record in records:
             text = record_text(record)

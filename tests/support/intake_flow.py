@@ -29,6 +29,7 @@ CIRCUMSTANCES = "Found by Zorbalinde in a car wash basement on Quarkstraat 17"
 PERSON = {
     "names": "Ilvaneth Quorrimaa",
     "aliases": ["Vanny Q-Kestrel"],
+    "sex": "female",
     "date_of_birth": "1999-03-14",
     "nationality": "NG",
     "languages": ["en", "yo"],
@@ -36,8 +37,10 @@ PERSON = {
     "identity_document_numbers": ["PX-77881299"],
     "photo_reference": "photo-store://blob-8c1f-quorrimaa",
 }
+# The date of birth too: intake publishes only its age band (CaseProfiled), never the date. (The sex and the
+# nationality's two letters are not distinctive enough to search for; CaseProfiled has no field for a country.)
 CLEAR_STRINGS = [CIRCUMSTANCES, "Zorbalinde", "Quarkstraat", "Ilvaneth", "Quorrimaa", "Kestrel",
-                 "470 98 76 54", "PX-77881299", "blob-8c1f"]  # fmt: skip
+                 "470 98 76 54", "PX-77881299", "blob-8c1f", "1999-03-14"]  # fmt: skip
 
 STAGES = ("submitted", "screened", "accepted", "interviewed", "consented", "admitted")
 

@@ -18,8 +18,11 @@ from harbour.errors import NotFound, RuleViolation
 from harbour.events import EVENT_TYPES, DomainEvent
 from harbour.pii import Sealed
 from schemas.intake import (
+    AgeBand,
     CaseOpened,
+    CaseProfiled,
     Centre,
+    CitizenshipGroup,
     ConsentScope,
     DeclineReason,
     ErasureReason,
@@ -35,10 +38,13 @@ from schemas.intake import (
     ReferralScreened,
     ReferralSubmitted,
     Region,
+    Sex,
     SignalCategory,
     Urgency,
+    WorldRegion,
 )
 from services.intake import Person, Referral, ReferralStatus
+from services.intake.profile import ProfileInput
 from services.intake.screening import TAKE_IN_THRESHOLD, load_catalogue, parse_catalogue, screen
 
 D0 = date(2026, 1, 5)
@@ -374,7 +380,7 @@ def test_an_unknown_identity_field_is_refused() -> None:
 
 def test_the_referrer_passes_on_identity_only_until_the_decision() -> None:
     referral = submitted()
-    referral.capture_identity(person_id=PERSON, on=D0, nationality=sealed())
+    referral.capture_identity(person_id=PERSON, on=D0, nationality=sealed(), clear=ProfileInput(nationality="NG"))
     referral.screen(by_centre=HOME, on=D0)
     referral.accept(by_centre=HOME, on=D0)
     with refused("status"):
@@ -386,6 +392,79 @@ def test_identity_is_not_captured_on_a_declined_referral() -> None:
     referral.decline(by_centre=HOME, reason=DeclineReason.OUTSIDE_MANDATE, on=D0)
     with refused("status"):
         referral.capture_identity(person_id=PERSON, by_centre=HOME, on=D0, names=sealed())
+
+
+# --- the coarse profile (CaseProfiled, for the statistics) ---------------------------------------------------
+
+
+def profiled(referral: Referral, on: date = D0, **clear: typing.Any) -> list[DomainEvent]:
+    """Capture ``clear`` (sealed too, as the API does) and return what the capture recorded."""
+    before = len(referral.pending())
+    referral.capture_identity(person_id=PERSON, by_centre=HOME, on=on, clear=ProfileInput(**clear),
+                              **{name: sealed() for name in clear})  # fmt: skip
+    return referral.pending()[before:]
+
+
+def test_a_capture_of_sex_birth_and_nationality_records_their_bands_and_never_the_values() -> None:
+    captured, profile = profiled(accepted(), sex=Sex.FEMALE, date_of_birth=date(2010, 6, 1), nationality="RO")
+    assert isinstance(captured, IdentityCaptured) and isinstance(profile, CaseProfiled)
+    assert (profile.sex, profile.age_band, profile.citizenship, profile.world_region) == (
+        Sex.FEMALE, AgeBand.FROM_12_TO_17, CitizenshipGroup.EU, WorldRegion.EUROPE)  # fmt: skip
+    assert profile.case_id is None and profile.referral_id == "ref-1"
+    text = profile.model_dump_json()
+    assert "2010" not in text and "RO" not in text and PERSON not in text
+
+
+def test_the_age_band_is_the_age_on_the_day_the_person_was_referred_not_on_the_day_of_capture() -> None:
+    # Referred on D0 (5 Jan 2026) the day before turning 12; captured a month later, when 12.
+    (_, profile) = profiled(accepted(), on=D0 + timedelta(days=30), date_of_birth=date(2014, 1, 6))
+    assert profile.age_band is AgeBand.UNDER_12 and profile.sex is Sex.UNKNOWN
+    assert profile.citizenship is CitizenshipGroup.UNKNOWN and profile.world_region is WorldRegion.UNKNOWN
+
+
+def test_a_capture_that_changes_no_band_records_no_profile_and_a_correction_records_the_whole_profile() -> None:
+    referral = accepted()
+    profiled(referral, sex=Sex.MALE, nationality="NG")
+    assert [type(e) for e in profiled(referral, nationality="NG")] == [IdentityCaptured]  # the same bands
+    (_, corrected) = profiled(referral, date_of_birth=date(1990, 1, 1))
+    assert (corrected.sex, corrected.age_band, corrected.citizenship, corrected.world_region) == (
+        Sex.MALE, AgeBand.FROM_35_TO_44, CitizenshipGroup.NON_EU, WorldRegion.AFRICA)  # fmt: skip
+    (_, moved) = profiled(referral, nationality="BR")
+    assert (moved.sex, moved.age_band, moved.world_region) == (Sex.MALE, AgeBand.FROM_35_TO_44, WorldRegion.AMERICAS)
+
+
+def test_a_capture_of_other_fields_alone_records_no_profile() -> None:
+    referral = accepted()
+    referral.capture_identity(person_id=PERSON, by_centre=HOME, on=D0, names=sealed())
+    assert not any(isinstance(e, CaseProfiled) for e in referral.pending())
+
+
+@pytest.mark.parametrize("name", ["sex", "date_of_birth", "nationality"])
+def test_a_profile_field_sealed_without_its_clear_value_or_the_reverse_is_refused(name: str) -> None:
+    with refused(name):
+        accepted().capture_identity(person_id=PERSON, by_centre=HOME, on=D0, **{name: sealed()})
+    clear = {"sex": Sex.OTHER, "date_of_birth": date(2000, 1, 1), "nationality": "BE"}[name]
+    with refused(name):
+        accepted().capture_identity(person_id=PERSON, by_centre=HOME, on=D0, names=sealed(),
+                                    clear=ProfileInput(**{name: clear}))  # fmt: skip
+
+
+def test_admission_records_the_referrals_profile_again_under_the_case_and_a_later_capture_names_the_case() -> None:
+    referral = ready_to_admit()
+    profiled(referral, sex=Sex.FEMALE, nationality="VN")
+    referral.admit(by_centre=HOME, eu_citizen=False, on=D0 + timedelta(days=2), case_id="case-1")
+    opened, profile = referral.pending()[-2:]
+    assert isinstance(opened, CaseOpened) and isinstance(profile, CaseProfiled)
+    assert (profile.case_id, profile.sex, profile.world_region, profile.profiled_on) == (
+        "case-1", Sex.FEMALE, WorldRegion.ASIA, D0 + timedelta(days=2))  # fmt: skip
+    (_, later) = profiled(referral, on=D0 + timedelta(days=3), date_of_birth=date(2001, 2, 3))
+    assert later.case_id == "case-1" and later.age_band is AgeBand.FROM_18_TO_24 and later.sex is Sex.FEMALE
+
+
+def test_an_admission_without_any_profile_records_none() -> None:
+    referral = ready_to_admit()
+    referral.admit(by_centre=HOME, eu_citizen=True, on=D0 + timedelta(days=2), case_id="case-1")
+    assert not any(isinstance(e, CaseProfiled) for e in referral.pending())
 
 
 def test_flagging_a_minor_also_requests_a_guardianship_referral() -> None:
@@ -566,6 +645,6 @@ def test_no_intake_event_has_a_free_text_field_other_than_ids_and_codes(event_cl
 
 
 def test_every_intake_event_is_registered_for_decoding() -> None:
-    assert len(INTAKE_EVENTS) == 18
+    assert len(INTAKE_EVENTS) == 19
     for cls in INTAKE_EVENTS:
         assert EVENT_TYPES.cls_for(cls.event_type) is cls

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from harbour.custody import Custody
 from schemas.intake import (
@@ -28,9 +28,20 @@ from schemas.intake import (
     RedirectTarget,
     Region,
     ScreeningSummary,
+    Sex,
     Urgency,
 )
+from services.intake.profile import COUNTRIES, ProfileInput
 
+
+def _assigned(code: str) -> str:
+    # Two capitals is the shape; the profile needs a country, so a code ISO never assigned ("UK", "ZZ") is a 422.
+    if code not in COUNTRIES:
+        raise ValueError("not an ISO 3166-1 alpha-2 country code")
+    return code
+
+
+Nationality = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$"), AfterValidator(_assigned)]
 Version = Annotated[int | None, Field(default=None, ge=0, description="the version you read; 409 when stale")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -51,16 +62,19 @@ class PersonDetails(BaseModel):
 
     names: Text | None = None
     aliases: list[Text] | None = Field(None, max_length=20)
+    sex: Sex | None = Field(None, description="as the person states it; absent: not recorded")
     date_of_birth: date | None = None
-    nationality: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = Field(
-        None, description="ISO 3166-1 alpha-2"
-    )
+    nationality: Nationality | None = Field(None, description="ISO 3166-1 alpha-2")
     languages: list[Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}$")]] | None = Field(
         None, max_length=20, description="ISO 639 codes"
     )
     phone: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ()./-]{6,24}$")] | None = None
     identity_document_numbers: list[Text] | None = Field(None, max_length=10)
     photo_reference: Text | None = None
+
+    def profile_input(self) -> ProfileInput:
+        """The clear values the coarse profile is made of (services/intake/profile.py); never stored."""
+        return ProfileInput(sex=self.sex, date_of_birth=self.date_of_birth, nationality=self.nationality)
 
     def clear_values(self) -> dict[str, str]:
         """The given fields as text, ready to seal one by one (lists as JSON)."""

@@ -85,10 +85,11 @@ async def _submit(rt: ServiceRuntime, conn: object, caller: Caller, referral: Re
         exploitation_types=body.exploitation_types, signal_ids=body.signal_ids, urgency=body.urgency,
         referrer_file_number=body.referrer_file_number, circumstances=circumstances, event_id=submitted_id,
     )  # fmt: skip
-    if identity:
+    if body.person is not None and identity:
         captured_id = uuid4()
         sealed = await rt.vault.seal_fields(conn, person_id, identity, aad=captured_id)
-        referral.capture_identity(person_id=person_id, on=on, event_id=captured_id, **sealed)  # type: ignore[arg-type]
+        referral.capture_identity(person_id=person_id, on=on, event_id=captured_id,  # type: ignore[arg-type]
+                                  clear=body.person.profile_input(), **sealed)  # fmt: skip
     await rt.repository.save(referral, rt.command_context(caller), conn=conn)
 
 
@@ -238,7 +239,7 @@ async def capture_identity(
         event_id = uuid4()
         sealed = await rt.vault.seal_fields(conn, person_id, values, aad=event_id)
         referral.capture_identity(person_id=person_id, on=on, by_centre=Centre(caller.org), event_id=event_id,
-                                  **sealed)  # type: ignore[arg-type]  # fmt: skip
+                                  clear=body.profile_input(), **sealed)  # type: ignore[arg-type]  # fmt: skip
         await rt.repository.save(referral, rt.command_context(caller), conn=conn)
         return referral_view(await referral_row(conn, referral_id))
 
