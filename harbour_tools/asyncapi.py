@@ -54,8 +54,13 @@ _HEADER_DOC = {
     "causation_id": ("uuid", "the event or message that caused it"),
     "traceparent": (None, "W3C trace context of the relay's publish span"),
 }
-_TRACE_HEADERS = {"traceparent": "W3C trace context of the relay's publish span",
-                  "tracestate": "W3C trace state, when the trace has one"}  # fmt: skip
+# What the relay adds to every record it publishes, besides the record's own headers.
+_RELAY_HEADERS = {"traceparent": "W3C trace context of the relay's publish span",
+                  "tracestate": "W3C trace state, when the trace has one",
+                  "relay_epoch": "<relay>@<epoch>: when the relay that published the record last published its store "
+                                 "again (microseconds since 1970; 0: never). A higher epoch than the one read before "
+                                 "on a partition means its log was published again: read it again from its start "
+                                 "(deduplicating by id) rather than go on from an offset"}  # fmt: skip
 
 
 def _string(description: str, fmt: str | None = None, **extra: Any) -> JSON:
@@ -76,7 +81,8 @@ def envelope_headers() -> JSON:
         fmt, description = _HEADER_DOC[name]
         properties[name] = _string(description, fmt)
     properties["content-type"]["const"] = "application/json"
-    properties["tracestate"] = _string(_TRACE_HEADERS["tracestate"])
+    properties["tracestate"] = _string(_RELAY_HEADERS["tracestate"])
+    properties["relay_epoch"] = _string(_RELAY_HEADERS["relay_epoch"])
     required = [name for name, _ in WIRE_HEADERS if name not in OPTIONAL_HEADERS]
     return {"type": "object", "description": "Kafka headers (UTF-8 strings) of a domain event; the event type "
             "travels here", "properties": properties, "required": required}  # fmt: skip
@@ -94,7 +100,7 @@ def milestone_envelope_headers() -> JSON:
             "audience": _string("the audience, the topic's own"),
             "source": _string("the service whose event it reports"),
             "content-type": _string("application/json", const="application/json"),
-            **{name: _string(text) for name, text in _TRACE_HEADERS.items()},
+            **{name: _string(text) for name, text in _RELAY_HEADERS.items()},
         },
         "required": ["milestone", "milestone_id", "audience", "source", "content-type"],
     }

@@ -33,7 +33,7 @@ from uuid import UUID
 
 import asyncpg
 from aiokafka import AIOKafkaProducer, ConsumerRecord
-from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLargeError
+from aiokafka.errors import IllegalStateError, KafkaError, MessageSizeTooLargeError, RecordTooLargeError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
@@ -42,7 +42,7 @@ from pydantic import ValidationError
 from harbour import telemetry
 from harbour.db import Connection
 from harbour.errors import ConcurrencyError, HarbourError
-from harbour.kafka.rebuild import AssignmentWatch
+from harbour.kafka.rebuild import RELAY_EPOCH_HEADER, AssignmentWatch, RelayEpochs
 from harbour.kafka.security import client_options
 from harbour.settings import HarbourSettings
 from harbour.store import Actor, CommandContext, RecordedEvent
@@ -293,6 +293,9 @@ class InboxConsumer:
         self.dead_letter_failures = 0  # publishes of a dead letter that the broker did not acknowledge
         self._producer: AIOKafkaProducer | None = None
         self._producer_lock = asyncio.Lock()
+        # The relays' epochs this consumer read, per topic-partition: the owner's serves its siblings (one Kafka
+        # consumer reads them all).
+        self.epochs = RelayEpochs(subscription.consumer)
         # At zero from the start: a series that first appears at 1 has no earlier sample, so increase() (the
         # dead-letters panel, the dead-letters alert) would not see the first dead letter after a restart.
         telemetry.DEAD_LETTERS.labels(runtime.name, subscription.topic)
@@ -371,8 +374,10 @@ class InboxConsumer:
         """Apply one record once, or dead-letter it. Raises only to leave it unacknowledged (database or broker
         away): FastStream then seeks back and the record comes again."""
         raw: ConsumerRecord = message.raw_message
+        headers = RecordHeaders.of(raw)
+        if await self._log_published_again(message, raw, headers):
+            return
         try:
-            headers = RecordHeaders.of(raw)
             if self._skips(headers):
                 return
             payload = self._decode_raw(headers, raw) if self.subscription.raw else self._decode(headers, raw.value)
@@ -384,6 +389,23 @@ class InboxConsumer:
                 and payload.event_type not in self.subscription.event_types:  # fmt: skip
             return
         await self._apply_with_retries(payload, raw)
+
+    async def _log_published_again(self, message: KafkaMessage, raw: ConsumerRecord, headers: RecordHeaders) -> bool:
+        """Whether the record's partition is to be read again from its start, the record left unread for now
+        (harbour.kafka.rebuild, RelayEpochs): its relay published its store again since this consumer last read it."""
+        epochs = self._owner().epochs
+        try:
+            return await epochs.rewinds(self.runtime.store.pool, message.consumer, raw,
+                                        headers.readable.get(RELAY_EPOCH_HEADER))  # fmt: skip
+        except IllegalStateError:
+            # The partition went to another member meanwhile; it reads the same epochs, and its records are its own.
+            epochs.forget(raw.topic, raw.partition)
+            return True
+        except Exception:
+            # The database is away (the epochs are read and written there): not acknowledged, it comes again.
+            telemetry.CONSUMED.labels(self.runtime.name, self.subscription.consumer, "transient").inc()
+            await asyncio.sleep(1.0)
+            raise
 
     async def _apply_with_retries(self, payload: RecordedEvent | RawMessage, raw: ConsumerRecord) -> None:
         attempt = conflicts = 0

@@ -40,6 +40,18 @@ old position, ahead of records before them that it then reads again: once each (
 that moment. One thing needs help: a group that re-forms while its topics are still gone gets none of their
 partitions, for minutes, and on Tansu for good (``AssignmentWatch``, the rebalance listener of every Harbour
 consumer, rejoins it once they are back).
+
+That reasoning holds for the broker; it did not always hold for the race around it. A commit of the old position
+that reaches the broker after the rejoin, or a partition truncated under a group whose offsets survived (an
+unclean leader election on Kafka), leaves a group at an offset past which the log published again has grown: it
+goes on from there and skips what landed below it (seen once in CI: 393 of 400, a group back at its old offset
+307 in a log published again to 300 and then grown). So each relay stamps its records with its epoch (header
+``relay_epoch``: the relay's name and when it last published its store again), and every consumer keeps, per
+topic-partition and relay, the highest epoch it read (``RelayEpochs``, table ``consumer_relay_epochs``). A record
+of a higher epoch than the one read before on its partition means the log was published again under it: the
+consumer leaves the record unread and reads the partition again from its start (its inbox dedupes what it had
+applied). Whatever the group's offsets were, nothing below is skipped. The cost: one more reading of a partition
+per rebuild that reaches it, also of a partition the broker had not lost (a rebuild publishes every topic again).
 """
 
 from __future__ import annotations
@@ -60,7 +72,109 @@ from harbour.settings import HarbourSettings
 
 log = logging.getLogger("harbour.relay")
 
+RELAY_EPOCH_HEADER = "relay_epoch"
 LOOK_SECONDS = 1.0  # how long a partition may stay silent before "no record at that offset" is believed
+
+
+def epoch_header(relay: str, epoch: int) -> tuple[str, bytes]:
+    """The header a relay puts on every record: ``<relay>@<epoch>``."""
+    return RELAY_EPOCH_HEADER, f"{relay}@{epoch}".encode()
+
+
+def parse_epoch(value: str) -> tuple[str, int] | None:
+    """The relay and its epoch from a ``relay_epoch`` header; None for anything else (a header of another writer
+    is not a reason to read a partition again, nor poison)."""
+    relay, at, number = value.rpartition("@")
+    if not at or not relay or not number.isdigit() or len(number) > 18:
+        return None
+    return relay, int(number)
+
+
+@dataclass(slots=True)
+class _Rewind:
+    epochs: dict[str, int]  # per relay: the epoch that made the consumer read the partition again
+    until: int  # the offset where it saw it: the new epochs count once the consumer is back there
+
+
+class RelayEpochs:
+    """One consumer's relay epochs per topic-partition (``consumer_relay_epochs``), and the rewinds they cause.
+
+    ``rewinds`` is asked of every record before anything else, skipped types included (a foreign record of a higher
+    epoch says the same as any other). It answers True when the record is to be left unread because the partition
+    is being read again from its start; the caller then acknowledges nothing of it: the seek stands (FastStream's
+    ack commits the consumer's positions, and a partition being reset has none). The new epoch is written only once
+    the consumer is back at the offset where it saw it: a crash before that reads the partition again, never less.
+    """
+
+    def __init__(self, consumer: str) -> None:
+        self.consumer = consumer
+        self._seen: dict[tuple[str, int, str], int] | None = None
+        self._rewinds: dict[tuple[str, int], _Rewind] = {}
+        self.rewound = 0  # how many times a partition was read again (tests and logs)
+
+    async def _load(self, conn: Connection) -> None:
+        rows = await conn.fetch("SELECT topic, partition, relay, epoch FROM consumer_relay_epochs WHERE consumer = $1",
+                                self.consumer)  # fmt: skip
+        self._seen = {(r["topic"], r["partition"], r["relay"]): r["epoch"] for r in rows}
+
+    async def _save(self, conn: Connection, topic: str, partition: int, epochs: Mapping[str, int]) -> None:
+        relays = list(epochs)
+        await conn.execute(
+            """INSERT INTO consumer_relay_epochs AS e (consumer, topic, partition, relay, epoch)
+               SELECT $1, $2, $3, r, n FROM unnest($4::text[], $5::bigint[]) AS u(r, n)
+               ON CONFLICT (consumer, topic, partition, relay) DO UPDATE
+                  SET epoch = greatest(e.epoch, EXCLUDED.epoch), updated_at = now()""",
+            self.consumer, topic, partition, relays, [epochs[r] for r in relays],
+        )  # fmt: skip
+        seen = self._seen if self._seen is not None else {}
+        for relay, epoch in epochs.items():
+            seen[(topic, partition, relay)] = max(epoch, seen.get((topic, partition, relay), epoch))
+
+    def forget(self, topic: str, partition: int) -> None:
+        """A rewind of a partition this consumer no longer holds is its new holder's."""
+        self._rewinds.pop((topic, partition), None)
+
+    async def rewinds(self, pool: Any, kafka: Any, record: ConsumerRecord, header: str | None) -> bool:
+        """Whether ``record`` makes its partition be read again from the start (and so stays unread now).
+        ``kafka`` is the AIOKafkaConsumer that returned it; ``header`` the record's readable ``relay_epoch``."""
+        tp = (record.topic, record.partition)
+        pending = self._rewinds.get(tp)
+        parsed = parse_epoch(header) if header is not None else None
+        if pending is None and parsed is None:
+            return False
+        # The database only when an epoch is first read or changes: never per record.
+        if self._seen is None:
+            async with pool.acquire() as conn:
+                await self._load(conn)
+        assert self._seen is not None
+        if pending is not None and record.offset >= pending.until:
+            # Back where the new epoch showed: everything below it was read again.
+            async with pool.acquire() as conn:
+                await self._save(conn, record.topic, record.partition, pending.epochs)
+            del self._rewinds[tp]
+            pending = None
+        if parsed is None:
+            return False
+        relay, epoch = parsed
+        known = pending.epochs.get(relay) if pending is not None else None
+        if known is None:
+            known = self._seen.get((record.topic, record.partition, relay))
+        if known is None:  # the first record of this relay the consumer reads on the partition
+            async with pool.acquire() as conn:
+                await self._save(conn, record.topic, record.partition, {relay: epoch})
+            return False
+        if epoch <= known:
+            return False
+        if pending is None:
+            pending = self._rewinds[tp] = _Rewind({}, record.offset)
+        pending.epochs[relay] = epoch
+        pending.until = max(pending.until, record.offset)
+        self.rewound += 1
+        log.warning("consumer %s: %s[%d] was published again (relay %s, a newer epoch at offset %d): reading it "
+                    "again from its start", self.consumer, record.topic, record.partition, relay,
+                    record.offset)  # fmt: skip
+        await kafka.seek_to_beginning(TopicPartition(record.topic, record.partition))
+        return True
 
 
 def fingerprint(key: bytes | None, value: bytes | None) -> int:

@@ -26,7 +26,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from harbour import telemetry
 from harbour.db import Connection
 from harbour.kafka.producer import make_producer
-from harbour.kafka.rebuild import AckLedger, Loss, Mark, Unsure, fingerprint
+from harbour.kafka.rebuild import AckLedger, Loss, Mark, Unsure, epoch_header, fingerprint
 from harbour.kafka.sleep_slot import DOMAIN_SLOT, SleepSlot
 from harbour.kafka.topics import TopicKeeper, TopicSpec
 from harbour.settings import HarbourSettings
@@ -42,6 +42,10 @@ HELD_BACK_FIRST_WAIT = 0.01  # seconds; doubled while events stay held back, up 
 BUSY_FIRST_WAIT = 0.002
 BUSY_MAX_WAIT = 0.05
 UNSURE_RETRY_SECONDS = 0.5  # a look for a loss that the broker did not answer clearly is tried again after this
+
+# The relay's epoch: its newest rebuild's detection, in microseconds since 1970 (0 before any).
+_EPOCH_SQL = """SELECT coalesce(max((extract(epoch FROM detected_at) * 1000000)::bigint), 0)
+                  FROM relay_rebuilds WHERE relay = $1"""
 
 # Per (topic, partition) of a batch: its first acknowledged offset and its last record.
 BatchAcks = dict[tuple[str, int], tuple[int, Mark]]
@@ -173,6 +177,10 @@ class OutboxRelay:
         self.ledger = AckLedger(self.name)  # what the broker acknowledged, per topic-partition (relay_acks)
         self._next_check = 0.0  # time.monotonic() of the next look for a loss (0: before the next batch)
         self._rebuild: _Rebuild | None = None
+        # When this relay last published its store again (harbour.kafka.rebuild, RelayEpochs): on every record, so
+        # a consumer left at an offset past a log published again can tell. Read from the store with the checkpoint.
+        self.epoch = 0
+        self._epoch_headers = [epoch_header(self.name, 0)]
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -338,6 +346,7 @@ class OutboxRelay:
         async with self.store.pool.acquire() as conn:
             row = await conn.fetchrow("SELECT tx_id, global_position FROM checkpoints WHERE name = $1", self.name)
             await self.ledger.load(conn)
+            self._set_epoch(await conn.fetchval(_EPOCH_SQL, self.name))
             open_rebuild = await conn.fetchrow(
                 """SELECT id, checkpoint_tx_id, checkpoint_global_position, events,
                           extract(epoch FROM now() - detected_at)::float8 AS age
@@ -394,13 +403,19 @@ class OutboxRelay:
                 self.name, start.tx_id, start.global_position,
             )  # fmt: skip
             await self.ledger.forget(conn)
+            # detected_at is the new epoch: later than any earlier one of this relay even within a microsecond.
             rebuild_id = await conn.fetchval(
                 """INSERT INTO relay_rebuilds (relay, reason, from_tx_id, from_global_position, checkpoint_tx_id,
-                                               checkpoint_global_position, events)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id""",
+                                               checkpoint_global_position, events, detected_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7,
+                           greatest(now(), (SELECT max(detected_at) + interval '1 microsecond' FROM relay_rebuilds
+                                             WHERE relay = $1)))
+                   RETURNING id""",
                 self.name, loss.reason, start.tx_id, start.global_position, reached.tx_id, reached.global_position,
                 events,
             )  # fmt: skip
+            epoch = await conn.fetchval(_EPOCH_SQL, self.name)
+        self._set_epoch(epoch)
         self.ledger.forgotten()
         self._position = start
         self._rebuild = _Rebuild(rebuild_id, reached, events, time.monotonic())
@@ -411,6 +426,10 @@ class OutboxRelay:
         log.warning("relay %s: the broker lost what it had acknowledged (%s); publishing the store again from "
                     "position %d (its start): %d events up to global position %d, where the relay had got",
                     self.name, loss.reason, start.global_position, events, reached.global_position)  # fmt: skip
+
+    def _set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self._epoch_headers = [epoch_header(self.name, epoch)]
 
     async def _rebuilt_up_to(self, batch: Page) -> None:
         rebuild = self._rebuild
@@ -624,7 +643,8 @@ class OutboxRelay:
     def _publish_span(
         self, traceparent: str | None, topics: list[str], count: int, event_types: set[str], first_position: int
     ) -> Iterator[list[tuple[str, bytes]]]:
-        """One publish span per request's run of events, continuing that request's trace; yields its headers.
+        """One publish span per request's run of events, continuing that request's trace; yields the headers each of
+        its records gets besides its own: the span's trace context and the relay's epoch.
 
         The events one command stored share its traceparent and are adjacent in the store's order, so they
         are published under one span (a span per message cost more than the publishing itself). The span is
@@ -641,7 +661,7 @@ class OutboxRelay:
         try:
             carrier: dict[str, str] = {}
             propagate.inject(carrier, context=trace.set_span_in_context(span, parent))
-            yield [(k, v.encode()) for k, v in carrier.items()]
+            yield [*((k, v.encode()) for k, v in carrier.items()), *self._epoch_headers]
         except BaseException as error:
             span.record_exception(error)
             span.set_status(Status(StatusCode.ERROR, type(error).__name__))

@@ -13,7 +13,7 @@ import asyncio
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from harbour import telemetry
 from harbour.kafka.topics import ensure_topics
@@ -213,3 +213,80 @@ async def test_a_consumer_far_along_a_lost_log_longer_than_the_one_published_aga
     new records from the 8th on and skip the first 7: it must read the partition again from its start instead."""
     [rebuild] = await _far_along(pg_server_url, own_broker, f"long{uuid.uuid4().hex[:6]}", foreign=7)
     assert rebuild["events"] == 300
+
+
+async def test_a_consumer_whose_offset_outlived_its_partitions_log_reads_the_log_published_again_from_its_start(
+    pg_server_url, own_broker
+):
+    """The group's offset (307: 7 records of another writer, then 300 of the store) outlived the log it pointed
+    into, as after an unclean leader election on Kafka or a commit of the old position that reached the broker
+    after the rejoin. The relay published the 300 again and 100 new ones after them: from 307 the consumer would
+    skip the first 7 new records. The record at 307 carries the relay's new epoch, so the consumer reads the
+    partition again from its start instead, and counts each of the 400 once."""
+    shelf = f"stale{uuid.uuid4().hex[:6]}"
+    pantry_settings = fast_settings(**QUICK)
+    larder_settings = fast_settings(**QUICK, consumer_group_suffix=f".{uuid.uuid4().hex[:8]}")
+    larder_db = f"harbour_test_larder_{shelf}"
+    larder_run = {"pg_server_url": pg_server_url, "bootstrap": own_broker.bootstrap, "settings": larder_settings,
+                  "database": larder_db}  # fmt: skip
+    group = "larder.count-stock" + larder_settings.consumer_group_suffix
+
+    async def counted(larder: RunningService) -> tuple[int, int]:
+        async with larder.runtime.pool.acquire() as conn:
+            total = await conn.fetchval("SELECT total FROM tallies WHERE shelf_id = $1", shelf) or 0
+            events = await conn.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", f"tally-{shelf}")
+        return total, events
+
+    async with running_service(PANTRY, pg_server_url=pg_server_url, bootstrap=own_broker.bootstrap,
+                               settings=pantry_settings) as pantry:  # fmt: skip
+        async with running_service(LARDER, keep_database=True, **larder_run) as larder:
+            producer = AIOKafkaProducer(bootstrap_servers=own_broker.bootstrap)
+            await producer.start()
+            try:
+                for _ in range(7):  # the shelf's key: its partition
+                    sent = await producer.send_and_wait(PANTRY_TOPIC.name, key=f"case-{shelf}".encode(), value=b"{}",
+                                                        headers=[("event_type", b"ShelfAudited")])  # fmt: skip
+            finally:
+                await producer.stop()
+            tp = TopicPartition(PANTRY_TOPIC.name, sent.partition)
+            await _stock(pantry, shelf, 300)
+            assert await bounded(lambda: _reached(counted, larder, 300), 60), await counted(larder)
+        await asyncio.to_thread(own_broker.restart, kill=True)
+        assert await bounded(lambda: _has_rebuilt(pantry), 30), "the idle relay never noticed the loss"
+        await _stock(pantry, shelf, 100)
+        assert await bounded(lambda: _end_offset_is(own_broker.bootstrap, tp, 400), 60)
+        # The offset the old log had, on the log published again.
+        await _commit(own_broker.bootstrap, group, tp, 307)
+        async with running_service(LARDER, **larder_run) as larder:
+            assert await bounded(lambda: _reached(counted, larder, 400), 60), await counted(larder)
+            await asyncio.sleep(1.0)  # anything applied twice would show by now
+            assert await counted(larder) == (400, 400)
+            async with larder.runtime.pool.acquire() as conn:
+                epochs = await conn.fetch("SELECT relay, epoch FROM consumer_relay_epochs WHERE topic = $1 AND "
+                                          "partition = $2", tp.topic, tp.partition)  # fmt: skip
+    [(relay, epoch)] = [(r["relay"], r["epoch"]) for r in epochs]
+    assert relay == "relay:pantry" and epoch > 0
+
+
+async def _reached(counted, larder: RunningService, n: int) -> bool:
+    return (await counted(larder))[0] >= n
+
+
+async def _has_rebuilt(service: RunningService) -> bool:
+    return bool(await _rebuilds_of(service))
+
+
+async def _end_offset_is(bootstrap: str, tp: TopicPartition, n: int) -> bool:
+    # Records read, not end_offsets: Tansu reports an end offset inside the last record batch.
+    records = await read_topic(bootstrap, tp.topic, validate=False)
+    return sum(1 for r in records if r.partition == tp.partition) >= n
+
+
+async def _commit(bootstrap: str, group: str, tp: TopicPartition, offset: int) -> None:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        await consumer.commit({tp: offset})
+    finally:
+        await consumer.stop()
