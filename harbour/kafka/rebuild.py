@@ -59,6 +59,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +74,7 @@ from harbour.settings import HarbourSettings
 log = logging.getLogger("harbour.relay")
 
 RELAY_EPOCH_HEADER = "relay_epoch"
+FUTURE_EPOCH_SECONDS = 3600.0  # how far ahead of this clock a relay's epoch (its database's clock) may be
 LOOK_SECONDS = 1.0  # how long a partition may stay silent before "no record at that offset" is believed
 
 
@@ -81,13 +83,19 @@ def epoch_header(relay: str, epoch: int) -> tuple[str, bytes]:
     return RELAY_EPOCH_HEADER, f"{relay}@{epoch}".encode()
 
 
-def parse_epoch(value: str) -> tuple[str, int] | None:
+def parse_epoch(value: str, *, now: float | None = None) -> tuple[str, int] | None:
     """The relay and its epoch from a ``relay_epoch`` header; None for anything else (a header of another writer
-    is not a reason to read a partition again, nor poison)."""
+    is not a reason to read a partition again, nor poison).
+
+    An epoch is a moment, so one later than an hour from now is no relay's: kept, it would sit above every real
+    epoch of that relay and hide its next rebuild from this consumer; it is ignored instead."""
     relay, at, number = value.rpartition("@")
-    if not at or not relay or not number.isdigit() or len(number) > 18:
+    if not at or not relay or not number.isascii() or not number.isdigit() or len(number) > 18:
         return None
-    return relay, int(number)
+    epoch = int(number)
+    if epoch > ((time.time() if now is None else now) + FUTURE_EPOCH_SECONDS) * 1_000_000:
+        return None
+    return relay, epoch
 
 
 @dataclass(slots=True)
