@@ -45,10 +45,14 @@ async def test_an_idle_platform_holds_at_most_four_connections_a_service_after_a
         assert len(databases) == len(registry.available()) >= 5
         idle_limit = IDLE_PER_SERVICE * len(databases)
 
-        # A burst: every /health takes a pooled connection, so each pool grows to its maximum.
+        # A burst: every /health takes a pooled connection, so each pool grows to its maximum. Thirty at once on a
+        # pool of eight wait for a connection, and that wait counts against the request's deadline: on a loaded
+        # machine a few get the deadline's 503 (CI, 2026-12-03, beside another suite), which is the answer the
+        # service promises then. Never a 500, and most of the burst reached the database.
         for service in services.values():
             answers = await asyncio.gather(*(service.client.get("/health") for _ in range(30)))
-            assert {a.status_code for a in answers} == {200}
+            statuses = [a.status_code for a in answers]
+            assert set(statuses) <= {200, 503} and statuses.count(200) > len(statuses) // 2, statuses
         busy = await _connections(pg_server_url, databases)
 
         # At rest: the pools close what the burst opened; the dedicated connections stay.
