@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import subprocess
@@ -71,6 +72,16 @@ class Tally:
     delivery_ms: list[float] = field(default_factory=list)
     errors: int = 0
     first_error: str | None = None
+    started: float = 0.0  # perf_counter when the load began: the curves count seconds from here
+
+    def per_second(self, moments: list[float]) -> list[int]:
+        """How many of ``moments`` fell in each second since the load began (the received-over-time curve)."""
+        if not moments:
+            return []
+        counts = [0] * (int(max(moments) - self.started) + 1)
+        for moment in moments:
+            counts[max(0, int(moment - self.started))] += 1
+        return counts
 
     def latencies_ms(self) -> list[float]:
         return sorted(max(0.0, self.arrived[k] - t) * 1000 for k, t in self.responded.items() if k in self.arrived)
@@ -300,6 +311,7 @@ async def measure(platform: Platform, args: argparse.Namespace, *, warm_up: bool
                 else None
             )
             before = cpu.snapshot(platform.pids)
+            tally.started = time.perf_counter()
             try:
                 await load(platform.intake, args.rate, count, run, tally)
                 progress(f"load done: {len(tally.responded)} accepted, {tally.errors} errors; grace {args.grace} s")
@@ -314,6 +326,17 @@ async def measure(platform: Platform, args: argparse.Namespace, *, warm_up: bool
 
     def ms(p: float) -> float | None:
         return _round(percentile(latencies, p))
+
+    # Whether milestones flow as a stream or arrive in steps (issue 18: 20, then 132, 393, 643 at 10-15 s
+    # intervals): the curves per second, the longest silence between two arrivals while any was still owed, and
+    # how unevenly the seconds of the load received (coefficient of variation; 0 for a perfectly even stream).
+    arrivals = sorted(tally.arrived.values())
+    received_curve = tally.per_second(arrivals)
+    load_seconds = max(1, int(args.seconds))
+    in_load = received_curve[1:load_seconds] if len(received_curve) > 2 else received_curve
+    mean = sum(in_load) / len(in_load) if in_load else 0.0
+    spread = (sum((c - mean) ** 2 for c in in_load) / len(in_load)) ** 0.5 if in_load else 0.0
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
 
     return {
         "bench": "e2e",
@@ -335,6 +358,10 @@ async def measure(platform: Platform, args: argparse.Namespace, *, warm_up: bool
         "relay_p99_ms": _round(percentile(sorted(tally.relay_ms), 99)),
         "delivery_p50_ms": _round(percentile(sorted(tally.delivery_ms), 50)),
         "delivery_p99_ms": _round(percentile(sorted(tally.delivery_ms), 99)),
+        "longest_silence_ms": _round(max(gaps) * 1000) if gaps else None,
+        "received_cv": round(spread / mean, 3) if mean else None,
+        "accepted_per_second": tally.per_second(list(tally.responded.values())),
+        "received_per_second": received_curve,
         **(cpu.split(before, after, sampling, received) if platform.pids else {}),
     }
 
