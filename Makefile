@@ -70,7 +70,7 @@ test: infra
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/harbour schemas check
-	$(BIN)/pytest -q $(PYTEST_WORKERS)
+	$(BIN)/pytest -q --durations=15 $(PYTEST_WORKERS)
 
 bench: venv infra
 	$(BIN)/python -m bench.append
