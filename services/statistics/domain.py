@@ -107,9 +107,7 @@ def counts(facts: Sequence[Fact], rows: Dimension, columns: Dimension) -> np.nda
     return grid
 
 
-def table(name: str, title: str, rows: Dimension, columns: Dimension, facts: Sequence[Fact], k: int, *,
-          complementary: bool = True) -> Table:  # fmt: skip
-    protected = disclosure.protect(counts(facts, rows, columns), k, complementary=complementary)
+def _table_of(name: str, title: str, rows: Dimension, columns: Dimension, protected: disclosure.Protected) -> Table:
     row_names, column_names = (*rows.values, TOTAL), (*columns.values, TOTAL)
     cells = tuple(
         Cell(row=row, column=column, count=protected.published(r, c),
@@ -118,6 +116,52 @@ def table(name: str, title: str, rows: Dimension, columns: Dimension, facts: Seq
     )  # fmt: skip
     return Table(name=name, title=title, row_dimension=rows.name, column_dimension=columns.name, rows=rows.values,
                  columns=columns.values, cells=cells)  # fmt: skip
+
+
+def table(name: str, title: str, rows: Dimension, columns: Dimension, facts: Sequence[Fact], k: int, *,
+          complementary: bool = True) -> Table:  # fmt: skip
+    """One table protected on its own (``tables`` protects a release's together)."""
+    return _table_of(name, title, rows, columns,
+                     disclosure.protect(counts(facts, rows, columns), k, complementary=complementary))  # fmt: skip
+
+
+def margins(rows: Dimension, columns: Dimension) -> dict[tuple[int, int], tuple[str, str]]:
+    """The margins of a ``rows`` × ``columns`` table (cells of its grid with totals) by what they count: the same
+    figure in every table with that dimension, row or column (the forms' totals are in four tables, the sexes'
+    in three; the grand total, the count of cases, in all)."""
+    height, width = len(rows.values), len(columns.values)
+    found = {(r, width): (rows.name, value) for r, value in enumerate(rows.values)}
+    found |= {(height, c): (columns.name, value) for c, value in enumerate(columns.values)}
+    found[(height, width)] = (TOTAL, TOTAL)
+    return found
+
+
+def tables(facts: Sequence[Fact], k: int, *, complementary: bool = True) -> tuple[Table, ...]:
+    """The tables of a release, protected together: a margin shared by several tables and suppressed in one is
+    suppressed in every one (an attacker would otherwise read it in the table publishing it and recompute the
+    cells the other one hid with it), and the tables are protected again with those margins hidden, until no
+    table suppresses a shared margin that another publishes (a fixed point: the hidden margins only grow). The
+    grand total is never a complementary cell while the release publishes its count of cases."""
+    standard = STANDARD_TABLES
+    grids = [counts(facts, rows, columns) for _, _, rows, columns in standard]
+    shared = [margins(rows, columns) for _, _, rows, columns in standard]
+    keep = [frozenset({cell for cell, key in m.items() if key == (TOTAL, TOTAL)}) if len(facts) >= k else frozenset()
+            for m in shared]  # fmt: skip
+    hide: list[set[tuple[int, int]]] = [set() for _ in standard]
+    protected = [disclosure.protect(grid, k, complementary=complementary, keep=kept)
+                 for grid, kept in zip(grids, keep, strict=True)]  # fmt: skip
+    while complementary:
+        hidden = {m[cell] for m, p in zip(shared, protected, strict=True) for cell in p.reasons if cell in m}
+        more = {i: {cell for cell, key in m.items() if key in hidden and cell not in p.reasons}
+                for i, (m, p) in enumerate(zip(shared, protected, strict=True))}  # fmt: skip
+        if not any(more.values()):
+            break
+        for i, cells in more.items():
+            if cells:  # only the tables given a margin more to hide are protected again
+                hide[i] |= cells
+                protected[i] = disclosure.protect(grids[i], k, hide=frozenset(hide[i]), keep=keep[i])
+    return tuple(_table_of(name, title, rows, columns, p)
+                 for (name, title, rows, columns), p in zip(standard, protected, strict=True))  # fmt: skip
 
 
 def noisy_table(name: str, title: str, rows: Dimension, columns: Dimension, facts: Sequence[Fact],
@@ -149,10 +193,10 @@ def build_private(facts: Sequence[Fact], *, period: int, epsilon: float) -> tupl
     count of cases is the first table's noisy total. Durations are not released in this mode."""
     counted = in_period(facts, period)
     scale = disclosure.laplace_scale(epsilon / len(STANDARD_TABLES))
-    tables = tuple(noisy_table(name, title, rows, columns, counted, scale)
-                   for name, title, rows, columns in STANDARD_TABLES)  # fmt: skip
-    total = next(c.count for c in tables[0].cells if c.row == TOTAL and c.column == TOTAL)
-    return int(total or 0), tables, scale
+    noisy = tuple(noisy_table(name, title, rows, columns, counted, scale)
+                  for name, title, rows, columns in STANDARD_TABLES)  # fmt: skip
+    total = next(c.count for c in noisy[0].cells if c.row == TOTAL and c.column == TOTAL)
+    return int(total or 0), noisy, scale
 
 
 def duration(step: str, facts: Sequence[Fact], start: Callable[[Fact], date | None],
@@ -173,10 +217,9 @@ def build(facts: Sequence[Fact], *, period: int, k: int = DEFAULT_K,
           complementary: bool = True) -> tuple[int | None, tuple[Table, ...], tuple[Duration, ...]]:  # fmt: skip
     """The standard tables and durations of ``period`` over ``facts`` (all of them; those of the period count)."""
     counted = in_period(facts, period)
-    tables = tuple(table(name, title, rows, columns, counted, k, complementary=complementary)
-                   for name, title, rows, columns in STANDARD_TABLES)  # fmt: skip
+    protected = tables(counted, k, complementary=complementary)
     durations = tuple(duration(step, counted, start, end, k) for step, start, end in STEPS)
-    return (len(counted) if len(counted) >= k else None), tables, durations
+    return (len(counted) if len(counted) >= k else None), protected, durations
 
 
 class ReleaseSeries(Aggregate):
@@ -217,8 +260,8 @@ class ReleaseSeries(Aggregate):
         else:
             if epsilon is not None:
                 raise RuleViolation("only a differentially private release spends an epsilon", field="epsilon")
-            cases, tables, durations = build(facts, period=self.period, k=k)
-            event = StatisticsReleased(**common, cases=cases, tables=tables, durations=durations)
+            cases, protected, durations = build(facts, period=self.period, k=k)
+            event = StatisticsReleased(**common, cases=cases, tables=protected, durations=durations)
         self._record(event)
         return event
 

@@ -87,6 +87,90 @@ def test_without_complementary_suppression_the_audit_pins_suppressed_cells(peopl
         assert pinned[name], name
 
 
+def shared_key(table: Table, row: str, column: str) -> tuple[str, ...]:
+    """What a cell counts across the release: an inner cell is its table's own; a margin is the total of one
+    value of one dimension (the same figure in every table with that dimension); the grand total is the count."""
+    if "total" not in (row, column):
+        return ("cell", table.name, row, column)
+    if row != "total":
+        return ("margin", table.row_dimension, row)
+    return ("margin", table.column_dimension, column) if column != "total" else ("cases",)
+
+
+def joint_audit(tables: tuple[Table, ...], k: int, cases: int | None) -> list[str]:
+    """The audit over all the tables of a release at once, as an attacker holding all of them has it: a margin
+    shared by tables is one unknown (or known, where any table publishes it), the count of cases is known."""
+    known: dict[tuple[str, ...], int] = {("cases",): cases} if cases is not None else {}
+    primary: set[tuple[str, ...]] = set()
+    for table in tables:
+        for cell in table.cells:
+            key = shared_key(table, cell.row, cell.column)
+            if cell.count is not None:
+                known[key] = cell.count
+            elif cell.suppressed == "primary":
+                primary.add(key)
+    hidden = sorted({shared_key(t, c.row, c.column) for t in tables for c in t.cells} - set(known))
+    index = {key: i for i, key in enumerate(hidden)}
+    a_eq, b_eq = [], []
+    for table in tables:
+        rows, columns = (*table.rows, "total"), (*table.columns, "total")
+        for line in [[(r, col) for col in columns] for r in rows] + [[(r, col) for r in rows] for col in columns]:
+            coefficients, constant = np.zeros(len(hidden)), 0.0
+            for position, (r, col) in enumerate(line):
+                sign = -1 if position == len(line) - 1 else 1  # the last of a line is its total
+                key = shared_key(table, r, col)
+                if key in index:
+                    coefficients[index[key]] += sign
+                else:
+                    constant += sign * known[key]
+            if coefficients.any():
+                a_eq.append(coefficients)
+                b_eq.append(-constant)
+    pinned = []
+    for key, i in index.items():
+        objective = np.eye(len(hidden))[i]
+        low = linprog(objective, A_eq=a_eq, b_eq=b_eq, bounds=(0, None)).fun
+        high = linprog(-objective, A_eq=a_eq, b_eq=b_eq, bounds=(0, None))
+        upper = np.inf if high.status == 3 else -high.fun
+        if (key in primary and upper < k - 1e-6) or upper - low < 0.5:
+            pinned.append(f"{key}: [{low:g}, {upper:g}]")
+    return pinned
+
+
+def test_no_margin_shared_by_two_tables_is_published_in_one_and_suppressed_in_another(release):
+    _cases, tables, _durations = release
+    published: dict[tuple[str, ...], set[bool]] = {}
+    for table in tables:
+        for cell in table.cells:
+            if (key := shared_key(table, cell.row, cell.column))[0] != "cell":
+                published.setdefault(key, set()).add(cell.count is not None)
+    assert [key for key, seen in published.items() if len(seen) > 1] == []
+    shared = [key for key in published if sum(key in {shared_key(t, c.row, c.column) for c in t.cells}
+                                              for t in tables) > 1]  # fmt: skip
+    assert len(shared) > 20 and any(published[key] == {False} for key in shared)  # real shared margins, some hidden
+
+
+def test_tables_protected_one_by_one_would_publish_a_margin_that_another_table_suppresses(people):
+    counted = domain.in_period(facts_of(people), 2026)
+    alone = [domain.table(name, title, rows, columns, counted, K) for name, title, rows, columns in
+             domain.STANDARD_TABLES]  # fmt: skip
+    published: dict[tuple[str, ...], set[bool]] = {}
+    for table in alone:
+        for cell in table.cells:
+            if (key := shared_key(table, cell.row, cell.column))[0] != "cell":
+                published.setdefault(key, set()).add(cell.count is not None)
+    assert [key for key, seen in published.items() if len(seen) > 1], "the release's consistency would prove nothing"
+
+
+def test_the_audit_of_all_tables_together_pins_no_suppressed_cell_and_would_without_complementary_suppression(
+    people, release
+):
+    cases, tables, _durations = release
+    assert joint_audit(tables, K, cases) == []
+    counted = domain.in_period(facts_of(people), 2026)
+    assert joint_audit(domain.tables(counted, K, complementary=False), K, len(counted))
+
+
 def test_the_figures_agree_with_a_direct_count_of_the_population(people, release):
     cases, tables, durations = release
     truths = [p.truth for p in people if p.truth["year"] == 2026]
