@@ -71,9 +71,9 @@ REGION = Dimension("world region", tuple(r.value for r in WorldRegion), lambda f
 
 # name, title, row dimension, column dimension: what the rapporteur and Eurostat's trafficking tables publish.
 # Not among them: Eurostat's form of exploitation by sex and minor / adult together (six columns). Over the seeded
-# population of 2,000 cases (tests/support/statistics_population.py) at k = 11 its suppression hid 70 of its 77
-# cells and published 2 of its 60 inner cells: a table that says nothing. Form by sex and form by age group,
-# each with its own margins, say what can be said.
+# population of 2,000 cases (tests/support/statistics_population.py) at k = 11 its suppression hid 66 of its 77
+# cells and published 3 of its 60 inner cells, alone or protected with the others: a table that says nothing.
+# Form by sex and form by age group, each with its own margins, say what can be said.
 STANDARD_TABLES: tuple[tuple[str, str, Dimension, Dimension], ...] = (
     ("form-by-age-group", "Victims by form of exploitation and age group", FORM, AGE_GROUP),
     ("form-by-citizenship", "Victims by form of exploitation and citizenship", FORM, CITIZENSHIP),

@@ -21,8 +21,9 @@ What the events carry, coarsened when the fact is made (docs: services/statistic
   to, civil party, the verdict.
 * tracks: how the support track closed, and which centre holds the case after a transfer.
 
-Precedence, where two events speak of one attribute (each kept in its own field, decided when read, so the
-order the events arrive in changes nothing):
+Precedence, where events of two kinds speak of one attribute (each kind kept in its own field and the attribute
+decided when read, so the order in which events of different kinds arrive changes nothing; of one kind, the
+last folded wins):
 
 * **minor / adult** (``age_group``): the Guardianship decision, the last ``MinorityEstablished`` /
   ``MinorityDisproved``, over ``CaseOpened.minor`` (which says only "unaccompanied minor" at admission). The age

@@ -278,6 +278,9 @@ def test_a_private_release_noises_every_cell_with_the_scale_opendp_calibrates_to
     # OpenDP's own accounting of the noise used: each table spends its share, the release the sum.
     assert disclosure.epsilon_of(released.noise_scale) <= per_table + 1e-9
     assert released.epsilon == 0.8 and released.mode is DP
+    # Every standard table, the profile's too, is noised and shares the epsilon.
+    assert [t.name for t in released.tables] == [name for name, *_ in domain.STANDARD_TABLES]
+    assert {"form-by-sex", "age-band-by-sex", "region-by-sex"} <= {t.name for t in released.tables}
     exact = domain.build(facts, period=2026, k=K)[1]
     moved = 0
     for noisy, true in zip(released.tables, exact, strict=True):
