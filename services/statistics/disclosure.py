@@ -10,6 +10,11 @@ every published cell and margin fixed and every count non-negative; a primary ce
 (nobody can show it is below k) and no suppressed cell may be pinned to one value. While a cell fails, the
 smallest published cell on its row or column that can absorb the difference is suppressed too, and the table is
 audited again. Zeros are published: a zero is no person.
+
+A release's tables share margins (the forms' totals are in four of them, the sexes' in three, the count of cases
+in all): ``hide`` suppresses a margin from the start because another table suppressed the same figure, and
+``keep`` keeps a figure the release publishes anyway (the count of cases) out of the complementary cells.
+``domain.tables`` iterates over the tables until no shared margin is published in one and suppressed in another.
 """
 
 from __future__ import annotations
@@ -93,9 +98,13 @@ def _failing(values: np.ndarray, reasons: dict[tuple[int, int], str], k: int) ->
 
 
 def _choose(
-    values: np.ndarray, reasons: dict[tuple[int, int], str], candidates: list[tuple[int, int]], need: int
+    values: np.ndarray,
+    reasons: dict[tuple[int, int], str],
+    candidates: list[tuple[int, int]],
+    need: int,
+    keep: frozenset[tuple[int, int]] = frozenset(),
 ) -> tuple[int, int] | None:
-    open_ = [x for x in candidates if x not in reasons]
+    open_ = [x for x in candidates if x not in reasons and x not in keep]
     if not open_:
         return None
     # The smallest cell that can absorb the difference loses the least; else the largest there is.
@@ -103,21 +112,23 @@ def _choose(
     return min(enough, key=lambda x: (values[x], x)) if enough else max(open_, key=lambda x: (values[x], x))
 
 
-def _complement(values: np.ndarray, reasons: dict[tuple[int, int], str], cell: tuple[int, int], k: int) -> bool:
+def _complement(values: np.ndarray, reasons: dict[tuple[int, int], str], cell: tuple[int, int], k: int,
+                keep: frozenset[tuple[int, int]]) -> bool:  # fmt: skip
     """Suppress one more published cell on ``cell``'s row or column; False when there is none left."""
     r, c = cell
     candidates = [(r, j) for j in range(values.shape[1]) if j != c] + [(i, c) for i in range(values.shape[0]) if i != r]
     need = max(1, k - int(values[cell]))
     # When its own lines are all suppressed, the cell is pinned through others: widen the pattern anywhere.
     everywhere = [(int(i), int(j)) for i, j in zip(*np.nonzero(values >= 0), strict=True)]
-    chosen = _choose(values, reasons, candidates, need) or _choose(values, reasons, everywhere, need)
+    chosen = _choose(values, reasons, candidates, need, keep) or _choose(values, reasons, everywhere, need, keep)
     if chosen is None:
         return False
     reasons[chosen] = COMPLEMENTARY
     return True
 
 
-def _no_line_with_one(values: np.ndarray, reasons: dict[tuple[int, int], str], k: int) -> None:
+def _no_line_with_one(values: np.ndarray, reasons: dict[tuple[int, int], str], k: int,
+                      keep: frozenset[tuple[int, int]]) -> None:  # fmt: skip
     """The cheap first pass: a line with one suppressed cell gives it back by subtraction, so no line keeps one."""
     changed = True
     while changed:
@@ -127,26 +138,37 @@ def _no_line_with_one(values: np.ndarray, reasons: dict[tuple[int, int], str], k
             hidden = [cell for cell in cells if cell in reasons]
             if len(hidden) == 1:
                 chosen = _choose(values, reasons, [x for x in cells if x != hidden[0]],
-                                 max(1, k - int(values[hidden[0]])))  # fmt: skip
+                                 max(1, k - int(values[hidden[0]])), keep)  # fmt: skip
                 if chosen is not None:
                     reasons[chosen] = COMPLEMENTARY
                     changed = True
 
 
-def protect(counts: np.ndarray, k: int, *, complementary: bool = True) -> Protected:
+def protect(counts: np.ndarray, k: int, *, complementary: bool = True,
+            hide: frozenset[tuple[int, int]] = frozenset(),
+            keep: frozenset[tuple[int, int]] = frozenset()) -> Protected:  # fmt: skip
+    """The table with its margins, suppressed. ``hide``: cells (margins) suppressed from the start, because another
+    table of the release suppresses the same figure; they are protected like any other suppressed cell, so this
+    table does not give them back. ``keep``: cells never chosen for complementary suppression, because the
+    release publishes their figure anyway (the count of cases, every table's grand total); a primary cell is
+    suppressed all the same."""
     values = with_margins(np.asarray(counts, dtype=np.int64))
     reasons = {(int(r), int(c)): PRIMARY for r, c in zip(*np.nonzero(values < k), strict=True)}
+    if complementary:
+        for cell in hide:
+            reasons.setdefault(cell, COMPLEMENTARY)
     if complementary and reasons:
-        _no_line_with_one(values, reasons, k)
+        _no_line_with_one(values, reasons, k, keep)
     while complementary and reasons:
         failing = _failing(values, reasons, k)
         if not failing:
             break
-        added = [_complement(values, reasons, cell, k) for cell in failing]
+        added = [_complement(values, reasons, cell, k, keep) for cell in failing]
         if not any(added):
-            # Every line of the failing cells is suppressed already: the whole table is, then.
+            # Every line of the failing cells is suppressed already: the whole table is, then (but what is kept).
             for r, c in zip(*np.nonzero(values >= 0), strict=True):
-                reasons.setdefault((int(r), int(c)), COMPLEMENTARY)
+                if (int(r), int(c)) not in keep:
+                    reasons.setdefault((int(r), int(c)), COMPLEMENTARY)
             break
     return Protected(values, reasons)
 

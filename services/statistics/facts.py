@@ -10,13 +10,31 @@ What the events carry, coarsened when the fact is made (docs: services/statistic
   are only ever published as quartiles over >= k cases), the centre, the region, minor or adult, EU citizen or
   not, the forms of exploitation, the kind of organisation that referred (never the organisation itself);
   ``MinorityEstablished`` / ``MinorityDisproved`` correct minor or adult.
+* intake's ``CaseProfiled`` under the case (``case_id`` set): the person's sex, age band at identification,
+  citizenship group and UN M49 world region, as intake coarsened them (services/intake/profile.py; statistics
+  never sees a date of birth or a nationality). The last one folded is the case's profile. One with no
+  ``case_id`` is a referral's, not yet a case's: it counts nothing (the admission records it again under the
+  case). The profile's fields are kept apart from CaseOpened's, so a profile folded before its CaseOpened (a
+  replay, another consumer's order) lands on the same row and neither overwrites the other.
 * legal's residence procedure: the furthest stage reached (Annex 15 → attestation → A-card → B-card) and its
   days, lapses of stay, voluntary return; the proceedings: the judicial district of the office the file went
   to, civil party, the verdict.
 * tracks: how the support track closed, and which centre holds the case after a transfer.
 
-Sex, an age band finer than minor/adult and citizenship by world region are in no event: date of birth and
-nationality are sealed personal data in intake's ``IdentityCaptured``, and statistics never unseals them.
+Precedence, where events of two kinds speak of one attribute (each kind kept in its own field and the attribute
+decided when read, so the order in which events of different kinds arrive changes nothing; of one kind, the
+last folded wins):
+
+* **minor / adult** (``age_group``): the Guardianship decision, the last ``MinorityEstablished`` /
+  ``MinorityDisproved``, over ``CaseOpened.minor`` (which says only "unaccompanied minor" at admission). The age
+  band never decides it: a band is made from a date of birth the person or a document gave, the decision is
+  the one the procedure follows (3 months of reflection, a guardian).
+* **age band** (``age_band``): the profile's band, except where it contradicts the minor / adult decision (a
+  band under 18 for a case decided adult, or 18 and over for a minor): then the band reads ``unknown``, so that
+  the age-band table's minors (0-11 and 12-17) are always a part of the minors of every other table.
+* **citizenship** (``citizenship``): the profile's group when it is known (it is made from the nationality),
+  else ``CaseOpened.eu_citizen`` (what the centre stated at admission).
+* **sex** and **world region**: the profile's only; ``unknown`` without one.
 """
 
 from __future__ import annotations
@@ -43,6 +61,8 @@ _STAGE_OF_DOCUMENT = {
 VERDICTS: tuple[str, ...] = tuple(v.value for v in legal.VerdictOutcome)
 NOT_RECORDED = "not-recorded"
 MULTIPLE = "multiple"
+UNKNOWN = "unknown"  # the profile's own word for a value not known (schemas.intake: Sex, AgeBand, ...)
+MINOR_BANDS = frozenset({intake.AgeBand.UNDER_12.value, intake.AgeBand.FROM_12_TO_17.value})
 
 
 def fact_key(secret: bytes, case_id: str) -> bytes:
@@ -81,8 +101,14 @@ class Fact:
     # Only the operational counts read it: a centre's open cases are the ones it guides today.
     holding_centre: str | None = None
     region: str | None = None
-    age_group: str = NOT_RECORDED  # "minor" / "adult"
-    citizenship: str = NOT_RECORDED  # "eu" / "non-eu"
+    opened_minor: bool | None = None  # CaseOpened.minor (an unaccompanied minor at admission)
+    minority: str | None = None  # "minor" / "adult": the last Guardianship decision (MinorityEstablished/Disproved)
+    eu_citizen: bool | None = None  # CaseOpened.eu_citizen
+    # The last CaseProfiled under the case (intake's coarse profile); "unknown" until one arrived.
+    sex: str = UNKNOWN  # schemas.intake.Sex
+    profiled_age_band: str = UNKNOWN  # schemas.intake.AgeBand, as intake made it (see ``age_band``)
+    profiled_citizenship: str = UNKNOWN  # schemas.intake.CitizenshipGroup
+    world_region: str = UNKNOWN  # schemas.intake.WorldRegion
     forms: tuple[str, ...] = ()
     referrer_kind: str = NOT_RECORDED
     district: str = NOT_RECORDED
@@ -113,6 +139,32 @@ class Fact:
     def form(self) -> str:
         return form_of(self.forms)
 
+    @property
+    def age_group(self) -> str:
+        """Minor or adult: the Guardianship decision over CaseOpened.minor (module docstring)."""
+        if self.minority is not None:
+            return self.minority
+        if self.opened_minor is None:
+            return NOT_RECORDED
+        return "minor" if self.opened_minor else "adult"
+
+    @property
+    def age_band(self) -> str:
+        """The profile's band, or ``unknown`` where it contradicts the minor / adult decision."""
+        band, group = self.profiled_age_band, self.age_group
+        if band == UNKNOWN or group == NOT_RECORDED or (band in MINOR_BANDS) == (group == "minor"):
+            return band
+        return UNKNOWN
+
+    @property
+    def citizenship(self) -> str:
+        """EU or non-EU: the profile's group when known, else CaseOpened.eu_citizen."""
+        if self.profiled_citizenship != UNKNOWN:
+            return self.profiled_citizenship
+        if self.eu_citizen is None:
+            return NOT_RECORDED
+        return "eu" if self.eu_citizen else "non-eu"
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["forms"] = list(self.forms)
@@ -124,6 +176,13 @@ class Fact:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Fact:
         values = dict(data)
+        # A row folded before the profile was counted kept minor/adult and EU/non-EU as decided values: read them
+        # as what CaseOpened said (the Guardianship's correction already in them), until the case is folded again.
+        legacy_group, legacy_citizenship = values.pop("age_group", None), values.pop("citizenship", None)
+        if legacy_group in ("minor", "adult"):
+            values.setdefault("opened_minor", legacy_group == "minor")
+        if legacy_citizenship in ("eu", "non-eu"):
+            values.setdefault("eu_citizen", legacy_citizenship == "eu")
         values["forms"] = tuple(values["forms"])
         values["stage_days"] = {k: date.fromisoformat(v) for k, v in values["stage_days"].items()}
         for name in ("opened_on", "document_ends_on", "verdict_on"):
@@ -145,14 +204,18 @@ def fold(fact: Fact, event: DomainEvent) -> Fact:
         case intake.CaseOpened():
             return replace(
                 fact, opened_on=event.opened_on, centre=event.centre.value, region=event.region.value,
-                age_group="minor" if event.minor else "adult", citizenship="eu" if event.eu_citizen else "non-eu",
+                opened_minor=event.minor, eu_citizen=event.eu_citizen,
                 forms=tuple(sorted(f.value for f in event.exploitation_types)),
                 referrer_kind=referrer_kind(event.referring_organisation_id),
             )  # fmt: skip
+        case intake.CaseProfiled() if event.case_id is not None:  # a referral's profile counts nothing
+            return replace(fact, sex=event.sex.value, profiled_age_band=event.age_band.value,
+                           profiled_citizenship=event.citizenship.value,
+                           world_region=event.world_region.value)  # fmt: skip
         case intake.MinorityEstablished():
-            return replace(fact, age_group="minor")
+            return replace(fact, minority="minor")
         case intake.MinorityDisproved():
-            return replace(fact, age_group="adult")
+            return replace(fact, minority="adult")
         case legal.ReflectionPeriodStarted():
             fact = _reached(fact, legal.ResidenceDocument.ANNEX_15, event.starts_on)
             return replace(fact, without_valid_stay=False, document_ends_on=event.ends_on)
@@ -184,7 +247,7 @@ def fold(fact: Fact, event: DomainEvent) -> Fact:
 
 
 # What each topic brings to the fact (the subscriptions' filters).
-INTAKE_EVENTS = frozenset({"CaseOpened", "MinorityEstablished", "MinorityDisproved"})
+INTAKE_EVENTS = frozenset({"CaseOpened", "CaseProfiled", "MinorityEstablished", "MinorityDisproved"})
 LEGAL_EVENTS = frozenset({"ReflectionPeriodStarted", "DocumentIssued", "DocumentRenewed", "ReflectionPeriodExtended",
                           "StayLapsed", "VoluntaryReturnChosen", "ProsecutorialFileAssigned", "CivilPartyJoined",
                           "VerdictDelivered"})  # fmt: skip

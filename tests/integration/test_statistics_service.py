@@ -1,18 +1,21 @@
 """The statistics service against the real PostgreSQL, broker and Debian's chromium: a few cases go through the real
-topics end to end, the rest of the population is seeded in-process; a release is made, listed, read as JSON, CSV
-and its report page; an erasure changes no figure; no case id, person id or referral id in any answer, log line
-or span."""
+topics end to end (with their profiles, one folded before its CaseOpened), the rest of the population is seeded
+in-process; a release is made, listed, read as JSON, CSV and its report page, and its figures agree with a direct
+count; an erasure changes no figure; no case id, person id or referral id in any answer, log line or span."""
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import random
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import reduce
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -28,7 +31,7 @@ from services.statistics.facts import Fact, fact_key, fold
 from tests.integration.test_docs_pages import debian_chromium
 from tests.integration.test_feeds_helpers import served
 from tests.support.harness import RunningService, fast_settings, running_service
-from tests.support.statistics_population import case_opened, person
+from tests.support.statistics_population import case_opened, case_profiled, person
 from tests.support.upstream import Upstream, upstream
 from tests.support.waiting import wait_until
 
@@ -50,6 +53,7 @@ class Env:
     legal: Upstream
     cases: list[str]
     tracks: Upstream | None = None
+    truths: list[dict[str, Any]] = field(default_factory=list)  # what every case of the release is
 
 
 async def _count(svc: RunningService, sql: str, *args: object) -> int:
@@ -69,26 +73,45 @@ async def env(pg_server_url: str, broker) -> AsyncIterator[Env]:
         upstream("tracks", pg_server_url=pg_server_url, bootstrap=broker.bootstrap) as tracks_up,
     ):  # fmt: skip
         cases = [f"case-{TAG}-{n}" for n in range(3)]
+        # Their profiles as intake records them: the first case's (a boy of 8 from Fiji) after the referral's own
+        # (no case id: counted nowhere), both keyed by the referral and published before its CaseOpened, on
+        # another partition; the second's after its CaseOpened, keyed by the case; the third has none.
+        first, second = (dict(referral=f"ref-{case_id}", on=date(2026, 3, 1), identified=date(2026, 2, 27))
+                         for case_id in cases[:2])  # fmt: skip
+        await intake_up.publish(f"referral-ref-{cases[0]}", f"ref-{cases[0]}", [
+            case_profiled(None, **first, sex=intake.Sex.UNKNOWN, born=None, nationality="MA"),
+            case_profiled(cases[0], **first, sex=intake.Sex.MALE, born=date(2017, 8, 1), nationality="FJ"),
+        ])  # fmt: skip
         for n, case_id in enumerate(cases):
             opened = case_opened(case_id, on=date(2026, 3, 1 + n), minor=n == 0, centre="centre-payoke")
-            await intake_up.publish(f"case-{case_id}", case_id, [opened])
+            profile = [case_profiled(case_id, **second, sex=intake.Sex.FEMALE, born=date(1999, 3, 14),
+                                     nationality="NG")] if n == 1 else []  # fmt: skip
+            await intake_up.publish(f"case-{case_id}", case_id, [opened, *profile])
             await legal_up.publish(f"residence-{case_id}", case_id, [legal.ReflectionPeriodStarted(
                 case_id=case_id, decided_on=date(2026, 3, 10), starts_on=date(2026, 3, 10),
                 ends_on=date(2026, 12, 20), unaccompanied_minor=n == 0)])  # fmt: skip
 
+        secret = store.secret(settings)
+        keys = [fact_key(secret, case_id) for case_id in cases[:2]]
+
         async def consumed() -> bool:
-            return await _count(stats, "SELECT count(*) FROM statistics_facts WHERE year = 2026 "
-                                "AND fact->>'stage' = 'annex-15'") == 3  # fmt: skip
+            profiled = await _count(stats, "SELECT count(*) FROM statistics_facts WHERE fact_key = ANY($1) AND "
+                                    "fact->>'sex' IN ('male', 'female')", keys)  # fmt: skip
+            return profiled == 2 and await _count(stats, "SELECT count(*) FROM statistics_facts WHERE year = 2026 "
+                                                  "AND fact->>'stage' = 'annex-15'") == 3  # fmt: skip
 
         await wait_until(consumed, timeout=30)
+        truths = [{"form": "labour-exploitation", "sex": sex, "age band": band, "region": region}
+                  for sex, band, region in (("male", "0-11", "oceania"), ("female", "25-34", "africa"),
+                                            ("unknown", "unknown", "unknown"))]  # fmt: skip
         # The rest of the population in-process, straight into the fact table (the broker carried three).
         rng = random.Random(7)
-        secret = store.secret(settings)
         async with stats.runtime.store.transaction() as conn:
             for n in range(300):
                 p = person(rng, n)
+                truths.append(p.truth)
                 await store.save(conn, fact_key(secret, p.case_id), reduce(fold, p.events, Fact()))
-        yield Env(stats, intake_up, legal_up, cases, tracks_up)
+        yield Env(stats, intake_up, legal_up, cases, tracks_up, truths)
 
 
 def _no_ids(text: str) -> None:
@@ -116,7 +139,10 @@ async def test_a_release_made_by_myria_is_listed_read_as_json_csv_and_its_report
     # A release that is not public is not there for anyone but Myria's analysts.
     hidden = await svc.client.get(made.headers["Location"], headers=svc.token("centre-payoke", "caseworker"))
     assert hidden.status_code == 404
-    for text in (made.text, listed.text, read.text, table.text, report.text):
+    tables = [await svc.client.get(f"/releases/{release['release_id']}/tables/{name}.csv", headers=svc.token(*MYRIA))
+              for name, *_ in STANDARD_TABLES]  # fmt: skip
+    assert all(t.status_code == 200 for t in tables)
+    for text in (made.text, listed.text, read.text, table.text, report.text, *(t.text for t in tables)):
         _no_ids(text)
     for record in caplog.records:
         _no_ids(record.getMessage())
@@ -127,6 +153,36 @@ async def test_a_release_made_by_myria_is_listed_read_as_json_csv_and_its_report
         _no_ids(repr(dict(span.attributes or {})) + span.name)
         for event in span.events:
             _no_ids(repr(dict(event.attributes or {})))
+
+
+async def test_the_profiles_tables_agree_with_a_direct_count_of_the_cases(env):
+    svc = env.stats
+    made = await svc.client.post("/releases", json={"period": 2026}, headers={**svc.token(*MYRIA),
+                                 "Idempotency-Key": uuid.uuid4().hex})  # fmt: skip
+    tables = {t["name"]: t for t in made.json()["tables"]}
+    assert len(env.truths) == made.json()["cases"] == 303
+    sex = {"female": "female", "male": "male", "other": "other-or-unknown", "unknown": "other-or-unknown"}
+    compared = 0
+    for name, row_of in (("form-by-sex", "form"), ("age-band-by-sex", "age band"), ("region-by-sex", "region")):
+        direct = Counter((t[row_of], sex[t["sex"]]) for t in env.truths)
+        for cell in tables[name]["cells"]:
+            if cell["count"] is None:
+                continue
+            row, column = cell["row"], cell["column"]
+            inside = [n for (r, c), n in direct.items() if row in (r, "total") and column in (c, "total")]
+            assert cell["count"] == sum(inside), (name, cell)
+            compared += 1
+    assert compared > 10
+    # The boy from Fiji: his profile, folded before his CaseOpened and keyed by the referral, is on his case's row
+    # (not the referral's own profile before it); his region's row is suppressed.
+    async with svc.runtime.pool.acquire() as conn:
+        row = await conn.fetchval("SELECT fact FROM statistics_facts WHERE fact_key = $1",
+                                  fact_key(store.secret(svc.settings), env.cases[0]))  # fmt: skip
+    boy = Fact.from_json(json.loads(row))
+    assert (boy.sex, boy.age_band, boy.world_region, boy.age_group, boy.counted) == ("male", "0-11", "oceania",
+                                                                                     "minor", True)  # fmt: skip
+    region = {(c["row"], c["column"]): c for c in tables["region-by-sex"]["cells"]}
+    assert region[("oceania", "total")]["count"] is None and region[("total", "total")]["count"] == 303
 
 
 async def test_an_erasure_changes_no_figure(env):

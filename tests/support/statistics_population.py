@@ -13,12 +13,51 @@ from typing import Any
 
 from harbour.events import DomainEvent
 from schemas import intake, legal, tracks
+from services.intake import profile
 
 REFERRERS = ("police-federal", "police-antwerp", "inspection-social", "ngo-pag-asa-outreach", "hospital-ghent",
              "social-service-liege", "prosecution-antwerp")  # fmt: skip
 FORMS = [f.value for f in intake.ExploitationType]
 # Skewed like real caseloads: most cases are labour or sexual exploitation, the other forms are rare.
 FORM_WEIGHTS = [40, 45, 4, 6, 0.3, 2, 0.3, 0.4]
+# Nationalities (ISO 3166-1 alpha-2) weighted like the centres' caseloads: Africa, Europe inside and outside the
+# EU, Asia, a few from the Americas and hardly anyone from Oceania.
+NATIONALITIES = {"NG": 14, "MA": 10, "ER": 3, "GN": 2, "RO": 9, "BG": 6, "PL": 3, "FR": 1, "AL": 6, "UA": 5, "MD": 2,
+                 "IN": 5, "CN": 5, "VN": 4, "PH": 2, "AF": 3, "TR": 2, "BR": 4, "CO": 2, "PE": 1, "AU": 0.1,
+                 "FJ": 0.05}  # fmt: skip
+# Sex by form: women in most of sexual exploitation, men in most of labour exploitation (Eurostat's pattern).
+# The UN M49 region of each nationality drawn, written out here apart from intake's table.
+REGIONS = {**dict.fromkeys(["NG", "MA", "ER", "GN"], "africa"),
+           **dict.fromkeys(["RO", "BG", "PL", "FR", "AL", "UA", "MD"], "europe"),
+           **dict.fromkeys(["IN", "CN", "VN", "PH", "AF", "TR"], "asia"),
+           **dict.fromkeys(["BR", "CO", "PE"], "americas"),
+           **dict.fromkeys(["AU", "FJ"], "oceania")}  # fmt: skip
+FEMALE_SHARE = {"sexual-exploitation": 0.92, "labour-exploitation": 0.25}
+
+
+def draw_sex(rng: random.Random, form: str) -> intake.Sex:
+    roll = rng.random()
+    if roll < 0.015:
+        return intake.Sex.OTHER
+    if roll < 0.04:
+        return intake.Sex.UNKNOWN
+    return intake.Sex.FEMALE if rng.random() < FEMALE_SHARE.get(form, 0.6) else intake.Sex.MALE
+
+
+def draw_birth(rng: random.Random, identified: date, minor: bool) -> date:
+    """A date of birth whose age on ``identified`` is a minor's (6 to 17) or an adult's (18 to 69)."""
+    years = rng.choices(range(6, 18), [1] * 6 + [3] * 6)[0] if minor else rng.randrange(18, 70)
+    birthday = date(identified.year - years, identified.month, min(identified.day, 28))  # the last one before
+    return birthday - timedelta(days=rng.randrange(0, 360))
+
+
+def case_profiled(case_id: str | None, *, referral: str, on: date, sex: intake.Sex, born: date | None,
+                  nationality: str | None, identified: date) -> intake.CaseProfiled:  # fmt: skip
+    """What intake records from a clear identity (its own coarsening, services/intake/profile.py)."""
+    return intake.CaseProfiled(
+        referral_id=referral, case_id=case_id, sex=sex, age_band=profile.age_band(born, identified),
+        citizenship=profile.citizenship(nationality), world_region=profile.world_region(nationality), profiled_on=on,
+    )  # fmt: skip
 
 
 @dataclass
@@ -49,19 +88,49 @@ def case_opened(
 def person(rng: random.Random, n: int, year: int = 2026) -> Person:
     case_id = f"case-{year}-{n:05d}"
     opened = date(year, 1, 1) + timedelta(days=rng.randrange(0, 365))
+    identified = opened - timedelta(days=rng.randrange(0, 10))  # the referral's day: the profile's age is on it
     count = rng.choices([0, 1, 2], [3, 85, 12])[0]
     forms = tuple(sorted(set(rng.choices(FORMS, FORM_WEIGHTS, k=count))))
-    minor, eu = rng.random() < 0.15, rng.random() < 0.2
+    form = forms[0] if len(forms) == 1 else ("not-recorded" if not forms else "multiple")
+    # Minor or adult as the case is decided; the date of birth mostly agrees, and 3% of the time it does not (a
+    # document says an adult, the age assessment a minor, or the reverse): the band then reads unknown.
+    minor = rng.random() < 0.15
+    contradicted = rng.random() < 0.03
+    born = None if rng.random() < 0.06 else draw_birth(rng, identified, minor != contradicted)
+    nationality = None if rng.random() < 0.05 else rng.choices(list(NATIONALITIES), list(NATIONALITIES.values()))[0]
+    # The centre's EU flag at admission: the nationality's, or a guess without one (and 1% typed wrong).
+    eu = (nationality in profile.EU_MEMBER_STATES) if nationality else rng.random() < 0.2
+    stated_eu = eu != (rng.random() < 0.01)
+    sex = draw_sex(rng, form)
     centre = rng.choice(["centre-payoke", "centre-pag-asa", "centre-surya"])
     referrer = rng.choice(REFERRERS)
     p = Person(case_id)
-    p.events.append(case_opened(case_id, on=opened, centre=centre, minor=minor, eu=eu, forms=forms, referrer=referrer))
+    # CaseOpened.minor is "an unaccompanied minor"; the Guardianship decision may come later and say otherwise.
+    decision = "none" if rng.random() < 0.9 else "established" if minor else "disproved"
+    opened_minor = (not minor) if decision != "none" else minor
+    referral = f"ref-{case_id}"
+    profiled = case_profiled(case_id, referral=referral, on=opened, sex=sex, born=born, nationality=nationality,
+                             identified=identified)  # fmt: skip
+    # The referral's own profile first (none case id, counted nowhere), sometimes an earlier, different one.
+    early = case_profiled(None, referral=referral, on=identified, sex=intake.Sex.UNKNOWN, born=None,
+                          nationality="FJ", identified=identified)  # fmt: skip
+    opening = case_opened(case_id, on=opened, centre=centre, minor=opened_minor, eu=stated_eu, forms=forms,
+                          referrer=referrer)  # fmt: skip
+    # One in ten profiles is folded before its CaseOpened (another order of the same facts).
+    p.events += [early, profiled, opening] if rng.random() < 0.1 else [early, opening, profiled]
+    if decision == "established":
+        p.events.append(intake.MinorityEstablished(case_id=case_id, kind=intake.MinorKind.ACCOMPANIED,
+                                                   basis=intake.MinorFlagReason.AGE_ASSESSMENT,
+                                                   established_on=opened))  # fmt: skip
+    elif decision == "disproved":
+        p.events.append(intake.MinorityDisproved(case_id=case_id, basis=intake.MinorFlagReason.AGE_ASSESSMENT,
+                                                 disproved_on=opened))  # fmt: skip
     stage, days = "none", {}
     lapsed = returned = civil = False
     verdict = None
     district = "not-recorded"
     day = opened
-    if not eu and rng.random() < 0.9:
+    if not stated_eu and rng.random() < 0.9:
         day += timedelta(days=rng.randrange(1, 20))
         p.events.append(
             legal.ReflectionPeriodStarted(
@@ -69,7 +138,7 @@ def person(rng: random.Random, n: int, year: int = 2026) -> Person:
                 decided_on=day,
                 starts_on=day,
                 ends_on=day + timedelta(days=45),
-                unaccompanied_minor=minor,
+                unaccompanied_minor=opened_minor,
             )
         )
         stage, days["annex-15"] = "annex-15", day
@@ -116,12 +185,23 @@ def person(rng: random.Random, n: int, year: int = 2026) -> Person:
             ))  # fmt: skip
     if rng.random() < 0.2:
         p.events.append(tracks.TrackClosed(case_id=case_id, reason="completed", closed_on=day))
+    # What the case is, in plain words: the band from the age in whole years on the day of identification (unless
+    # it contradicts the minor / adult decision), citizenship from the nationality (else the centre's flag).
+    age = None
+    if born is not None:
+        age = identified.year - born.year - ((identified.month, identified.day) < (born.month, born.day))
+    band = "unknown" if age is None else next(
+        (b for top, b in ((11, "0-11"), (17, "12-17"), (24, "18-24"), (34, "25-34"), (44, "35-44"), (54, "45-54"),
+                          (64, "55-64")) if age <= top), "65+")  # fmt: skip
+    if age is not None and (age < 18) != minor:
+        band = "unknown"
+    citizenship = ("eu" if eu else "non-eu") if nationality else ("eu" if stated_eu else "non-eu")
     p.truth = {
-        "year": opened.year, "quarter": f"q{(opened.month - 1) // 3 + 1}", "centre": centre,
-        "form": forms[0] if len(forms) == 1 else ("not-recorded" if not forms else "multiple"),
-        "age group": "minor" if minor else "adult", "citizenship": "eu" if eu else "non-eu", "stage": stage,
+        "year": opened.year, "quarter": f"q{(opened.month - 1) // 3 + 1}", "centre": centre, "form": form,
+        "age group": "minor" if minor else "adult", "citizenship": citizenship, "stage": stage,
         "days": {"opened": opened, **days}, "lapsed": lapsed, "returned": returned, "civil": civil,
-        "verdict": verdict, "district": district,
+        "verdict": verdict, "district": district, "sex": sex.value, "age band": band,
+        "region": REGIONS.get(nationality or "", "unknown"),
     }  # fmt: skip
     return p
 

@@ -1,6 +1,7 @@
 """Releases of the statistics service over a seeded population of 2,000 cases, folded in-process: the figures
 agree with a direct count, every suppressed cell survives a linear-programming audit (and would not without
 complementary suppression), and one added person with a rare combination changes no published figure of theirs.
+How the fact folds the person's profile (intake's CaseProfiled) against the other events, at the end.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from schemas import intake
 from schemas.statistics import Table
 from services.statistics import disclosure, domain
 from services.statistics.facts import Fact, fact_key, fold
-from tests.support.statistics_population import case_opened, population
+from tests.support.statistics_population import case_opened, case_profiled, population
 
 K = 11
 
@@ -78,9 +79,96 @@ def test_every_published_count_is_at_least_k_and_every_suppressed_cell_survives_
 
 def test_without_complementary_suppression_the_audit_pins_suppressed_cells(people):
     counted = domain.in_period(facts_of(people), 2026)
-    pinned = [p for name, title, rows, columns in domain.STANDARD_TABLES
-              for p in audit(domain.table(name, title, rows, columns, counted, K, complementary=False), K)]  # fmt: skip
-    assert pinned, "primary suppression alone left nothing to recompute: the audit would prove nothing"
+    pinned = {name: audit(domain.table(name, title, rows, columns, counted, K, complementary=False), K)
+              for name, title, rows, columns in domain.STANDARD_TABLES}  # fmt: skip
+    assert any(pinned.values()), "primary suppression alone left nothing to recompute: the audit would prove nothing"
+    # The tables of the person's profile too: each of them, unprotected, gives suppressed cells away.
+    for name in ("form-by-sex", "age-band-by-sex", "region-by-sex"):
+        assert pinned[name], name
+
+
+def shared_key(table: Table, row: str, column: str) -> tuple[str, ...]:
+    """What a cell counts across the release: an inner cell is its table's own; a margin is the total of one
+    value of one dimension (the same figure in every table with that dimension); the grand total is the count."""
+    if "total" not in (row, column):
+        return ("cell", table.name, row, column)
+    if row != "total":
+        return ("margin", table.row_dimension, row)
+    return ("margin", table.column_dimension, column) if column != "total" else ("cases",)
+
+
+def joint_audit(tables: tuple[Table, ...], k: int, cases: int | None) -> list[str]:
+    """The audit over all the tables of a release at once, as an attacker holding all of them has it: a margin
+    shared by tables is one unknown (or known, where any table publishes it), the count of cases is known."""
+    known: dict[tuple[str, ...], int] = {("cases",): cases} if cases is not None else {}
+    primary: set[tuple[str, ...]] = set()
+    for table in tables:
+        for cell in table.cells:
+            key = shared_key(table, cell.row, cell.column)
+            if cell.count is not None:
+                known[key] = cell.count
+            elif cell.suppressed == "primary":
+                primary.add(key)
+    hidden = sorted({shared_key(t, c.row, c.column) for t in tables for c in t.cells} - set(known))
+    index = {key: i for i, key in enumerate(hidden)}
+    a_eq, b_eq = [], []
+    for table in tables:
+        rows, columns = (*table.rows, "total"), (*table.columns, "total")
+        for line in [[(r, col) for col in columns] for r in rows] + [[(r, col) for r in rows] for col in columns]:
+            coefficients, constant = np.zeros(len(hidden)), 0.0
+            for position, (r, col) in enumerate(line):
+                sign = -1 if position == len(line) - 1 else 1  # the last of a line is its total
+                key = shared_key(table, r, col)
+                if key in index:
+                    coefficients[index[key]] += sign
+                else:
+                    constant += sign * known[key]
+            if coefficients.any():
+                a_eq.append(coefficients)
+                b_eq.append(-constant)
+    pinned = []
+    for key, i in index.items():
+        objective = np.eye(len(hidden))[i]
+        low = linprog(objective, A_eq=a_eq, b_eq=b_eq, bounds=(0, None)).fun
+        high = linprog(-objective, A_eq=a_eq, b_eq=b_eq, bounds=(0, None))
+        upper = np.inf if high.status == 3 else -high.fun
+        if (key in primary and upper < k - 1e-6) or upper - low < 0.5:
+            pinned.append(f"{key}: [{low:g}, {upper:g}]")
+    return pinned
+
+
+def test_no_margin_shared_by_two_tables_is_published_in_one_and_suppressed_in_another(release):
+    _cases, tables, _durations = release
+    published: dict[tuple[str, ...], set[bool]] = {}
+    for table in tables:
+        for cell in table.cells:
+            if (key := shared_key(table, cell.row, cell.column))[0] != "cell":
+                published.setdefault(key, set()).add(cell.count is not None)
+    assert [key for key, seen in published.items() if len(seen) > 1] == []
+    shared = [key for key in published if sum(key in {shared_key(t, c.row, c.column) for c in t.cells}
+                                              for t in tables) > 1]  # fmt: skip
+    assert len(shared) > 20 and any(published[key] == {False} for key in shared)  # real shared margins, some hidden
+
+
+def test_tables_protected_one_by_one_would_publish_a_margin_that_another_table_suppresses(people):
+    counted = domain.in_period(facts_of(people), 2026)
+    alone = [domain.table(name, title, rows, columns, counted, K) for name, title, rows, columns in
+             domain.STANDARD_TABLES]  # fmt: skip
+    published: dict[tuple[str, ...], set[bool]] = {}
+    for table in alone:
+        for cell in table.cells:
+            if (key := shared_key(table, cell.row, cell.column))[0] != "cell":
+                published.setdefault(key, set()).add(cell.count is not None)
+    assert [key for key, seen in published.items() if len(seen) > 1], "the release's consistency would prove nothing"
+
+
+def test_the_audit_of_all_tables_together_pins_no_suppressed_cell_and_would_without_complementary_suppression(
+    people, release
+):
+    cases, tables, _durations = release
+    assert joint_audit(tables, K, cases) == []
+    counted = domain.in_period(facts_of(people), 2026)
+    assert joint_audit(domain.tables(counted, K, complementary=False), K, len(counted))
 
 
 def test_the_figures_agree_with_a_direct_count_of_the_population(people, release):
@@ -104,6 +192,16 @@ def test_the_figures_agree_with_a_direct_count_of_the_population(people, release
     for cell in by_name["verdict-by-civil-party"].cells:
         if cell.count is not None and "total" not in (cell.row, cell.column):
             assert cell.count == verdicts[(cell.row, cell.column)]
+    # The profile's tables, every published cell and margin (sex: "other" counted with "unknown").
+    sex = {"female": "female", "male": "male", "other": "other-or-unknown", "unknown": "other-or-unknown"}
+    for name, row_of in (("form-by-sex", "form"), ("age-band-by-sex", "age band"), ("region-by-sex", "region")):
+        direct = Counter((t[row_of], sex[t["sex"]]) for t in truths)
+        published = [c for c in by_name[name].cells if c.count is not None]
+        assert len(published) > 10, name  # real figures were compared
+        for cell in published:
+            inside = [n for (r, c), n in direct.items() if cell.row in (r, "total") and cell.column in (c, "total")]
+            expected = sum(inside)
+            assert cell.count == expected, (name, cell)
     days = [(t["days"]["annex-15"] - t["days"]["opened"]).days for t in truths if "annex-15" in t["days"]]
     (annex,) = [d for d in durations if d.step == "admission-to-annex-15"]
     assert annex.cases == len(days) and annex.median_days == round(float(np.median(days)))
@@ -111,16 +209,32 @@ def test_the_figures_agree_with_a_direct_count_of_the_population(people, release
 
 def test_one_added_person_with_a_rare_combination_changes_no_published_figure_of_their_rows(people):
     before = facts_of(people)
-    rare = case_opened("case-rare", on=date(2026, 5, 5), minor=True, eu=True, forms=("organ-removal",))
+    # A boy under 12 from Oceania (Fiji), a victim of organ removal: rare in every one of those.
+    opened = case_opened("case-rare", on=date(2026, 5, 5), minor=True, eu=False, forms=("organ-removal",))
+    profiled = case_profiled("case-rare", referral="ref-case-rare", on=date(2026, 5, 5), sex=intake.Sex.MALE,
+                             born=date(2017, 8, 1), nationality="FJ", identified=date(2026, 5, 1))  # fmt: skip
+    rare = reduce(fold, [opened, profiled], Fact())
+    assert (rare.sex, rare.age_band, rare.world_region) == ("male", "0-11", "oceania")
     assert sum(f.form == "organ-removal" for f in before) < K - 1  # a rare form: the person stands out in it
+    assert sum(f.world_region == "oceania" for f in before) < K - 1  # and a rare region
     _, first, _ = domain.build(before, period=2026, k=K)
-    _, second, _ = domain.build([*before, fold(Fact(), rare)], period=2026, k=K)
+    _, second, _ = domain.build([*before, rare], period=2026, k=K)
+    rare_rows = {"form": "organ-removal", "world region": "oceania"}
+    looked = set()
     for old, new in zip(first, second, strict=True):
-        if old.row_dimension != "form":
+        if old.row_dimension not in rare_rows:
             continue
         for a, b in zip(old.cells, new.cells, strict=True):
-            if a.row == "organ-removal":  # nothing published says anyone is, or is not, in the person's row
+            if a.row == rare_rows[old.row_dimension]:  # nothing published says anyone is, or is not, in the row
                 assert a.count is None and b.count is None, (old.name, a, b)
+                looked.add(old.name)
+    assert {"form-by-sex", "region-by-sex"} <= looked
+    # Their cell of the age band table (boys under 12) is a cell of many: published, it moves by the one person the
+    # attacker already knows of, and tells nothing of their form or region.
+    for old, new in zip(first, second, strict=True):
+        for a, b in zip(old.cells, new.cells, strict=True):
+            if a.count is not None and b.count is not None:
+                assert abs(a.count - b.count) <= 1 and min(a.count, b.count) >= K, (old.name, a, b)
 
 
 def test_a_fact_holds_no_id_and_its_key_is_a_keyed_hash_of_the_case_id(people):
@@ -164,6 +278,9 @@ def test_a_private_release_noises_every_cell_with_the_scale_opendp_calibrates_to
     # OpenDP's own accounting of the noise used: each table spends its share, the release the sum.
     assert disclosure.epsilon_of(released.noise_scale) <= per_table + 1e-9
     assert released.epsilon == 0.8 and released.mode is DP
+    # Every standard table, the profile's too, is noised and shares the epsilon.
+    assert [t.name for t in released.tables] == [name for name, *_ in domain.STANDARD_TABLES]
+    assert {"form-by-sex", "age-band-by-sex", "region-by-sex"} <= {t.name for t in released.tables}
     exact = domain.build(facts, period=2026, k=K)[1]
     moved = 0
     for noisy, true in zip(released.tables, exact, strict=True):
@@ -206,3 +323,80 @@ def test_a_private_release_states_its_epsilon_and_a_suppressed_one_spends_none()
     with pytest.raises(Exception, match="only a differentially private"):
         series.release(mode=domain.DisclosureMode.SUPPRESSION, k=K, public=False, facts_as_of=0, facts=[], on=ON,
                        epsilon=0.1)  # fmt: skip
+
+
+# -- the person's profile in the fact -----------------------------------------------------------------------------
+
+OPENED = date(2026, 3, 2)
+
+
+def profiled(case_id: str | None = "case-1", *, sex=intake.Sex.FEMALE, born: date | None = date(1999, 3, 14),
+             nationality: str | None = "NG") -> intake.CaseProfiled:  # fmt: skip
+    return case_profiled(case_id, referral="ref-case-1", on=OPENED, sex=sex, born=born, nationality=nationality,
+                         identified=date(2026, 2, 27))  # fmt: skip
+
+
+def test_a_case_profiled_under_the_case_gives_the_fact_its_sex_age_band_citizenship_and_world_region():
+    fact = reduce(fold, [case_opened("case-1", on=OPENED, eu=True), profiled()], Fact())
+    assert (fact.sex, fact.age_band, fact.citizenship, fact.world_region) == ("female", "25-34", "non-eu", "africa")
+
+
+def test_a_profile_folded_before_its_case_opened_lands_on_the_same_fact_and_neither_overwrites_the_other():
+    opened = case_opened("case-1", on=OPENED, forms=("sexual-exploitation",))
+    first, second = reduce(fold, [profiled(), opened], Fact()), reduce(fold, [opened, profiled()], Fact())
+    assert first == second and first.counted and first.form == "sexual-exploitation" and first.sex == "female"
+
+
+def test_a_referrals_profile_without_a_case_id_counts_nothing():
+    opened = fold(Fact(), case_opened("case-1", on=OPENED))
+    assert fold(opened, profiled(None, nationality="FJ")) == opened
+    assert fold(Fact(), profiled(None)) == Fact()
+
+
+def test_the_last_profile_folded_is_the_cases():
+    fact = reduce(fold, [case_opened("case-1", on=OPENED), profiled(sex=intake.Sex.UNKNOWN),
+                         profiled(sex=intake.Sex.MALE, nationality="RO")], Fact())  # fmt: skip
+    assert (fact.sex, fact.citizenship, fact.world_region) == ("male", "eu", "europe")
+
+
+def test_the_guardianship_decision_decides_minor_or_adult_over_case_opened_in_either_order():
+    basis = intake.MinorFlagReason.AGE_ASSESSMENT
+    established = intake.MinorityEstablished(case_id="case-1", kind=intake.MinorKind.ACCOMPANIED, basis=basis,
+                                             established_on=OPENED)  # fmt: skip
+    disproved = intake.MinorityDisproved(case_id="case-1", basis=basis, disproved_on=OPENED)
+    as_adult, as_minor = case_opened("case-1", on=OPENED), case_opened("case-1", on=OPENED, minor=True)
+    assert reduce(fold, [as_adult, established], Fact()).age_group == "minor"
+    assert reduce(fold, [established, as_adult], Fact()).age_group == "minor"
+    assert reduce(fold, [as_minor, disproved], Fact()).age_group == "adult"
+    assert reduce(fold, [disproved, as_minor], Fact()).age_group == "adult"
+    assert reduce(fold, [as_minor, disproved, established], Fact()).age_group == "minor"  # the last decision
+
+
+def test_an_age_band_that_contradicts_the_minor_or_adult_decision_reads_unknown():
+    adult_by_birth = profiled(born=date(1999, 3, 14))  # 26 on the day of identification
+    minor_by_birth = profiled(born=date(2014, 1, 1))  # 12
+    disproved = intake.MinorityDisproved(case_id="case-1", basis=intake.MinorFlagReason.AGE_ASSESSMENT,
+                                         disproved_on=OPENED)  # fmt: skip
+    as_minor = case_opened("case-1", on=OPENED, minor=True)
+    assert reduce(fold, [as_minor, adult_by_birth], Fact()).age_band == "unknown"
+    assert reduce(fold, [as_minor, minor_by_birth], Fact()).age_band == "12-17"
+    # The age assessment said adult: the document's 12 is not counted as 12-17 beside an adult.
+    decided = reduce(fold, [as_minor, minor_by_birth, disproved], Fact())
+    assert (decided.age_group, decided.age_band) == ("adult", "unknown")
+    assert reduce(fold, [case_opened("case-1", on=OPENED), adult_by_birth], Fact()).age_band == "25-34"
+
+
+def test_citizenship_is_the_profiles_group_when_known_and_else_what_case_opened_stated():
+    stated_eu = case_opened("case-1", on=OPENED, eu=True)
+    assert reduce(fold, [stated_eu, profiled(nationality="MA")], Fact()).citizenship == "non-eu"
+    assert reduce(fold, [stated_eu, profiled(nationality=None)], Fact()).citizenship == "eu"
+    assert fold(Fact(), stated_eu).citizenship == "eu" and fold(Fact(), stated_eu).world_region == "unknown"
+
+
+def test_a_fact_stored_before_the_profile_was_counted_reads_as_what_case_opened_said():
+    stored = fold(Fact(), case_opened("case-1", on=OPENED, minor=True)).to_json()
+    for name in ("opened_minor", "minority", "eu_citizen", "sex", "profiled_age_band", "profiled_citizenship",
+                 "world_region"):  # fmt: skip
+        del stored[name]
+    old = Fact.from_json({**stored, "age_group": "minor", "citizenship": "eu"})
+    assert (old.age_group, old.citizenship, old.sex, old.age_band) == ("minor", "eu", "unknown", "unknown")
