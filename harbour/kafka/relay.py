@@ -214,7 +214,7 @@ class OutboxRelay:
         telemetry.RELAY_LEADER.labels(self.service).set(1 if self.is_leader else 0)
         row = await conn.fetchrow(
             """SELECT (SELECT global_position FROM events
-                        WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+                        WHERE tx_id < (SELECT harbour_read_bound())
                         ORDER BY tx_id DESC, global_position DESC LIMIT 1) AS head,
                       (SELECT global_position FROM checkpoints WHERE name = $1) AS done""",
             self.name,
@@ -676,9 +676,10 @@ class OutboxRelay:
     async def drain(self, timeout: float = 30.0) -> None:
         """Publish until every event committed before this call is published (tests, replay).
 
-        "Nothing readable" is not "done": read_all holds back rows until every older transaction on the
-        server has ended (pg_snapshot_xmin is cluster-wide, so any open transaction in any database delays
-        them). Returning on the first empty batch let callers go on while committed events were unpublished.
+        "Nothing readable" is not "done": read_all holds back rows until every older transaction that may write
+        this store has ended (``harbour_read_bound``, migration 0014: one whose database it cannot tell holds
+        them back too). Returning on the first empty batch let callers go on while committed events were
+        unpublished.
         """
         async with self.store.pool.acquire() as conn:
             target = await conn.fetchval("SELECT max(global_position) FROM events")

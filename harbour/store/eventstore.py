@@ -124,7 +124,7 @@ def _page_sql(columns: str) -> str:
                   SELECT {columns} FROM events
                    WHERE (tx_id, global_position) > ($1, $2)
                    ORDER BY tx_id, global_position LIMIT $3) page
-               WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+               WHERE tx_id < (SELECT harbour_read_bound())
                ORDER BY tx_id, global_position"""
 
 
@@ -266,8 +266,9 @@ class EventStore:
     ) -> list[RecordedEvent]:
         """Events after ``after`` in commit-safe order, never skipping one that commits later.
 
-        Only rows of transactions older than every transaction still in progress are returned
-        (``pg_snapshot_xmin``): an in-flight append can therefore never land behind the reader.
+        Only rows of transactions older than every transaction still in progress that may write here are
+        returned (``harbour_read_bound``, migration 0014): an in-flight append can therefore never land behind
+        the reader. A transaction known to run in another database of the server does not hold the reader back.
         """
         rows = await self._page(_COLUMNS, after, limit, conn)
         return [_record(r) for r in rows]
@@ -311,7 +312,7 @@ class EventStore:
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
                 """SELECT tx_id, global_position FROM events
-                    WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+                    WHERE tx_id < (SELECT harbour_read_bound())
                     ORDER BY tx_id DESC, global_position DESC LIMIT 1"""
             )
         return Position(row["tx_id"], row["global_position"]) if row else Position()

@@ -9,8 +9,10 @@ import time
 import uuid
 from pathlib import Path
 
+import asyncpg
 import pytest
 
+from harbour.db import database_url, drop_database
 from harbour.errors import ConcurrencyError
 from harbour.store import Actor, CommandContext, EventStore, Position
 from tests.support.pantry import ShelfEmptied, ShelfStocked
@@ -180,3 +182,36 @@ async def test_an_old_schema_version_is_upcast_when_read(db_pool):
     [event] = await store.read_stream("shelf-old")
     assert event.schema_version == 1
     assert event.event == ShelfStocked(shelf_id="old", item="beans", count=4, unit="piece")
+
+
+async def test_a_transaction_held_open_in_another_database_does_not_hold_back_readers_but_one_in_this_database_does(
+    db_pool, pg_server_url
+):
+    """Readers stop below every transaction that may still write this store (harbour_read_bound, migration 0014).
+    One held open in another database of the server never writes here: the event appended after it is read at
+    once. One held open here may commit an event yet: the later event waits for it, and is read once it ended."""
+    store = EventStore(db_pool)
+    other_name = f"harbour_test_other_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(database_url(pg_server_url, "postgres"))
+    try:
+        await admin.execute(f'CREATE DATABASE "{other_name}"')
+    finally:
+        await admin.close()
+    other = await asyncpg.connect(database_url(pg_server_url, other_name))
+    try:
+        async with other.transaction():
+            await other.fetchval("SELECT pg_current_xact_id()")  # an id, as any writing transaction has
+            [elsewhere] = await store.append(stream_id="shelf-else", stream_type="shelf", case_id="case-else",
+                                             expected_version=0, events=[stocked("else")], context=CTX)  # fmt: skip
+            assert [e.event_id for e in await store.read_all(Position())] == [elsewhere.event_id]
+    finally:
+        await other.close()
+        await drop_database(pg_server_url, other_name)
+
+    async with db_pool.acquire() as here, here.transaction():
+        await here.fetchval("SELECT pg_current_xact_id()")
+        [held] = await store.append(stream_id="shelf-here", stream_type="shelf", case_id="case-here",
+                                    expected_version=0, events=[stocked("here")], context=CTX)  # fmt: skip
+        after = Position(elsewhere.tx_id, elsewhere.global_position)
+        assert await store.read_all(after) == [], "read past a transaction of this database still running"
+    assert [e.event_id for e in await store.read_all(after)] == [held.event_id]

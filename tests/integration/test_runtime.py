@@ -14,7 +14,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client import REGISTRY
 
 from harbour import telemetry
-from harbour.db import database_url
 from harbour.store import Actor, CommandContext, Position
 from tests.support.harness import fast_settings, running_service
 from tests.support.kafka import headers_of, read_topic
@@ -138,9 +137,10 @@ async def test_events_held_back_by_an_older_transaction_are_published_when_it_en
                                settings=settings) as pantry:  # fmt: skip
         relay = pantry.runtime.relay
         await wait_until(lambda: _is(relay.is_leader), timeout=20)
-        older = await asyncpg.connect(database_url(pg_server_url, "postgres"))
+        # In the pantry's own database: one of another database no longer holds readers back (migration 0014).
+        older = await asyncpg.connect(pantry.runtime.endpoints.database_url)
         try:
-            # A transaction elsewhere on the server that ends without notifying anyone (not an append).
+            # A transaction that may still write the store and ends without notifying anyone (not an append).
             async with older.transaction():
                 await older.fetchval("SELECT pg_current_xact_id()")
                 await append_stock(pantry.runtime, "held", 3)  # commits and notifies: the relay wakes, reads nothing
