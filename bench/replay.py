@@ -1,6 +1,6 @@
 """Replay from a large store: a projection rebuilt and the domain topic published again from N stored events.
 
-    python -m bench.replay [--events 1000000] [--raw-sample 100000] [--skip-republish]
+    python -m bench.replay [--events 1000000] [--raw-sample 100000] [--skip-republish] [--unbatched]
 
 A fresh database (migrated like a service's, dropped at the end) is filled with ``--events`` stored events
 (server-side multi-row inserts, not the append path), then:
@@ -9,7 +9,8 @@ A fresh database (migrated like a service's, dropped at the end) is filled with 
 2. **rebuild, decode only**: ``harbour_tools.ops.rebuild`` (what ``harbour ops rebuild`` runs) with a projection
    that decodes each event to its pydantic class and writes nothing: the runtime's own cost per event;
 3. **rebuild**: the same with a projection that writes for every event (an upsert of the stream's totals),
-   the shape of the services' projections (one statement per event handled);
+   the shape of the services' projections (one statement per event handled); with ``--unbatched`` also as
+   it ran before ``DeferredWrites``, a round trip per statement;
 4. **republish**: the domain relay's rebuild after a loss (``OutboxRelay`` put back to the start of the store
    as when the broker lost what it had acknowledged, then drained), against a raw aiokafka producer sending
    ``--raw-sample`` of the same messages.
@@ -76,6 +77,20 @@ class ItemTotals(Projection):
                                                      last_version = EXCLUDED.last_version""",
             event.stream_id, e.item, e.count, event.stream_version,
         )  # fmt: skip
+
+
+class OneTripPerStatement(Projection):
+    """ItemTotals as ``harbour rebuild`` ran it before DeferredWrites: each statement sent on its own."""
+
+    name = "bench.item_totals_unbatched"
+    tables = ItemTotals.tables
+
+    def __init__(self) -> None:
+        self.inner = ItemTotals()
+
+    async def handle(self, conn: Connection, event: RecordedEvent) -> None:
+        await self.inner.handle(conn, event)
+        await conn.flush()  # type: ignore[union-attr]  # the rebuild's DeferredWrites: send it now
 
 
 class Memory:
@@ -222,6 +237,9 @@ async def main(
         totals = await rebuild(url, ItemTotals(), args.events, args.profile)
         progress(f"rebuild, an upsert per event: {totals['events_per_s']:,.0f} events/s "
                  f"({totals['events_per_s'] / base:.2f} of baseline)")  # fmt: skip
+        if args.unbatched:
+            before = await rebuild(url, OneTripPerStatement(), args.events, args.profile)
+            progress(f"rebuild, an upsert per event, a round trip each: {before['events_per_s']:,.0f} events/s")
         result: dict[str, Any] = {
             "bench": "replay",
             "events": args.events,
@@ -230,6 +248,11 @@ async def main(
             "rebuild_upsert_per_event": {**totals, "ratio_to_baseline": round(totals["events_per_s"] / base, 3)},
             "target_rebuild_events_per_s": TARGET_REBUILD,
         }
+        if args.unbatched:
+            result["rebuild_upsert_round_trip_each"] = {
+                **before,
+                "ratio_to_baseline": round(before["events_per_s"] / base, 3),
+            }
         if bootstrap is not None:
             again = await republish(url, bootstrap, settings, args.events, args.raw_sample)
             progress(f"republish: {again['events_per_s']:,.0f} events/s, raw producer "
@@ -244,6 +267,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--raw-sample", type=int, default=100_000,
                         help="events the raw producer sends as the republish baseline (default 100000)")  # fmt: skip
     parser.add_argument("--skip-republish", action="store_true", help="no broker: the projection rebuild only")
+    parser.add_argument("--unbatched", action="store_true",
+                        help="also rebuild with a round trip per statement (as before DeferredWrites)")  # fmt: skip
     parser.add_argument("--profile", action="store_true", help="cProfile the rebuilds (stats on stderr)")
     return parser.parse_args(argv)
 
