@@ -123,8 +123,11 @@ async def measure(store: EventStore, size: int, args: argparse.Namespace, page: 
     read = len(await store.read_all(before, limit=page))
     loads = {length: await median_ms(args.repeat, lambda s=stream: store.read_stream(s))  # type: ignore[misc]
              for length, stream in streams.items()}  # fmt: skip
+    async with store.pool.acquire() as conn:
+        table_mb = await conn.fetchval("SELECT pg_total_relation_size('events') / 1e6")
     figures = {
         "stored_before": size,
+        "events_table_mb": round(float(table_mb), 1),  # with its indexes and TOAST: the store's size on disk
         "append_events_per_s": round(rate, 1),
         "append_bursts": [round(r, 1) for r, _ in bursts],
         "relay_page_events": read,
