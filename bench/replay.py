@@ -33,6 +33,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from bench.common import BenchItemCounted, RssSampler, emit, fill_store, fresh_database, progress, rss_mb, server_url
 from harbour.db import Connection, create_pool
 from harbour.kafka.producer import make_producer
@@ -121,8 +123,6 @@ class Memory:
 
 async def baseline(url: str) -> float:
     """A server-side cursor over every row in commit order, the rows read and dropped."""
-    import asyncpg
-
     conn = await asyncpg.connect(url)
     try:
         start, n = time.perf_counter(), 0
@@ -221,8 +221,6 @@ async def main(
     args: argparse.Namespace, server: str, bootstrap: str | None, settings: HarbourSettings
 ) -> dict[str, Any]:
     async with fresh_database(server, "replay") as url:
-        import asyncpg
-
         conn = await asyncpg.connect(url)
         try:
             await conn.execute(TOTALS_DDL)
