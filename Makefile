@@ -78,6 +78,9 @@ bench: venv infra
 	$(BIN)/python -m bench.e2e
 	$(BIN)/python -m bench.heal
 	$(BIN)/python -m bench.overload
+	$(BIN)/python -m bench.replay
+	$(BIN)/python -m bench.growth
+	$(BIN)/python -m bench.audiences
 
 # Stops only what `harbour infra up` started (pid files under var/run); no-op without a venv.
 down:

@@ -1,0 +1,221 @@
+"""Fan-out of the feeds service's server-sent events: one audience's milestones to many concurrent subscribers.
+
+    python -m bench.audiences [--subscribers 500] [--milestones 100] [--rate 10]
+
+Starts a private Tansu broker (or uses HARBOUR_KAFKA_BOOTSTRAP) and the feeds service alone as a uvicorn
+process on a fresh database (dropped at the end). ``--subscribers`` clients open ``GET
+/feeds/<audience>/stream`` as the audience (a keep-alive HTTP/1.1 client over asyncio streams, one connection
+each); then ``--milestones`` milestones are produced on ``milestones.<audience>.v1`` at ``--rate`` a second.
+Each goes the real way: feeds' consumer, its inbox, the feed table, the NOTIFY, every open stream. The
+latency of one delivery is from the producer's acknowledgement to the line's arrival at one subscriber.
+The baseline is the same path with one subscriber, measured first in the same run.
+
+Not measured here: the issue's milestone routing over 1,000 audience topics (it needs an organisation list of
+that size). Progress goes to stderr; the last line on stdout is one JSON object (see bench/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import emit, progress, server_url
+from harbour.auth import issue_token
+from harbour.db import drop_database
+from harbour.kafka.producer import make_producer
+from harbour.settings import REPO_ROOT, HarbourSettings
+from harbour_tools.infra import BrokerProcess, free_port, resolve_kafka
+from schemas.audiences import milestone_topic
+from schemas.milestones import Milestone, MilestoneType
+
+AUDIENCE = "police-federal"
+TARGET_P99_S = 1.0
+HEALTH_SECONDS = 120.0
+
+
+class Subscriber:
+    """One SSE stream: when each milestone (by its index in ``case_ref``) arrived."""
+
+    def __init__(self) -> None:
+        self.arrived: dict[int, float] = {}
+        self.open = asyncio.Event()
+        self.refused = 0  # 429/503 answers before the stream opened
+
+    async def follow(self, host: str, port: int, token: str) -> None:
+        while True:
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(
+                f"GET /feeds/{AUDIENCE}/stream HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+                "Accept: text/event-stream\r\nConnection: close\r\n\r\n".encode()
+            )
+            await writer.drain()
+            status = await reader.readline()
+            if b" 200 " in status:
+                break
+            writer.close()
+            if b" 429 " not in status and b" 503 " not in status:
+                raise RuntimeError(f"stream refused: {status!r}")
+            # Shed: a burst of streams opening at once from one organisation (3 starting at a time, by the
+            # per-caller share). A client tries again a moment later, as the problem's Retry-After says.
+            self.refused += 1
+            await asyncio.sleep(0.05 + random.random() * 0.2)
+        try:
+            while line := await reader.readline():
+                if line.startswith(b"retry:"):
+                    self.open.set()
+                elif line.startswith(b"data: ") or (line[:1].isalnum() and b'"case_ref"' in line):
+                    # Chunked transfer: the data line comes alone, or after its chunk's size line.
+                    text = line.decode(errors="replace")
+                    at = text.find('"case_ref":"bench-')
+                    if at >= 0:
+                        index = int(text[at + 18 : text.index('"', at + 18)])
+                        self.arrived.setdefault(index, time.perf_counter())
+        finally:
+            writer.close()
+
+
+def milestone(index: int, run: str) -> Milestone:
+    return Milestone(milestone_id=uuid.uuid5(uuid.NAMESPACE_URL, f"{run}/{index}"),
+                     milestone=MilestoneType.REFERRAL_RECEIVED, audience=AUDIENCE, case_ref=f"bench-{index}",
+                     occurred_on=date.today(), recorded_at=datetime.now(UTC), source="intake")  # fmt: skip
+
+
+async def fan_out(base: str, bootstrap: str, settings: HarbourSettings, subscribers: int, count: int,
+                  rate: float, first: int, run: str) -> dict[str, Any]:  # fmt: skip
+    host, port = base.removeprefix("http://").split(":")
+    # Signed with the development keys under the scratch var/ the feeds process was given too.
+    token = issue_token(AUDIENCE, "officer", "bench-audiences", settings=settings)
+    subs = [Subscriber() for _ in range(subscribers)]
+    tasks = [asyncio.create_task(s.follow(host, int(port), token)) for s in subs]
+    producer = make_producer(bootstrap, settings)
+    await producer.start()
+    try:
+        async with asyncio.timeout(120):
+            while not all(s.open.is_set() for s in subs):
+                for task in tasks:
+                    if task.done():
+                        task.result()  # a refused stream raises here
+                await asyncio.sleep(0.05)
+        progress(f"{subscribers} streams open")
+        # A first milestone, not measured: the consumer's group formed, every stream read once.
+        await producer.send_and_wait(milestone_topic(AUDIENCE), milestone(first, run).model_dump_json().encode(),
+                                     key=b"bench")  # fmt: skip
+        async with asyncio.timeout(120):
+            while not all(first in s.arrived for s in subs):
+                await asyncio.sleep(0.05)
+        sent: dict[int, float] = {}
+        start = time.perf_counter()
+        for n in range(1, count + 1):
+            index = first + n
+            await asyncio.sleep(max(0.0, start + n / rate - time.perf_counter()))
+            await producer.send_and_wait(milestone_topic(AUDIENCE),
+                                         milestone(index, run).model_dump_json().encode(), key=b"bench")  # fmt: skip
+            sent[index] = time.perf_counter()
+        deadline = time.perf_counter() + 30
+        while time.perf_counter() < deadline and not all(i in s.arrived for s in subs for i in sent):
+            await asyncio.sleep(0.1)
+    finally:
+        await producer.stop()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    latencies = sorted(s.arrived[i] - t for s in subs for i, t in sent.items() if i in s.arrived)
+    lost = subscribers * len(sent) - len(latencies)
+
+    def pct(p: float) -> float | None:
+        return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 1) if latencies else None
+
+    worst = round(latencies[-1] * 1000, 1) if latencies else None
+    return {"subscribers": subscribers, "milestones": len(sent), "deliveries": len(latencies), "lost": lost,
+            "p50_ms": pct(0.5), "p99_ms": pct(0.99), "max_ms": worst,
+            "opens_shed": sum(s.refused for s in subs)}  # fmt: skip
+
+
+async def main(args: argparse.Namespace, base: str, bootstrap: str, settings: HarbourSettings) -> dict[str, Any]:
+    run = uuid.uuid4().hex[:8]
+    one = await fan_out(base, bootstrap, settings, 1, args.milestones, args.rate, 0, run)
+    progress(f"1 subscriber: p50 {one['p50_ms']} ms, p99 {one['p99_ms']} ms, lost {one['lost']}")
+    many = await fan_out(base, bootstrap, settings, args.subscribers, args.milestones, args.rate, 10_000, run)
+    progress(f"{args.subscribers} subscribers: p50 {many['p50_ms']} ms, p99 {many['p99_ms']} ms, lost {many['lost']}")
+    ratio = round(many["p99_ms"] / one["p99_ms"], 2) if many["p99_ms"] and one["p99_ms"] else None
+    return {"bench": "audiences", "audience": AUDIENCE, "rate_per_s": args.rate, "baseline_one_subscriber": one,
+            "fan_out": many, "p99_ratio_to_one": ratio, "target_p99_ms": TARGET_P99_S * 1000}  # fmt: skip
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.audiences", description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, default=500, help="concurrent SSE streams (default 500)")
+    parser.add_argument("--milestones", type=int, default=100, help="milestones measured (default 100)")
+    parser.add_argument("--rate", type=float, default=10.0, help="milestones a second (default 10)")
+    return parser.parse_args(argv)
+
+
+def run(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="harbour-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        settings = HarbourSettings(var_dir=tmp)
+        server = server_url(settings)
+        broker: BrokerProcess | None = None
+        if settings.kafka_bootstrap:
+            bootstrap = resolve_kafka(settings)
+        else:
+            broker = BrokerProcess(log_dir=tmp, log_name="tansu-bench.log").start()
+            bootstrap = broker.bootstrap
+            progress(f"private Tansu broker on {bootstrap} (pid {broker.pid})")
+        prefix = f"harbour_bench_aud_{uuid.uuid4().hex[:6]}_"
+        env = {**os.environ, "HARBOUR_DATABASE_URL": server, "HARBOUR_KAFKA_BOOTSTRAP": bootstrap,
+               "HARBOUR_DATABASE_PREFIX": prefix, "HARBOUR_VAR_DIR": str(tmp), "PYTHONUNBUFFERED": "1"}  # fmt: skip
+        port = free_port()
+        log = tmp / "feeds.log"
+        proc: subprocess.Popen[bytes] | None = None
+        try:
+            with log.open("ab") as out:
+                proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "services.feeds.app:create",
+                                         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+                                        cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                        stderr=subprocess.STDOUT)  # fmt: skip
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + HEALTH_SECONDS
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"feeds exited: {log.read_text(errors='replace')[-2000:]}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise RuntimeError("feeds not healthy in time")
+                time.sleep(0.3)
+            progress(f"feeds up on {base}")
+            result = asyncio.run(main(args, base, bootstrap, settings))
+        finally:
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            with contextlib.suppress(Exception):
+                asyncio.run(drop_database(server, f"{prefix}feeds"))
+            progress(f"feeds stopped, database {prefix}feeds dropped")
+            if broker is not None:
+                broker.stop()
+    emit(result)
+
+
+if __name__ == "__main__":
+    run()
