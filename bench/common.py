@@ -10,8 +10,9 @@ import secrets
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any, ClassVar
 
 import asyncpg
@@ -19,7 +20,7 @@ import asyncpg
 from harbour.db import HARBOUR_MIGRATIONS, create_pool, database_url, drop_database, ensure_database, migrate
 from harbour.events import DomainEvent
 from harbour.settings import HarbourSettings
-from harbour_tools.infra import resolve_postgres
+from harbour_tools.infra import BrokerProcess, resolve_kafka, resolve_postgres
 
 # A traceparent as a request would have stored it: the relay continues this trace for every event.
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -50,6 +51,23 @@ def progress(message: str) -> None:
 
 def emit(result: dict[str, Any]) -> None:
     print(json.dumps(result), flush=True)
+
+
+@contextmanager
+def bench_broker(settings: HarbourSettings, log_dir: Path) -> Iterator[str]:
+    """The broker a bench talks to, its bootstrap: HARBOUR_KAFKA_BOOTSTRAP's when set, else a private Tansu broker
+    on a free port, stopped when the bench is done."""
+    if settings.kafka_bootstrap:
+        bootstrap = resolve_kafka(settings)
+        progress(f"broker from HARBOUR_KAFKA_BOOTSTRAP: {bootstrap}")
+        yield bootstrap
+        return
+    broker = BrokerProcess(log_dir=log_dir, log_name="tansu-bench.log").start()
+    progress(f"private Tansu broker on {broker.bootstrap} (pid {broker.pid})")
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
 
 
 def server_url(settings: HarbourSettings) -> str:

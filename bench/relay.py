@@ -18,14 +18,13 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.common import BenchItemCounted, emit, fresh_database, new_traceparent, progress, server_url
+from bench.common import BenchItemCounted, bench_broker, emit, fresh_database, new_traceparent, progress, server_url
 from harbour.db import create_pool
 from harbour.kafka.producer import make_producer
 from harbour.kafka.relay import OutboxRelay, domain_message
 from harbour.kafka.topics import TopicSpec, ensure_topics
 from harbour.settings import HarbourSettings
 from harbour.store import Actor, CommandContext, EventStore, Position, RecordedEvent
-from harbour_tools.infra import BrokerProcess, resolve_kafka
 
 TARGET = 0.5
 WRITERS = 8
@@ -162,20 +161,9 @@ def run(argv: list[str] | None = None) -> None:
         # Traces of the relay's publish spans go to a scratch directory, not the repository's var/.
         settings = HarbourSettings(var_dir=Path(tmp))
         server = server_url(settings)
-        broker: BrokerProcess | None = None
-        if settings.kafka_bootstrap:
-            bootstrap = resolve_kafka(settings)
-            progress(f"broker from HARBOUR_KAFKA_BOOTSTRAP: {bootstrap}")
-        else:
-            broker = BrokerProcess(log_dir=Path(tmp), log_name="tansu-bench.log").start()
-            bootstrap = broker.bootstrap
-            progress(f"private Tansu broker on {bootstrap} (pid {broker.pid})")
-        try:
+        with bench_broker(settings, Path(tmp)) as bootstrap:
             progress(f"relay bench: {args.rounds} rounds of {args.events} events, acks={settings.kafka_acks}")
             result = asyncio.run(main(args, server, bootstrap, settings))
-        finally:
-            if broker is not None:
-                broker.stop()
     progress(f"relay/raw: {result['ratio']} (target {TARGET})")
     emit(result)
 

@@ -35,7 +35,17 @@ from typing import Any
 
 import asyncpg
 
-from bench.common import BenchItemCounted, RssSampler, emit, fill_store, fresh_database, progress, rss_mb, server_url
+from bench.common import (
+    BenchItemCounted,
+    RssSampler,
+    bench_broker,
+    emit,
+    fill_store,
+    fresh_database,
+    progress,
+    rss_mb,
+    server_url,
+)
 from harbour.db import Connection, create_pool
 from harbour.kafka.producer import make_producer
 from harbour.kafka.rebuild import Loss
@@ -46,7 +56,6 @@ from harbour.settings import HarbourSettings
 from harbour.store import EventStore, Position, RecordedEvent
 from harbour.store.eventstore import _COLUMNS, WireRow, wire_header_names
 from harbour_tools import ops
-from harbour_tools.infra import BrokerProcess, resolve_kafka
 
 TARGET_REBUILD = 50_000  # events/s
 PARTITIONS = 4  # as bench.relay: the domain topics' partition count in deploy/
@@ -276,23 +285,12 @@ def run(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="harbour-bench-") as tmp:
         settings = HarbourSettings(var_dir=Path(tmp))  # the relay's trace files go to a scratch directory
         server = server_url(settings)
-        broker: BrokerProcess | None = None
-        bootstrap: str | None = None
+        progress(f"replay bench: {args.events:,} events")
         if args.skip_republish:
-            pass
-        elif settings.kafka_bootstrap:
-            bootstrap = resolve_kafka(settings)
-            progress(f"broker from HARBOUR_KAFKA_BOOTSTRAP: {bootstrap}")
+            result = asyncio.run(main(args, server, None, settings))
         else:
-            broker = BrokerProcess(log_dir=Path(tmp), log_name="tansu-bench.log").start()
-            bootstrap = broker.bootstrap
-            progress(f"private Tansu broker on {bootstrap} (pid {broker.pid})")
-        try:
-            progress(f"replay bench: {args.events:,} events")
-            result = asyncio.run(main(args, server, bootstrap, settings))
-        finally:
-            if broker is not None:
-                broker.stop()
+            with bench_broker(settings, Path(tmp)) as bootstrap:
+                result = asyncio.run(main(args, server, bootstrap, settings))
     emit(result)
 
 
