@@ -269,6 +269,9 @@ class EventStore:
         Only rows of transactions older than every transaction still in progress that may write here are
         returned (``harbour_read_bound``, migration 0014): an in-flight append can therefore never land behind
         the reader. A transaction known to run in another database of the server does not hold the reader back.
+        The bound may step back for a moment: a transaction of another database that ends between the statement's
+        snapshot and its look at ``pg_stat_activity`` cannot be placed then, and holds the reader back as one of
+        this database would. A page found once may so read empty once; it is never skipped (readers retry).
         """
         rows = await self._page(_COLUMNS, after, limit, conn)
         return [_record(r) for r in rows]

@@ -56,7 +56,7 @@ async def test_the_relay_publishes_each_case_in_order_and_resumes_from_its_check
         assert await second.runtime.relay.relay_once() == 0
         await append_stock(second.runtime, shelves[0], 2)
         await wait_until(lambda: _equals(readable(second.runtime), 17), timeout=20)
-        assert await second.runtime.relay.relay_once() == 2
+        assert await _first_page(second.runtime.relay) == 2
     records = [r for r in await read_topic(running_broker.bootstrap, PANTRY_TOPIC.name)
                if headers_of(r)["case_id"] in {f"case-{s}" for s in shelves}]  # fmt: skip
     assert len(records) == 17
@@ -112,13 +112,13 @@ async def test_a_batch_that_fails_drops_its_read_ahead_page_and_is_sent_again_fr
         relay = pantry.runtime.relay
         await append_stock(pantry.runtime, shelf, 4)
         await wait_until(lambda: _equals(readable(pantry.runtime), 4), timeout=20)
-        assert await relay.relay_once() == 4  # a full page: the next was read ahead, and was empty then
+        assert await _first_page(relay) == 4  # a full page: the next was read ahead, and was empty then
         await append_stock(pantry.runtime, shelf, 8)
         # Readable once every older transaction on the server has ended (see EventStore.read_all).
         await wait_until(lambda: _equals(readable(pantry.runtime), 12), timeout=20)
         broker.kill()
         with pytest.raises(Exception):  # noqa: B017 - whichever error the client raises for a broker that is gone
-            await relay.relay_once()  # a full page: the next one is read ahead, then the batch fails
+            await _first_page(relay)  # a full page: the next one is read ahead, then the batch fails
         broker.start()  # empty: what was published before is gone with it
         await relay.drain()
     records = [r for r in await read_topic(broker.bootstrap, PANTRY_TOPIC.name)
@@ -149,6 +149,18 @@ async def test_events_held_back_by_an_older_transaction_are_published_when_it_en
         finally:
             await older.close()
         await wait_until(lambda: _is(relay.published == 3), timeout=5)
+
+
+async def _first_page(relay) -> int:
+    """``relay_once`` until it has a page, and what that page covered. A page can read empty for a moment after an
+    earlier read found it: harbour_read_bound (migration 0014) holds readers back by a transaction of another
+    database that ended between the statement's snapshot and its look at pg_stat_activity (it cannot tell then
+    that the transaction was not this database's). CI, 2026-12-03: a relay_once meant to fail had nothing to send."""
+    for _ in range(500):
+        if covered := await relay.relay_once():
+            return covered
+        await asyncio.sleep(0.01)
+    return 0
 
 
 async def _is(value: bool) -> bool:
