@@ -32,12 +32,12 @@ from typing import Any
 
 import httpx
 
-from bench.common import emit, progress, server_url
+from bench.common import bench_broker, emit, progress, server_url
 from harbour.auth import issue_token
 from harbour.db import drop_database
 from harbour.kafka.producer import make_producer
 from harbour.settings import REPO_ROOT, HarbourSettings
-from harbour_tools.infra import BrokerProcess, free_port, resolve_kafka
+from harbour_tools.infra import free_port
 from schemas.audiences import milestone_topic
 from schemas.milestones import Milestone, MilestoneType
 
@@ -169,52 +169,51 @@ def run(argv: list[str] | None = None) -> None:
         tmp = Path(tmp_name)
         settings = HarbourSettings(var_dir=tmp)
         server = server_url(settings)
-        broker: BrokerProcess | None = None
-        if settings.kafka_bootstrap:
-            bootstrap = resolve_kafka(settings)
-        else:
-            broker = BrokerProcess(log_dir=tmp, log_name="tansu-bench.log").start()
-            bootstrap = broker.bootstrap
-            progress(f"private Tansu broker on {bootstrap} (pid {broker.pid})")
-        prefix = f"harbour_bench_aud_{uuid.uuid4().hex[:6]}_"
-        env = {**os.environ, "HARBOUR_DATABASE_URL": server, "HARBOUR_KAFKA_BOOTSTRAP": bootstrap,
-               "HARBOUR_DATABASE_PREFIX": prefix, "HARBOUR_VAR_DIR": str(tmp), "PYTHONUNBUFFERED": "1"}  # fmt: skip
-        port = free_port()
-        log = tmp / "feeds.log"
-        proc: subprocess.Popen[bytes] | None = None
-        try:
-            with log.open("ab") as out:
-                proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "services.feeds.app:create",
-                                         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                                        cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                        stderr=subprocess.STDOUT)  # fmt: skip
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + HEALTH_SECONDS
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"feeds exited: {log.read_text(errors='replace')[-2000:]}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise RuntimeError("feeds not healthy in time")
-                time.sleep(0.3)
-            progress(f"feeds up on {base}")
-            result = asyncio.run(main(args, base, bootstrap, settings))
-        finally:
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            with contextlib.suppress(Exception):
-                asyncio.run(drop_database(server, f"{prefix}feeds"))
-            progress(f"feeds stopped, database {prefix}feeds dropped")
-            if broker is not None:
-                broker.stop()
+        with bench_broker(settings, tmp) as bootstrap:
+            result = _with_feeds(args, settings, tmp, server, bootstrap)
     emit(result)
+
+
+def _with_feeds(args: argparse.Namespace, settings: HarbourSettings, tmp: Path, server: str,
+                bootstrap: str) -> dict[str, Any]:  # fmt: skip
+    """The feeds service alone as a uvicorn process on ``bootstrap``, measured, stopped and its database dropped."""
+    prefix = f"harbour_bench_aud_{uuid.uuid4().hex[:6]}_"
+    env = {**os.environ, "HARBOUR_DATABASE_URL": server, "HARBOUR_KAFKA_BOOTSTRAP": bootstrap,
+           "HARBOUR_DATABASE_PREFIX": prefix, "HARBOUR_VAR_DIR": str(tmp), "PYTHONUNBUFFERED": "1"}  # fmt: skip
+    port = free_port()
+    log = tmp / "feeds.log"
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        with log.open("ab") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "services.feeds.app:create",
+                                     "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+                                    cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT)  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + HEALTH_SECONDS
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"feeds exited: {log.read_text(errors='replace')[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("feeds not healthy in time")
+            time.sleep(0.3)
+        progress(f"feeds up on {base}")
+        result = asyncio.run(main(args, base, bootstrap, settings))
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        with contextlib.suppress(Exception):
+            asyncio.run(drop_database(server, f"{prefix}feeds"))
+        progress(f"feeds stopped, database {prefix}feeds dropped")
+    return result
 
 
 if __name__ == "__main__":

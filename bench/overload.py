@@ -42,12 +42,12 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import emit, progress, server_url
+from bench.common import bench_broker, emit, progress, server_url
 from bench.e2e import percentile
 from harbour.auth import issue_token
 from harbour.db import drop_database
 from harbour.settings import REPO_ROOT, HarbourSettings, get_settings
-from harbour_tools.infra import BrokerProcess, free_port, resolve_kafka
+from harbour_tools.infra import free_port
 
 TARGET_P99_MS = 1000
 TARGET_RECOVERY_S = 5.0
@@ -77,13 +77,11 @@ class Phase:
 @contextmanager
 def intake_process(settings: HarbourSettings, tmp: Path) -> Iterator[str]:
     server = server_url(settings)
-    broker: BrokerProcess | None = None
-    if settings.kafka_bootstrap:
-        bootstrap = resolve_kafka(settings)
-    else:
-        broker = BrokerProcess(log_dir=tmp, log_name="tansu-overload.log").start()
-        bootstrap = broker.bootstrap
-        progress(f"private Tansu broker on {bootstrap}")
+    with bench_broker(settings, tmp) as bootstrap:
+        yield from _intake_on(settings, tmp, server, bootstrap)
+
+
+def _intake_on(settings: HarbourSettings, tmp: Path, server: str, bootstrap: str) -> Iterator[str]:
     prefix = f"harbour_bench_overload_{uuid.uuid4().hex[:6]}_"
     env = {**os.environ, "HARBOUR_DATABASE_URL": server, "HARBOUR_KAFKA_BOOTSTRAP": bootstrap,
            "HARBOUR_DATABASE_PREFIX": prefix, "PYTHONUNBUFFERED": "1"}  # fmt: skip
@@ -118,8 +116,6 @@ def intake_process(settings: HarbourSettings, tmp: Path) -> Iterator[str]:
             proc.wait()
         with contextlib.suppress(Exception):
             asyncio.run(drop_database(server, f"{prefix}intake"))
-        if broker is not None:
-            broker.stop()
         progress("intake stopped, database dropped")
 
 
