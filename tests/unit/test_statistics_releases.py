@@ -58,14 +58,19 @@ def audit(table: Table, k: int) -> list[str]:
         if coefficients.any():
             a_eq.append(coefficients)
             b_eq.append(-known)
+    return _pinned(index, a_eq, b_eq, k, must_reach_k=lambda key: True, name=lambda key: f"{table.name} {key}")
+
+
+def _pinned(index: dict, a_eq: list, b_eq: list, k: int, *, must_reach_k, name=str) -> list[str]:
+    """The hidden cells the equations pin: narrower than one value apart, or (``must_reach_k``) unable to reach k."""
     pinned = []
     for key, i in index.items():
-        objective = np.eye(len(hidden))[i]
+        objective = np.eye(len(index))[i]
         low = linprog(objective, A_eq=a_eq, b_eq=b_eq, bounds=(0, None)).fun
         high = linprog(-objective, A_eq=a_eq, b_eq=b_eq, bounds=(0, None))
         upper = np.inf if high.status == 3 else -high.fun
-        if upper < k - 1e-6 or upper - low < 0.5:
-            pinned.append(f"{table.name} {key}: [{low:g}, {upper:g}]")
+        if (must_reach_k(key) and upper < k - 1e-6) or upper - low < 0.5:
+            pinned.append(f"{name(key)}: [{low:g}, {upper:g}]")
     return pinned
 
 
@@ -126,15 +131,7 @@ def joint_audit(tables: tuple[Table, ...], k: int, cases: int | None) -> list[st
             if coefficients.any():
                 a_eq.append(coefficients)
                 b_eq.append(-constant)
-    pinned = []
-    for key, i in index.items():
-        objective = np.eye(len(hidden))[i]
-        low = linprog(objective, A_eq=a_eq, b_eq=b_eq, bounds=(0, None)).fun
-        high = linprog(-objective, A_eq=a_eq, b_eq=b_eq, bounds=(0, None))
-        upper = np.inf if high.status == 3 else -high.fun
-        if (key in primary and upper < k - 1e-6) or upper - low < 0.5:
-            pinned.append(f"{key}: [{low:g}, {upper:g}]")
-    return pinned
+    return _pinned(index, a_eq, b_eq, k, must_reach_k=lambda key: key in primary)
 
 
 def test_no_margin_shared_by_two_tables_is_published_in_one_and_suppressed_in_another(release):
