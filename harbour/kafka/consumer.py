@@ -174,9 +174,11 @@ async def parse_record(record: ConsumerRecord, default_parser: Callable[[Consume
     return message
 
 
-async def decode_nothing(message: KafkaMessage) -> None:
-    """FastStream's decoder, replaced: the bytes are decoded by ``InboxConsumer.consume``, inside its handling."""
-    return None
+async def decode_nothing(message: KafkaMessage) -> KafkaMessage:
+    """FastStream's decoder, replaced: the bytes are decoded by ``InboxConsumer.consume``, inside its handling.
+    The handler receives the message itself as its "body" (the runtime's broker applies no dependency injection:
+    ``HarbourRuntime._make_broker``)."""
+    return message
 
 
 @dataclass(frozen=True)
