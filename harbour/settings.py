@@ -78,6 +78,9 @@ class HarbourSettings(BaseSettings):
     consumer_session_timeout_ms: int = 10000
     consumer_heartbeat_ms: int = 1000
     consumer_rebalance_timeout_ms: int = 2000
+    # How long a handled record's offset waits to be committed with the ones handled after it (harbour.kafka.commits);
+    # after a crash, about this much is read again (and applied once, by the inbox).
+    consumer_commit_seconds: float = 0.5
     # Appended to every consumer group id: services that share a broker without sharing work (tests, a
     # blue/green switch) then never wait on each other's group membership.
     consumer_group_suffix: str = ""

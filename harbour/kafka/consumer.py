@@ -1,7 +1,8 @@
 """Consumers: FastStream subscribers whose effects are applied exactly once through an inbox.
 
 Offsets are committed only after the handler's transaction committed (AckPolicy.NACK_ON_ERROR, never
-FastStream's default ack-first). The inbox row (consumer, event id) is written in that same transaction,
+FastStream's default ack-first), and several records' together a moment later (harbour.kafka.commits).
+The inbox row (consumer, event id) is written in that same transaction,
 so a redelivered message has no second effect. A message that is malformed, or whose handler keeps
 failing, goes to ``<topic>.dlq`` with the reason in its headers, and the partition keeps flowing. An outage
 of PostgreSQL is not the message's fault: the message is not acknowledged and comes back later.
@@ -42,6 +43,7 @@ from pydantic import ValidationError
 from harbour import telemetry
 from harbour.db import Connection
 from harbour.errors import ConcurrencyError, HarbourError
+from harbour.kafka.commits import OffsetCommits
 from harbour.kafka.rebuild import RELAY_EPOCH_HEADER, AssignmentWatch, RelayEpochs
 from harbour.kafka.security import client_options
 from harbour.settings import HarbourSettings
@@ -167,11 +169,17 @@ def _framework_headers(headers: Sequence[tuple[str, bytes | None]] | None) -> li
     return safe
 
 
-async def parse_record(record: ConsumerRecord, default_parser: Callable[[ConsumerRecord], Awaitable[Any]]) -> Any:
-    """FastStream's parser on a copy of the record that it cannot trip over; the message keeps the original."""
-    message = await default_parser(dataclasses.replace(record, headers=_framework_headers(record.headers)))
-    message.raw_message = record
-    return message
+def record_parser(commits: OffsetCommits) -> Callable[[ConsumerRecord, Callable[..., Awaitable[Any]]], Awaitable[Any]]:
+    """FastStream's parser on a copy of the record that it cannot trip over; the message keeps the original, and
+    acknowledges through ``commits`` (harbour.kafka.commits: a bookmark, not a commit per record)."""
+
+    async def parse_record(record: ConsumerRecord, default_parser: Callable[[ConsumerRecord], Awaitable[Any]]) -> Any:
+        message = await default_parser(dataclasses.replace(record, headers=_framework_headers(record.headers)))
+        message.raw_message = record
+        message.consumer = commits.acknowledger(message.consumer, record)
+        return message
+
+    return parse_record
 
 
 async def decode_nothing(message: KafkaMessage) -> KafkaMessage:
@@ -313,7 +321,8 @@ class InboxConsumer:
         topics = list(dict.fromkeys(s.topic for s in siblings))
         # Broker loss (H2, harbour.kafka.rebuild): a group re-formed while its topics were gone gets none of their
         # partitions (for minutes; on Tansu for good); the watch rejoins the group once they are back.
-        watch = AssignmentWatch(topics)
+        commits = OffsetCommits(self.runtime.settings.consumer_commit_seconds)
+        watch = AssignmentWatch(topics, before_revoke=commits.flush)
 
         subscriber = broker.subscriber(
             *topics,
@@ -321,7 +330,7 @@ class InboxConsumer:
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
             # The record reaches ``consume`` undecoded: see the module's docstring.
-            parser=parse_record,
+            parser=record_parser(commits),
             decoder=decode_nothing,
             # Never answer to a reply_to a record may carry (the parser hides it too).
             no_reply=True,
@@ -342,6 +351,7 @@ class InboxConsumer:
 
         async def stop_with_producer() -> None:
             try:
+                await commits.close()  # before the consumer goes: what was handled is not read again
                 await stop()
             finally:
                 await self.close()

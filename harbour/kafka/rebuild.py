@@ -60,7 +60,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -454,8 +454,9 @@ class AssignmentWatch(ConsumerRebalanceListener):  # type: ignore[misc]
     left alone. Uses aiokafka's coordinator and client directly: no public call does either step.
     """
 
-    def __init__(self, topics: Iterable[str]) -> None:
+    def __init__(self, topics: Iterable[str], *, before_revoke: Callable[[], Awaitable[None]] | None = None) -> None:
         self.topics = frozenset(topics)
+        self.before_revoke = before_revoke  # the group's bookmarks go out while its partitions are still its own
         self.subscriber: Any = None  # FastStream's subscriber: its ``consumer`` is the AIOKafkaConsumer, once started
         self._task: asyncio.Task[None] | None = None
 
@@ -463,7 +464,8 @@ class AssignmentWatch(ConsumerRebalanceListener):  # type: ignore[misc]
         self.subscriber = subscriber
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        return None
+        if self.before_revoke is not None:
+            await self.before_revoke()
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         if self._task is not None:
