@@ -31,7 +31,7 @@ from harbour.events import DomainEvent
 from harbour.http import docs, inputs, openapi
 from harbour.http.problems import ConnectionFailureShield, install_problem_handlers
 from harbour.http.shedding import LoadShedding
-from harbour.kafka.consumer import GroupTimeouts, HandlerContext, InboxConsumer, Subscription
+from harbour.kafka.consumer import GroupTimeouts, HandlerContext, InboxConsumer, Subscription, read_by_its_consumer
 from harbour.kafka.lag import ConsumerLagWatch
 from harbour.kafka.relay import OutboxRelay, Route
 from harbour.kafka.security import faststream_security
@@ -146,7 +146,7 @@ class ServiceRuntime:
             acks=acks,
             enable_idempotence=self.settings.kafka_idempotence,
             security=faststream_security(self.settings),
-            middlewares=(telemetry.kafka_middleware(provider),),
+            middlewares=(telemetry.kafka_middleware(provider, traced=read_by_its_consumer),),
             logger=logging.getLogger(f"harbour.{self.name}.kafka"),
             # No dependency injection: the handler takes the message as its body (``decode_nothing``). With it,
             # FastDepends resolved the handler's ``KafkaMessage`` parameter, a context field, by a sync call in a

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -161,12 +161,14 @@ class _KeylessKafkaAttributes(KafkaTelemetrySettingsProvider):
         return attrs
 
 
-def _keyless_attributes(msg: Any) -> KafkaTelemetrySettingsProvider | BatchKafkaTelemetrySettingsProvider:
-    if isinstance(msg, Sequence):
-        return BatchKafkaTelemetrySettingsProvider()  # a batch's attributes carry no key
-    return _KeylessKafkaAttributes()
+def kafka_middleware(provider: TracerProvider, *, traced: Callable[[Any], bool]) -> TelemetryMiddleware[Any]:
+    """The broker's telemetry middleware: FastStream's, with spans that never carry the record key, and none at all
+    for a record ``traced`` says no (one its consumer passes over unread: most records of a busy topic are of types
+    a given consumer does not read, and a span for each was span creation and export for nothing)."""
 
+    def attributes(msg: Any) -> KafkaTelemetrySettingsProvider | BatchKafkaTelemetrySettingsProvider | None:
+        if isinstance(msg, Sequence):
+            return BatchKafkaTelemetrySettingsProvider()  # a batch's attributes carry no key
+        return _KeylessKafkaAttributes() if traced(msg) else None  # None: FastStream makes no span, counts nothing
 
-def kafka_middleware(provider: TracerProvider) -> TelemetryMiddleware[Any]:
-    """The broker's telemetry middleware: FastStream's, with spans that never carry the record key."""
-    return TelemetryMiddleware(settings_provider_factory=_keyless_attributes, tracer_provider=provider)
+    return TelemetryMiddleware(settings_provider_factory=attributes, tracer_provider=provider)

@@ -28,6 +28,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypedDict
 from uuid import UUID
@@ -167,6 +168,21 @@ def _framework_headers(headers: Sequence[tuple[str, bytes | None]] | None) -> li
         if value.decode().isprintable():
             safe.append((name, value))
     return safe
+
+
+# The consumer whose Kafka consumer loop runs in this task: set around its subscriber's start, so that the consume
+# loop task FastStream creates there (and restarts from there) inherits it. The telemetry middleware is the
+# broker's, shared by every subscriber, and sees only the record; this tells it whose record it is.
+_READER: ContextVar[InboxConsumer | None] = ContextVar("harbour_reader", default=None)
+
+
+def read_by_its_consumer(record: Any) -> bool:
+    """Whether the consumer reading ``record`` reads it, rather than passing over it unread (``InboxConsumer._skips``);
+    true for anything this cannot place, so that nothing is left untraced by mistake."""
+    reader = _READER.get()
+    if reader is None or not isinstance(record, ConsumerRecord):
+        return True
+    return not reader._for_topic(record.topic)._skips(RecordHeaders.of(record))
 
 
 def record_parser(commits: OffsetCommits) -> Callable[[ConsumerRecord, Callable[..., Awaitable[Any]]], Awaitable[Any]]:
@@ -345,6 +361,17 @@ class InboxConsumer:
         async def on_message(message: KafkaMessage) -> None:
             record: ConsumerRecord = message.raw_message  # one record: this subscriber reads no batches
             await self._for_topic(record.topic).consume(message)
+
+        start = subscriber.start
+
+        async def start_as_reader() -> None:
+            token = _READER.set(self)
+            try:
+                await start()
+            finally:
+                _READER.reset(token)
+
+        subscriber.start = start_as_reader  # type: ignore[method-assign]
 
         # The dead-letter producer stops with the subscriber (the runtime stops the broker, which stops these).
         stop = subscriber.stop

@@ -17,7 +17,7 @@ from harbour import telemetry
 from harbour.store import Actor, CommandContext, Position
 from tests.support.harness import fast_settings, running_service
 from tests.support.kafka import headers_of, read_topic
-from tests.support.pantry import ShelfStocked
+from tests.support.pantry import ShelfEmptied, ShelfStocked
 from tests.support.pantry_service import LARDER, PANTRY, PANTRY_TOPIC
 from tests.support.waiting import wait_until
 
@@ -247,6 +247,35 @@ async def test_one_trace_runs_from_the_http_request_through_the_relay_to_the_con
         assert {"SERVER", "PRODUCER", "CONSUMER"} <= kinds
         # No span per ASGI message: the server span tells the request's story.
         assert not [s.name for s in spans if s.name.endswith(("http send", "http receive"))]
+
+
+async def test_a_record_its_consumer_passes_over_unread_leaves_no_span_and_one_it_reads_has_its_own(
+    pg_server_url, running_broker
+):
+    """The larder reads the pantry's ShelfStocked only: a span for each record it drops unread was the cost of span
+    creation and export for nothing (harbour.telemetry.kafka_middleware)."""
+    shelf = f"skip{uuid.uuid4().hex[:6]}"
+    async with (
+        running_service(PANTRY, pg_server_url=pg_server_url, bootstrap=running_broker.bootstrap) as pantry,
+        running_service(LARDER, pg_server_url=pg_server_url, bootstrap=running_broker.bootstrap) as larder,
+    ):
+        SPANS.clear()
+        await pantry.runtime.store.append(stream_id=f"shelf-{shelf}", stream_type="shelf", case_id=f"case-{shelf}",
+                                          expected_version=None, events=[ShelfEmptied(shelf_id=shelf)],
+                                          context=CTX)  # fmt: skip
+        await append_stock(pantry.runtime, shelf, 1)
+        await wait_until(lambda: _equals(tally(larder, shelf), 1), timeout=40)
+        telemetry.shutdown_providers()
+        ours = {(r.partition, r.offset): headers_of(r)["event_type"]
+                for r in await read_topic(running_broker.bootstrap, PANTRY_TOPIC.name)
+                if headers_of(r).get("case_id") == f"case-{shelf}"}  # fmt: skip
+        assert sorted(ours.values()) == [ShelfEmptied.event_type, ShelfStocked.event_type]
+        # Appended outside any request, so neither record carries a trace: each record the larder reads gets a
+        # "create" span (the trace's start) and a "process" span; before, the ShelfEmptied got both too.
+        processed = [ours.get((a.get("messaging.kafka.destination.partition"), a.get("messaging.kafka.message.offset")))
+                     for s in SPANS.get_finished_spans() if s.kind.name == "CONSUMER" and s.name.endswith(" process")
+                     and s.resource.attributes["service.name"] == "larder" for a in [s.attributes or {}]]  # fmt: skip
+        assert [t for t in processed if t is not None] == [ShelfStocked.event_type]
 
 
 @pytest.mark.parametrize(
