@@ -30,6 +30,7 @@ import contextlib
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -126,9 +127,19 @@ def _wait_healthy(procs: dict[str, tuple[subprocess.Popen[bytes], str, Path]]) -
 
 
 @contextmanager
-def own_platform(settings: HarbourSettings, tmp: Path) -> Iterator[Platform]:
-    """A private broker and every service as a process, each in a fresh database dropped afterwards."""
-    from services import registry
+def own_platform(settings: HarbourSettings, tmp: Path, code: Path = REPO_ROOT) -> Iterator[Platform]:
+    """A private broker and every service as a process, each in a fresh database dropped afterwards. ``code``: the
+    checkout the services run from (another commit's worktree, to measure it beside this one in the same run)."""
+    names_and_factories = subprocess.run(
+        [sys.executable, "-c", "from services import registry\n"
+         "for n in registry.available(): print(n, registry.SERVICES[n])"],
+        cwd=code, env={**os.environ, "PYTHONPATH": str(code)}, capture_output=True, text=True, check=True,
+    ).stdout.split("\n")  # fmt: skip
+    services = dict(line.split() for line in names_and_factories if line.strip())
+    if code != REPO_ROOT:
+        # The bench signs its callers' tokens with this checkout's development key (var/keys): the other checkout's
+        # services must verify with the same one, or every command is a 401.
+        shutil.copytree(REPO_ROOT / "var" / "keys", code / "var" / "keys", dirs_exist_ok=True)
 
     server = server_url(settings)
     broker: BrokerProcess | None = None
@@ -141,20 +152,20 @@ def own_platform(settings: HarbourSettings, tmp: Path) -> Iterator[Platform]:
         progress(f"private Tansu broker on {bootstrap} (pid {broker.pid})")
     prefix = f"harbour_bench_e2e_{uuid.uuid4().hex[:6]}_"
     env = {**os.environ, "HARBOUR_DATABASE_URL": server, "HARBOUR_KAFKA_BOOTSTRAP": bootstrap,
-           "HARBOUR_DATABASE_PREFIX": prefix, "PYTHONUNBUFFERED": "1",
+           "HARBOUR_DATABASE_PREFIX": prefix, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(code),
            # The whole load comes from one organisation standing in for the many that refer: the per-caller
            # share (3 in flight per organisation and replica) would cap it near 20/s and measure that limit, not
            # the platform. The process-wide limit and queue (load shedding) stay as configured.
            "HARBOUR_MAX_IN_FLIGHT_PER_CALLER": os.environ.get("HARBOUR_MAX_IN_FLIGHT_PER_CALLER", "0")}  # fmt: skip
     procs: dict[str, tuple[subprocess.Popen[bytes], str, Path]] = {}
     try:
-        for name in registry.available():
+        for name, factory in services.items():
             port = free_port()
             log = tmp / f"{name}.log"
-            command = [sys.executable, "-m", "uvicorn", "--factory", f"{registry.SERVICES[name]}:create",
+            command = [sys.executable, "-m", "uvicorn", "--factory", f"{factory}:create",
                        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]  # fmt: skip
             with log.open("ab") as out:
-                proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                proc = subprocess.Popen(command, cwd=code, env=env, stdin=subprocess.DEVNULL, stdout=out,
                                         stderr=subprocess.STDOUT)  # fmt: skip
             procs[name] = (proc, f"http://127.0.0.1:{port}", log)
         progress(f"starting {', '.join(procs)} (databases {prefix}*, logs in {tmp})")
@@ -389,6 +400,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profile-dir", type=Path, help="with --profile: keep each process's sampled stacks here")
     parser.add_argument("--base-url-intake", help="use a running platform's intake instead of starting one")
     parser.add_argument("--bootstrap", help="its Kafka bootstrap (default: HARBOUR_KAFKA_BOOTSTRAP or the local one)")
+    parser.add_argument(
+        "--code",
+        help="run the services from this checkout (e.g. a worktree of an older commit), "
+        "to measure it beside this one; the load and the accounting stay this checkout's",
+    )
     args = parser.parse_args(argv)
     if args.rate <= 0 or args.seconds <= 0:
         parser.error("--rate and --seconds must be positive")
@@ -434,7 +450,12 @@ def run(argv: list[str] | None = None) -> None:
         progress(f"running platform: intake {args.base_url_intake}, broker {bootstrap}")
         result = asyncio.run(ramp(Platform(args.base_url_intake.rstrip("/"), bootstrap), args))
     else:
-        with tempfile.TemporaryDirectory(prefix="harbour-bench-e2e-") as tmp, own_platform(settings, Path(tmp)) as p:
+        code = Path(args.code).resolve() if args.code else REPO_ROOT
+        with (
+            tempfile.TemporaryDirectory(prefix="harbour-bench-e2e-") as tmp,
+            own_platform(settings, Path(tmp), code) as p,
+        ):
+            progress(f"services run from {code}")
             result = asyncio.run(ramp(p, args))
     progress(f"p99 {result['p99_ms']} ms (target {TARGET_P99_MS}), lost {result['lost']}")
     emit(result)
