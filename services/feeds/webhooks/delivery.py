@@ -94,7 +94,11 @@ class Deliverer:
                                          headers={"user-agent": USER_AGENT})  # fmt: skip
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
-        self._wake = asyncio.Event()
+        # One ring, one worker: a notification used to wake every idle worker, and each ran a transaction to find
+        # (mostly) nothing due, on every milestone even with no webhook registered. The worker that answers takes
+        # the ring (``_rung``); one whose pass delivered rings again, so another joins while there is work.
+        self._bell = asyncio.Event()
+        self._rung = False
 
     async def start(self) -> None:
         count = self.settings.workers
@@ -102,7 +106,18 @@ class Deliverer:
 
     def wake(self) -> None:
         """Look again now: a milestone, a registration or a resume committed (``FeedSignal``, any replica)."""
-        self._wake.set()
+        self._rung = True
+        self._bell.set()
+
+    async def _answer(self) -> None:
+        """Wait until the bell rings and take the ring; a worker that finds it already taken waits on."""
+        while True:
+            await self._bell.wait()
+            if self._rung:
+                self._rung = False
+                self._bell.clear()
+                return
+            self._bell.clear()
 
     async def close(self) -> None:
         self._closed = True
@@ -116,8 +131,7 @@ class Deliverer:
 
     async def _run(self) -> None:
         while not self._closed:
-            # Cleared before the pass reads: a wake-up from a commit during the pass makes the wait below return.
-            self._wake.clear()
+            # A ring during the pass stays rung (nobody took it): the wait below, or another worker's, returns.
             wait = self.settings.poll_seconds
             try:
                 pause = await self.deliver_once()
@@ -125,12 +139,13 @@ class Deliverer:
                 log.warning("webhook delivery pass failed (%s)", type(error).__name__)
                 pause = ERROR_PAUSE_SECONDS
             if pause is None:
+                self.wake()  # it delivered: there may be more, for other subscriptions too; another worker helps
                 continue
             # Idle, a worker holds no connection: it waits for a notification, the next retry's time, or at most
             # poll_seconds (a lost notification costs that much latency, never a delivery).
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(wait, pause)):
-                    await self._wake.wait()
+                    await self._answer()
 
     async def deliver_once(self) -> float | None:
         """One attempt for one due subscription, committed with its outcome (None); when nothing was due, the
