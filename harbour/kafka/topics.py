@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.protocol.metadata import MetadataRequest
 
 from harbour.kafka.security import client_options
 
@@ -130,12 +131,24 @@ class TopicKeeper:
         return self._admin
 
     async def missing(self) -> list[str]:
+        """The kept topics the broker does not have. Asks for these topics only, never creating one: the metadata
+        of every topic on the broker (``list_topics``, about a hundred on a platform's broker) cost the relay 3 ms
+        of Python decoding per call here against 0.26 ms for its own topics, twice a batch, and a batch is often
+        one event. ``allow_auto_topic_creation=False``: a broker that creates a topic because it was asked about
+        it would create it with its default partitions, hiding the loss this looks for (Tansu honours it:
+        checked, the topic asked about was not created)."""
+        names = [s.name for s in self.specs]
+        if not names:
+            return []  # an empty list would ask for every topic
         try:
-            present = set(await (await self._client()).list_topics())
+            admin = await self._client()
+            # aiokafka's admin client has no public call for a metadata request that must not create topics.
+            answer = await admin._send_request(MetadataRequest(names, allow_auto_topic_creation=False))
         except Exception:
             await self.close()
             raise
-        return [s.name for s in self.specs if s.name not in present]
+        present = {topic[1] for topic in answer.topics if topic[0] == 0}  # (error code, name, ...): 0 is there
+        return [name for name in names if name not in present]
 
     async def ensure(self) -> list[str]:
         """Create whatever is missing; returns what was created (empty when all were there)."""
