@@ -69,6 +69,11 @@ class EventTypeRegistry:
         return version, payload
 
     def decode(self, event_type: str, version: int, payload: JSON) -> DomainEvent:
+        cls = self._types.get(event_type)
+        if cls is not None and version == cls.schema_version:
+            # Stored at the current version, as most events are: no upcast to look for (a rebuild decodes every
+            # stored event, and the upcast's lookups cost as much as the validation).
+            return cls.model_validate(payload)
         _, lifted = self.upcast(event_type, version, payload)
         return self.cls_for(event_type).model_validate(lifted)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, ClassVar
@@ -31,9 +32,19 @@ class Projection:
         return found
 
     async def handle(self, conn: Connection, event: RecordedEvent) -> None:
-        handler = self._handlers().get(event.event_type.rpartition(".")[2]) or self._handlers().get(event.event_type)
+        handler = self.handler_for(event.event_type)
         if handler is not None:
             await handler(conn, event)
+
+    def handler_for(self, event_type: str) -> Handler | None:
+        """The handler of ``event_type`` (its name after the last dot, else the full name), None if none."""
+        resolved: dict[str, Handler | None] | None = self.__dict__.get("_resolved_handlers")
+        if resolved is None:
+            resolved = self.__dict__["_resolved_handlers"] = {}
+        if event_type not in resolved:  # once per type: a rebuild asks for every stored event
+            handlers = self._handlers()
+            resolved[event_type] = handlers.get(event_type.rpartition(".")[2]) or handlers.get(event_type)
+        return resolved[event_type]
 
     def _handlers(self) -> dict[str, Handler]:
         cached: dict[str, Handler] | None = self.__dict__.get("_cached_handlers")
@@ -76,6 +87,7 @@ class DeferredWrites:
         self._conn = conn
         self._query: str | None = None
         self._queued: list[Sequence[Any]] = []
+        self._sending: asyncio.Task[None] | None = None
 
     async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:
         if not args or timeout is not None:  # a script (simple protocol) or a statement with its own timeout
@@ -95,6 +107,30 @@ class DeferredWrites:
 
     async def flush(self) -> None:
         """Send what is queued (one pipelined ``executemany``); raises what a queued statement raised."""
+        await self.settle()
+        await self._send_queued()
+
+    async def send(self) -> None:
+        """Start sending what is queued and return without waiting for the server.
+
+        The rebuild calls it once a page's handlers have run: the server executes that page's statements while
+        the next page is decoded (on a machine of 2 cores, the two halves of the work overlap instead of taking
+        turns). Whatever comes next on this connection (a statement, a read, ``flush()``) waits for it first,
+        so the order of effects is kept; a failure raises there, or from ``settle()``. The caller must give the
+        event loop a turn now and then (``await asyncio.sleep(0)``) for the statements to go out in chunks.
+        """
+        await self.settle()
+        if self._queued:
+            self._sending = asyncio.ensure_future(self._send_queued())
+            await asyncio.sleep(0)  # its first chunk goes out now
+
+    async def settle(self) -> None:
+        """Wait for what ``send()`` started; raises what a statement of it raised."""
+        sending, self._sending = self._sending, None
+        if sending is not None:
+            await sending
+
+    async def _send_queued(self) -> None:
         if not self._queued:
             return
         query, queued = self._query, self._queued

@@ -438,21 +438,33 @@ async def rebuild(pool: asyncpg.Pool, projection: Projection, *, progress: Progr
         await projection.reset(conn)
         # The handlers' writes go out in pipelined runs, not one round trip each (see DeferredWrites).
         writes = DeferredWrites(conn)
+        # A projection that only dispatches on the type (handle() not overridden) is not handed the events it
+        # has no handler for: they are skipped before they are decoded.
+        dispatch_only = type(projection).handle is Projection.handle
+        sql = f"""SELECT {_COLUMNS} FROM events WHERE (tx_id, global_position) > ($1, $2)
+                   ORDER BY tx_id, global_position LIMIT $3"""
         after, done = Position(), 0
-        while True:
-            rows = await conn.fetch(
-                f"""SELECT {_COLUMNS} FROM events WHERE (tx_id, global_position) > ($1, $2)
-                     ORDER BY tx_id, global_position LIMIT $3""",
-                after.tx_id, after.global_position, batch,
-            )  # fmt: skip
-            if not rows:
-                break
-            for row in rows:
-                await projection.handle(writes, _record(row))  # type: ignore[arg-type]
+        try:
+            rows = await conn.fetch(sql, after.tx_id, after.global_position, batch)
+            while rows:
+                for i, row in enumerate(rows, 1):
+                    if not dispatch_only or projection.handler_for(row["event_type"]) is not None:
+                        await projection.handle(writes, _record(row))  # type: ignore[arg-type]
+                    if i % 50 == 0:
+                        await asyncio.sleep(0)  # the previous page's statements go out, their replies come in
+                done += len(rows)
+                after = Position(rows[-1]["tx_id"], rows[-1]["global_position"])
+                progress(done, total)
+                # The next page is read before this page's writes go (the handlers write their own tables, never
+                # events); the server then runs those writes while the next page is decoded.
+                await writes.settle()
+                rows = await conn.fetch(sql, after.tx_id, after.global_position, batch)
+                await writes.send()
             await writes.flush()
-            done += len(rows)
-            after = Position(rows[-1]["tx_id"], rows[-1]["global_position"])
-            progress(done, total)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the connection is free again for the rollback
+                await writes.settle()
+            raise
         await conn.execute(
             "UPDATE checkpoints SET tx_id = $1, global_position = $2, updated_at = now() WHERE name = ANY($3)",
             after.tx_id, after.global_position, checkpoint_names(projection),

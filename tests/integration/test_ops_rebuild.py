@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
-from harbour.store import Actor, CommandContext
+from harbour.projection import Projection
+from harbour.store import Actor, CommandContext, RecordedEvent
+from harbour.store.eventstore import _record
 from harbour_tools import ops
 from tests.support.harness import running_service
 from tests.support.pantry import Shelf
@@ -73,3 +76,44 @@ def test_an_unknown_projection_is_refused_with_the_known_ones_listed():
     with pytest.raises(LookupError, match=r"pantry\.shelf_totals"):
         ops.find_projection(PANTRY_WITH_TOTALS, "shelf_total")
     assert isinstance(ops.find_projection(PANTRY_WITH_TOTALS, "shelf_totals"), ShelfTotals)
+
+
+async def test_a_rebuild_decodes_only_the_events_a_dispatching_projection_has_a_handler_for(
+    pg_server_url, running_broker, monkeypatch
+):
+    class EmptiedOnly(Projection):
+        name = "pantry.emptied_only"
+
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+
+        async def on_ShelfEmptied(self, conn: Any, event: RecordedEvent) -> None:
+            self.seen.append(event.event_type)
+
+    class EveryEvent(EmptiedOnly):
+        name = "pantry.every_event"
+
+        async def handle(self, conn: Any, event: RecordedEvent) -> None:  # overridden: it may want any event
+            self.seen.append(event.event_type)
+
+    built: list[str] = []
+
+    def counting(row: Any) -> RecordedEvent:
+        built.append(row["event_type"])
+        return _record(row)
+
+    async with running_service(PANTRY_WITH_TOTALS, pg_server_url=pg_server_url, bootstrap=running_broker.bootstrap,
+                               background=False) as pantry:  # fmt: skip
+        repo, shelf_id = pantry.runtime.repository, f"s{uuid.uuid4().hex[:4]}"
+        shelf = await repo.load_or_new(Shelf, shelf_id)
+        shelf.stock("rice", 1)
+        shelf.stock("beans", 2)
+        shelf.empty()
+        await repo.save(shelf, CTX)
+        monkeypatch.setattr(ops, "_record", counting)
+
+        emptied, every = EmptiedOnly(), EveryEvent()
+        assert await ops.rebuild(pantry.runtime.pool, emptied, batch=2) == 3, "every stored event is counted"
+        assert emptied.seen == ["test.ShelfEmptied"] and built == ["test.ShelfEmptied"]
+        assert await ops.rebuild(pantry.runtime.pool, every, batch=2) == 3
+        assert len(every.seen) == 3

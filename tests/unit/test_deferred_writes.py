@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -48,3 +49,50 @@ async def test_consecutive_statements_of_one_text_are_sent_as_one_batch_and_read
 def test_a_savepoint_is_refused_rather_than_run_beside_the_queue() -> None:
     with pytest.raises(TypeError, match="transaction"):
         DeferredWrites(Recording()).transaction()  # type: ignore[arg-type]
+
+
+class Slow(Recording):
+    """A connection whose batches take a while at the server, and that refuses an overlapping operation as
+    asyncpg does ("another operation is in progress")."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.busy = False
+        self.fail = fail
+
+    async def executemany(self, query: str, args: Any, *, timeout: float | None = None) -> None:
+        assert not self.busy, "another operation is in progress"
+        self.busy = True
+        try:
+            await asyncio.sleep(0.01)
+            if self.fail:
+                raise ValueError("duplicate key")
+            self.sent.append(("executemany", query, list(args)))
+        finally:
+            self.busy = False
+
+    async def fetchval(self, query: str, *args: Any) -> int:
+        assert not self.busy, "another operation is in progress"
+        return await super().fetchval(query, *args)
+
+
+async def test_what_send_started_finishes_before_anything_else_reaches_the_connection() -> None:
+    conn = Slow()
+    writes = DeferredWrites(conn)  # type: ignore[arg-type]
+    await writes.execute("INSERT a", 1)
+    await writes.execute("INSERT a", 2)
+    await writes.send()
+    assert conn.sent == [], "send() returns before the server has answered"
+    await writes.execute("INSERT a", 3)  # queued behind the batch in flight
+    assert await writes.fetchval("SELECT c") == 7
+    assert conn.sent == [("executemany", "INSERT a", [(1,), (2,)]), ("execute", "INSERT a", (3,)),
+                         ("fetchval", "SELECT c", ())]  # fmt: skip
+
+
+async def test_a_statement_that_failed_in_the_background_raises_at_the_next_settle() -> None:
+    writes = DeferredWrites(Slow(fail=True))  # type: ignore[arg-type]
+    await writes.execute("INSERT a", 1)
+    await writes.execute("INSERT a", 2)
+    await writes.send()
+    with pytest.raises(ValueError, match="duplicate key"):
+        await writes.settle()
