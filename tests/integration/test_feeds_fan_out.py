@@ -5,6 +5,7 @@ while; and the streams of another audience get nothing of it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import AsyncIterator
 
@@ -26,7 +27,7 @@ from tests.integration.test_feeds_helpers import (
     wait_stored,
 )
 from tests.integration.test_feeds_stream import check_continues, milestone_ids, read_until
-from tests.support.harness import running_service
+from tests.support.harness import RunningService, running_service
 
 # Audiences no other suite uses, one per test: a fresh feeds database reads its topics from the start, so a feed
 # holds exactly the milestones its test published (cursors from 1).
@@ -41,6 +42,19 @@ STREAMS = 12
 def no_heartbeat_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     # No heartbeat, so no re-read, within a test: what arrives was handed on at a notification.
     monkeypatch.setattr(api, "HEARTBEAT_SECONDS", 60.0)
+
+
+@contextlib.asynccontextmanager
+async def serving_feeds(
+    pg_server_url: str, bootstrap: str
+) -> AsyncIterator[tuple[RunningService, str, httpx.AsyncClient]]:
+    """The feeds service served over a real socket, and a client to open its streams with."""
+    async with (
+        running_service(DEFINITION, pg_server_url=pg_server_url, bootstrap=bootstrap, settings=FEEDS_SETTINGS) as feeds,
+        served(feeds.app) as url,
+        httpx.AsyncClient(timeout=30) as http,
+    ):  # fmt: skip
+        yield feeds, url, http
 
 
 async def open_streams(http: httpx.AsyncClient, url: str, headers: dict[str, str], n: int, **params: int):
@@ -60,11 +74,7 @@ async def test_many_streams_of_one_audience_each_receive_every_milestone_once_in
     bootstrap = running_broker.bootstrap
     await ensure_audience_topics(bootstrap, [AUDIENCE])
     first, live = milestones(AUDIENCE, 3), milestones(AUDIENCE, 25)
-    async with (
-        running_service(DEFINITION, pg_server_url=pg_server_url, bootstrap=bootstrap, settings=FEEDS_SETTINGS) as feeds,
-        served(feeds.app) as url,
-        httpx.AsyncClient(timeout=30) as http,
-    ):  # fmt: skip
+    async with serving_feeds(pg_server_url, bootstrap) as (feeds, url, http):
         await publish(bootstrap, first)
         await wait_stored(feeds, AUDIENCE, first)
         contexts, streams = await open_streams(http, f"{url}/feeds/{AUDIENCE}/stream", reader(feeds, AUDIENCE),
@@ -90,11 +100,7 @@ async def test_a_stream_resuming_from_an_old_cursor_gets_the_backlog_then_the_li
     bootstrap = running_broker.bootstrap
     await ensure_audience_topics(bootstrap, [RESUMING])
     backlog, live = milestones(RESUMING, 22), milestones(RESUMING, 10)
-    async with (
-        running_service(DEFINITION, pg_server_url=pg_server_url, bootstrap=bootstrap, settings=FEEDS_SETTINGS) as feeds,
-        served(feeds.app) as url,
-        httpx.AsyncClient(timeout=30) as http,
-    ):  # fmt: skip
+    async with serving_feeds(pg_server_url, bootstrap) as (feeds, url, http):
         headers = reader(feeds, RESUMING)
         stream_url = f"{url}/feeds/{RESUMING}/stream"
         await publish(bootstrap, backlog)
@@ -128,11 +134,7 @@ async def test_a_stalled_client_delays_no_other_stream_and_loses_none_of_its_mil
     bootstrap = running_broker.bootstrap
     await ensure_audience_topics(bootstrap, [STALLING])
     case = milestones(STALLING, 15)
-    async with (
-        running_service(DEFINITION, pg_server_url=pg_server_url, bootstrap=bootstrap, settings=FEEDS_SETTINGS) as feeds,
-        served(feeds.app) as url,
-        httpx.AsyncClient(timeout=30) as http,
-    ):  # fmt: skip
+    async with serving_feeds(pg_server_url, bootstrap) as (feeds, url, http):
         tails: FeedTails = feeds.app.state.feed_tails
         # The stalled client is the stream's own generator, pulled by the test: a socket's stall would first be
         # absorbed by kernel and server buffers of a size the test does not know; this one stops exactly.
@@ -164,11 +166,7 @@ async def test_the_streams_of_another_audience_see_nothing_of_this_one(pg_server
     bootstrap = running_broker.bootstrap
     await ensure_audience_topics(bootstrap, [OURS, OTHER])
     ours, theirs = milestones(OURS, 10), milestones(OTHER, 1)
-    async with (
-        running_service(DEFINITION, pg_server_url=pg_server_url, bootstrap=bootstrap, settings=FEEDS_SETTINGS) as feeds,
-        served(feeds.app) as url,
-        httpx.AsyncClient(timeout=30) as http,
-    ):  # fmt: skip
+    async with serving_feeds(pg_server_url, bootstrap) as (feeds, url, http):
         contexts, ours_streams = await open_streams(http, f"{url}/feeds/{OURS}/stream", reader(feeds, OURS),
                                                     3, after=0)  # fmt: skip
         more, theirs_streams = await open_streams(http, f"{url}/feeds/{OTHER}/stream", reader(feeds, OTHER), 3,
