@@ -31,8 +31,9 @@ log = logging.getLogger("harbour.consumer")
 class OffsetCommits:
     """The bookmarks of one Kafka consumer (one subscriber: its group's member in this process)."""
 
-    def __init__(self, delay: float) -> None:
+    def __init__(self, delay: float, *, timeout: float = 2.0) -> None:
         self.delay = delay
+        self.timeout = timeout  # seconds a commit may take before its bookmarks wait for the next one
         self.consumer: Any = None  # the AIOKafkaConsumer, learnt from the first record (FastStream makes it at start)
         self._pending: dict[TopicPartition, int] = {}
         self._flush: asyncio.Task[None] | None = None
@@ -63,8 +64,11 @@ class OffsetCommits:
         if not pending or self.consumer is None:
             return
         try:
-            await self.consumer.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in pending.items()})
-        except (KafkaError, AssertionError) as error:
+            # Bounded: a flush runs inside a rebalance and before a stop, and a broker that is away must hold up
+            # neither (aiokafka retries a commit while it finds no coordinator).
+            async with asyncio.timeout(self.timeout):
+                await self.consumer.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in pending.items()})
+        except (KafkaError, AssertionError, TimeoutError) as error:
             # AssertionError: aiokafka asserts that a committed partition is assigned; after a rebalance it may not be.
             log.debug("offset commit dropped (%s): those records may be read again", type(error).__name__)
             for tp, offset in pending.items():

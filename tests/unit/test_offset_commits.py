@@ -17,13 +17,17 @@ from harbour.kafka.commits import OffsetCommits
 
 
 class Recorder:
-    def __init__(self, refuse: int = 0, unassigned: frozenset[TopicPartition] = frozenset()) -> None:
+    def __init__(self, refuse: int = 0, unassigned: frozenset[TopicPartition] = frozenset(), hang: int = 0) -> None:
         self.commits: list[dict[TopicPartition, int]] = []
         self.seeks: list[tuple[TopicPartition, int]] = []
         self.refuse = refuse
         self.unassigned = unassigned
+        self.hang = hang
 
     async def commit(self, offsets: dict) -> None:
+        if self.hang:
+            self.hang -= 1
+            await asyncio.Event().wait()  # no coordinator: aiokafka keeps retrying
         if self.refuse:
             self.refuse -= 1
             raise KafkaConnectionError("the broker is away")
@@ -100,3 +104,12 @@ async def test_closing_commits_at_once_and_a_consumer_started_again_does_not_inh
     await commits.close()
     assert old.commits == []
     assert new.commits == [{tp(0): 1}]
+
+
+async def test_a_commit_that_hangs_does_not_hold_up_a_stop_and_its_bookmarks_go_with_the_next():
+    consumer, commits = Recorder(hang=1), OffsetCommits(delay=10, timeout=0.05)
+    await commits.acknowledger(consumer, record(0, 1)).commit()
+    await commits.flush()  # gave up after the timeout
+    await commits.acknowledger(consumer, record(1, 4)).commit()
+    await commits.close()
+    assert consumer.commits == [{tp(0): 2, tp(1): 5}]
