@@ -18,11 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
 import random
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -30,14 +26,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from bench.common import bench_broker, emit, progress, server_url
+from bench.common import bench_broker, emit, progress, server_url, service_process
 from harbour.auth import issue_token
-from harbour.db import drop_database
 from harbour.kafka.producer import make_producer
-from harbour.settings import REPO_ROOT, HarbourSettings
-from harbour_tools.infra import free_port
+from harbour.settings import HarbourSettings
 from schemas.audiences import milestone_topic
 from schemas.milestones import Milestone, MilestoneType
 
@@ -178,41 +170,9 @@ def _with_feeds(args: argparse.Namespace, settings: HarbourSettings, tmp: Path, 
                 bootstrap: str) -> dict[str, Any]:  # fmt: skip
     """The feeds service alone as a uvicorn process on ``bootstrap``, measured, stopped and its database dropped."""
     prefix = f"harbour_bench_aud_{uuid.uuid4().hex[:6]}_"
-    env = {**os.environ, "HARBOUR_DATABASE_URL": server, "HARBOUR_KAFKA_BOOTSTRAP": bootstrap,
-           "HARBOUR_DATABASE_PREFIX": prefix, "HARBOUR_VAR_DIR": str(tmp), "PYTHONUNBUFFERED": "1"}  # fmt: skip
-    port = free_port()
-    log = tmp / "feeds.log"
-    proc: subprocess.Popen[bytes] | None = None
-    try:
-        with log.open("ab") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "services.feeds.app:create",
-                                     "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                                    cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT)  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + HEALTH_SECONDS
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"feeds exited: {log.read_text(errors='replace')[-2000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError("feeds not healthy in time")
-            time.sleep(0.3)
-        progress(f"feeds up on {base}")
+    with service_process("feeds", server=server, bootstrap=bootstrap, tmp=tmp, prefix=prefix,
+                         env={"HARBOUR_VAR_DIR": str(tmp)}, health_seconds=HEALTH_SECONDS) as base:  # fmt: skip
         result = asyncio.run(main(args, base, bootstrap, settings))
-    finally:
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        with contextlib.suppress(Exception):
-            asyncio.run(drop_database(server, f"{prefix}feeds"))
-        progress(f"feeds stopped, database {prefix}feeds dropped")
     return result
 
 

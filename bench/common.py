@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import resource
 import secrets
+import subprocess
 import sys
 import time
 import uuid
@@ -16,11 +18,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import asyncpg
+import httpx
 
 from harbour.db import HARBOUR_MIGRATIONS, create_pool, database_url, drop_database, ensure_database, migrate
 from harbour.events import DomainEvent
-from harbour.settings import HarbourSettings
-from harbour_tools.infra import BrokerProcess, resolve_kafka, resolve_postgres
+from harbour.settings import REPO_ROOT, HarbourSettings
+from harbour_tools.infra import BrokerProcess, free_port, resolve_kafka, resolve_postgres
 
 # A traceparent as a request would have stored it: the relay continues this trace for every event.
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -161,3 +164,46 @@ class RssSampler:
                 await self._task
         self.peak = max(self.peak, rss_mb())
         return self.peak
+
+
+@contextmanager
+def service_process(name: str, *, server: str, bootstrap: str, tmp: Path, prefix: str,
+                    env: dict[str, str] | None = None, args: tuple[str, ...] = (),
+                    health_seconds: float = 120.0) -> Iterator[str]:  # fmt: skip
+    """One service alone as a uvicorn process on a fresh database (``<prefix><name>``) and ``bootstrap``: its base
+    URL once its health answers; then stopped (SIGTERM, the service's own graceful stop) and its database dropped."""
+    environment = {**os.environ, "HARBOUR_DATABASE_URL": server, "HARBOUR_KAFKA_BOOTSTRAP": bootstrap,
+                   "HARBOUR_DATABASE_PREFIX": prefix, "PYTHONUNBUFFERED": "1", **(env or {})}  # fmt: skip
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp / f"{name}.log"
+    command = [sys.executable, "-m", "uvicorn", "--factory", f"services.{name}.app:create", "--host", "127.0.0.1",
+               "--port", str(port), "--log-level", "warning", *args]  # fmt: skip
+    with log.open("ab") as out:
+        proc = subprocess.Popen(command, cwd=REPO_ROOT, env=environment, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + health_seconds
+        with httpx.Client(timeout=2.0) as client:
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited: {log.read_text(errors='replace')[-2000:]}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if client.get(f"{url}/health").status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{name} not healthy in time")
+                time.sleep(0.3)
+        progress(f"{name} up on {url} (database {prefix}{name})")
+        yield url
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        with contextlib.suppress(Exception):
+            asyncio.run(drop_database(server, f"{prefix}{name}"))
+        progress(f"{name} stopped, database {prefix}{name} dropped")

@@ -26,11 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -40,14 +36,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
-from bench.common import bench_broker, emit, progress, server_url
+from bench.common import bench_broker, emit, progress, server_url, service_process
 from bench.e2e import percentile
 from harbour.auth import issue_token
-from harbour.db import drop_database
-from harbour.settings import REPO_ROOT, HarbourSettings, get_settings
-from harbour_tools.infra import free_port
+from harbour.settings import HarbourSettings, get_settings
 
 TARGET_P99_MS = 1000
 TARGET_RECOVERY_S = 5.0
@@ -83,40 +75,9 @@ def intake_process(settings: HarbourSettings, tmp: Path) -> Iterator[str]:
 
 def _intake_on(settings: HarbourSettings, tmp: Path, server: str, bootstrap: str) -> Iterator[str]:
     prefix = f"harbour_bench_overload_{uuid.uuid4().hex[:6]}_"
-    env = {**os.environ, "HARBOUR_DATABASE_URL": server, "HARBOUR_KAFKA_BOOTSTRAP": bootstrap,
-           "HARBOUR_DATABASE_PREFIX": prefix, "PYTHONUNBUFFERED": "1"}  # fmt: skip
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp / "intake.log"
-    command = [sys.executable, "-m", "uvicorn", "--factory", "services.intake.app:create", "--host", "127.0.0.1",
-               "--port", str(port), "--log-level", "warning", "--no-access-log"]  # fmt: skip
-    with log.open("ab") as out:
-        proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT)  # fmt: skip
-    try:
-        deadline = time.monotonic() + HEALTH_SECONDS
-        with httpx.Client(timeout=2.0) as client:
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"intake exited: {log.read_text(errors='replace')[-2000:]}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if client.get(f"{url}/health").status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise RuntimeError("intake not healthy in time")
-                time.sleep(0.3)
-        progress(f"intake up on {url} (database {prefix}intake)")
+    with service_process("intake", server=server, bootstrap=bootstrap, tmp=tmp, prefix=prefix,
+                         args=("--no-access-log",), health_seconds=HEALTH_SECONDS) as url:  # fmt: skip
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        with contextlib.suppress(Exception):
-            asyncio.run(drop_database(server, f"{prefix}intake"))
-        progress("intake stopped, database dropped")
 
 
 class RawClient:
