@@ -201,7 +201,7 @@ def record_parser(commits: OffsetCommits) -> Callable[[ConsumerRecord, Callable[
 async def decode_nothing(message: KafkaMessage) -> KafkaMessage:
     """FastStream's decoder, replaced: the bytes are decoded by ``InboxConsumer.consume``, inside its handling.
     The handler receives the message itself as its "body" (the runtime's broker applies no dependency injection:
-    ``HarbourRuntime._make_broker``)."""
+    ``ServiceRuntime._make_broker``)."""
     return message
 
 
