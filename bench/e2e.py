@@ -42,13 +42,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench import cpu
 from bench.common import emit, progress, server_url
-from harbour.auth import issue_token
-from harbour.db import drop_database
+from harbour.auth import ensure_dev_keys, issue_token
+from harbour.db import database_url, drop_database
 from harbour.kafka.topics import ensure_topics
 from harbour.settings import REPO_ROOT, HarbourSettings, get_settings
 from harbour_tools.infra import BrokerProcess, free_port, resolve_kafka
@@ -106,6 +107,46 @@ class Platform:
     # Every process of the platform by name (each service, the broker when the bench started it): their CPU is
     # read from the kernel's accounting. Empty for a platform the bench did not start.
     pids: dict[str, int] = field(default_factory=dict)
+    # The PostgreSQL server and the prefix of the platform's databases: the server's backends that serve them do
+    # the platform's work too, on the same cores (empty for a platform the bench did not start).
+    server: str = ""
+    database_prefix: str = ""
+
+
+async def backend_cpu(platform: Platform) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend connected to one of the platform's databases, by pid.
+
+    Read from /proc, so only for a server on this machine (else empty). A backend that ends during the stretch
+    takes its CPU with it (the pools keep theirs open, so few do; the figure beside it counts them)."""
+    if not platform.database_prefix:
+        return {}
+    conn = await asyncpg.connect(database_url(platform.server, "postgres"))
+    try:
+        rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE starts_with(datname, $1)",
+                                platform.database_prefix)  # fmt: skip
+    finally:
+        await conn.close()
+    return {row["pid"]: cpu.cpu_seconds(row["pid"]) for row in rows if _is_postgres(row["pid"])}
+
+
+def _is_postgres(pid: int) -> bool:
+    # A remote server's pid may name some other process here.
+    try:
+        return b"postgres" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def backend_figures(
+    before: dict[int, float], after: dict[int, float], per: int, platform_s: float
+) -> dict[str, object]:
+    used = sum(max(0.0, seconds - before.get(pid, 0.0)) for pid, seconds in after.items())
+    return {
+        "postgres_cpu_ms_per_command": round(used * 1000 / per, 2) if per else None,
+        "cpu_ms_per_command_with_postgres": round((used + platform_s) * 1000 / per, 2) if per else None,
+        "postgres_backends": len(after),
+        "postgres_backends_gone": len(set(before) - set(after)),
+    }
 
 
 def _wait_healthy(procs: dict[str, tuple[subprocess.Popen[bytes], str, Path]]) -> None:
@@ -138,8 +179,10 @@ def own_platform(settings: HarbourSettings, tmp: Path, code: Path = REPO_ROOT) -
     services = dict(line.split() for line in names_and_factories if line.strip())
     if code != REPO_ROOT:
         # The bench signs its callers' tokens with this checkout's development key (var/keys): the other checkout's
-        # services must verify with the same one, or every command is a 401.
-        shutil.copytree(REPO_ROOT / "var" / "keys", code / "var" / "keys", dirs_exist_ok=True)
+        # services must verify with the same one, or every command is a 401. On a fresh checkout it does not exist
+        # until something signs a token: make it now, or there is nothing to copy.
+        ensure_dev_keys(settings)
+        shutil.copytree(settings.keys_dir, code / "var" / "keys", dirs_exist_ok=True)
 
     server = server_url(settings)
     broker: BrokerProcess | None = None
@@ -173,7 +216,7 @@ def own_platform(settings: HarbourSettings, tmp: Path, code: Path = REPO_ROOT) -
         pids = {name: proc.pid for name, (proc, _, _) in procs.items()}
         if broker is not None and broker.pid is not None:
             pids["broker"] = broker.pid
-        yield Platform(intake=procs["intake"][1], bootstrap=bootstrap, pids=pids)
+        yield Platform(intake=procs["intake"][1], bootstrap=bootstrap, pids=pids, server=server, database_prefix=prefix)
     finally:
         for proc, _, _ in procs.values():
             if proc.poll() is None:
@@ -322,6 +365,7 @@ async def measure(platform: Platform, args: argparse.Namespace, *, warm_up: bool
                 else None
             )
             before = cpu.snapshot(platform.pids)
+            backends_before = await backend_cpu(platform)
             tally.started = time.perf_counter()
             try:
                 await load(platform.intake, args.rate, count, run, tally)
@@ -330,6 +374,7 @@ async def measure(platform: Platform, args: argparse.Namespace, *, warm_up: bool
             finally:
                 ticker.cancel()
             after = cpu.snapshot(platform.pids)
+            backends_after = await backend_cpu(platform)
     if tally.first_error:
         progress(f"first error: {tally.first_error}")
     latencies = tally.latencies_ms()
@@ -374,6 +419,13 @@ async def measure(platform: Platform, args: argparse.Namespace, *, warm_up: bool
         "accepted_per_second": tally.per_second(list(tally.responded.values())),
         "received_per_second": received_curve,
         **(cpu.split(before, after, sampling, received) if platform.pids else {}),
+        **(
+            backend_figures(
+                backends_before, backends_after, received, sum(max(0.0, after[n] - before.get(n, 0.0)) for n in after)
+            )
+            if backends_after
+            else {}
+        ),
     }
 
 
