@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -102,6 +104,96 @@ async def _bound_by_request_deadline(conn: PoolConnectionProxy) -> None:
     await conn.execute(f"SET statement_timeout = {max(1, int(remaining * 1000))}")
 
 
+# A statement that leaves state on the session, which must not reach the next task the pool lends the connection to:
+# a SET or RESET that is not LOCAL, a cursor kept past its transaction (DECLARE), LISTEN, a set_config that is not
+# local (its last argument is not a plain true), a session advisory lock. A statement begins the text or follows a
+# semicolon; a comment line before it is skipped. Anything matched by mistake only costs the reset it would have had
+# anyway; a statement missed would hand its state to the next borrower, so the patterns err on the wide side.
+_SESSION_STATE = re.compile(
+    r"(?:^|;)(?:\s|--[^\n]*\n)*(?:SET\s+(?!LOCAL\b)|RESET\b|DECLARE\b|LISTEN\b|UNLISTEN\b|DISCARD\b|LOAD\b)"
+    r"|set_config\s*\((?![^()]*,\s*true\s*\))|advisory_(?:un)?lock",
+    re.IGNORECASE,
+)
+
+
+@lru_cache(maxsize=4096)
+def leaves_session_state(query: str) -> bool:
+    """Whether ``query`` may leave state on the session (see ``_SESSION_STATE``); statement texts are few, so each
+    is looked at once."""
+    return _SESSION_STATE.search(query) is not None
+
+
+class HarbourConnection(asyncpg.Connection):
+    """A pooled connection that is reset on its way back to the pool only if something may have left state on it.
+
+    asyncpg's pool resets every connection it takes back (``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL``): a round trip of its own, and the statement the platform ran most (a relay's or a consumer's
+    pass takes and returns a connection several times an event). Almost all of those uses only run statements
+    in transactions that ended: nothing is left to clear. Each statement text is looked at once
+    (:func:`leaves_session_state`); a connection that ran one that may leave state is reset as before. An open
+    transaction is always rolled back, and listeners dropped (asyncpg's ``_reset``, which runs whatever the
+    query).
+    """
+
+    __slots__ = ("_session_state",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Unknown until the first reset: a new connection carries only what the server's defaults say, but the
+        # pool's ``setup`` or ``init`` may have run before any statement was looked at.
+        self._session_state = True
+
+    def _note(self, query: str) -> None:
+        if not self._session_state and leaves_session_state(query):
+            self._session_state = True
+
+    async def reset(self, *, timeout: float | None = None) -> None:
+        if self._session_state:
+            await super().reset(timeout=timeout)
+            self._session_state = False  # after the reset query, which names advisory locks itself
+            return
+        async with asyncio.timeout(timeout):
+            await self._reset()  # rolls back a transaction left open, drops listeners
+
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:
+        self._note(query)
+        return await super().execute(query, *args, timeout=timeout)
+
+    async def executemany(self, command: str, args: Any, *, timeout: float | None = None) -> None:
+        self._note(command)
+        return await super().executemany(command, args, timeout=timeout)
+
+    async def fetch(self, query: str, *args: Any, **kwargs: Any) -> list[Any]:
+        self._note(query)
+        rows: list[Any] = await super().fetch(query, *args, **kwargs)
+        return rows
+
+    async def fetchval(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        self._note(query)
+        return await super().fetchval(query, *args, **kwargs)
+
+    async def fetchrow(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        self._note(query)
+        return await super().fetchrow(query, *args, **kwargs)
+
+    async def fetchmany(self, query: str, args: Any, **kwargs: Any) -> list[Any]:
+        self._note(query)
+        rows: list[Any] = await super().fetchmany(query, args, **kwargs)
+        return rows
+
+    async def prepare(self, query: str, **kwargs: Any) -> Any:
+        self._note(query)
+        return await super().prepare(query, **kwargs)
+
+    def cursor(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        self._note(query)
+        return super().cursor(query, *args, **kwargs)
+
+    async def copy_from_query(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        self._note(query)
+        return await super().copy_from_query(query, *args, **kwargs)
+
+
 class _DeadlinePool(asyncpg.Pool):
     """asyncpg's pool (built as ``asyncpg.create_pool`` builds it), whose wait for a free connection counts
     against the request's deadline too: past it, a TimeoutError (a 503), and no connection was taken."""
@@ -121,7 +213,7 @@ async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10, idle_s
     connection taken while serving an HTTP request is bound by that request's deadline."""
     pool = await _DeadlinePool(
         url, min_size=min_size, max_size=max_size, max_inactive_connection_lifetime=idle_seconds, connect=_connect,
-        setup=_bound_by_request_deadline, max_queries=50000, loop=None, connection_class=asyncpg.Connection,
+        setup=_bound_by_request_deadline, max_queries=50000, loop=None, connection_class=HarbourConnection,
         record_class=asyncpg.Record,
     )  # fmt: skip
     assert pool is not None

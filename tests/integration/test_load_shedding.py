@@ -204,9 +204,11 @@ async def test_cancelling_a_task_inside_an_asyncpg_transaction_rolls_the_transac
     task = asyncio.create_task(half_done())
 
     async def sleeping() -> bool:
+        # Running, not merely the last statement of an idle connection (pg_stat_activity keeps its text): the pool
+        # sends no reset statement after a connection that left nothing on its session.
         async with db_pool.acquire() as conn:
             return bool(await conn.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' "
                 "AND query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()"))  # fmt: skip
 
     await wait_until(sleeping)
