@@ -258,22 +258,13 @@ class AckLedger:
                             f"{known.last.offset}): the partition's log started over")  # fmt: skip
         return None
 
-    async def record(self, conn: Connection, batch: Mapping[tuple[str, int], tuple[int, Mark]]) -> None:
-        """Write the batch's last records (in the caller's transaction, the one that moves the checkpoint)."""
-        if not batch:
-            return
+    @staticmethod
+    def columns(batch: Mapping[tuple[str, int], tuple[int, Mark]]) -> tuple[list[str], list[int], list[int], list[int]]:
+        """The batch's last records as the four arrays ``MOVE_CHECKPOINT`` unnests (topics, partitions, offsets,
+        fingerprints)."""
         keys = list(batch)
-        await conn.execute(
-            """INSERT INTO relay_acks AS a (relay, topic, partition, last_offset, last_fingerprint, anchor_offset,
-                                            anchor_fingerprint)
-               SELECT $1, t, p, o, f, o, f
-                 FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[]) AS u(t, p, o, f)
-               ON CONFLICT (relay, topic, partition) DO UPDATE
-                  SET last_offset = EXCLUDED.last_offset, last_fingerprint = EXCLUDED.last_fingerprint,
-                      updated_at = now()""",
-            self.relay, [t for t, _ in keys], [p for _, p in keys], [batch[k][1].offset for k in keys],
-            [batch[k][1].fingerprint for k in keys],
-        )  # fmt: skip
+        return ([t for t, _ in keys], [p for _, p in keys], [batch[k][1].offset for k in keys],
+                [batch[k][1].fingerprint for k in keys])  # fmt: skip
 
     def recorded(self, batch: Mapping[tuple[str, int], tuple[int, Mark]]) -> None:
         """The batch's rows are committed: hold them in memory too (never before: a failed commit keeps the old)."""
