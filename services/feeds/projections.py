@@ -18,27 +18,18 @@ CHANNEL = "harbour_feeds"
 
 
 async def store(conn: Any, milestone: Milestone, *, topic: str, partition: int, offset: int) -> int | None:
-    """Append ``milestone`` to its audience's feed; its cursor, or None when it was already there."""
-    audience = milestone.audience
-    await conn.execute("INSERT INTO feed_heads (audience, last_cursor) VALUES ($1, 0) ON CONFLICT DO NOTHING",
-                       audience)  # fmt: skip
-    # The row lock serialises every store of this audience until commit (see the migration): cursors then
-    # commit in increasing order, so a reader asking for "after n" can never miss one committed later.
-    head = await conn.fetchval("SELECT last_cursor FROM feed_heads WHERE audience = $1 FOR UPDATE", audience)
-    # Checked under the lock: a concurrent duplicate (two replicas during a rebalance) waits above, then sees
-    # the first copy committed, and adds nothing instead of taking a cursor.
-    if await conn.fetchval("SELECT 1 FROM feed_milestones WHERE audience = $1 AND milestone_id = $2",
-                           audience, milestone.milestone_id):  # fmt: skip
-        return None
-    cursor = head + 1
-    await conn.execute(
-        """INSERT INTO feed_milestones (audience, seq, milestone_id, milestone, topic, partition, "offset")
-           VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)""",
-        audience, cursor, milestone.milestone_id, milestone.model_dump_json(), topic, partition, offset,
+    """Append ``milestone`` to its audience's feed; its cursor, or None when it was already there.
+
+    One call (``feeds_store_milestone``, migration 0003): take the audience's head row lock, which serialises every
+    store of that audience until commit, so cursors commit in increasing order and a reader asking for "after n"
+    never misses one committed later; under the lock, add nothing if the milestone is already there (a concurrent
+    duplicate, two replicas during a rebalance); else insert it at the next cursor, move the head and notify
+    the streams (delivered at commit, never before: a woken stream always finds the row).
+    """
+    cursor: int | None = await conn.fetchval(
+        "SELECT feeds_store_milestone($1, $2, $3::jsonb, $4, $5, $6, $7)",
+        milestone.audience, milestone.milestone_id, milestone.model_dump_json(), topic, partition, offset, CHANNEL,
     )  # fmt: skip
-    await conn.execute("UPDATE feed_heads SET last_cursor = $2 WHERE audience = $1", audience, cursor)
-    # Delivered at commit, never before: a woken stream always finds the row.
-    await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, audience)
     return cursor
 
 
