@@ -13,6 +13,12 @@ STAMP := $(VENV)/.installed
 # pytest-xdist 3.8's loadfile scheduler can wait forever for a replaced worker (pytest-xdist#1323), which held a CI
 # run to its 90-minute limit.
 PYTEST_WORKERS ?= -n 3 --dist loadfile --max-worker-restart=0
+# This kind of machine sets PYTHONDONTWRITEBYTECODE=1, so every Python process (each pytest worker, each service
+# process and CLI a test starts) compiled every module it imported from source, and pytest rewrote every test
+# module's asserts again in each worker: collecting the suite took 9.9 s of CPU instead of 4.4 s, importing the
+# five services 2.3 s instead of 1.5 s. The bytecode goes to __pycache__ (ignored by git); the install compiles
+# the venv's packages ahead, in parallel (uv's --compile-bytecode).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: venv infra tools run test bench down
 
@@ -23,7 +29,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@# uv resolves the same versions pip does (checked: the two freezes are equal) in about a fifth of the time
 	@# on a fresh machine (16 s against 73 s), which CI's ten minutes need; pip stays the fallback.
-	@{ $(BIN)/python -m pip install --quiet uv && VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/uv pip install --quiet -e ".[dev]"; } \
+	@{ $(BIN)/python -m pip install --quiet uv && VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/uv pip install --quiet --compile-bytecode -e ".[dev]"; } \
 	  || $(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $@
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linprog
 
 PRIMARY = "primary"
 COMPLEMENTARY = "complementary"
@@ -77,6 +76,11 @@ def intervals(values: np.ndarray, suppressed: set[tuple[int, int]]) -> dict[tupl
         if row.any():
             rows.append(row)
             rhs.append(-known)
+    # Imported here, not with the module: scipy.optimize costs about a second of CPU to import, and every process
+    # that imports the service registry (each service process, each CLI command, each test worker) paid it though
+    # only a release that suppresses cells runs this.
+    from scipy.optimize import linprog
+
     a_eq, b_eq = np.array(rows), np.array(rhs)
     found = {}
     for cell, i in index.items():
