@@ -397,3 +397,23 @@ def test_a_fact_stored_before_the_profile_was_counted_reads_as_what_case_opened_
         del stored[name]
     old = Fact.from_json({**stored, "age_group": "minor", "citizenship": "eu"})
     assert (old.age_group, old.citizenship, old.sex, old.age_band) == ("minor", "eu", "unknown", "unknown")
+
+
+def test_the_audit_that_skips_cells_the_tables_seen_show_wide_enough_fails_exactly_the_cells_the_full_one_fails():
+    # disclosure._failing solves a cell's programs only when the tables found so far do not already show it wide
+    # enough; on random tables, with random complementary cells beside the primary ones, it must fail exactly the
+    # cells that every cell's smallest and largest value (disclosure.intervals) fail.
+    failed = passed = 0
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        counts = rng.integers(0, 25, size=(int(rng.integers(2, 6)), int(rng.integers(2, 6))))
+        values = disclosure.with_margins(counts)
+        reasons = {(int(r), int(c)): disclosure.PRIMARY for r, c in zip(*np.nonzero(values < K), strict=True)}
+        for r, c in zip(*np.nonzero(rng.random(values.shape) < 0.3), strict=True):
+            reasons.setdefault((int(r), int(c)), disclosure.COMPLEMENTARY)
+        exact = [cell for cell, (low, high) in disclosure.intervals(values, set(reasons)).items()
+                 if disclosure._fails(reasons[cell], low, high, K)]  # fmt: skip
+        assert disclosure._failing(values, reasons, K) == exact, seed
+        failed += len(exact)
+        passed += len(reasons) - len(exact)
+    assert failed > 50 and passed > 50, (failed, passed)  # both verdicts were tried, many times
