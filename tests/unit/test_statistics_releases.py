@@ -404,7 +404,7 @@ def test_the_audit_that_skips_cells_the_tables_seen_show_wide_enough_fails_exact
     # enough; on random tables, with random complementary cells beside the primary ones, it must fail exactly the
     # cells that every cell's smallest and largest value (disclosure.intervals) fail.
     failed = passed = 0
-    for seed in range(60):
+    for seed in range(25):
         rng = np.random.default_rng(seed)
         counts = rng.integers(0, 25, size=(int(rng.integers(2, 6)), int(rng.integers(2, 6))))
         values = disclosure.with_margins(counts)
@@ -416,4 +416,19 @@ def test_the_audit_that_skips_cells_the_tables_seen_show_wide_enough_fails_exact
         assert disclosure._failing(values, reasons, K) == exact, seed
         failed += len(exact)
         passed += len(reasons) - len(exact)
-    assert failed > 50 and passed > 50, (failed, passed)  # both verdicts were tried, many times
+    assert failed > 20 and passed > 20, (failed, passed)  # both verdicts were tried, many times
+
+
+def test_protecting_a_table_suppresses_the_same_cells_as_with_every_interval_solved_in_every_round(monkeypatch):
+    # protect audits again only what failed and what is new (a suppression only widens intervals) and
+    # disclosure._failing skips cells the tables seen show wide enough; neither may change a suppression pattern.
+    tables = [np.random.default_rng(seed).integers(0, 30, size=(3 + seed % 3, 4 + seed % 2)) for seed in range(12)]
+    fast = [disclosure.protect(counts, K).reasons for counts in tables]
+
+    def every_interval(values, reasons, k, passed=frozenset()):
+        return [cell for cell, (low, high) in disclosure.intervals(values, set(reasons)).items()
+                if disclosure._fails(reasons[cell], low, high, k)]  # fmt: skip
+
+    monkeypatch.setattr(disclosure, "_failing", every_interval)
+    assert fast == [disclosure.protect(counts, K).reasons for counts in tables]
+    assert sum(reason == disclosure.COMPLEMENTARY for r in fast for reason in r.values()) > 10  # rounds were needed
