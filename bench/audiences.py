@@ -1,6 +1,6 @@
 """Fan-out of the feeds service's server-sent events: one audience's milestones to many concurrent subscribers.
 
-    python -m bench.audiences [--subscribers 500] [--milestones 100] [--rate 10]
+    python -m bench.audiences [--subscribers 500] [--milestones 100] [--rate 10] [--audiences 1000]
 
 Starts a private Tansu broker (or uses HARBOUR_KAFKA_BOOTSTRAP) and the feeds service alone as a uvicorn
 process on a fresh database (dropped at the end). ``--subscribers`` clients open ``GET
@@ -10,14 +10,18 @@ Each goes the real way: feeds' consumer, its inbox, the feed table, the NOTIFY, 
 latency of one delivery is from the producer's acknowledgement to the line's arrival at one subscriber.
 The baseline is the same path with one subscriber, measured first in the same run.
 
-Not measured here: the issue's milestone routing over 1,000 audience topics (it needs an organisation list of
-that size). Progress goes to stderr; the last line on stdout is one JSON object (see bench/README.md).
+Then the routing over many audience topics: feeds is started again with ``--audiences`` audiences in all (the
+organisations of DOMAIN.md and as many local police zones as make up the number, HARBOUR_POLICE_ZONES: 27
+jurisdictions' offices would be about 1,000), one stream per audience, and the milestones go round-robin to every
+audience's own topic; the baseline is the same with the organisations alone (no zone), in the same run.
+Progress goes to stderr; the last line on stdout is one JSON object (see bench/README.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 import tempfile
 import time
@@ -30,7 +34,7 @@ from bench.common import bench_broker, emit, progress, server_url, service_proce
 from harbour.auth import issue_token
 from harbour.kafka.producer import make_producer
 from harbour.settings import HarbourSettings
-from schemas.audiences import milestone_topic
+from schemas.audiences import all_audiences, milestone_topic
 from schemas.milestones import Milestone, MilestoneType
 
 AUDIENCE = "police-federal"
@@ -39,9 +43,10 @@ HEALTH_SECONDS = 120.0
 
 
 class Subscriber:
-    """One SSE stream: when each milestone (by its index in ``case_ref``) arrived."""
+    """One SSE stream of ``audience``: when each milestone (by its index in ``case_ref``) arrived."""
 
-    def __init__(self) -> None:
+    def __init__(self, audience: str = AUDIENCE) -> None:
+        self.audience = audience
         self.arrived: dict[int, float] = {}
         self.open = asyncio.Event()
         self.refused = 0  # 429/503 answers before the stream opened
@@ -50,7 +55,7 @@ class Subscriber:
         while True:
             reader, writer = await asyncio.open_connection(host, port)
             writer.write(
-                f"GET /feeds/{AUDIENCE}/stream HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+                f"GET /feeds/{self.audience}/stream HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
                 "Accept: text/event-stream\r\nConnection: close\r\n\r\n".encode()
             )
             await writer.drain()
@@ -79,9 +84,9 @@ class Subscriber:
             writer.close()
 
 
-def milestone(index: int, run: str) -> Milestone:
+def milestone(index: int, run: str, audience: str = AUDIENCE) -> Milestone:
     return Milestone(milestone_id=uuid.uuid5(uuid.NAMESPACE_URL, f"{run}/{index}"),
-                     milestone=MilestoneType.REFERRAL_RECEIVED, audience=AUDIENCE, case_ref=f"bench-{index}",
+                     milestone=MilestoneType.REFERRAL_RECEIVED, audience=audience, case_ref=f"bench-{index}",
                      occurred_on=date.today(), recorded_at=datetime.now(UTC), source="intake")  # fmt: skip
 
 
@@ -136,6 +141,70 @@ async def fan_out(base: str, bootstrap: str, settings: HarbourSettings, subscrib
             "opens_shed": sum(s.refused for s in subs)}  # fmt: skip
 
 
+def zones_for(audiences: int) -> list[str]:
+    """As many local police zones as make ``audiences`` audiences with the organisations (none: fewer asked)."""
+    return [f"police-zone-{n:04d}" for n in range(max(0, audiences - len(all_audiences([]))))]
+
+
+async def routing(base: str, bootstrap: str, settings: HarbourSettings, zones: list[str], count: int, rate: float,
+                  run: str) -> dict[str, Any]:  # fmt: skip
+    """One stream per audience; ``count`` milestones round-robin over every audience's topic after one each."""
+    host, port = base.removeprefix("http://").split(":")
+    audiences = all_audiences(zones)
+    subs = {a: Subscriber(a) for a in audiences}
+    # Each audience's own officer or caseworker: a feed is read by its own organisation only.
+    tasks = [asyncio.create_task(s.follow(host, int(port), issue_token(a, "officer", "bench-routing",
+                                                                        settings=settings)))
+             for a, s in subs.items()]  # fmt: skip
+    producer = make_producer(bootstrap, settings)
+    await producer.start()
+    sent: dict[int, tuple[str, float]] = {}
+    try:
+        async with asyncio.timeout(300):
+            while not all(s.open.is_set() for s in subs.values()):
+                for task in tasks:
+                    if task.done():
+                        task.result()
+                await asyncio.sleep(0.05)
+        progress(f"{len(audiences)} streams open, one per audience")
+        # One milestone to every audience first, not measured: every topic's partition assigned and read once.
+        for n, audience in enumerate(audiences):
+            await producer.send(milestone_topic(audience), milestone(n, run, audience).model_dump_json().encode(),
+                                key=b"bench")  # fmt: skip
+        await producer.flush()
+        async with asyncio.timeout(300):
+            while not all(n in subs[a].arrived for n, a in enumerate(audiences)):
+                await asyncio.sleep(0.05)
+        progress(f"every audience's first milestone arrived; {count} more at {rate:g}/s, round-robin")
+        start = time.perf_counter()
+        first = 100_000
+        for n in range(count):
+            audience = audiences[n % len(audiences)]
+            await asyncio.sleep(max(0.0, start + n / rate - time.perf_counter()))
+            await producer.send_and_wait(milestone_topic(audience),
+                                         milestone(first + n, run, audience).model_dump_json().encode(),
+                                         key=b"bench")  # fmt: skip
+            sent[first + n] = (audience, time.perf_counter())
+        deadline = time.perf_counter() + 30
+        while time.perf_counter() < deadline and not all(i in subs[a].arrived for i, (a, _) in sent.items()):
+            await asyncio.sleep(0.1)
+    finally:
+        await producer.stop()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    latencies = sorted(subs[a].arrived[i] - t for i, (a, t) in sent.items() if i in subs[a].arrived)
+    # A milestone delivered to a stream of another audience would be a leak: counted, it must be zero.
+    elsewhere = sum(1 for a, s in subs.items() for i in s.arrived if i in sent and sent[i][0] != a)
+
+    def pct(p: float) -> float | None:
+        return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 1) if latencies else None
+
+    return {"audiences": len(audiences), "milestones": len(sent), "delivered": len(latencies),
+            "lost": len(sent) - len(latencies), "delivered_to_another_audience": elsewhere, "p50_ms": pct(0.5),
+            "p99_ms": pct(0.99), "max_ms": round(latencies[-1] * 1000, 1) if latencies else None}  # fmt: skip
+
+
 async def main(args: argparse.Namespace, base: str, bootstrap: str, settings: HarbourSettings) -> dict[str, Any]:
     run = uuid.uuid4().hex[:8]
     one = await fan_out(base, bootstrap, settings, 1, args.milestones, args.rate, 0, run)
@@ -152,6 +221,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--subscribers", type=int, default=500, help="concurrent SSE streams (default 500)")
     parser.add_argument("--milestones", type=int, default=100, help="milestones measured (default 100)")
     parser.add_argument("--rate", type=float, default=10.0, help="milestones a second (default 10)")
+    parser.add_argument(
+        "--audiences",
+        type=int,
+        default=1000,
+        help="audience topics in all for the routing run (default 1000; 0: no routing run)",
+    )
     return parser.parse_args(argv)
 
 
@@ -163,7 +238,29 @@ def run(argv: list[str] | None = None) -> None:
         server = server_url(settings)
         with bench_broker(settings, tmp) as bootstrap:
             result = _with_feeds(args, settings, tmp, server, bootstrap)
+            if args.audiences:
+                result["routing"] = _routing(args, settings, tmp, server, bootstrap)
     emit(result)
+
+
+def _routing(args: argparse.Namespace, settings: HarbourSettings, tmp: Path, server: str,
+             bootstrap: str) -> dict[str, Any]:  # fmt: skip
+    """Feeds with the organisations alone, then with ``--audiences`` audiences: the same round-robin, side by side."""
+    found = {}
+    for label, zones in (("baseline", []), ("many", zones_for(args.audiences))):
+        zoned = settings.model_copy(update={"police_zones": zones})
+        prefix = f"harbour_bench_rt_{uuid.uuid4().hex[:6]}_"
+        env = {"HARBOUR_VAR_DIR": str(tmp), "HARBOUR_POLICE_ZONES": json.dumps(zones)}
+        with service_process("feeds", server=server, bootstrap=bootstrap, tmp=tmp, prefix=prefix, env=env,
+                             health_seconds=HEALTH_SECONDS) as base:  # fmt: skip
+            run = uuid.uuid4().hex[:8]  # milestone ids of each run its own
+            found[label] = asyncio.run(routing(base, bootstrap, zoned, zones, args.milestones, args.rate, run))
+        progress(
+            f"routing over {found[label]['audiences']} audiences: p99 {found[label]['p99_ms']} ms, "
+            f"lost {found[label]['lost']}"
+        )
+    many, one = found["many"]["p99_ms"], found["baseline"]["p99_ms"]
+    return {**found, "p99_ratio_to_baseline": round(many / one, 2) if many and one else None}
 
 
 def _with_feeds(args: argparse.Namespace, settings: HarbourSettings, tmp: Path, server: str,
