@@ -84,6 +84,18 @@ class Subscriber:
             writer.close()
 
 
+async def _stop(producer: Any, tasks: list[asyncio.Task[None]]) -> None:
+    await producer.stop()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def percentile_ms(latencies: list[float], p: float) -> float | None:
+    """The ``p`` quantile of sorted latencies in seconds, in milliseconds (None: no latency)."""
+    return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 1) if latencies else None
+
+
 def milestone(index: int, run: str, audience: str = AUDIENCE) -> Milestone:
     return Milestone(milestone_id=uuid.uuid5(uuid.NAMESPACE_URL, f"{run}/{index}"),
                      milestone=MilestoneType.REFERRAL_RECEIVED, audience=audience, case_ref=f"bench-{index}",
@@ -125,15 +137,12 @@ async def fan_out(base: str, bootstrap: str, settings: HarbourSettings, subscrib
         while time.perf_counter() < deadline and not all(i in s.arrived for s in subs for i in sent):
             await asyncio.sleep(0.1)
     finally:
-        await producer.stop()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _stop(producer, tasks)
     latencies = sorted(s.arrived[i] - t for s in subs for i, t in sent.items() if i in s.arrived)
     lost = subscribers * len(sent) - len(latencies)
 
     def pct(p: float) -> float | None:
-        return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 1) if latencies else None
+        return percentile_ms(latencies, p)
 
     worst = round(latencies[-1] * 1000, 1) if latencies else None
     return {"subscribers": subscribers, "milestones": len(sent), "deliveries": len(latencies), "lost": lost,
@@ -189,16 +198,13 @@ async def routing(base: str, bootstrap: str, settings: HarbourSettings, zones: l
         while time.perf_counter() < deadline and not all(i in subs[a].arrived for i, (a, _) in sent.items()):
             await asyncio.sleep(0.1)
     finally:
-        await producer.stop()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _stop(producer, tasks)
     latencies = sorted(subs[a].arrived[i] - t for i, (a, t) in sent.items() if i in subs[a].arrived)
     # A milestone delivered to a stream of another audience would be a leak: counted, it must be zero.
     elsewhere = sum(1 for a, s in subs.items() for i in s.arrived if i in sent and sent[i][0] != a)
 
     def pct(p: float) -> float | None:
-        return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 1) if latencies else None
+        return percentile_ms(latencies, p)
 
     return {"audiences": len(audiences), "milestones": len(sent), "delivered": len(latencies),
             "lost": len(sent) - len(latencies), "delivered_to_another_audience": elsewhere, "p50_ms": pct(0.5),
