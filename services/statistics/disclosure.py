@@ -87,6 +87,10 @@ def _bound(a_eq: np.ndarray, b_eq: np.ndarray, i: int, sign: float) -> Any:
     return linprog(objective, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
 
 
+def _upper(highest: Any) -> float:
+    return float("inf") if highest.status == 3 else -float(highest.fun)  # status 3: unbounded
+
+
 def intervals(values: np.ndarray, suppressed: set[tuple[int, int]]) -> dict[tuple[int, int], tuple[float, float]]:
     """For each suppressed cell, the smallest and largest value the published cells and margins allow
     (``inf``: no upper bound). The audit's definition; ``_failing`` decides the same without solving for every
@@ -97,9 +101,7 @@ def intervals(values: np.ndarray, suppressed: set[tuple[int, int]]) -> dict[tupl
     a_eq, b_eq = _system(values, cells)
     found = {}
     for i, cell in enumerate(cells):
-        low, high = _bound(a_eq, b_eq, i, 1.0), _bound(a_eq, b_eq, i, -1.0)
-        upper = float("inf") if high.status == 3 else -float(high.fun)  # status 3: unbounded
-        found[cell] = (float(low.fun), upper)
+        found[cell] = (float(_bound(a_eq, b_eq, i, 1.0).fun), _upper(_bound(a_eq, b_eq, i, -1.0)))
     return found
 
 
@@ -144,8 +146,7 @@ def _failing(values: np.ndarray, reasons: dict[tuple[int, int], str], k: int,
             continue
         highest = _bound(a_eq, b_eq, i, -1.0)
         seen(highest)
-        high = float("inf") if highest.status == 3 else -float(highest.fun)  # status 3: unbounded
-        if _fails(reasons[cell], low, high, k):
+        if _fails(reasons[cell], low, _upper(highest), k):
             failing.append(cell)
     return failing
 

@@ -26,9 +26,14 @@ VALIDATE_MANY = REPO_ROOT / "harbour_tools" / "asyncapi_cli" / "validate_many.js
 DOCUMENTS = sorted(p.name for p in (SCHEMAS_DIR / "asyncapi").glob("*.json"))
 
 
-def validate(path: os.PathLike[str]) -> subprocess.CompletedProcess[str]:
+def cli_env() -> dict[str, str]:
+    """The environment of a CLI run (usage metrics off); fails when the CLI is not installed."""
     assert CLI.exists(), f"{CLI} is missing: run `make asyncapi-cli` (make test does)"
-    env = {**os.environ, "ASYNCAPI_METRICS_CONFIG_PATH": str(NPM_PREFIX / "asyncapi-analytics.json")}
+    return {**os.environ, "ASYNCAPI_METRICS_CONFIG_PATH": str(NPM_PREFIX / "asyncapi-analytics.json")}
+
+
+def validate(path: os.PathLike[str]) -> subprocess.CompletedProcess[str]:
+    env = cli_env()
     # --fail-severity=warn: a warning fails too; the one "info" left is that AsyncAPI 3.1 exists.
     return subprocess.run([str(CLI), "validate", str(path), "--fail-severity=warn", "--diagnostics-format=text"],
                           capture_output=True, text=True, env=env, timeout=300, check=False)  # fmt: skip
@@ -41,8 +46,7 @@ def test_there_is_an_asyncapi_document_for_every_service():
 
 def validate_many(paths: list[Path]) -> dict[str, dict]:
     """Each document's verdict from the CLI's validation service, all in one Node.js process (same severity rule)."""
-    assert CLI.exists(), f"{CLI} is missing: run `make asyncapi-cli` (make test does)"
-    env = {**os.environ, "ASYNCAPI_METRICS_CONFIG_PATH": str(NPM_PREFIX / "asyncapi-analytics.json")}
+    env = cli_env()
     done = subprocess.run(["node", str(VALIDATE_MANY), str(NPM_PREFIX), "warn", *map(str, paths)],
                           capture_output=True, text=True, env=env, timeout=300, check=False)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr

@@ -62,12 +62,8 @@ async def store(db_pool) -> EventStore:
     store = EventStore(db_pool, clock=ManualClock(datetime(2026, 11, 29, 9, 0, tzinfo=UTC)))
     await store_varied_events(store)
     # Readable once every older transaction on the server has ended (see EventStore.read_all).
-    await wait_until(lambda: _all_readable(store, 3))
+    await all_three(lambda: store.read_all(Position(), limit=100))
     return store
-
-
-async def _all_readable(store: EventStore, count: int) -> bool:
-    return len(await store.read_all(Position(), limit=100)) == count
 
 
 async def all_three(read: Callable[[], Coroutine[Any, Any, list[Any]]]) -> list[Any]:

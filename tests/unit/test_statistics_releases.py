@@ -399,6 +399,12 @@ def test_a_fact_stored_before_the_profile_was_counted_reads_as_what_case_opened_
     assert (old.age_group, old.citizenship, old.sex, old.age_band) == ("minor", "eu", "unknown", "unknown")
 
 
+def failing_by_every_interval(values, reasons, k, passed=frozenset()) -> list:
+    """The audit's verdict from every suppressed cell's whole interval (disclosure.intervals), nothing skipped."""
+    return [cell for cell, (low, high) in disclosure.intervals(values, set(reasons)).items()
+            if disclosure._fails(reasons[cell], low, high, k)]  # fmt: skip
+
+
 def test_the_audit_that_skips_cells_the_tables_seen_show_wide_enough_fails_exactly_the_cells_the_full_one_fails():
     # disclosure._failing solves a cell's programs only when the tables found so far do not already show it wide
     # enough; on random tables, with random complementary cells beside the primary ones, it must fail exactly the
@@ -411,8 +417,7 @@ def test_the_audit_that_skips_cells_the_tables_seen_show_wide_enough_fails_exact
         reasons = {(int(r), int(c)): disclosure.PRIMARY for r, c in zip(*np.nonzero(values < K), strict=True)}
         for r, c in zip(*np.nonzero(rng.random(values.shape) < 0.3), strict=True):
             reasons.setdefault((int(r), int(c)), disclosure.COMPLEMENTARY)
-        exact = [cell for cell, (low, high) in disclosure.intervals(values, set(reasons)).items()
-                 if disclosure._fails(reasons[cell], low, high, K)]  # fmt: skip
+        exact = failing_by_every_interval(values, reasons, K)
         assert disclosure._failing(values, reasons, K) == exact, seed
         failed += len(exact)
         passed += len(reasons) - len(exact)
@@ -424,11 +429,6 @@ def test_protecting_a_table_suppresses_the_same_cells_as_with_every_interval_sol
     # disclosure._failing skips cells the tables seen show wide enough; neither may change a suppression pattern.
     tables = [np.random.default_rng(seed).integers(0, 30, size=(3 + seed % 3, 4 + seed % 2)) for seed in range(12)]
     fast = [disclosure.protect(counts, K).reasons for counts in tables]
-
-    def every_interval(values, reasons, k, passed=frozenset()):
-        return [cell for cell, (low, high) in disclosure.intervals(values, set(reasons)).items()
-                if disclosure._fails(reasons[cell], low, high, k)]  # fmt: skip
-
-    monkeypatch.setattr(disclosure, "_failing", every_interval)
+    monkeypatch.setattr(disclosure, "_failing", failing_by_every_interval)
     assert fast == [disclosure.protect(counts, K).reasons for counts in tables]
     assert sum(reason == disclosure.COMPLEMENTARY for r in fast for reason in r.values()) > 10  # rounds were needed
