@@ -8,6 +8,7 @@ builds from the service's access table), so the page, the document and the gate 
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -129,10 +130,17 @@ def render_organisations() -> str:
     return "\n".join(out) + "\n"
 
 
+@functools.cache
+def _roles_today() -> str:
+    # Building every service's app for its OpenAPI document is most of a check's CPU, and the code cannot change
+    # within a process: a process that checks the guide several times (its test does three) builds them once.
+    return render_roles(openapi_documents())
+
+
 SECTIONS = {
     "organisations": render_organisations,
     "audiences": render_audiences,
-    "roles": lambda: render_roles(openapi_documents()),
+    "roles": _roles_today,
 }
 
 
