@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import stat
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -89,6 +90,64 @@ def test_an_expired_token_is_unauthorized(settings: HarbourSettings) -> None:
     )  # fmt: skip
     with pytest.raises(Unauthorized, match="expired"):
         TokenVerifier(settings).verify(token)
+
+
+def _signed(settings: HarbourSettings, **claims: object) -> str:
+    private, _ = ensure_dev_keys(settings)
+    key = serialization.load_pem_private_key(private.read_bytes(), password=None)
+    base = {"iss": settings.jwt_issuer, "aud": settings.jwt_audience, "sub": "u", "org": "ops", "role": "operator"}
+    return jwt.encode({**base, **claims}, key, algorithm="EdDSA")  # type: ignore[arg-type]
+
+
+def test_a_token_trusted_again_without_its_signature_is_still_refused_once_it_has_expired(
+    settings: HarbourSettings,
+) -> None:
+    verifier = TokenVerifier(settings)
+    verifier.leeway = timedelta(0)  # so that a real expiry comes within the test, with no clock to fake
+    now = int(time.time())
+    token = _signed(settings, iat=now, exp=now + 2)
+    first = verifier.verify(token)
+    assert verifier.verify(token) == first  # the second time from what the first verified
+    while time.time() < now + 2:
+        time.sleep(0.05)
+    with pytest.raises(Unauthorized, match="expired"):
+        verifier.verify(token)
+    with pytest.raises(Unauthorized, match="expired"):
+        verifier.verify(token)  # and stays refused
+
+
+def test_a_token_altered_after_it_was_verified_is_refused(settings: HarbourSettings) -> None:
+    verifier = TokenVerifier(settings)
+    token = issue_token("centre-payoke", "caseworker", "u", settings=settings)
+    verifier.verify(token)
+    head, body, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    raised = base64.urlsafe_b64encode(json.dumps({**claims, "role": "manager"}).encode()).rstrip(b"=").decode()
+    flipped = signature[:-2] + ("AA" if signature[-2:] != "AA" else "BB")
+    for forged in (f"{head}.{raised}.{signature}", f"{head}.{body}.{flipped}", token + " "):
+        with pytest.raises(Unauthorized):
+            verifier.verify(forged)
+    assert verifier.verify(token).role is Role.CASEWORKER
+
+
+def test_the_verifier_keeps_at_most_its_bound_of_tokens_and_still_verifies_the_ones_it_let_go(
+    settings: HarbourSettings,
+) -> None:
+    verifier = TokenVerifier(settings)
+    verifier.cached_tokens = 3
+    tokens = [issue_token("centre-payoke", "caseworker", f"u-{i}", settings=settings) for i in range(5)]
+    callers = [verifier.verify(t) for t in tokens]
+    assert len(verifier._verified) == 3
+    assert [verifier.verify(t) for t in tokens] == callers
+    assert len(verifier._verified) == 3
+
+
+def test_a_token_not_yet_valid_is_never_kept(settings: HarbourSettings) -> None:
+    verifier = TokenVerifier(settings)
+    later = int(time.time()) + 3600
+    with pytest.raises(Unauthorized, match="not yet valid"):
+        verifier.verify(_signed(settings, iat=later, exp=later + 60))
+    assert len(verifier._verified) == 0
 
 
 @pytest.mark.parametrize("garbage", ["", "not-a-token", "a.b.c", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."])
