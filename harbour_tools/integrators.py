@@ -132,8 +132,8 @@ def render_organisations() -> str:
 
 @functools.cache
 def _roles_today() -> str:
-    # Building every service's app for its OpenAPI document is most of a check's CPU, and the code cannot change
-    # within a process: a process that checks the guide several times (its test does three) builds them once.
+    # The code cannot change within a process: one that checks the guide several times (its test does three)
+    # builds every service's app for its OpenAPI document once.
     return render_roles(openapi_documents())
 
 

@@ -78,25 +78,18 @@ def test_a_token_from_another_issuer_is_unauthorized(settings: HarbourSettings) 
         TokenVerifier(settings).verify(token)
 
 
-def test_an_expired_token_is_unauthorized(settings: HarbourSettings) -> None:
-    # Issued an hour ago with a minute to live: well past the verifier's leeway.
-    private, _ = ensure_dev_keys(settings)
-    key = serialization.load_pem_private_key(private.read_bytes(), password=None)
-    token = jwt.encode(
-        {"iss": settings.jwt_issuer, "aud": settings.jwt_audience, "sub": "u", "org": "ops", "role": "operator",
-         "iat": 1_000_000_000, "exp": 1_000_000_060},
-        key,  # type: ignore[arg-type]
-        algorithm="EdDSA",
-    )  # fmt: skip
-    with pytest.raises(Unauthorized, match="expired"):
-        TokenVerifier(settings).verify(token)
-
-
 def _signed(settings: HarbourSettings, **claims: object) -> str:
     private, _ = ensure_dev_keys(settings)
     key = serialization.load_pem_private_key(private.read_bytes(), password=None)
     base = {"iss": settings.jwt_issuer, "aud": settings.jwt_audience, "sub": "u", "org": "ops", "role": "operator"}
     return jwt.encode({**base, **claims}, key, algorithm="EdDSA")  # type: ignore[arg-type]
+
+
+def test_an_expired_token_is_unauthorized(settings: HarbourSettings) -> None:
+    # Issued long ago with a minute to live: well past the verifier's leeway.
+    token = _signed(settings, iat=1_000_000_000, exp=1_000_000_060)
+    with pytest.raises(Unauthorized, match="expired"):
+        TokenVerifier(settings).verify(token)
 
 
 def test_a_token_trusted_again_without_its_signature_is_still_refused_once_it_has_expired(
